@@ -1,0 +1,15 @@
+//! Plugboard's database schema, as migrations. They are the only source of the schema and run
+//! unchanged on SQLite and PostgreSQL; the service applies them at start.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_foundation;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_foundation::Migration)]
+    }
+}

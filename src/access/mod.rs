@@ -1,0 +1,79 @@
+//! Who is calling and what they may do: bearer tokens in, principals and team access out.
+//! Tokens are stored only as hashes; a token is shown once, when it is issued.
+
+mod tokens;
+
+pub use tokens::{IssuedToken, issue_service_token, issue_user_token};
+
+use chrono::Utc;
+use sea_orm::ConnectionTrait;
+
+use crate::domain::{Email, Principal, TeamAccess, TeamId};
+use crate::error::{AppError, AppResult};
+use crate::store;
+use crate::store::tokens::TokenKind;
+
+/// Resolves a bearer token to its principal. Unknown, revoked or malformed tokens, and tokens
+/// whose owner is gone, are all `Unauthenticated` alike.
+pub async fn authenticate(db: &impl ConnectionTrait, bearer: &str) -> AppResult<Principal> {
+    let Some(hash) = tokens::hash_presented(bearer) else {
+        return Err(AppError::Unauthenticated);
+    };
+    let stored = store::tokens::find_active_by_hash(db, &hash).await?.ok_or(AppError::Unauthenticated)?;
+    let principal = match (stored.kind, stored.user_id, stored.team_id) {
+        (TokenKind::User, Some(user_id), _) => {
+            let user = store::teams::find_user(db, user_id).await?.ok_or(AppError::Unauthenticated)?;
+            Principal::User { user_id, email: user.email, token_id: stored.id }
+        }
+        (TokenKind::Service, _, Some(team_id)) => {
+            Principal::Service { team_id, token_id: stored.id, token_prefix: stored.prefix.clone() }
+        }
+        _ => return Err(AppError::Unauthenticated),
+    };
+    store::tokens::touch(db, stored.id, Utc::now()).await?;
+    Ok(principal)
+}
+
+/// What `principal` may do in `team_id`. A team the caller cannot see is `NotFound`, exactly
+/// like a team that does not exist.
+pub async fn team_access(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    team_id: TeamId,
+) -> AppResult<TeamAccess> {
+    match principal {
+        Principal::User { user_id, .. } => store::teams::role_of(db, team_id, *user_id)
+            .await?
+            .map(TeamAccess::Member)
+            .ok_or(AppError::NotFound("team")),
+        Principal::Service { team_id: own, .. } if *own == team_id => Ok(TeamAccess::Service),
+        Principal::Service { .. } => Err(AppError::NotFound("team")),
+    }
+}
+
+/// Like `team_access`, but refuses callers that may only read.
+pub async fn require_manage(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    team_id: TeamId,
+) -> AppResult<TeamAccess> {
+    let access = team_access(db, principal, team_id).await?;
+    if !access.can_manage() {
+        return Err(AppError::Forbidden(match access {
+            TeamAccess::Service => "service tokens cannot change connections; use a member's token".into(),
+            TeamAccess::Member(role) => format!(
+                "your role in this team is {}, which can read but not change connections; ask an ADMIN",
+                role.as_str()
+            ),
+        }));
+    }
+    Ok(access)
+}
+
+/// The e-mail of a user principal, for greeting and audit labels.
+pub fn principal_email(principal: &Principal) -> Option<&Email> {
+    match principal {
+        Principal::User { email, .. } => Some(email),
+        Principal::Service { .. } => None,
+    }
+}

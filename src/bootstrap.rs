@@ -1,0 +1,62 @@
+//! Creating teams, users and tokens from the command line, and the demo team of a fresh
+//! install. Idempotent: what exists is reused.
+
+use sea_orm::{DatabaseConnection, TransactionTrait};
+
+use crate::access::{self, IssuedToken};
+use crate::domain::{Email, Team, TeamName, TeamRole, User};
+use crate::store;
+
+/// The team, user and token a fresh install greets its first user with.
+pub const DEMO_TEAM: &str = "Demo";
+pub const DEMO_EMAIL: &str = "demo@plugboard.local";
+
+pub struct Bootstrapped {
+    pub team: Team,
+    pub user: User,
+    pub token: IssuedToken,
+}
+
+/// Makes sure `team` exists with `email` as a member in `role`, then issues a new user token.
+pub async fn team_member(
+    db: &DatabaseConnection,
+    team: &TeamName,
+    email: &Email,
+    role: TeamRole,
+) -> anyhow::Result<Bootstrapped> {
+    let txn = db.begin().await?;
+    let team = match store::teams::find_by_name(&txn, team).await? {
+        Some(existing) => existing,
+        None => store::teams::insert(&txn, team).await?,
+    };
+    let user = match store::teams::find_user_by_email(&txn, email).await? {
+        Some(existing) => existing,
+        None => store::teams::insert_user(&txn, email).await?,
+    };
+    store::teams::set_membership(&txn, team.id, user.id, role).await?;
+    let token = access::issue_user_token(&txn, user.id, "bootstrap").await?;
+    txn.commit().await?;
+    Ok(Bootstrapped { team, user, token })
+}
+
+/// A new service token for an existing team.
+pub async fn service_token(db: &DatabaseConnection, team: &TeamName) -> anyhow::Result<IssuedToken> {
+    let Some(team) = store::teams::find_by_name(db, team).await? else {
+        anyhow::bail!(
+            "there is no team named {:?}; create it with `plugboard bootstrap --team NAME --email EMAIL`",
+            team.as_str()
+        );
+    };
+    access::issue_service_token(db, team.id, "service").await
+}
+
+/// On an empty database, creates the `Demo` team with an admin and a token. Answers `None`
+/// when the database already has teams.
+pub async fn demo_if_empty(db: &DatabaseConnection) -> anyhow::Result<Option<Bootstrapped>> {
+    if store::teams::count(db).await? > 0 {
+        return Ok(None);
+    }
+    let team = TeamName::parse(DEMO_TEAM).map_err(anyhow::Error::msg)?;
+    let email = Email::parse(DEMO_EMAIL).map_err(anyhow::Error::msg)?;
+    team_member(db, &team, &email, TeamRole::Admin).await.map(Some)
+}

@@ -1,0 +1,68 @@
+//! The app catalog: the `providers/*.toml` files embedded at build time, parsed and validated
+//! once at start so that a broken provider file stops the start instead of a connection. It
+//! describes apps and checks connection forms; it never stores, sends or logs a secret value.
+
+mod error;
+mod form;
+mod load;
+mod raw;
+mod request;
+mod search;
+mod template;
+mod types;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{CatalogError, Problem};
+pub use form::{FieldError, FormMode, FormValues};
+pub use request::{
+    BasicCredentials, Condition, CredentialParam, CredentialRules, VerifyMethod, VerifyRequest,
+};
+pub use template::{MissingValue, Template, TemplateError};
+pub use types::{App, AppField, AppModule, ClientAuth, OAuthSettings};
+
+/// The provider files as `build.rs` embedded them: `EMBEDDED`, (file name, contents) pairs.
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/providers.rs"));
+}
+
+/// Every app Plugboard knows, sorted by name. Built once at start and shared read-only.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    apps: Vec<App>,
+}
+
+impl Catalog {
+    /// The catalog built into the binary from `providers/*.toml`.
+    pub fn embedded() -> Result<Self, CatalogError> {
+        let catalog = Self::from_sources(embedded::EMBEDDED.iter().copied())?;
+        tracing::debug!(apps = catalog.apps.len(), "app catalog loaded");
+        Ok(catalog)
+    }
+
+    /// A catalog from (file name, contents) pairs, e.g. `("slack.toml", "key = ...")`; errors
+    /// name each file as `providers/<file name>`.
+    pub fn from_sources<N, C>(
+        sources: impl IntoIterator<Item = (N, C)>,
+    ) -> Result<Self, CatalogError>
+    where
+        N: AsRef<str>,
+        C: AsRef<str>,
+    {
+        Ok(Self {
+            apps: load::load(sources)?,
+        })
+    }
+
+    /// The app with this key. A linear scan: the catalog holds tens of apps.
+    pub fn get(&self, key: &str) -> Option<&App> {
+        self.apps.iter().find(|app| app.key == key)
+    }
+
+    /// Every app, sorted by name.
+    pub fn apps(&self) -> &[App] {
+        &self.apps
+    }
+}

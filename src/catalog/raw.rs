@@ -1,0 +1,130 @@
+//! A provider file exactly as written, for serde. Unknown keys are rejected so that a typo'd key
+//! fails the load instead of being silently ignored; everything serde cannot check is left to
+//! `validate.rs`, which turns these into the catalog's types.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::types::ClientAuth;
+use crate::domain::AuthType;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawApp {
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    pub docs_url: String,
+    pub auth_type: AuthType,
+    pub api_base_url: String,
+    #[serde(default)]
+    pub default_scopes: Vec<String>,
+    pub oauth: Option<RawOAuth>,
+    #[serde(default)]
+    pub fields: Vec<RawField>,
+    #[serde(default)]
+    pub credentials: RawCredentials,
+    pub verify: Option<RawVerify>,
+    #[serde(default)]
+    pub modules: Vec<RawModule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOAuth {
+    pub authorize_url: Option<String>,
+    pub token_url: String,
+    #[serde(default = "default_scope_separator")]
+    pub scope_separator: String,
+    #[serde(default = "default_pkce")]
+    pub pkce: bool,
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+    #[serde(default)]
+    pub extra_authorize_params: BTreeMap<String, String>,
+    #[serde(default)]
+    pub extra_token_params: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawField {
+    pub key: String,
+    pub label: String,
+    pub help: Option<String>,
+    #[serde(default)]
+    pub secret: bool,
+    #[serde(default)]
+    pub required: bool,
+    pub default: Option<String>,
+    pub pattern: Option<String>,
+    #[serde(default)]
+    pub choices: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCredentials {
+    #[serde(default)]
+    pub headers: Vec<RawParam>,
+    #[serde(default)]
+    pub query: Vec<RawParam>,
+    pub basic: Option<RawBasic>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawParam {
+    pub name: String,
+    pub value: String,
+    pub when: Option<RawCondition>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCondition {
+    pub field: String,
+    pub equals: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBasic {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawVerify {
+    #[serde(default = "default_method")]
+    pub method: String,
+    pub path: String,
+    #[serde(default)]
+    pub ok_statuses: Vec<u16>,
+    pub account_pointer: Option<String>,
+    pub insufficient_scope_body: Option<String>,
+    pub body: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawModule {
+    pub key: String,
+    pub name: String,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+fn default_scope_separator() -> String {
+    " ".to_owned()
+}
+
+fn default_pkce() -> bool {
+    true
+}
+
+fn default_method() -> String {
+    "GET".to_owned()
+}

@@ -1,0 +1,192 @@
+//! Settings, read once from the environment and validated before anything starts.
+//!
+//! | variable | default | meaning |
+//! | --- | --- | --- |
+//! | `DATABASE_URL` | `sqlite://{data dir}/plugboard.db?mode=rwc` | SQLite file or `postgres://...` |
+//! | `PLUGBOARD_DATA_DIR` | `./data` | where the default database and dev key file live |
+//! | `PLUGBOARD_LISTEN` | `127.0.0.1:8080` | address the HTTP server binds |
+//! | `PLUGBOARD_PUBLIC_URL` | `http://{listen}` | base URL users reach; OAuth redirect is `{this}/oauth/callback` |
+//! | `PLUGBOARD_MASTER_KEYS` | a generated `{data dir}/master.key` | `kid:base64key,...`; the first seals, all open |
+//! | `PLUGBOARD_EGRESS_ALLOW_PRIVATE` | `false` | let user-supplied URLs reach loopback and private networks |
+//! | `PLUGBOARD_LOG_FORMAT` | `text` | `text` or `json` |
+//! | `PLUGBOARD_MAX_BODY_BYTES` | `262144` | largest GraphQL request body accepted |
+//! | `PLUGBOARD_MAX_QUERY_DEPTH` | `12` | deepest GraphQL selection accepted |
+//! | `PLUGBOARD_MAX_QUERY_COMPLEXITY` | `2000` | most complex GraphQL query accepted |
+//! | `RUST_LOG` | `info` | log filter |
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// A setting that cannot be used, named so the operator knows what to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where the master keys come from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// The value of `PLUGBOARD_MASTER_KEYS`; parsed by `crypto` at start.
+    Environment(secrecy::SecretString),
+    /// A development key file, generated when missing.
+    DevKeyFile(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub public_url: url::Url,
+    pub master_keys: KeySource,
+    pub egress_allow_private: bool,
+    pub log_format: LogFormat,
+    pub max_body_bytes: usize,
+    pub max_query_depth: usize,
+    pub max_query_complexity: usize,
+    /// Create the `Demo` team, a user and a token when the database is empty.
+    pub seed_demo: bool,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests can supply their own environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+
+        let data_dir = PathBuf::from(get("PLUGBOARD_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let database_url = match get("DATABASE_URL") {
+            Some(url) if url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://") => url,
+            Some(_) => {
+                return Err(ConfigError {
+                    variable: "DATABASE_URL",
+                    problem: "must start with sqlite: or postgres://".into(),
+                });
+            }
+            None => format!("sqlite://{}/plugboard.db?mode=rwc", data_dir.display()),
+        };
+        let listen: SocketAddr = parse("PLUGBOARD_LISTEN", get("PLUGBOARD_LISTEN"), "127.0.0.1:8080")?;
+        let public_url = match get("PLUGBOARD_PUBLIC_URL") {
+            Some(raw) => parse_public_url(&raw)?,
+            None => parse_public_url(&format!("http://{listen}"))?,
+        };
+        let master_keys = match lookup("PLUGBOARD_MASTER_KEYS").filter(|v| !v.trim().is_empty()) {
+            Some(value) => KeySource::Environment(value.into()),
+            None => KeySource::DevKeyFile(data_dir.join("master.key")),
+        };
+        let egress_allow_private = parse_bool(
+            "PLUGBOARD_EGRESS_ALLOW_PRIVATE",
+            get("PLUGBOARD_EGRESS_ALLOW_PRIVATE"),
+        )?;
+        let log_format = match get("PLUGBOARD_LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "PLUGBOARD_LOG_FORMAT",
+                    problem: format!("{other:?} is not `text` or `json`"),
+                });
+            }
+        };
+        Ok(Config {
+            database_url,
+            data_dir,
+            listen,
+            public_url,
+            master_keys,
+            egress_allow_private,
+            log_format,
+            max_body_bytes: parse("PLUGBOARD_MAX_BODY_BYTES", get("PLUGBOARD_MAX_BODY_BYTES"), "262144")?,
+            max_query_depth: parse("PLUGBOARD_MAX_QUERY_DEPTH", get("PLUGBOARD_MAX_QUERY_DEPTH"), "12")?,
+            max_query_complexity: parse(
+                "PLUGBOARD_MAX_QUERY_COMPLEXITY",
+                get("PLUGBOARD_MAX_QUERY_COMPLEXITY"),
+                "2000",
+            )?,
+            seed_demo: true,
+        })
+    }
+
+    /// The URL of the GraphQL endpoint (and GraphiQL, in a browser).
+    pub fn graphql_url(&self) -> String {
+        format!("{}/graphql", self.public_url.as_str().trim_end_matches('/'))
+    }
+}
+
+fn parse<T: FromStr>(variable: &'static str, value: Option<String>, default: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    let raw = value.unwrap_or_else(|| default.to_owned());
+    raw.parse().map_err(|err| ConfigError { variable, problem: format!("{raw:?} is not valid: {err}") })
+}
+
+fn parse_bool(variable: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
+    match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false") | Some("0") | Some("no") => Ok(false),
+        Some("true") | Some("1") | Some("yes") => Ok(true),
+        Some(other) => Err(ConfigError { variable, problem: format!("{other:?} is not `true` or `false`") }),
+    }
+}
+
+fn parse_public_url(raw: &str) -> Result<url::Url, ConfigError> {
+    let problem = |p: String| ConfigError { variable: "PLUGBOARD_PUBLIC_URL", problem: p };
+    let url = url::Url::parse(raw).map_err(|err| problem(format!("{raw:?} is not a URL: {err}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(problem(format!("{raw:?} must be an http(s) URL with a host")));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(problem(format!("{raw:?} must not have a query or fragment")));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_use_sqlite_and_a_dev_key_file_under_data() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.database_url, "sqlite://./data/plugboard.db?mode=rwc");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.graphql_url(), "http://127.0.0.1:8080/graphql");
+        assert!(matches!(config.master_keys, KeySource::DevKeyFile(ref p) if p.ends_with("master.key")));
+        assert!(!config.egress_allow_private);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        for (var, value) in [
+            ("PLUGBOARD_LISTEN", "nowhere"),
+            ("PLUGBOARD_PUBLIC_URL", "ftp://x"),
+            ("PLUGBOARD_EGRESS_ALLOW_PRIVATE", "maybe"),
+            ("PLUGBOARD_LOG_FORMAT", "xml"),
+            ("DATABASE_URL", "mysql://x"),
+            ("PLUGBOARD_MAX_BODY_BYTES", "-1"),
+        ] {
+            let err = config(&[(var, value)]).unwrap_err();
+            assert_eq!(err.variable, var);
+            assert!(err.to_string().starts_with(var), "{err}");
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! A connection's secrets as one sealed blob: a JSON object of field name to value, sealed and
+//! bound to the connection's team and id, so a blob copied onto another row does not open.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::crypto::{Binding, Sealer};
+use crate::domain::{ConnectionId, TeamId};
+use crate::store::connections::SealedSecrets;
+
+const PURPOSE: &str = "connection";
+
+fn binding(team_id: TeamId, connection_id: ConnectionId) -> Binding {
+    Binding::new(PURPOSE, team_id.as_uuid(), connection_id.as_uuid())
+}
+
+/// Seals `secrets`; `None` when there are none, so no empty envelope is stored.
+pub fn seal(
+    sealer: &Sealer,
+    team_id: TeamId,
+    connection_id: ConnectionId,
+    secrets: &BTreeMap<String, SecretString>,
+) -> anyhow::Result<Option<SealedSecrets>> {
+    if secrets.is_empty() {
+        return Ok(None);
+    }
+    let exposed: BTreeMap<&str, &str> =
+        secrets.iter().map(|(k, v)| (k.as_str(), v.expose_secret())).collect();
+    let plaintext = secrecy::SecretBox::new(Box::new(
+        serde_json::to_vec(&exposed).context("could not encode a connection's secrets")?,
+    ));
+    let blob = sealer
+        .seal(plaintext.expose_secret(), &binding(team_id, connection_id))
+        .context("could not seal a connection's secrets")?;
+    Ok(Some(SealedSecrets { blob, key_id: sealer.active_key_id().to_string() }))
+}
+
+/// Opens a blob sealed by `seal` for the same team and connection.
+pub fn open(
+    sealer: &Sealer,
+    team_id: TeamId,
+    connection_id: ConnectionId,
+    blob: &[u8],
+) -> anyhow::Result<BTreeMap<String, SecretString>> {
+    let plaintext = sealer
+        .open(blob, &binding(team_id, connection_id))
+        .with_context(|| format!("could not open the secrets of connection {connection_id}"))?;
+    let values: BTreeMap<String, String> = serde_json::from_slice(plaintext.expose_secret())
+        .with_context(|| format!("the secrets of connection {connection_id} are not a JSON object"))?;
+    Ok(values.into_iter().map(|(k, v)| (k, SecretString::from(v))).collect())
+}
+
+/// Re-seals a blob under the active key, keeping its binding.
+pub fn reseal(
+    sealer: &Sealer,
+    team_id: TeamId,
+    connection_id: ConnectionId,
+    blob: &[u8],
+) -> anyhow::Result<SealedSecrets> {
+    let blob = sealer
+        .reseal(blob, &binding(team_id, connection_id))
+        .with_context(|| format!("could not re-seal the secrets of connection {connection_id}"))?;
+    Ok(SealedSecrets { blob, key_id: sealer.active_key_id().to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_open_only_on_their_own_row() {
+        let sealer = Sealer::for_testing();
+        let (team, conn) = (TeamId::new(), ConnectionId::new());
+        let secrets = BTreeMap::from([("api_key".to_owned(), SecretString::from("sk-123"))]);
+        let sealed = seal(&sealer, team, conn, &secrets).unwrap().unwrap();
+        let opened = open(&sealer, team, conn, &sealed.blob).unwrap();
+        assert_eq!(opened["api_key"].expose_secret(), "sk-123");
+        assert!(open(&sealer, team, ConnectionId::new(), &sealed.blob).is_err());
+        assert!(open(&sealer, TeamId::new(), conn, &sealed.blob).is_err());
+        assert!(seal(&sealer, team, conn, &BTreeMap::new()).unwrap().is_none());
+    }
+}

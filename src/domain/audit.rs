@@ -1,0 +1,87 @@
+//! The audit trail: who did what to which connection, and when. Never holds a secret.
+
+use chrono::{DateTime, Utc};
+
+use super::{AuditEventId, ConnectionId, TeamId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditAction {
+    ConnectionCreated,
+    ConnectionEdited,
+    ConnectionDeleted,
+    ConnectionVerified,
+    ConnectionReauthorized,
+    CredentialsRead,
+}
+
+impl AuditAction {
+    pub const ALL: [AuditAction; 6] = [
+        AuditAction::ConnectionCreated,
+        AuditAction::ConnectionEdited,
+        AuditAction::ConnectionDeleted,
+        AuditAction::ConnectionVerified,
+        AuditAction::ConnectionReauthorized,
+        AuditAction::CredentialsRead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::ConnectionCreated => "CONNECTION_CREATED",
+            AuditAction::ConnectionEdited => "CONNECTION_EDITED",
+            AuditAction::ConnectionDeleted => "CONNECTION_DELETED",
+            AuditAction::ConnectionVerified => "CONNECTION_VERIFIED",
+            AuditAction::ConnectionReauthorized => "CONNECTION_REAUTHORIZED",
+            AuditAction::CredentialsRead => "CREDENTIALS_READ",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+}
+
+/// Who acted, as recorded: the actor's kind, id and a label a person recognises (an e-mail or
+/// a token prefix).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub kind: ActorKind,
+    pub id: Option<uuid::Uuid>,
+    pub label: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActorKind {
+    User,
+    Service,
+    System,
+}
+
+impl ActorKind {
+    pub const ALL: [ActorKind; 3] = [ActorKind::User, ActorKind::Service, ActorKind::System];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorKind::User => "USER",
+            ActorKind::Service => "SERVICE",
+            ActorKind::System => "SYSTEM",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub id: AuditEventId,
+    pub team_id: TeamId,
+    pub actor: Actor,
+    pub action: AuditAction,
+    pub connection_id: Option<ConnectionId>,
+    /// The connection's name at the time, so the trail stays readable after a delete.
+    pub connection_name: Option<String>,
+    /// Non-secret facts about the change, such as the fields that changed.
+    pub detail: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}

@@ -1,0 +1,81 @@
+//! A team's stored connection to an app, as the rest of the service sees it. Secrets are not
+//! part of it: they stay sealed in the store and are opened only where they are sent out.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::{AuthType, ConnectionId, ConnectionStatus, TeamId, UserId, VerificationOutcome};
+
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub id: ConnectionId,
+    pub team_id: TeamId,
+    pub app_key: String,
+    pub name: ConnectionName,
+    pub auth_type: AuthType,
+    pub status: ConnectionStatus,
+    /// Non-secret form values, returned to the frontend to prefill the edit form.
+    pub public_fields: BTreeMap<String, String>,
+    /// Which secret form fields are set; their values live only in the sealed blob.
+    pub secret_fields: Vec<String>,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub account_label: Option<String>,
+    pub last_verification: Option<Verification>,
+    pub version: i32,
+    pub created_by: Option<UserId>,
+    pub updated_by: Option<UserId>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The result of one check of a connection against its provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    pub outcome: VerificationOutcome,
+    /// Written for a person; never contains a secret.
+    pub message: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+}
+
+/// A connection's display name: trimmed, 1 to 100 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionName(String);
+
+impl ConnectionName {
+    pub const MAX_CHARS: usize = 100;
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err("a connection needs a name".into());
+        }
+        if name.chars().count() > Self::MAX_CHARS {
+            return Err(format!("a connection name has at most {} characters", Self::MAX_CHARS));
+        }
+        if name.chars().any(char::is_control) {
+            return Err("a connection name cannot contain control characters".into());
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ConnectionName;
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(ConnectionName::parse("  Sales Jira ").unwrap().as_str(), "Sales Jira");
+        assert!(ConnectionName::parse("   ").is_err());
+        assert!(ConnectionName::parse(&"x".repeat(101)).is_err());
+        assert!(ConnectionName::parse("a\u{7}b").is_err());
+        assert!(ConnectionName::parse(&"é".repeat(100)).is_ok());
+    }
+}

@@ -1,0 +1,18 @@
+//! Plain types and rules of Plugboard's domain. Nothing here knows about the database, HTTP or
+//! GraphQL: the store converts rows into these values, and the API is built from them.
+
+mod audit;
+mod auth_type;
+mod connection;
+mod ids;
+mod role;
+mod status;
+mod team;
+
+pub use audit::{Actor, ActorKind, AuditAction, AuditEvent};
+pub use auth_type::AuthType;
+pub use connection::{Connection, ConnectionName, Verification};
+pub use ids::{AuditEventId, ConnectionId, TeamId, TokenId, UserId};
+pub use role::TeamRole;
+pub use status::{ConnectionStatus, VerificationOutcome};
+pub use team::{Email, Principal, Team, TeamAccess, TeamName, User};

@@ -1,0 +1,65 @@
+//! The error every service call returns to the API, and the policy for showing it.
+//!
+//! Each variant is something a caller can act on and maps to one `extensions.code` (see
+//! `graphql::errors`). `Internal` is the exception: its detail is logged where it is turned into
+//! a response and the caller only learns that something failed on our side. No variant may carry
+//! a secret: messages name fields, never their values.
+
+use std::fmt;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AppError {
+    #[error("authentication required: send `Authorization: Bearer <token>` with a valid token")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(String),
+    /// Also what a caller sees for another team's objects, so existence never leaks.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{message}")]
+    BadUserInput { field: Option<String>, message: String },
+    #[error("{0}")]
+    Conflict(String),
+    /// Shared so the error can be cloned into GraphQL responses; the detail is only logged.
+    #[error("{0:#}")]
+    Internal(Arc<anyhow::Error>),
+}
+
+impl AppError {
+    pub fn bad_input(field: impl Into<String>, message: impl fmt::Display) -> Self {
+        AppError::BadUserInput { field: Some(field.into()), message: message.to_string() }
+    }
+
+    /// The stable code clients switch on; part of the public contract.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Unauthenticated => "UNAUTHENTICATED",
+            AppError::Forbidden(_) => "FORBIDDEN",
+            AppError::NotFound(_) => "NOT_FOUND",
+            AppError::BadUserInput { .. } => "BAD_USER_INPUT",
+            AppError::Conflict(_) => "CONFLICT",
+            AppError::Internal(_) => "INTERNAL",
+        }
+    }
+}
+
+impl AppError {
+    pub fn internal(err: anyhow::Error) -> Self {
+        AppError::Internal(Arc::new(err))
+    }
+}
+
+impl From<anyhow::Error> for AppError {
+    fn from(err: anyhow::Error) -> Self {
+        AppError::internal(err)
+    }
+}
+
+impl From<sea_orm::DbErr> for AppError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        AppError::internal(anyhow::Error::new(err).context("database error"))
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;

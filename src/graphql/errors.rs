@@ -1,0 +1,81 @@
+//! The one place service errors become GraphQL errors.
+//!
+//! Resolvers return `AppResult`; async-graphql keeps the `AppError` as the error's source, and
+//! this extension turns it into `extensions.code` (plus `field` for bad input). `INTERNAL`
+//! errors are logged here with their full detail and answered without it. Errors raised by
+//! async-graphql itself (syntax, validation, limits, bad variables) are the client's to fix and
+//! get `BAD_USER_INPUT`. Every error leaves with a code.
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe};
+use async_graphql::{Response, ServerError};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+
+use crate::error::AppError;
+
+pub const INTERNAL_MESSAGE: &str = "internal error; the operator can find the details in the server log";
+
+pub struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodesExtension)
+    }
+}
+
+struct ErrorCodesExtension;
+
+#[async_trait::async_trait]
+impl Extension for ErrorCodesExtension {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        with_codes(next.run(ctx).await)
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        next.run(ctx, stream).map(with_codes).boxed()
+    }
+}
+
+fn with_codes(mut response: Response) -> Response {
+    for error in &mut response.errors {
+        add_code(error);
+    }
+    response
+}
+
+fn add_code(error: &mut ServerError) {
+    let (code, field, internal) = match error.source::<AppError>() {
+        Some(app_error) => {
+            let field = match app_error {
+                AppError::BadUserInput { field, .. } => field.clone(),
+                _ => None,
+            };
+            let internal = matches!(app_error, AppError::Internal(_));
+            if let AppError::Internal(detail) = app_error {
+                tracing::error!(error = format!("{detail:#}"), path = ?error.path, "internal error answering a GraphQL request");
+            }
+            (app_error.code(), field, internal)
+        }
+        None if has_code(error) => return,
+        None => ("BAD_USER_INPUT", None, false),
+    };
+    if internal {
+        error.message = INTERNAL_MESSAGE.to_owned();
+    }
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    extensions.set("code", code);
+    if let Some(field) = field {
+        extensions.set("field", field);
+    }
+}
+
+fn has_code(error: &ServerError) -> bool {
+    error.extensions.as_ref().is_some_and(|e| e.get("code").is_some())
+}

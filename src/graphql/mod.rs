@@ -1,0 +1,91 @@
+//! The GraphQL API: schema, entry points, the caller's identity and error codes.
+//! Resolvers parse arguments, call the services and wrap domain values; rules live in the
+//! services, not here.
+
+mod errors;
+pub mod ids;
+mod mutation;
+mod query;
+pub mod types;
+
+use async_graphql::{Context, EmptySubscription, Schema};
+
+use crate::domain::{ConnectionId, Principal, TeamId};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::{access, store};
+use ids::{decode_cursor, encode_cursor, page_size};
+use mutation::MutationRoot;
+use query::QueryRoot;
+use types::audit::{AuditEvent, AuditEventEdge, AuditEventList};
+use types::PageInfo;
+
+pub use errors::INTERNAL_MESSAGE;
+
+pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// Who is calling, as established from the request's bearer token before execution.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Anonymous,
+    Authenticated(Principal),
+}
+
+pub struct Limits {
+    pub depth: usize,
+    pub complexity: usize,
+}
+
+pub fn build_schema(state: AppState, limits: Limits) -> AppSchema {
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .data(state)
+        .limit_depth(limits.depth)
+        .limit_complexity(limits.complexity)
+        .extension(errors::ErrorCodes)
+        .finish()
+}
+
+/// The schema in SDL, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription).finish().sdl()
+}
+
+pub(crate) fn state<'a>(ctx: &Context<'a>) -> AppResult<&'a AppState> {
+    ctx.data::<AppState>()
+        .map_err(|_| AppError::internal(anyhow::anyhow!("the schema was built without its state")))
+}
+
+/// The authenticated caller, or `UNAUTHENTICATED`.
+pub(crate) fn caller<'a>(ctx: &Context<'a>) -> AppResult<&'a Principal> {
+    match ctx.data_opt::<Caller>() {
+        Some(Caller::Authenticated(principal)) => Ok(principal),
+        _ => Err(AppError::Unauthenticated),
+    }
+}
+
+const AUDIT_CURSOR: &str = "audit";
+
+/// One page of a team's audit trail, newest first; shared by `Team` and `Connection`.
+pub(crate) async fn audit_page(
+    ctx: &Context<'_>,
+    team_id: TeamId,
+    connection_id: Option<ConnectionId>,
+    first: Option<i32>,
+    before: Option<String>,
+) -> AppResult<AuditEventList> {
+    let first = page_size(first, types::team::MAX_PAGE_SIZE)?;
+    let before = before.map(|c| decode_cursor(AUDIT_CURSOR, &c, "before")).transpose()?;
+    let db = &state(ctx)?.db;
+    access::team_access(db, caller(ctx)?, team_id).await?;
+    let mut events = store::audit::list(db, team_id, connection_id, before, first + 1).await?;
+    let has_next_page = events.len() as u64 > first;
+    events.truncate(first as usize);
+    let edges: Vec<AuditEventEdge> = events
+        .into_iter()
+        .map(|e| AuditEventEdge { cursor: encode_cursor(AUDIT_CURSOR, e.id), node: AuditEvent::from(e) })
+        .collect();
+    Ok(AuditEventList {
+        page_info: PageInfo { has_next_page, end_cursor: edges.last().map(|e| e.cursor.clone()) },
+        edges,
+    })
+}

@@ -1,0 +1,84 @@
+//! Changes to connections. Each answers the changed object or a coded error, and changes
+//! nothing when it errors.
+
+use async_graphql::{Context, ID, InputObject, Object};
+
+use super::ids::parse_id;
+use super::types::connection::{ConnectionObject, ConnectionPayload, DeletePayload};
+use super::{caller, state};
+use crate::connections::{self, CreateConnection, EditConnection};
+use crate::domain::{ConnectionId, TeamId};
+use crate::error::AppResult;
+
+pub struct MutationRoot;
+
+#[derive(InputObject)]
+pub struct CreateConnectionInput {
+    team_id: ID,
+    /// The app's catalog key, e.g. `openai` or `http-api-key`.
+    app: String,
+    name: String,
+    /// The form's values by field key, secrets included.
+    fields: async_graphql::Json<serde_json::Value>,
+    /// Scopes to request (OAuth) or that the credential carries (API keys).
+    scopes: Option<Vec<String>>,
+}
+
+#[derive(InputObject)]
+pub struct EditConnectionInput {
+    /// A new name; the current one is kept when absent.
+    name: Option<String>,
+    /// The complete new form. It replaces the old one: secrets must be entered again.
+    fields: async_graphql::Json<serde_json::Value>,
+    /// New scopes; the current ones are kept when absent.
+    scopes: Option<Vec<String>>,
+    /// The version the edit is based on; a newer stored version answers `CONFLICT`.
+    version: Option<i32>,
+}
+
+#[Object]
+impl MutationRoot {
+    async fn create_connection(&self, ctx: &Context<'_>, input: CreateConnectionInput) -> AppResult<ConnectionPayload> {
+        let team_id: TeamId = parse_id(&input.team_id, "teamId")?;
+        let connection = connections::create(
+            state(ctx)?,
+            caller(ctx)?,
+            CreateConnection {
+                team_id,
+                app: input.app,
+                name: input.name,
+                fields: input.fields.0,
+                scopes: input.scopes,
+            },
+        )
+        .await?;
+        Ok(ConnectionPayload { connection: ConnectionObject(connection), authorization_url: None })
+    }
+
+    /// Replaces the connection's data entirely with the new form.
+    async fn edit_connection(&self, ctx: &Context<'_>, id: ID, input: EditConnectionInput) -> AppResult<ConnectionPayload> {
+        let id: ConnectionId = parse_id(&id, "id")?;
+        let connection = connections::edit(
+            state(ctx)?,
+            caller(ctx)?,
+            id,
+            EditConnection { name: input.name, fields: input.fields.0, scopes: input.scopes, version: input.version },
+        )
+        .await?;
+        Ok(ConnectionPayload { connection: ConnectionObject(connection), authorization_url: None })
+    }
+
+    /// Deletes the connection and its secrets.
+    async fn delete_connection(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        #[graphql(default = false)] confirm: bool,
+    ) -> AppResult<DeletePayload> {
+        // Until flows exist nothing can be in use, so no confirmation is required yet.
+        let _ = confirm;
+        let id: ConnectionId = parse_id(&id, "id")?;
+        let deleted = connections::delete(state(ctx)?, caller(ctx)?, id).await?;
+        Ok(DeletePayload { deleted_id: ID(deleted.to_string()) })
+    }
+}

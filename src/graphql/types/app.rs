@@ -1,0 +1,86 @@
+//! The app catalog as the connection form needs it.
+
+use async_graphql::{ComplexObject, SimpleObject};
+
+use super::enums::AuthType;
+use crate::catalog;
+
+#[derive(SimpleObject)]
+#[graphql(complex, name = "App")]
+pub struct AppObject {
+    key: String,
+    name: String,
+    description: String,
+    docs_url: String,
+    auth_type: AuthType,
+    default_scopes: Vec<String>,
+    fields: Vec<AppField>,
+    modules: Vec<AppModule>,
+    #[graphql(skip)]
+    requires_consent: bool,
+}
+
+#[ComplexObject]
+impl AppObject {
+    /// Whether creating a connection sends a person to the provider to grant consent.
+    async fn requires_consent(&self) -> bool {
+        self.requires_consent
+    }
+}
+
+/// One input of the connection form. Secret fields are shown as password inputs and are never
+/// sent back; they must be entered again on every edit.
+#[derive(SimpleObject)]
+pub struct AppField {
+    key: String,
+    label: String,
+    help: Option<String>,
+    secret: bool,
+    required: bool,
+    default: Option<String>,
+    /// A regular expression the value must match.
+    pattern: Option<String>,
+    /// The only values allowed, when the field is a choice.
+    choices: Vec<String>,
+}
+
+/// A flow module of the app and the scopes it needs.
+#[derive(SimpleObject)]
+pub struct AppModule {
+    key: String,
+    name: String,
+    scopes: Vec<String>,
+}
+
+impl From<&catalog::App> for AppObject {
+    fn from(app: &catalog::App) -> Self {
+        AppObject {
+            key: app.key().to_owned(),
+            name: app.name().to_owned(),
+            description: app.description().to_owned(),
+            docs_url: app.docs_url().to_string(),
+            auth_type: app.auth_type().into(),
+            default_scopes: app.default_scopes().to_vec(),
+            fields: app
+                .fields()
+                .iter()
+                .map(|f| AppField {
+                    key: f.key().to_owned(),
+                    label: f.label().to_owned(),
+                    help: f.help().map(str::to_owned),
+                    secret: f.is_secret(),
+                    required: f.is_required(),
+                    default: f.default().map(str::to_owned),
+                    pattern: f.pattern_source().map(str::to_owned),
+                    choices: f.choices().to_vec(),
+                })
+                .collect(),
+            modules: app
+                .modules()
+                .iter()
+                .map(|m| AppModule { key: m.key().to_owned(), name: m.name().to_owned(), scopes: m.scopes().to_vec() })
+                .collect(),
+            requires_consent: app.auth_type().needs_consent(),
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! A connection as its team sees it: everything but the secrets, which are only named.
+
+use std::collections::BTreeMap;
+
+use async_graphql::{Context, ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::app::AppObject;
+use super::audit::AuditEventList;
+use super::enums::{AuthType, ConnectionStatus, VerificationOutcome};
+use crate::domain;
+use crate::error::{AppError, AppResult};
+use crate::graphql::{audit_page, state};
+
+pub struct ConnectionObject(pub domain::Connection);
+
+#[Object(name = "Connection")]
+impl ConnectionObject {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn name(&self) -> &str {
+        self.0.name.as_str()
+    }
+
+    /// The app's catalog entry. Errors only if the app was removed from the catalog.
+    async fn app(&self, ctx: &Context<'_>) -> AppResult<AppObject> {
+        let app = state(ctx)?.catalog.get(&self.0.app_key).ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!(
+                "connection {} uses app {:?}, which is no longer in the catalog",
+                self.0.id,
+                self.0.app_key
+            ))
+        })?;
+        Ok(app.into())
+    }
+
+    /// The app's key, readable even when the app has left the catalog.
+    async fn app_key(&self) -> &str {
+        &self.0.app_key
+    }
+
+    async fn auth_type(&self) -> AuthType {
+        self.0.auth_type.into()
+    }
+
+    async fn status(&self) -> ConnectionStatus {
+        self.0.status.into()
+    }
+
+    /// Non-secret form values, to prefill the edit form.
+    async fn fields(&self) -> async_graphql::Json<&BTreeMap<String, String>> {
+        async_graphql::Json(&self.0.public_fields)
+    }
+
+    /// The secret fields that are set. Their values are never returned.
+    async fn secret_fields(&self) -> &[String] {
+        &self.0.secret_fields
+    }
+
+    async fn scopes(&self) -> &[String] {
+        &self.0.scopes
+    }
+
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.expires_at
+    }
+
+    /// The account the provider reported at the last successful check, e.g. an e-mail.
+    async fn account_label(&self) -> Option<&str> {
+        self.0.account_label.as_deref()
+    }
+
+    async fn last_verification(&self) -> Option<Verification> {
+        self.0.last_verification.clone().map(Verification::from)
+    }
+
+    /// Increases with every change; send it back with an edit to detect concurrent edits.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+
+    /// What happened to this connection, newest first.
+    async fn audit_events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 50)] first: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<AuditEventList> {
+        audit_page(ctx, self.0.team_id, Some(self.0.id), first, before).await
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct Verification {
+    outcome: VerificationOutcome,
+    /// Written for a person; never contains a secret.
+    message: Option<String>,
+    started_at: DateTime<Utc>,
+    finished_at: DateTime<Utc>,
+}
+
+impl From<domain::Verification> for Verification {
+    fn from(v: domain::Verification) -> Self {
+        Verification { outcome: v.outcome.into(), message: v.message, started_at: v.started_at, finished_at: v.finished_at }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct ConnectionEdge {
+    pub cursor: String,
+    pub node: ConnectionObject,
+}
+
+#[derive(SimpleObject)]
+pub struct ConnectionList {
+    pub edges: Vec<ConnectionEdge>,
+    pub page_info: super::PageInfo,
+    /// How many connections match the filters, across all pages.
+    pub total_count: u64,
+}
+
+/// What a create or edit answers.
+#[derive(SimpleObject)]
+pub struct ConnectionPayload {
+    pub connection: ConnectionObject,
+    /// Where to send a person to grant consent, when the change needs it (OAuth apps).
+    pub authorization_url: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct DeletePayload {
+    pub deleted_id: ID,
+}
+

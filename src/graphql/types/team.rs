@@ -1,0 +1,84 @@
+//! A team as its members see it.
+
+use async_graphql::{Context, ID, Object};
+
+use super::audit::AuditEventList;
+use super::connection::{ConnectionEdge, ConnectionList, ConnectionObject};
+use super::enums::{ConnectionStatus, TeamRole};
+use super::PageInfo;
+use crate::connections;
+use crate::domain::{self, ConnectionId};
+use crate::error::AppResult;
+use crate::graphql::ids::{decode_cursor, encode_cursor, page_size};
+use crate::graphql::{audit_page, caller, state};
+use crate::store::connections::ConnectionFilter;
+
+/// Largest page a client may ask for.
+pub const MAX_PAGE_SIZE: i32 = 100;
+const CONNECTION_CURSOR: &str = "connection";
+
+pub struct TeamObject {
+    pub team: domain::Team,
+    pub access: domain::TeamAccess,
+}
+
+#[Object(name = "Team")]
+impl TeamObject {
+    async fn id(&self) -> ID {
+        ID(self.team.id.to_string())
+    }
+
+    async fn name(&self) -> &str {
+        self.team.name.as_str()
+    }
+
+    /// The caller's role here: `ADMIN` and `MEMBER` manage connections, `MONITORING` reads.
+    async fn role(&self) -> TeamRole {
+        self.access.into()
+    }
+
+    /// The team's connections in creation order, filtered and paginated.
+    async fn connections(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 50)] first: Option<i32>,
+        after: Option<String>,
+        app: Option<String>,
+        status: Option<ConnectionStatus>,
+        search: Option<String>,
+    ) -> AppResult<ConnectionList> {
+        let first = page_size(first, MAX_PAGE_SIZE)?;
+        let after: Option<ConnectionId> =
+            after.map(|c| decode_cursor(CONNECTION_CURSOR, &c, "after")).transpose()?;
+        let filter = ConnectionFilter { app, status: status.map(Into::into), search };
+        let page =
+            connections::list(state(ctx)?, caller(ctx)?, self.team.id, &filter, after, first).await?;
+        let edges: Vec<ConnectionEdge> = page
+            .connections
+            .into_iter()
+            .map(|c| ConnectionEdge { cursor: encode_cursor(CONNECTION_CURSOR, c.id), node: ConnectionObject(c) })
+            .collect();
+        Ok(ConnectionList {
+            page_info: PageInfo {
+                has_next_page: page.has_next_page,
+                end_cursor: edges.last().map(|e| e.cursor.clone()),
+            },
+            edges,
+            total_count: page.total_count,
+        })
+    }
+
+    /// Who did what to the team's connections, newest first.
+    async fn audit_events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 50)] first: Option<i32>,
+        before: Option<String>,
+        connection_id: Option<ID>,
+    ) -> AppResult<AuditEventList> {
+        let connection_id: Option<ConnectionId> = connection_id
+            .map(|id| crate::graphql::ids::parse_id(&id, "connectionId"))
+            .transpose()?;
+        audit_page(ctx, self.team.id, connection_id, first, before).await
+    }
+}

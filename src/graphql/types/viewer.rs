@@ -1,0 +1,57 @@
+//! The caller: a user with their teams, or a service token with its one team.
+
+use async_graphql::{Context, Enum, ID, Object};
+
+use super::team::TeamObject;
+use crate::domain::{Principal, TeamAccess};
+use crate::error::{AppError, AppResult};
+use crate::graphql::state;
+use crate::store;
+
+pub struct Viewer(pub Principal);
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum ViewerKind {
+    User,
+    Service,
+}
+
+#[Object]
+impl Viewer {
+    async fn kind(&self) -> ViewerKind {
+        match self.0 {
+            Principal::User { .. } => ViewerKind::User,
+            Principal::Service { .. } => ViewerKind::Service,
+        }
+    }
+
+    /// The user's id; null for a service token.
+    async fn user_id(&self) -> Option<ID> {
+        self.0.user_id().map(|id| ID(id.to_string()))
+    }
+
+    /// The user's e-mail; null for a service token.
+    async fn email(&self) -> Option<&str> {
+        crate::access::principal_email(&self.0).map(|e| e.as_str())
+    }
+
+    /// The teams the caller can see, by name.
+    async fn teams(&self, ctx: &Context<'_>) -> AppResult<Vec<TeamObject>> {
+        visible_teams(ctx, &self.0).await
+    }
+}
+
+pub async fn visible_teams(ctx: &Context<'_>, principal: &Principal) -> AppResult<Vec<TeamObject>> {
+    let db = &state(ctx)?.db;
+    match principal {
+        Principal::User { user_id, .. } => Ok(store::teams::teams_of_user(db, *user_id)
+            .await?
+            .into_iter()
+            .map(|(team, role)| TeamObject { team, access: TeamAccess::Member(role) })
+            .collect()),
+        Principal::Service { team_id, .. } => {
+            let team = store::teams::find(db, *team_id).await?.ok_or(AppError::Unauthenticated)?;
+            Ok(vec![TeamObject { team, access: TeamAccess::Service }])
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The GraphQL endpoint over HTTP: reads the body within a size limit, establishes the caller
+//! from the bearer token, executes, and answers JSON. GraphiQL is served on GET.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{HttpRequest, HttpResponse, web};
+use async_graphql::http::GraphiQLSource;
+use futures_util::StreamExt;
+use serde_json::json;
+
+use crate::access;
+use crate::error::AppError;
+use crate::graphql::{AppSchema, Caller, INTERNAL_MESSAGE};
+use crate::state::AppState;
+
+/// Request-level limits; query depth and complexity are enforced by the schema itself.
+#[derive(Debug, Clone, Copy)]
+pub struct GraphqlLimits {
+    pub max_body_bytes: usize,
+}
+
+pub async fn execute(
+    request: HttpRequest,
+    mut payload: web::Payload,
+    schema: web::Data<AppSchema>,
+    state: web::Data<AppState>,
+    limits: web::Data<GraphqlLimits>,
+) -> HttpResponse {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let Ok(chunk) = chunk else {
+            return error_response(StatusCode::BAD_REQUEST, "the request body could not be read", "BAD_USER_INPUT");
+        };
+        if body.len() + chunk.len() > limits.max_body_bytes {
+            return error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("the request body is larger than {} bytes", limits.max_body_bytes),
+                "BAD_USER_INPUT",
+            );
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let batch: async_graphql::BatchRequest = match serde_json::from_slice(&body) {
+        Ok(batch) => batch,
+        Err(err) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                &format!("the body is not a GraphQL request (JSON with a `query`): {err}"),
+                "BAD_USER_INPUT",
+            );
+        }
+    };
+    let caller = match caller_from_headers(&state, request.headers()).await {
+        Ok(caller) => caller,
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "could not authenticate a request");
+            return error_response(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE, "INTERNAL");
+        }
+    };
+    let response = schema.execute_batch(batch.data(caller)).await;
+    HttpResponse::Ok().json(response)
+}
+
+/// A present but invalid token leaves the caller anonymous, so every field that needs a caller
+/// answers `UNAUTHENTICATED`; only a failure on our side is an error here.
+async fn caller_from_headers(state: &AppState, headers: &HeaderMap) -> Result<Caller, AppError> {
+    let Some(token) = bearer_token(headers) else {
+        return Ok(Caller::Anonymous);
+    };
+    match access::authenticate(&state.db, token).await {
+        Ok(principal) => Ok(Caller::Authenticated(principal)),
+        Err(AppError::Unauthenticated) => Ok(Caller::Anonymous),
+        Err(other) => Err(other),
+    }
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn error_response(status: StatusCode, message: &str, code: &str) -> HttpResponse {
+    HttpResponse::build(status).json(json!({
+        "errors": [{ "message": message, "extensions": { "code": code } }]
+    }))
+}
+
+pub async fn graphiql() -> HttpResponse {
+    let page = GraphiQLSource::build()
+        .endpoint("/graphql")
+        .title("Plugboard GraphiQL: add {\"Authorization\": \"Bearer <token>\"} under Headers")
+        .finish();
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(page)
+}

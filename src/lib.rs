@@ -1,0 +1,17 @@
+//! Plugboard keeps a team's connections to third-party apps and hands working credentials to
+//! the automation flows that use them. `main.rs` parses the command line and calls in here.
+
+pub mod access;
+pub mod bootstrap;
+pub mod catalog;
+pub mod config;
+pub mod connections;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;

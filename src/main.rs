@@ -1,0 +1,155 @@
+//! The `plugboard` command: parses the command line, then calls the library.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+
+use plugboard::config::Config;
+use plugboard::domain::{Email, TeamName, TeamRole};
+use plugboard::startup::{self, Application};
+use plugboard::{bootstrap, connections, telemetry};
+
+/// Plugboard keeps a team's connections to third-party apps and hands working credentials to
+/// the automation flows that use them.
+///
+/// Settings come from the environment (DATABASE_URL, PLUGBOARD_LISTEN, PLUGBOARD_PUBLIC_URL,
+/// PLUGBOARD_MASTER_KEYS, ...); see the README.
+#[derive(Parser)]
+#[command(name = "plugboard", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate the database, then serve the API (the default). On an empty database, creates
+    /// the team `Demo` with a user and prints its token.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Create a team and a member (what is missing) and print a new user token as the last line.
+    Bootstrap {
+        /// The team's name; created if it does not exist.
+        #[arg(long)]
+        team: String,
+        /// The member's e-mail; the user is created if missing.
+        #[arg(long)]
+        email: String,
+        /// The member's role in the team.
+        #[arg(long, default_value = "ADMIN", value_parser = parse_role)]
+        role: TeamRole,
+    },
+    /// Print a new service token for a team as the last line of output.
+    ServiceToken {
+        /// The team the token is bound to.
+        #[arg(long)]
+        team: String,
+    },
+    /// Re-seal every stored secret under the active master key (the first in
+    /// PLUGBOARD_MASTER_KEYS). Safe to interrupt and rerun.
+    RotateKeys {
+        /// How many connections to re-seal per transaction.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        batch_size: u64,
+    },
+    /// Print the GraphQL schema (SDL), as committed in schema.graphql.
+    PrintSchema,
+}
+
+fn parse_role(raw: &str) -> Result<TeamRole, String> {
+    TeamRole::parse(&raw.to_ascii_uppercase()).ok_or_else(|| format!("{raw:?} is not one of ADMIN, MEMBER, MONITORING"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::PrintSchema) = cli.command {
+        print!("{}", plugboard::graphql::sdl());
+        return ExitCode::SUCCESS;
+    }
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("error: configuration: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: could not start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            startup::prepare(config).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Bootstrap { team, email, role } => {
+            let team = TeamName::parse(&team).map_err(|m| anyhow::anyhow!("--team: {m}"))?;
+            let email = Email::parse(&email).map_err(|m| anyhow::anyhow!("--email: {m}"))?;
+            let state = startup::prepare(config).await?;
+            let done = bootstrap::team_member(&state.db, &team, &email, role).await?;
+            println!("team {:?} ({}), {} as {}", done.team.name.as_str(), done.team.id, done.user.email.as_str(), role.as_str());
+            println!("{}", done.token.token.expose_secret());
+            Ok(())
+        }
+        Command::ServiceToken { team } => {
+            let team = TeamName::parse(&team).map_err(|m| anyhow::anyhow!("--team: {m}"))?;
+            let state = startup::prepare(config).await?;
+            let token = bootstrap::service_token(&state.db, &team).await?;
+            println!("service token for team {:?}", team.as_str());
+            println!("{}", token.token.expose_secret());
+            Ok(())
+        }
+        Command::PrintSchema => {
+            print!("{}", plugboard::graphql::sdl());
+            Ok(())
+        }
+        Command::RotateKeys { batch_size } => {
+            let state = startup::prepare(config).await?;
+            let report = connections::rotate_keys(&state, batch_size).await?;
+            println!(
+                "re-sealed {} connection(s) under key {}; {} changed meanwhile and were already current",
+                report.resealed,
+                state.sealer.active_key_id(),
+                report.skipped_changed
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let graphql_url = config.graphql_url();
+    let seed_demo = config.seed_demo;
+    let state = startup::prepare(config).await?;
+    if seed_demo && let Some(demo) = bootstrap::demo_if_empty(&state.db).await? {
+        println!();
+        println!("Created team {:?} with user {}.", demo.team.name.as_str(), demo.user.email.as_str());
+        println!("Its token (shown only now):");
+        println!("    {}", demo.token.token.expose_secret());
+        println!("In GraphiQL, add under Headers: {{\"Authorization\": \"Bearer <the token>\"}}");
+        println!();
+    }
+    let app = Application::serve(state)?;
+    tracing::info!(port = app.port(), "listening");
+    println!("GraphiQL: {graphql_url}");
+    app.run_until_stopped().await?;
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! Builds the running service from its configuration: database (migrated), sealer, catalog,
+//! GraphQL schema and HTTP server. Tests build it the same way, on port 0.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use secrecy::ExposeSecret;
+
+use crate::catalog::Catalog;
+use crate::config::{Config, KeySource};
+use crate::crypto::{self, Sealer};
+use crate::graphql::{self, Limits};
+use crate::http::{self, GraphqlLimits};
+use crate::state::AppState;
+use crate::store;
+
+/// Opens the database, applies migrations and loads keys and catalog: everything a command
+/// needs before it does its work.
+pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
+    let db = store::connect(&config.database_url).await?;
+    store::migrate(&db).await?;
+    let sealer = load_sealer(&config.master_keys)?;
+    let catalog = Catalog::embedded().context("the embedded app catalog is invalid")?;
+    Ok(AppState { db, sealer: Arc::new(sealer), catalog: Arc::new(catalog), config: Arc::new(config) })
+}
+
+fn load_sealer(source: &KeySource) -> anyhow::Result<Sealer> {
+    let keys = match source {
+        KeySource::Environment(value) => crypto::parse_master_keys(value.expose_secret())?,
+        KeySource::DevKeyFile(path) => {
+            let (keys, created) = crypto::load_or_create_dev_key_file(path)?;
+            if created {
+                tracing::warn!(
+                    path = %path.display(),
+                    "GENERATED A DEVELOPMENT MASTER KEY. Secrets are sealed with a key stored next to the data: \
+                     fine for trying Plugboard, not for production. Set PLUGBOARD_MASTER_KEYS, and back this \
+                     file up meanwhile: losing it makes every stored secret unreadable"
+                );
+            } else {
+                tracing::warn!(path = %path.display(), "using the development master key file; set PLUGBOARD_MASTER_KEYS in production");
+            }
+            keys
+        }
+    };
+    Ok(Sealer::new(keys)?)
+}
+
+/// The HTTP service, bound and ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let state = prepare(config).await?;
+        Self::serve(state)
+    }
+
+    /// Binds the listener and builds the server around an already prepared state.
+    pub fn serve(state: AppState) -> anyhow::Result<Self> {
+        let config = state.config.clone();
+        let listener = TcpListener::bind(config.listen)
+            .with_context(|| format!("could not listen on {} (PLUGBOARD_LISTEN)", config.listen))?;
+        let port = listener.local_addr()?.port();
+        let schema = graphql::build_schema(
+            state.clone(),
+            Limits { depth: config.max_query_depth, complexity: config.max_query_complexity },
+        );
+        let limits = GraphqlLimits { max_body_bytes: config.max_body_bytes };
+        let server_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(tracing_actix_logger())
+                .app_data(web::Data::new(schema.clone()))
+                .app_data(web::Data::new(server_state.clone()))
+                .app_data(web::Data::new(limits))
+                .configure(http::routes)
+        })
+        .listen(listener)?
+        .shutdown_timeout(10)
+        .run();
+        Ok(Application { port, server, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Access log lines through `tracing`, without query strings (they may carry OAuth codes).
+fn tracing_actix_logger() -> actix_web::middleware::Logger {
+    actix_web::middleware::Logger::new("%{r}a \"%m %U\" %s %b %Dms").log_target("plugboard::http")
+}

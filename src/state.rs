@@ -1,0 +1,17 @@
+//! What every request and job needs, built once at start and shared.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::crypto::Sealer;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub sealer: Arc<Sealer>,
+    pub catalog: Arc<Catalog>,
+    pub config: Arc<Config>,
+}

@@ -1,0 +1,294 @@
+//! Connections: their public part as domain values, their secrets as one sealed blob.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+    sea_query::{Expr, ExprTrait, Func},
+};
+
+use super::entities::connection::{self, Column, Entity};
+use super::from_json;
+use crate::domain::{
+    AuthType, Connection, ConnectionId, ConnectionName, ConnectionStatus, TeamId, UserId,
+    Verification,
+};
+
+/// A sealed envelope and the id of the key that sealed it.
+#[derive(Clone)]
+pub struct SealedSecrets {
+    pub blob: Vec<u8>,
+    pub key_id: String,
+}
+
+impl std::fmt::Debug for SealedSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SealedSecrets(key {}, {} bytes)", self.key_id, self.blob.len())
+    }
+}
+
+/// Everything a connection is made of when it is created or replaced by an edit.
+#[derive(Debug, Clone)]
+pub struct ConnectionData {
+    pub name: ConnectionName,
+    pub status: ConnectionStatus,
+    pub public_fields: BTreeMap<String, String>,
+    pub secret_fields: Vec<String>,
+    pub sealed: Option<SealedSecrets>,
+    pub scopes: Vec<String>,
+}
+
+pub struct NewConnection {
+    pub id: ConnectionId,
+    pub team_id: TeamId,
+    pub app_key: String,
+    pub auth_type: AuthType,
+    pub data: ConnectionData,
+    pub created_by: Option<UserId>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ConnectionFilter {
+    pub app: Option<String>,
+    pub status: Option<ConnectionStatus>,
+    /// Matches the name, case-insensitively, anywhere in it.
+    pub search: Option<String>,
+}
+
+fn to_connection(model: connection::Model) -> Result<Connection, DbErr> {
+    let last_verification = match (
+        model.last_verification_outcome,
+        model.last_verification_started_at,
+        model.last_verification_finished_at,
+    ) {
+        (Some(outcome), Some(started_at), Some(finished_at)) => Some(Verification {
+            outcome,
+            message: model.last_verification_message,
+            started_at,
+            finished_at,
+        }),
+        _ => None,
+    };
+    Ok(Connection {
+        id: model.id,
+        team_id: model.team_id,
+        app_key: model.app_key,
+        name: ConnectionName::parse(&model.name).map_err(DbErr::Custom)?,
+        auth_type: model.auth_type,
+        status: model.status,
+        public_fields: from_json(model.public_fields, "connections.public_fields")?,
+        secret_fields: from_json(model.secret_fields, "connections.secret_fields")?,
+        scopes: from_json(model.scopes, "connections.scopes")?,
+        expires_at: model.expires_at,
+        account_label: model.account_label,
+        last_verification,
+        version: model.version,
+        created_by: model.created_by,
+        updated_by: model.updated_by,
+        created_at: model.created_at,
+        updated_at: model.updated_at,
+    })
+}
+
+fn scoped(team_id: TeamId) -> Select<Entity> {
+    Entity::find().filter(Column::TeamId.eq(team_id))
+}
+
+pub async fn insert(db: &impl ConnectionTrait, new: NewConnection) -> Result<Connection, DbErr> {
+    let now = Utc::now();
+    let (sealed_secrets, secrets_key_id) = split_sealed(new.data.sealed);
+    let model = connection::ActiveModel {
+        id: Set(new.id),
+        team_id: Set(new.team_id),
+        app_key: Set(new.app_key),
+        name: Set(new.data.name.as_str().to_owned()),
+        auth_type: Set(new.auth_type),
+        status: Set(new.data.status),
+        public_fields: Set(serde_json::json!(new.data.public_fields)),
+        secret_fields: Set(serde_json::json!(new.data.secret_fields)),
+        sealed_secrets: Set(sealed_secrets),
+        secrets_key_id: Set(secrets_key_id),
+        scopes: Set(serde_json::json!(new.data.scopes)),
+        expires_at: Set(None),
+        account_label: Set(None),
+        last_verification_outcome: Set(None),
+        last_verification_message: Set(None),
+        last_verification_started_at: Set(None),
+        last_verification_finished_at: Set(None),
+        version: Set(1),
+        created_by: Set(new.created_by),
+        updated_by: Set(new.created_by),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    to_connection(Entity::insert(model).exec_with_returning(db).await?)
+}
+
+fn split_sealed(sealed: Option<SealedSecrets>) -> (Option<Vec<u8>>, Option<String>) {
+    match sealed {
+        Some(s) => (Some(s.blob), Some(s.key_id)),
+        None => (None, None),
+    }
+}
+
+pub async fn find(
+    db: &impl ConnectionTrait,
+    team_id: TeamId,
+    id: ConnectionId,
+) -> Result<Option<Connection>, DbErr> {
+    scoped(team_id).filter(Column::Id.eq(id)).one(db).await?.map(to_connection).transpose()
+}
+
+/// The team a connection belongs to, for resolving a bare id before the caller's access to that
+/// team is checked. Callers must check access before reading anything else.
+pub async fn owner_of(db: &impl ConnectionTrait, id: ConnectionId) -> Result<Option<TeamId>, DbErr> {
+    Ok(Entity::find_by_id(id).one(db).await?.map(|m| m.team_id))
+}
+
+/// Swaps in a complete new credential set, if the stored version is still `expected_version`.
+/// Answers `None` when another change got there first (or the connection is gone).
+pub async fn replace(
+    db: &impl ConnectionTrait,
+    team_id: TeamId,
+    id: ConnectionId,
+    expected_version: i32,
+    data: ConnectionData,
+    updated_by: Option<UserId>,
+) -> Result<Option<Connection>, DbErr> {
+    let (sealed_secrets, secrets_key_id) = split_sealed(data.sealed);
+    let result = Entity::update_many()
+        .col_expr(Column::Name, Expr::value(data.name.as_str()))
+        .col_expr(Column::Status, Expr::value(data.status))
+        .col_expr(Column::PublicFields, Expr::value(serde_json::json!(data.public_fields)))
+        .col_expr(Column::SecretFields, Expr::value(serde_json::json!(data.secret_fields)))
+        .col_expr(Column::SealedSecrets, Expr::value(sealed_secrets))
+        .col_expr(Column::SecretsKeyId, Expr::value(secrets_key_id))
+        .col_expr(Column::Scopes, Expr::value(serde_json::json!(data.scopes)))
+        .col_expr(Column::AccountLabel, Expr::value(Option::<String>::None))
+        .col_expr(Column::LastVerificationOutcome, Expr::value(Option::<String>::None))
+        .col_expr(Column::LastVerificationMessage, Expr::value(Option::<String>::None))
+        .col_expr(Column::LastVerificationStartedAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
+        .col_expr(Column::LastVerificationFinishedAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
+        .col_expr(Column::Version, Expr::col(Column::Version).add(1))
+        .col_expr(Column::UpdatedBy, Expr::value(updated_by))
+        .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(Column::TeamId.eq(team_id))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Version.eq(expected_version))
+        .exec(db)
+        .await?;
+    if result.rows_affected == 0 {
+        return Ok(None);
+    }
+    find(db, team_id, id).await
+}
+
+/// Deletes the connection and its sealed secrets with it. Answers whether it existed.
+pub async fn delete(db: &impl ConnectionTrait, team_id: TeamId, id: ConnectionId) -> Result<bool, DbErr> {
+    let result = Entity::delete_many()
+        .filter(Column::TeamId.eq(team_id))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+fn filtered(team_id: TeamId, filter: &ConnectionFilter) -> Select<Entity> {
+    let mut query = scoped(team_id);
+    if let Some(app) = &filter.app {
+        query = query.filter(Column::AppKey.eq(app.as_str()));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(Column::Status.eq(status));
+    }
+    if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
+        query = query.filter(
+            Condition::all().add(
+                Expr::expr(Func::lower(Expr::col(Column::Name))).like(
+                    sea_orm::sea_query::LikeExpr::new(pattern).escape('\\'),
+                ),
+            ),
+        );
+    }
+    query
+}
+
+/// Escapes LIKE wildcards so a search for "50%" finds exactly that.
+fn escape_like(raw: &str) -> String {
+    raw.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+/// One page of a team's connections in creation order, after the cursor `after`.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    team_id: TeamId,
+    filter: &ConnectionFilter,
+    after: Option<ConnectionId>,
+    limit: u64,
+) -> Result<Vec<Connection>, DbErr> {
+    let mut query = filtered(team_id, filter);
+    if let Some(after) = after {
+        query = query.filter(Column::Id.gt(after));
+    }
+    query
+        .order_by_asc(Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(to_connection)
+        .collect()
+}
+
+pub async fn count(db: &impl ConnectionTrait, team_id: TeamId, filter: &ConnectionFilter) -> Result<u64, DbErr> {
+    filtered(team_id, filter).count(db).await
+}
+
+/// A sealed blob to move under the active key, with what it is bound to.
+pub struct SealedRow {
+    pub id: ConnectionId,
+    pub team_id: TeamId,
+    pub blob: Vec<u8>,
+}
+
+/// The next rows, across all teams, whose secrets are sealed under another key than
+/// `active_key_id`. For key rotation only.
+pub async fn sealed_under_other_keys(
+    db: &impl ConnectionTrait,
+    active_key_id: &str,
+    after: Option<ConnectionId>,
+    limit: u64,
+) -> Result<Vec<SealedRow>, DbErr> {
+    let mut query = Entity::find()
+        .filter(Column::SealedSecrets.is_not_null())
+        .filter(Column::SecretsKeyId.ne(active_key_id));
+    if let Some(after) = after {
+        query = query.filter(Column::Id.gt(after));
+    }
+    let rows = query.order_by_asc(Column::Id).limit(limit).all(db).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|m| Some(SealedRow { id: m.id, team_id: m.team_id, blob: m.sealed_secrets? }))
+        .collect())
+}
+
+/// Replaces a blob only if it is still the one that was read, so a rotation racing an edit
+/// never overwrites the edit. Answers whether it swapped.
+pub async fn swap_sealed(
+    db: &impl ConnectionTrait,
+    row: &SealedRow,
+    resealed: SealedSecrets,
+) -> Result<bool, DbErr> {
+    let result = Entity::update_many()
+        .col_expr(Column::SealedSecrets, Expr::value(resealed.blob))
+        .col_expr(Column::SecretsKeyId, Expr::value(resealed.key_id))
+        .filter(Column::TeamId.eq(row.team_id))
+        .filter(Column::Id.eq(row.id))
+        .filter(Column::SealedSecrets.eq(row.blob.clone()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}

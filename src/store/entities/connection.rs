@@ -1,0 +1,39 @@
+use sea_orm::entity::prelude::*;
+
+use crate::domain::{AuthType, ConnectionId, ConnectionStatus, TeamId, UserId, VerificationOutcome};
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "connections")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: ConnectionId,
+    pub team_id: TeamId,
+    pub app_key: String,
+    pub name: String,
+    pub auth_type: AuthType,
+    pub status: ConnectionStatus,
+    /// Non-secret form values: a JSON object of strings.
+    pub public_fields: Json,
+    /// Names of the secret fields that are set: a JSON array of strings.
+    pub secret_fields: Json,
+    /// Every secret of the connection in one sealed envelope (see `crypto`).
+    pub sealed_secrets: Option<Vec<u8>>,
+    pub secrets_key_id: Option<String>,
+    pub scopes: Json,
+    pub expires_at: Option<DateTimeUtc>,
+    pub account_label: Option<String>,
+    pub last_verification_outcome: Option<VerificationOutcome>,
+    pub last_verification_message: Option<String>,
+    pub last_verification_started_at: Option<DateTimeUtc>,
+    pub last_verification_finished_at: Option<DateTimeUtc>,
+    pub version: i32,
+    pub created_by: Option<UserId>,
+    pub updated_by: Option<UserId>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

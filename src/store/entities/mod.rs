@@ -1,0 +1,9 @@
+//! Table definitions, one module per table. Only `store` sees these; everything else gets
+//! domain values.
+
+pub mod api_token;
+pub mod audit_event;
+pub mod connection;
+pub mod membership;
+pub mod team;
+pub mod user;

@@ -1,0 +1,75 @@
+//! Persistence: sea-orm entities and the queries the rest of the service needs.
+//!
+//! Every function that reads or writes a team's data takes the team's id, so no query can
+//! forget its tenant. Functions take any `ConnectionTrait`, so callers can group several writes
+//! (a change and its audit event) in one transaction. Rows leave this module as domain values.
+
+mod columns;
+pub mod audit;
+pub mod connections;
+pub mod entities;
+pub mod teams;
+pub mod tokens;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use plugboard_migrations::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+
+/// Opens the database at `url` (SQLite files are created when missing, with their folder).
+pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
+    if let Some(folder) = sqlite_folder(url) {
+        std::fs::create_dir_all(&folder)
+            .with_context(|| format!("could not create {} for the SQLite database", folder.display()))?;
+    }
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(if url.starts_with("sqlite") { 8 } else { 20 })
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging_level(tracing::log::LevelFilter::Debug);
+    Database::connect(options).await.with_context(|| {
+        format!("could not open the database at {}; check DATABASE_URL", redact_url(url))
+    })
+}
+
+/// The folder of a SQLite database file, if `url` names one.
+fn sqlite_folder(url: &str) -> Option<std::path::PathBuf> {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next()?;
+    if path.is_empty() || path.starts_with(":memory:") {
+        return None;
+    }
+    std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()).map(Into::into)
+}
+
+/// Brings the schema up to date. Safe to run on every start.
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    Migrator::up(db, None).await.context("database migration failed")
+}
+
+/// Whether the database answers; for readiness checks.
+pub async fn ping(db: &DatabaseConnection) -> bool {
+    db.ping().await.is_ok()
+}
+
+/// The URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Converts a stored JSON column into the type it holds, or says which column is corrupt.
+fn from_json<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+    column: &str,
+) -> Result<T, sea_orm::DbErr> {
+    serde_json::from_value(value)
+        .map_err(|err| sea_orm::DbErr::Json(format!("column {column} holds unexpected JSON: {err}")))
+}

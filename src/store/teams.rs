@@ -1,0 +1,134 @@
+//! Teams, users and memberships.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, sea_query::OnConflict,
+};
+
+use super::entities::{membership, team, user};
+use crate::domain::{Email, Team, TeamId, TeamName, TeamRole, User, UserId};
+
+fn to_team(model: team::Model) -> Result<Team, DbErr> {
+    Ok(Team {
+        id: model.id,
+        name: TeamName::parse(&model.name).map_err(DbErr::Custom)?,
+        created_at: model.created_at,
+    })
+}
+
+fn to_user(model: user::Model) -> Result<User, DbErr> {
+    Ok(User {
+        id: model.id,
+        email: Email::parse(&model.email).map_err(DbErr::Custom)?,
+        created_at: model.created_at,
+    })
+}
+
+pub async fn count(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    team::Entity::find().count(db).await
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: TeamId) -> Result<Option<Team>, DbErr> {
+    team::Entity::find_by_id(id).one(db).await?.map(to_team).transpose()
+}
+
+pub async fn find_by_name(db: &impl ConnectionTrait, name: &TeamName) -> Result<Option<Team>, DbErr> {
+    team::Entity::find()
+        .filter(team::Column::Name.eq(name.as_str()))
+        .one(db)
+        .await?
+        .map(to_team)
+        .transpose()
+}
+
+pub async fn insert(db: &impl ConnectionTrait, name: &TeamName) -> Result<Team, DbErr> {
+    let model = team::ActiveModel {
+        id: Set(TeamId::new()),
+        name: Set(name.as_str().to_owned()),
+        created_at: Set(Utc::now()),
+    };
+    to_team(team::Entity::insert(model).exec_with_returning(db).await?)
+}
+
+pub async fn find_user_by_email(db: &impl ConnectionTrait, email: &Email) -> Result<Option<User>, DbErr> {
+    user::Entity::find()
+        .filter(user::Column::Email.eq(email.as_str()))
+        .one(db)
+        .await?
+        .map(to_user)
+        .transpose()
+}
+
+pub async fn find_user(db: &impl ConnectionTrait, id: UserId) -> Result<Option<User>, DbErr> {
+    user::Entity::find_by_id(id).one(db).await?.map(to_user).transpose()
+}
+
+pub async fn insert_user(db: &impl ConnectionTrait, email: &Email) -> Result<User, DbErr> {
+    let model = user::ActiveModel {
+        id: Set(UserId::new()),
+        email: Set(email.as_str().to_owned()),
+        created_at: Set(Utc::now()),
+    };
+    to_user(user::Entity::insert(model).exec_with_returning(db).await?)
+}
+
+/// Makes `user` a member of `team` with `role`, replacing any earlier role.
+pub async fn set_membership(
+    db: &impl ConnectionTrait,
+    team_id: TeamId,
+    user_id: UserId,
+    role: TeamRole,
+) -> Result<(), DbErr> {
+    let model = membership::ActiveModel {
+        team_id: Set(team_id),
+        user_id: Set(user_id),
+        role: Set(role),
+        created_at: Set(Utc::now()),
+    };
+    membership::Entity::insert(model)
+        .on_conflict(
+            OnConflict::columns([membership::Column::TeamId, membership::Column::UserId])
+                .update_column(membership::Column::Role)
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn role_of(
+    db: &impl ConnectionTrait,
+    team_id: TeamId,
+    user_id: UserId,
+) -> Result<Option<TeamRole>, DbErr> {
+    Ok(membership::Entity::find_by_id((team_id, user_id)).one(db).await?.map(|m| m.role))
+}
+
+/// The teams a user belongs to, by name, with the user's role in each.
+pub async fn teams_of_user(
+    db: &impl ConnectionTrait,
+    user_id: UserId,
+) -> Result<Vec<(Team, TeamRole)>, DbErr> {
+    let memberships = membership::Entity::find()
+        .filter(membership::Column::UserId.eq(user_id))
+        .all(db)
+        .await?;
+    let ids: Vec<TeamId> = memberships.iter().map(|m| m.team_id).collect();
+    let teams = team::Entity::find()
+        .filter(team::Column::Id.is_in(ids))
+        .order_by_asc(team::Column::Name)
+        .all(db)
+        .await?;
+    teams
+        .into_iter()
+        .map(|model| {
+            let role = memberships
+                .iter()
+                .find(|m| m.team_id == model.id)
+                .map(|m| m.role)
+                .ok_or_else(|| DbErr::Custom("membership vanished while reading".into()))?;
+            Ok((to_team(model)?, role))
+        })
+        .collect()
+}

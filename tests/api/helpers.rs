@@ -1,0 +1,202 @@
+//! `TestApp`: the real service on port 0 with a fresh database, and a client that talks to it
+//! over HTTP. Logs are printed only with `TEST_LOG=1`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use plugboard::config::Config;
+use plugboard::domain::{Email, TeamName, TeamRole};
+use plugboard::startup::Application;
+use plugboard::state::AppState;
+use plugboard::{bootstrap, telemetry};
+use sea_orm::ConnectionTrait;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+/// The master key every test app seals with (32 bytes of 0x07, base64).
+pub const TEST_MASTER_KEYS: &str = "k1:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub state: AppState,
+    pub client: reqwest::Client,
+    pub database_url: String,
+    /// The SQLite file, for tests that inspect what is stored on disk.
+    pub sqlite_file: Option<PathBuf>,
+    /// Keeps the data directory alive as long as the app.
+    _data_dir: tempfile::TempDir,
+}
+
+/// A team member's view of a test team.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub team_id: String,
+    pub token: String,
+}
+
+impl TestApp {
+    /// Spawns the app on `backend`; `None` when that backend is not configured for this run
+    /// (PostgreSQL needs `PLUGBOARD_TEST_DATABASE_URL`).
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, &[]).await
+    }
+
+    pub async fn spawn_with(backend: Backend, extra_env: &[(&str, &str)]) -> Option<TestApp> {
+        if std::env::var_os("TEST_LOG").is_some() {
+            telemetry::init(plugboard::config::LogFormat::Text);
+        }
+        let data_dir = tempfile::tempdir().expect("a temporary directory");
+        let (database_url, sqlite_file) = match backend {
+            Backend::Sqlite => {
+                let file = data_dir.path().join("plugboard.db");
+                (format!("sqlite://{}?mode=rwc", file.display()), Some(file))
+            }
+            Backend::Postgres => (fresh_postgres_database().await?, None),
+        };
+        let mut env: HashMap<String, String> = HashMap::from([
+            ("DATABASE_URL".into(), database_url.clone()),
+            ("PLUGBOARD_LISTEN".into(), "127.0.0.1:0".into()),
+            ("PLUGBOARD_DATA_DIR".into(), data_dir.path().display().to_string()),
+            ("PLUGBOARD_MASTER_KEYS".into(), TEST_MASTER_KEYS.into()),
+        ]);
+        for (k, v) in extra_env {
+            env.insert((*k).into(), (*v).into());
+        }
+        let mut config = Config::from_lookup(|k| env.get(k).cloned()).expect("a valid test configuration");
+        config.seed_demo = false;
+        let app = Application::build(config).await.expect("the app builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let state = app.state().clone();
+        tokio::spawn(app.run_until_stopped());
+        Some(TestApp {
+            address,
+            state,
+            client: reqwest::Client::new(),
+            database_url,
+            sqlite_file,
+            _data_dir: data_dir,
+        })
+    }
+
+    /// Posts a GraphQL request and answers the JSON body.
+    pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the app answers");
+        response.json().await.expect("a JSON answer")
+    }
+
+    /// Like `graphql`, but fails the test on any error and answers `data`.
+    pub async fn ok(&self, token: &str, query: &str, variables: Value) -> Value {
+        let body = self.graphql(Some(token), query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
+        body["data"].clone()
+    }
+
+    /// A new team with one member in `role`, through the same code as `plugboard bootstrap`.
+    pub async fn member(&self, team: &str, email: &str, role: TeamRole) -> Member {
+        let done = bootstrap::team_member(
+            &self.state.db,
+            &TeamName::parse(team).unwrap(),
+            &Email::parse(email).unwrap(),
+            role,
+        )
+        .await
+        .expect("bootstrap works");
+        Member { team_id: done.team.id.to_string(), token: done.token.token.expose_secret().to_owned() }
+    }
+
+    pub async fn service_token(&self, team: &str) -> String {
+        let token = bootstrap::service_token(&self.state.db, &TeamName::parse(team).unwrap())
+            .await
+            .expect("service token");
+        token.token.expose_secret().to_owned()
+    }
+
+    /// Creates an OpenAI connection (an API-key app) and answers its id.
+    pub async fn create_api_key_connection(&self, member: &Member, name: &str, api_key: &str) -> String {
+        let data = self
+            .ok(
+                &member.token,
+                CREATE_CONNECTION,
+                json!({ "input": {
+                    "teamId": member.team_id, "app": "openai", "name": name,
+                    "fields": { "api_key": api_key }
+                }}),
+            )
+            .await;
+        data["createConnection"]["connection"]["id"].as_str().unwrap().to_owned()
+    }
+}
+
+pub const CREATE_CONNECTION: &str = r#"
+mutation Create($input: CreateConnectionInput!) {
+  createConnection(input: $input) {
+    authorizationUrl
+    connection { id name status authType fields secretFields scopes version app { key } }
+  }
+}"#;
+
+pub const EDIT_CONNECTION: &str = r#"
+mutation Edit($id: ID!, $input: EditConnectionInput!) {
+  editConnection(id: $id, input: $input) {
+    connection { id name status fields secretFields scopes version }
+  }
+}"#;
+
+/// The `extensions.code` of the first error, panicking with the body if there is none.
+pub fn error_code(body: &Value) -> String {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error with a code: {body:#}"))
+        .to_owned()
+}
+
+/// A database of its own on the PostgreSQL server named by `PLUGBOARD_TEST_DATABASE_URL`.
+async fn fresh_postgres_database() -> Option<String> {
+    let admin_url = std::env::var("PLUGBOARD_TEST_DATABASE_URL").ok()?;
+    let name = format!("plugboard_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = sea_orm::Database::connect(&admin_url).await.expect("PLUGBOARD_TEST_DATABASE_URL answers");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .expect("can create a test database");
+    admin.close().await.ok();
+    let mut url = url::Url::parse(&admin_url).expect("PLUGBOARD_TEST_DATABASE_URL is a URL");
+    url.set_path(&name);
+    Some(url.to_string())
+}
+
+/// Runs each listed `async fn(TestApp)` as two tests: `name::sqlite` always, and
+/// `name::postgres` when `PLUGBOARD_TEST_DATABASE_URL` is set.
+#[macro_export]
+macro_rules! on_every_database {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await.unwrap();
+                super::$name(app).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                match $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await {
+                    Some(app) => super::$name(app).await,
+                    None => eprintln!("skipped: set PLUGBOARD_TEST_DATABASE_URL to run on PostgreSQL"),
+                }
+            }
+        }
+    )+};
+}

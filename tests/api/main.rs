@@ -1,0 +1,13 @@
+//! Integration tests: the real app on a random port, real HTTP, a fresh database per test.
+
+mod helpers;
+
+mod access;
+mod audit;
+mod cli;
+mod connections;
+mod health;
+mod limits;
+mod listing;
+mod schema;
+mod storage;
