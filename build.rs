@@ -13,8 +13,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("cargo:rerun-if-changed={}", providers.display());
 
     let mut files = Vec::new();
-    let entries = fs::read_dir(&providers)
-        .map_err(|error| format!("cannot list {}: {error}", providers.display()))?;
+    let entries =
+        fs::read_dir(&providers).map_err(|error| format!("cannot list {}: {error}", providers.display()))?;
     for entry in entries {
         let path = entry?.path();
         if path.extension().is_some_and(|ext| ext == "toml") && path.is_file() {
@@ -37,9 +37,6 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     out.push_str("];\n");
 
-    fs::write(
-        PathBuf::from(env::var("OUT_DIR")?).join("providers.rs"),
-        out,
-    )?;
+    fs::write(PathBuf::from(env::var("OUT_DIR")?).join("providers.rs"), out)?;
     Ok(())
 }

@@ -68,7 +68,13 @@ impl Config {
 
         let data_dir = PathBuf::from(get("PLUGBOARD_DATA_DIR").unwrap_or_else(|| "./data".into()));
         let database_url = match get("DATABASE_URL") {
-            Some(url) if url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://") => url,
+            Some(url)
+                if url.starts_with("sqlite:")
+                    || url.starts_with("postgres://")
+                    || url.starts_with("postgresql://") =>
+            {
+                url
+            }
             Some(_) => {
                 return Err(ConfigError {
                     variable: "DATABASE_URL",
@@ -86,10 +92,8 @@ impl Config {
             Some(value) => KeySource::Environment(value.into()),
             None => KeySource::DevKeyFile(data_dir.join("master.key")),
         };
-        let egress_allow_private = parse_bool(
-            "PLUGBOARD_EGRESS_ALLOW_PRIVATE",
-            get("PLUGBOARD_EGRESS_ALLOW_PRIVATE"),
-        )?;
+        let egress_allow_private =
+            parse_bool("PLUGBOARD_EGRESS_ALLOW_PRIVATE", get("PLUGBOARD_EGRESS_ALLOW_PRIVATE"))?;
         let log_format = match get("PLUGBOARD_LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,

@@ -59,7 +59,8 @@ enum Command {
 }
 
 fn parse_role(raw: &str) -> Result<TeamRole, String> {
-    TeamRole::parse(&raw.to_ascii_uppercase()).ok_or_else(|| format!("{raw:?} is not one of ADMIN, MEMBER, MONITORING"))
+    TeamRole::parse(&raw.to_ascii_uppercase())
+        .ok_or_else(|| format!("{raw:?} is not one of ADMIN, MEMBER, MONITORING"))
 }
 
 fn main() -> ExitCode {
@@ -105,7 +106,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let email = Email::parse(&email).map_err(|m| anyhow::anyhow!("--email: {m}"))?;
             let state = startup::prepare(config).await?;
             let done = bootstrap::team_member(&state.db, &team, &email, role).await?;
-            println!("team {:?} ({}), {} as {}", done.team.name.as_str(), done.team.id, done.user.email.as_str(), role.as_str());
+            println!(
+                "team {:?} ({}), {} as {}",
+                done.team.name.as_str(),
+                done.team.id,
+                done.user.email.as_str(),
+                role.as_str()
+            );
             println!("{}", done.token.token.expose_secret());
             Ok(())
         }

@@ -37,8 +37,18 @@ impl MigrationTrait for Migration {
                     .col(string(Memberships::Role))
                     .col(timestamp_with_time_zone(Memberships::CreatedAt))
                     .primary_key(Index::create().col(Memberships::TeamId).col(Memberships::UserId))
-                    .foreign_key(&mut cascade(Memberships::Table, Memberships::TeamId, Teams::Table, Teams::Id))
-                    .foreign_key(&mut cascade(Memberships::Table, Memberships::UserId, Users::Table, Users::Id))
+                    .foreign_key(&mut cascade(
+                        Memberships::Table,
+                        Memberships::TeamId,
+                        Teams::Table,
+                        Teams::Id,
+                    ))
+                    .foreign_key(&mut cascade(
+                        Memberships::Table,
+                        Memberships::UserId,
+                        Users::Table,
+                        Users::Id,
+                    ))
                     .to_owned(),
             )
             .await?;
@@ -87,7 +97,12 @@ impl MigrationTrait for Migration {
                     .col(uuid_null(Connections::UpdatedBy))
                     .col(timestamp_with_time_zone(Connections::CreatedAt))
                     .col(timestamp_with_time_zone(Connections::UpdatedAt))
-                    .foreign_key(&mut cascade(Connections::Table, Connections::TeamId, Teams::Table, Teams::Id))
+                    .foreign_key(&mut cascade(
+                        Connections::Table,
+                        Connections::TeamId,
+                        Teams::Table,
+                        Teams::Id,
+                    ))
                     .to_owned(),
             )
             .await?;
@@ -125,7 +140,12 @@ impl MigrationTrait for Migration {
                     .col(string_null(AuditEvents::ConnectionName))
                     .col(json(AuditEvents::Detail))
                     .col(timestamp_with_time_zone(AuditEvents::CreatedAt))
-                    .foreign_key(&mut cascade(AuditEvents::Table, AuditEvents::TeamId, Teams::Table, Teams::Id))
+                    .foreign_key(&mut cascade(
+                        AuditEvents::Table,
+                        AuditEvents::TeamId,
+                        Teams::Table,
+                        Teams::Id,
+                    ))
                     .to_owned(),
             )
             .await?;

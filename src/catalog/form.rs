@@ -29,10 +29,7 @@ pub struct FieldError {
 
 impl FieldError {
     fn new(field: &str, message: String) -> Self {
-        Self {
-            field: field.to_owned(),
-            message,
-        }
+        Self { field: field.to_owned(), message }
     }
 }
 
@@ -45,10 +42,7 @@ pub struct FormValues {
 
 impl FormValues {
     /// Values checked before, e.g. read back from storage with the access token added.
-    pub fn from_parts(
-        public: BTreeMap<String, String>,
-        secret: BTreeMap<String, SecretString>,
-    ) -> Self {
+    pub fn from_parts(public: BTreeMap<String, String>, secret: BTreeMap<String, SecretString>) -> Self {
         Self { public, secret }
     }
 
@@ -94,8 +88,9 @@ impl fmt::Debug for FormValues {
 }
 
 impl App {
-    /// Checks `input`, a JSON object of field values, against this app's form. Strings are
-    /// trimmed (pasted keys often carry a newline); numbers and booleans are taken as text;
+    /// Checks `input`, a JSON object of field values, against this app's form. Strings lose
+    /// leading white space and trailing line breaks (pasted keys often carry a newline) but keep
+    /// trailing spaces, which prefixes such as `Bearer ` need; numbers and booleans are taken as text;
     /// null and blank values count as absent. Stops at the first problem.
     pub fn check_form(&self, input: &Value, mode: FormMode) -> Result<FormValues, FieldError> {
         let empty = Map::new();
@@ -103,17 +98,11 @@ impl App {
             Value::Object(object) => object,
             Value::Null => &empty,
             _ => {
-                return Err(FieldError::new(
-                    "",
-                    "the form must be a JSON object of field values".to_owned(),
-                ));
+                return Err(FieldError::new("", "the form must be a JSON object of field values".to_owned()));
             }
         };
         if let Some(unknown) = object.keys().find(|key| self.field(key).is_none()) {
-            return Err(FieldError::new(
-                unknown,
-                self.unknown_field_message(unknown),
-            ));
+            return Err(FieldError::new(unknown, self.unknown_field_message(unknown)));
         }
         let mut values = FormValues::default();
         for field in &self.fields {
@@ -137,9 +126,7 @@ impl App {
                 return Err(FieldError::new(&field.key, message));
             }
             if field.secret {
-                values
-                    .secret
-                    .insert(field.key.clone(), SecretString::from(value));
+                values.secret.insert(field.key.clone(), SecretString::from(value));
             } else {
                 values.public.insert(field.key.clone(), value);
             }
@@ -149,15 +136,8 @@ impl App {
 
     /// A lookup that renders this app's templates from `values`: an optional field left blank
     /// renders as empty text (a header prefix, say), a required one is a missing value.
-    pub fn template_values<'a>(
-        &'a self,
-        values: &'a FormValues,
-    ) -> impl Fn(&str) -> Option<&'a str> + 'a {
-        move |key| {
-            values
-                .lookup(key)
-                .or_else(|| self.field(key).filter(|field| !field.required).map(|_| ""))
-        }
+    pub fn template_values<'a>(&'a self, values: &'a FormValues) -> impl Fn(&str) -> Option<&'a str> + 'a {
+        move |key| values.lookup(key).or_else(|| self.field(key).filter(|field| !field.required).map(|_| ""))
     }
 
     fn unknown_field_message(&self, unknown: &str) -> String {
@@ -165,11 +145,7 @@ impl App {
             return format!("unknown field \"{unknown}\": {} has no fields", self.name);
         }
         let keys: Vec<&str> = self.fields.iter().map(|field| field.key.as_str()).collect();
-        format!(
-            "unknown field \"{unknown}\": the fields of {} are {}",
-            self.name,
-            keys.join(", ")
-        )
+        format!("unknown field \"{unknown}\": the fields of {} are {}", self.name, keys.join(", "))
     }
 }
 
@@ -189,18 +165,17 @@ impl AppField {
     }
 }
 
-/// The value as trimmed text; `None` when null or blank.
+/// The value as text without leading white space or trailing line breaks; `None` when null or
+/// blank.
 fn text(field: &AppField, value: &Value) -> Result<Option<String>, FieldError> {
     let text = match value {
         Value::Null => return Ok(None),
-        Value::String(text) => text.trim().to_owned(),
+        Value::String(text) if text.trim().is_empty() => return Ok(None),
+        Value::String(text) => text.trim_start().trim_end_matches(['\r', '\n', '\t']).to_owned(),
         Value::Number(number) => number.to_string(),
         Value::Bool(flag) => flag.to_string(),
         Value::Array(_) | Value::Object(_) => {
-            return Err(FieldError::new(
-                &field.key,
-                format!("\"{}\" must be a text value", field.key),
-            ));
+            return Err(FieldError::new(&field.key, format!("\"{}\" must be a text value", field.key)));
         }
     };
     Ok((!text.is_empty()).then_some(text))

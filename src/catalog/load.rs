@@ -14,9 +14,7 @@ use super::types::App;
 use super::validate;
 
 /// Every app of `sources` (file name, contents), sorted by name; or every problem found.
-pub(super) fn load<N, C>(
-    sources: impl IntoIterator<Item = (N, C)>,
-) -> Result<Vec<App>, CatalogError>
+pub(super) fn load<N, C>(sources: impl IntoIterator<Item = (N, C)>) -> Result<Vec<App>, CatalogError>
 where
     N: AsRef<str>,
     C: AsRef<str>,
@@ -68,20 +66,14 @@ where
 fn parse_problem(file: String, source: &str, error: &toml::de::Error) -> Problem {
     let message = error.message().trim();
     let located = error.span().and_then(|span| locate(source, &span));
-    let missing = message
-        .strip_prefix("missing field `")
-        .and_then(|rest| rest.strip_suffix('`'));
+    let missing = message.strip_prefix("missing field `").and_then(|rest| rest.strip_suffix('`'));
     let (field, message) = match (missing, located) {
         (Some(name), Some(table)) => (format!("{table}.{name}"), "is required".to_owned()),
         (Some(name), None) => (name.to_owned(), "is required".to_owned()),
         (None, Some(path)) => (path, message.to_owned()),
         (None, None) => (line_of(source, error.span()), message.to_owned()),
     };
-    Problem {
-        file,
-        field,
-        message,
-    }
+    Problem { file, field, message }
 }
 
 fn line_of(source: &str, span: Option<Range<usize>>) -> String {
@@ -105,11 +97,7 @@ type Best = Option<(usize, String)>;
 fn visit_table(table: &DeTable<'_>, prefix: &str, span: &Range<usize>, best: &mut Best) {
     for (key, value) in table.iter() {
         let name: &str = key.get_ref();
-        let path = if prefix.is_empty() {
-            name.to_owned()
-        } else {
-            format!("{prefix}.{name}")
-        };
+        let path = if prefix.is_empty() { name.to_owned() } else { format!("{prefix}.{name}") };
         consider(key.span(), &path, span, best);
         consider(value.span(), &path, span, best);
         visit_value(value.get_ref(), &path, span, best);

@@ -44,16 +44,12 @@ impl Catalog {
 
     /// A catalog from (file name, contents) pairs, e.g. `("slack.toml", "key = ...")`; errors
     /// name each file as `providers/<file name>`.
-    pub fn from_sources<N, C>(
-        sources: impl IntoIterator<Item = (N, C)>,
-    ) -> Result<Self, CatalogError>
+    pub fn from_sources<N, C>(sources: impl IntoIterator<Item = (N, C)>) -> Result<Self, CatalogError>
     where
         N: AsRef<str>,
         C: AsRef<str>,
     {
-        Ok(Self {
-            apps: load::load(sources)?,
-        })
+        Ok(Self { apps: load::load(sources)? })
     }
 
     /// The app with this key. A linear scan: the catalog holds tens of apps.

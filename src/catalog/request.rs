@@ -54,9 +54,7 @@ impl CredentialParam {
 
     /// Whether this parameter is sent for a connection whose values `lookup` gives.
     pub fn applies<'v>(&self, lookup: impl Fn(&str) -> Option<&'v str>) -> bool {
-        self.when
-            .as_ref()
-            .is_none_or(|when| lookup(&when.field) == Some(when.equals.as_str()))
+        self.when.as_ref().is_none_or(|when| lookup(&when.field) == Some(when.equals.as_str()))
     }
 }
 
@@ -172,13 +170,8 @@ pub enum VerifyMethod {
 }
 
 impl VerifyMethod {
-    pub const ALL: [VerifyMethod; 5] = [
-        VerifyMethod::Get,
-        VerifyMethod::Head,
-        VerifyMethod::Post,
-        VerifyMethod::Put,
-        VerifyMethod::Patch,
-    ];
+    pub const ALL: [VerifyMethod; 5] =
+        [VerifyMethod::Get, VerifyMethod::Head, VerifyMethod::Post, VerifyMethod::Put, VerifyMethod::Patch];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -195,10 +188,7 @@ impl VerifyMethod {
     }
 
     pub fn has_body(self) -> bool {
-        matches!(
-            self,
-            VerifyMethod::Post | VerifyMethod::Put | VerifyMethod::Patch
-        )
+        matches!(self, VerifyMethod::Post | VerifyMethod::Put | VerifyMethod::Patch)
     }
 }
 
@@ -210,9 +200,5 @@ pub(super) fn is_absolute_url(template: &str) -> bool {
 
 /// `base` and `path` with exactly one `/` between them.
 pub(super) fn join_url(base: &str, path: &str) -> String {
-    format!(
-        "{}/{}",
-        base.trim_end_matches('/'),
-        path.trim_start_matches('/')
-    )
+    format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))
 }

@@ -50,9 +50,7 @@ impl Template {
                 rest = unescaped;
                 continue;
             }
-            let len = after
-                .find(|c: char| !is_name_char(c))
-                .unwrap_or(after.len());
+            let len = after.find(|c: char| !is_name_char(c)).unwrap_or(after.len());
             if c == "}" || len == 0 {
                 literal.push_str(c);
                 rest = after;
@@ -66,9 +64,7 @@ impl Template {
                 });
             }
             if !is_placeholder_name(name) {
-                return Err(TemplateError::BadName {
-                    name: name.to_owned(),
-                });
+                return Err(TemplateError::BadName { name: name.to_owned() });
             }
             if !literal.is_empty() {
                 parts.push(Part::Literal(std::mem::take(&mut literal)));
@@ -80,10 +76,7 @@ impl Template {
         if !literal.is_empty() {
             parts.push(Part::Literal(literal));
         }
-        Ok(Self {
-            source: source.to_owned(),
-            parts,
-        })
+        Ok(Self { source: source.to_owned(), parts })
     }
 
     /// The template as written in the provider file.
@@ -100,10 +93,7 @@ impl Template {
     }
 
     /// Fills every placeholder with `lookup(name)`; the first name without a value is an error.
-    pub fn render<'v>(
-        &self,
-        lookup: impl Fn(&str) -> Option<&'v str>,
-    ) -> Result<String, MissingValue> {
+    pub fn render<'v>(&self, lookup: impl Fn(&str) -> Option<&'v str>) -> Result<String, MissingValue> {
         let mut out = String::with_capacity(self.source.len());
         for part in &self.parts {
             match part {
@@ -146,8 +136,7 @@ fn is_name_char(c: char) -> bool {
 }
 
 fn is_placeholder_name(name: &str) -> bool {
-    name.bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 #[cfg(test)]
@@ -172,10 +161,7 @@ mod tests {
     #[test]
     fn render_fills_placeholders() {
         let template = Template::parse("https://{site}.example.com/v1").unwrap();
-        assert_eq!(
-            template.render(values).unwrap(),
-            "https://acme.example.com/v1"
-        );
+        assert_eq!(template.render(values).unwrap(), "https://acme.example.com/v1");
     }
 
     #[test]
@@ -197,10 +183,7 @@ mod tests {
         let body = r#"{{"query": "{{ viewer {{ id }} }}", "key": "{api_key}"}}"#;
         let template = Template::parse(body).unwrap();
         assert_eq!(template.placeholders().collect::<Vec<_>>(), ["api_key"]);
-        assert_eq!(
-            template.render(values).unwrap(),
-            r#"{"query": "{ viewer { id } }", "key": "k-123"}"#
-        );
+        assert_eq!(template.render(values).unwrap(), r#"{"query": "{ viewer { id } }", "key": "k-123"}"#);
         let template = Template::parse("{{site}}").unwrap();
         assert_eq!(template.placeholders().count(), 0);
         assert_eq!(template.render(values).unwrap(), "{site}");
@@ -218,10 +201,7 @@ mod tests {
     fn an_unclosed_placeholder_is_rejected() {
         assert_eq!(
             Template::parse("Bearer {api_key"),
-            Err(TemplateError::Unclosed {
-                at: 7,
-                name: "api_key".to_owned()
-            })
+            Err(TemplateError::Unclosed { at: 7, name: "api_key".to_owned() })
         );
         assert!(Template::parse("https://{site.example.com").is_err());
         assert!(Template::parse("{viewer{id}}").is_err());
@@ -241,10 +221,7 @@ mod tests {
     fn a_template_without_placeholders_renders_as_written() {
         let template = Template::parse("https://api.example.com").unwrap();
         assert_eq!(template.placeholders().count(), 0);
-        assert_eq!(
-            template.render(|_| None).unwrap(),
-            "https://api.example.com"
-        );
+        assert_eq!(template.render(|_| None).unwrap(), "https://api.example.com");
         assert_eq!(template.leading_placeholder(), None);
     }
 }

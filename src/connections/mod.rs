@@ -15,8 +15,8 @@ use serde_json::json;
 use crate::access;
 use crate::catalog::{App, FormMode};
 use crate::domain::{
-    AuditAction, AuditEvent, AuditEventId, Connection, ConnectionId, ConnectionName,
-    ConnectionStatus, Principal, TeamId,
+    AuditAction, AuditEvent, AuditEventId, Connection, ConnectionId, ConnectionName, ConnectionStatus,
+    Principal, TeamId,
 };
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -45,7 +45,11 @@ pub struct EditConnection {
 const MAX_SCOPES: usize = 100;
 const MAX_SCOPE_CHARS: usize = 200;
 
-pub async fn create(state: &AppState, principal: &Principal, input: CreateConnection) -> AppResult<Connection> {
+pub async fn create(
+    state: &AppState,
+    principal: &Principal,
+    input: CreateConnection,
+) -> AppResult<Connection> {
     access::require_manage(&state.db, principal, input.team_id).await?;
     let app = find_app(state, &input.app)?;
     refuse_consent_apps(app)?;
@@ -117,9 +121,10 @@ pub async fn edit(
         scopes,
     };
     let txn = state.db.begin().await?;
-    let edited = store::connections::replace(&txn, current.team_id, id, current.version, data, principal.user_id())
-        .await?
-        .ok_or_else(|| stale(current.version))?;
+    let edited =
+        store::connections::replace(&txn, current.team_id, id, current.version, data, principal.user_id())
+            .await?
+            .ok_or_else(|| stale(current.version))?;
     let mut detail = change_detail(&edited);
     detail["changed_fields"] = json!(changed_fields(&current, &edited));
     audit(&txn, principal, &edited, AuditAction::ConnectionEdited, detail).await?;
@@ -135,7 +140,8 @@ pub async fn delete(state: &AppState, principal: &Principal, id: ConnectionId) -
     if !store::connections::delete(&txn, current.team_id, id).await? {
         return Err(AppError::NotFound("connection"));
     }
-    audit(&txn, principal, &current, AuditAction::ConnectionDeleted, json!({ "app": current.app_key })).await?;
+    audit(&txn, principal, &current, AuditAction::ConnectionDeleted, json!({ "app": current.app_key }))
+        .await?;
     txn.commit().await?;
     tracing::info!(connection_id = %id, team_id = %current.team_id, "connection deleted");
     Ok(id)
@@ -206,14 +212,18 @@ pub struct RotationReport {
 
 fn find_app<'a>(state: &'a AppState, key: &str) -> AppResult<&'a App> {
     state.catalog.get(key).ok_or_else(|| {
-        AppError::bad_input("app", format!("there is no app {key:?} in the catalog; query `apps` to list them"))
+        AppError::bad_input(
+            "app",
+            format!("there is no app {key:?} in the catalog; query `apps` to list them"),
+        )
     })
 }
 
 /// OAuth apps need the consent flow, which this server does not run yet; refuse clearly rather
 /// than store a connection that can never work.
 fn refuse_consent_apps(app: &App) -> AppResult<()> {
-    if app.auth_type().needs_consent() || app.auth_type() == crate::domain::AuthType::OAuth2ClientCredentials {
+    if app.auth_type().needs_consent() || app.auth_type() == crate::domain::AuthType::OAuth2ClientCredentials
+    {
         return Err(AppError::bad_input(
             "app",
             format!(

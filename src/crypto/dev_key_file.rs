@@ -21,36 +21,23 @@ pub fn load_or_create_dev_key_file(path: &Path) -> anyhow::Result<(Vec<MasterKey
     let exists = path
         .try_exists()
         .with_context(|| format!("could not check whether key file {} exists", path.display()))?;
-    if exists {
-        Ok((load_key_file(path)?, false))
-    } else {
-        Ok((create_key_file(path)?, true))
-    }
+    if exists { Ok((load_key_file(path)?, false)) } else { Ok((create_key_file(path)?, true)) }
 }
 
 fn load_key_file(path: &Path) -> anyhow::Result<Vec<MasterKey>> {
-    let mut file =
-        File::open(path).with_context(|| format!("could not open key file {}", path.display()))?;
+    let mut file = File::open(path).with_context(|| format!("could not open key file {}", path.display()))?;
     // Checked on the opened file, so the file read is the file checked.
-    let metadata = file.metadata().with_context(|| {
-        format!(
-            "could not read the permissions of key file {}",
-            path.display()
-        )
-    })?;
+    let metadata = file
+        .metadata()
+        .with_context(|| format!("could not read the permissions of key file {}", path.display()))?;
     refuse_shared_access(&metadata, path)?;
     // Sized up front so the buffer holding the keys is never reallocated and left behind.
-    let capacity = usize::try_from(metadata.len())
-        .unwrap_or(0)
-        .saturating_add(1);
+    let capacity = usize::try_from(metadata.len()).unwrap_or(0).saturating_add(1);
     let mut contents = Zeroizing::new(String::with_capacity(capacity));
     file.read_to_string(&mut contents)
         .with_context(|| format!("could not read key file {}", path.display()))?;
     parse_master_keys(contents.trim()).with_context(|| {
-        format!(
-            "key file {} is invalid (it uses the PLUGBOARD_MASTER_KEYS format)",
-            path.display()
-        )
+        format!("key file {} is invalid (it uses the PLUGBOARD_MASTER_KEYS format)", path.display())
     })
 }
 
@@ -80,12 +67,10 @@ fn create_key_file(path: &Path) -> anyhow::Result<Vec<MasterKey>> {
     }
     let line = try_generate_master_key_line(&dev_key_id(SystemTime::now()))
         .map(Zeroizing::new)
-        .map_err(|error| {
-            anyhow!("could not generate a master key: the random generator failed: {error}")
-        })?;
+        .map_err(|error| anyhow!("could not generate a master key: the random generator failed: {error}"))?;
     let keys = parse_master_keys(&line).context("generated an invalid key line")?;
-    let mut file = create_private_file(path)
-        .with_context(|| format!("could not create key file {}", path.display()))?;
+    let mut file =
+        create_private_file(path).with_context(|| format!("could not create key file {}", path.display()))?;
     if let Err(error) = write_key_line(&mut file, &line) {
         // Leave no half-written file behind, so the next start generates a key again. If the
         // removal fails too, the write error is still the one worth reporting.
@@ -125,9 +110,7 @@ fn create_private_dir_all(dir: &Path) -> io::Result<()> {
 /// key reports an unknown key instead of a failed decryption.
 fn dev_key_id(now: SystemTime) -> String {
     // A clock before 1970 is broken; any valid id will do then.
-    let days = now
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs() / 86_400);
+    let days = now.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs() / 86_400);
     let (year, month, day) = civil_date(days);
     format!("dev-{year:04}{month:02}{day:02}")
 }
@@ -138,16 +121,11 @@ fn civil_date(days_since_epoch: u64) -> (u64, u64, u64) {
     let days = days_since_epoch + 719_468; // days since 0000-03-01
     let era = days / 146_097;
     let day_of_era = days % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_from_march = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
+    let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 };
     let year = era * 400 + year_of_era + u64::from(month <= 2);
     (year, month, day)
 }
@@ -204,10 +182,7 @@ mod tests {
         let error = load_or_create_dev_key_file(&path).expect_err("shared file refused");
 
         let message = format!("{error:#}");
-        assert!(
-            message.contains("mode 640") && message.contains("chmod 600"),
-            "{message}"
-        );
+        assert!(message.contains("mode 640") && message.contains("chmod 600"), "{message}");
     }
 
     #[cfg(unix)]
@@ -219,14 +194,8 @@ mod tests {
         fs::write(&path, "k1:tooshort\n").expect("write");
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
 
-        let message = format!(
-            "{:#}",
-            load_or_create_dev_key_file(&path).expect_err("invalid")
-        );
+        let message = format!("{:#}", load_or_create_dev_key_file(&path).expect_err("invalid"));
 
-        assert!(
-            message.contains("master.key") && message.contains("entry 1"),
-            "{message}"
-        );
+        assert!(message.contains("master.key") && message.contains("entry 1"), "{message}");
     }
 }

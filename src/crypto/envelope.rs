@@ -26,11 +26,7 @@ impl Binding {
     /// `purpose` names the kind of record (`"connection"`, `"webhook"`); it is fixed in code,
     /// because a secret sealed under one purpose can never be opened under another.
     pub fn new(purpose: &'static str, team_id: Uuid, record_id: Uuid) -> Self {
-        Self {
-            purpose,
-            team_id,
-            record_id,
-        }
+        Self { purpose, team_id, record_id }
     }
 
     /// `header || "plugboard/v1/" || purpose || "/" || team id || record id`.
@@ -84,16 +80,12 @@ impl<'a> Envelope<'a> {
             return Err(CryptoError::Malformed);
         }
         let (&id_len, rest) = rest.split_first().ok_or(CryptoError::Malformed)?;
-        let (id, rest) = rest
-            .split_at_checked(usize::from(id_len))
-            .ok_or(CryptoError::Malformed)?;
+        let (id, rest) = rest.split_at_checked(usize::from(id_len)).ok_or(CryptoError::Malformed)?;
         let key_id = std::str::from_utf8(id)
             .ok()
             .and_then(|id| KeyId::parse(id).ok())
             .ok_or(CryptoError::Malformed)?;
-        let (nonce, ciphertext) = rest
-            .split_at_checked(NONCE_LEN)
-            .ok_or(CryptoError::Malformed)?;
+        let (nonce, ciphertext) = rest.split_at_checked(NONCE_LEN).ok_or(CryptoError::Malformed)?;
         if ciphertext.len() < TAG_LEN {
             return Err(CryptoError::Malformed);
         }
@@ -132,11 +124,7 @@ mod tests {
 
     #[test]
     fn short_bad_version_and_bad_header_envelopes_are_malformed() {
-        let good = assemble(
-            header(&key_id("k1")),
-            &XNonce::from([0; NONCE_LEN]),
-            &[0; TAG_LEN],
-        );
+        let good = assemble(header(&key_id("k1")), &XNonce::from([0; NONCE_LEN]), &[0; TAG_LEN]);
         let mut bad_version = good.clone();
         bad_version[0] = 2;
         let mut empty_id = good.clone();
@@ -155,10 +143,7 @@ mod tests {
             ("no room for the tag", &good[..good.len() - 1]),
         ];
         for (case, blob) in cases {
-            assert!(
-                matches!(Envelope::parse(blob), Err(CryptoError::Malformed)),
-                "{case}"
-            );
+            assert!(matches!(Envelope::parse(blob), Err(CryptoError::Malformed)), "{case}");
         }
     }
 
@@ -166,12 +151,8 @@ mod tests {
     fn associated_data_covers_header_purpose_team_and_record() {
         let (team, record) = (Uuid::from_u128(1), Uuid::from_u128(2));
         let aad = Binding::new("connection", team, record).associated_data(b"\x01\x02k1");
-        let expected = [
-            &b"\x01\x02k1plugboard/v1/connection/"[..],
-            team.as_bytes(),
-            record.as_bytes(),
-        ]
-        .concat();
+        let expected =
+            [&b"\x01\x02k1plugboard/v1/connection/"[..], team.as_bytes(), record.as_bytes()].concat();
         assert_eq!(aad, expected);
     }
 }

@@ -20,15 +20,10 @@ pub enum KeyConfigError {
     Empty,
     #[error("PLUGBOARD_MASTER_KEYS entry {position} is empty: remove the extra comma")]
     EmptyEntry { position: usize },
-    #[error(
-        "PLUGBOARD_MASTER_KEYS entry {position} has no `:`; each entry must be `kid:base64key`"
-    )]
+    #[error("PLUGBOARD_MASTER_KEYS entry {position} has no `:`; each entry must be `kid:base64key`")]
     MissingColon { position: usize },
     #[error("PLUGBOARD_MASTER_KEYS entry {position} has a bad key id: {reason}")]
-    BadKeyId {
-        position: usize,
-        reason: InvalidKeyId,
-    },
+    BadKeyId { position: usize, reason: InvalidKeyId },
     #[error(
         "PLUGBOARD_MASTER_KEYS entry {position} (key id `{key_id}`): the key is not valid \
          standard base64 (A-Z a-z 0-9 + / with = padding); it must be 32 bytes, base64-encoded; \
@@ -39,20 +34,12 @@ pub enum KeyConfigError {
         "PLUGBOARD_MASTER_KEYS entry {position} (key id `{key_id}`): the key is {len} bytes; \
          it must be 32 bytes, base64-encoded; generate one with `openssl rand -base64 32`"
     )]
-    WrongLength {
-        position: usize,
-        key_id: KeyId,
-        len: usize,
-    },
+    WrongLength { position: usize, key_id: KeyId, len: usize },
     #[error(
         "PLUGBOARD_MASTER_KEYS entry {position} repeats key id `{key_id}` of entry \
          {first_position}; each key id must be unique"
     )]
-    DuplicateKeyId {
-        position: usize,
-        key_id: KeyId,
-        first_position: usize,
-    },
+    DuplicateKeyId { position: usize, key_id: KeyId, first_position: usize },
 }
 
 /// Parses `kid:base64key,kid2:base64key2` (the first key is active). Whitespace around entries,
@@ -74,21 +61,14 @@ fn parse_entry(position: usize, entry: &str) -> Result<MasterKey, KeyConfigError
     if entry.is_empty() {
         return Err(KeyConfigError::EmptyEntry { position });
     }
-    let (id, encoded) = entry
-        .split_once(':')
-        .ok_or(KeyConfigError::MissingColon { position })?;
-    let key_id =
-        KeyId::parse(id.trim()).map_err(|reason| KeyConfigError::BadKeyId { position, reason })?;
+    let (id, encoded) = entry.split_once(':').ok_or(KeyConfigError::MissingColon { position })?;
+    let key_id = KeyId::parse(id.trim()).map_err(|reason| KeyConfigError::BadKeyId { position, reason })?;
     let Ok(decoded) = STANDARD.decode(encoded.trim()).map(Zeroizing::new) else {
         // The decode error is dropped on purpose: it quotes the offending byte of the key.
         return Err(KeyConfigError::BadBase64 { position, key_id });
     };
     if decoded.len() != KEY_LEN {
-        return Err(KeyConfigError::WrongLength {
-            position,
-            key_id,
-            len: decoded.len(),
-        });
+        return Err(KeyConfigError::WrongLength { position, key_id, len: decoded.len() });
     }
     let key = SecretBox::init_with_mut(|bytes: &mut [u8; KEY_LEN]| bytes.copy_from_slice(&decoded));
     Ok(MasterKey::new(key_id, key))
@@ -100,10 +80,7 @@ pub(super) fn check_key_list(keys: &[MasterKey]) -> Result<(), KeyConfigError> {
         return Err(KeyConfigError::Empty);
     }
     for (index, key) in keys.iter().enumerate() {
-        if let Some(first) = keys[..index]
-            .iter()
-            .position(|earlier| earlier.id() == key.id())
-        {
+        if let Some(first) = keys[..index].iter().position(|earlier| earlier.id() == key.id()) {
             return Err(KeyConfigError::DuplicateKeyId {
                 position: index + 1,
                 key_id: key.id().clone(),
@@ -187,14 +164,8 @@ mod tests {
     #[test]
     fn entry_without_colon_is_rejected_without_echoing_it() {
         let (error, message) = parse_error(&key_text());
-        assert!(matches!(
-            error,
-            KeyConfigError::MissingColon { position: 1 }
-        ));
-        assert!(
-            message.contains("entry 1") && message.contains("kid:base64key"),
-            "{message}"
-        );
+        assert!(matches!(error, KeyConfigError::MissingColon { position: 1 }));
+        assert!(message.contains("entry 1") && message.contains("kid:base64key"), "{message}");
     }
 
     #[test]
@@ -202,24 +173,15 @@ mod tests {
         let (error, message) = parse_error(&format!("k1:{k},bad id:{k}", k = key_text()));
         assert!(matches!(
             error,
-            KeyConfigError::BadKeyId {
-                position: 2,
-                reason: InvalidKeyId::BadCharacter
-            }
+            KeyConfigError::BadKeyId { position: 2, reason: InvalidKeyId::BadCharacter }
         ));
-        assert!(
-            message.contains("entry 2") && !message.contains("bad id"),
-            "{message}"
-        );
+        assert!(message.contains("entry 2") && !message.contains("bad id"), "{message}");
     }
 
     #[test]
     fn key_and_id_swapped_is_rejected_without_echoing_the_key() {
         let (error, _) = parse_error(&format!("{}:k1", key_text()));
-        assert!(matches!(
-            error,
-            KeyConfigError::BadKeyId { position: 1, .. }
-        ));
+        assert!(matches!(error, KeyConfigError::BadKeyId { position: 1, .. }));
     }
 
     #[test]
@@ -227,40 +189,18 @@ mod tests {
         let mut text = key_text();
         text.replace_range(5..6, "*");
         let (error, message) = parse_error(&format!("k1:{text}"));
-        assert!(matches!(
-            error,
-            KeyConfigError::BadBase64 { position: 1, .. }
-        ));
-        assert!(
-            message.contains("`k1`") && !message.contains(&text),
-            "{message}"
-        );
-        let (error, _) = parse_error(&format!(
-            "k1:{}",
-            encoded(&[0xFB; KEY_LEN]).replace('+', "-")
-        ));
-        assert!(
-            matches!(error, KeyConfigError::BadBase64 { .. }),
-            "url-safe base64 is not standard"
-        );
+        assert!(matches!(error, KeyConfigError::BadBase64 { position: 1, .. }));
+        assert!(message.contains("`k1`") && !message.contains(&text), "{message}");
+        let (error, _) = parse_error(&format!("k1:{}", encoded(&[0xFB; KEY_LEN]).replace('+', "-")));
+        assert!(matches!(error, KeyConfigError::BadBase64 { .. }), "url-safe base64 is not standard");
     }
 
     #[test]
     fn wrong_key_length_says_how_to_generate_a_key() {
         let short = encoded(&[0xFB; 16]);
         let (error, message) = parse_error(&format!("k1:{short}"));
-        assert!(matches!(
-            error,
-            KeyConfigError::WrongLength {
-                position: 1,
-                len: 16,
-                ..
-            }
-        ));
-        assert!(
-            message.contains("must be 32 bytes, base64-encoded"),
-            "{message}"
-        );
+        assert!(matches!(error, KeyConfigError::WrongLength { position: 1, len: 16, .. }));
+        assert!(message.contains("must be 32 bytes, base64-encoded"), "{message}");
         assert!(message.contains("openssl rand -base64 32"), "{message}");
         assert!(!message.contains(&short), "{message}");
     }
@@ -269,18 +209,8 @@ mod tests {
     fn duplicate_key_id_names_both_entries() {
         let value = format!("k1:{},k1:{}", key_text(), encoded(&[1; KEY_LEN]));
         let (error, message) = parse_error(&value);
-        assert!(matches!(
-            error,
-            KeyConfigError::DuplicateKeyId {
-                position: 2,
-                first_position: 1,
-                ..
-            }
-        ));
-        assert!(
-            message.contains("`k1`") && message.contains("entry 1"),
-            "{message}"
-        );
+        assert!(matches!(error, KeyConfigError::DuplicateKeyId { position: 2, first_position: 1, .. }));
+        assert!(message.contains("`k1`") && message.contains("entry 1"), "{message}");
     }
 
     #[test]

@@ -79,10 +79,7 @@ impl MasterKey {
 
 impl fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MasterKey")
-            .field("id", &self.id)
-            .field("key", &format_args!("***"))
-            .finish()
+        f.debug_struct("MasterKey").field("id", &self.id).field("key", &format_args!("***")).finish()
     }
 }
 
@@ -101,25 +98,15 @@ mod tests {
     #[test]
     fn key_id_rejects_empty_too_long_and_odd_characters() {
         assert_eq!(KeyId::parse(""), Err(InvalidKeyId::Empty));
-        assert_eq!(
-            KeyId::parse(&"a".repeat(33)),
-            Err(InvalidKeyId::TooLong { len: 33 })
-        );
+        assert_eq!(KeyId::parse(&"a".repeat(33)), Err(InvalidKeyId::TooLong { len: 33 }));
         for bad in ["a b", "a:b", "a/b", "a+b=", "é", "k\n"] {
-            assert_eq!(
-                KeyId::parse(bad),
-                Err(InvalidKeyId::BadCharacter),
-                "{bad:?}"
-            );
+            assert_eq!(KeyId::parse(bad), Err(InvalidKeyId::BadCharacter), "{bad:?}");
         }
     }
 
     #[test]
     fn master_key_debug_shows_the_id_and_hides_the_key() {
-        let key = MasterKey::new(
-            KeyId::parse("k1").expect("valid id"),
-            SecretBox::new(Box::new([0xAB; 32])),
-        );
+        let key = MasterKey::new(KeyId::parse("k1").expect("valid id"), SecretBox::new(Box::new([0xAB; 32])));
         let debug = format!("{key:?}");
         assert_eq!(debug, r#"MasterKey { id: KeyId("k1"), key: *** }"#);
     }

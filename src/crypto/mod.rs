@@ -28,9 +28,7 @@ pub enum CryptoError {
          add that key to PLUGBOARD_MASTER_KEYS"
     )]
     UnknownKey(KeyId),
-    #[error(
-        "the secret could not be decrypted: it was tampered with, or belongs to another record"
-    )]
+    #[error("the secret could not be decrypted: it was tampered with, or belongs to another record")]
     Decrypt,
     #[error("the secret could not be encrypted")]
     Encrypt,
@@ -55,9 +53,7 @@ impl Sealer {
     /// readable by anyone.
     pub fn for_testing() -> Self {
         let id = KeyId::parse("test").expect("`test` is a valid key id");
-        Self {
-            keys: vec![MasterKey::new(id, SecretBox::new(Box::new([0x42; 32])))],
-        }
+        Self { keys: vec![MasterKey::new(id, SecretBox::new(Box::new([0x42; 32])))] }
     }
 
     pub fn active_key_id(&self) -> &KeyId {
@@ -76,13 +72,7 @@ impl Sealer {
         let header = envelope::header(key.id());
         let aad = binding.associated_data(&header);
         let ciphertext = cipher(key)
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: plaintext,
-                    aad: &aad,
-                },
-            )
+            .encrypt(&nonce, Payload { msg: plaintext, aad: &aad })
             .map_err(|_| CryptoError::Encrypt)?;
         Ok(envelope::assemble(header, &nonce, &ciphertext))
     }
@@ -91,18 +81,11 @@ impl Sealer {
     /// sealed for `binding`.
     pub fn open(&self, blob: &[u8], binding: &Binding) -> Result<SecretBox<Vec<u8>>, CryptoError> {
         let envelope = Envelope::parse(blob)?;
-        let key = self
-            .key(&envelope.key_id)
-            .ok_or_else(|| CryptoError::UnknownKey(envelope.key_id.clone()))?;
+        let key =
+            self.key(&envelope.key_id).ok_or_else(|| CryptoError::UnknownKey(envelope.key_id.clone()))?;
         let aad = binding.associated_data(envelope.header);
         let plaintext = cipher(key)
-            .decrypt(
-                envelope.nonce,
-                Payload {
-                    msg: envelope.ciphertext,
-                    aad: &aad,
-                },
-            )
+            .decrypt(envelope.nonce, Payload { msg: envelope.ciphertext, aad: &aad })
             .map_err(|_| CryptoError::Decrypt)?;
         Ok(SecretBox::new(Box::new(plaintext)))
     }
@@ -150,19 +133,11 @@ mod tests {
     const SECRET: &[u8] = b"xoxb-super-secret-token";
 
     fn master_key(id: &str, byte: u8) -> MasterKey {
-        MasterKey::new(
-            KeyId::parse(id).expect("valid id"),
-            SecretBox::new(Box::new([byte; 32])),
-        )
+        MasterKey::new(KeyId::parse(id).expect("valid id"), SecretBox::new(Box::new([byte; 32])))
     }
 
     fn sealer(keys: &[(&str, u8)]) -> Sealer {
-        Sealer::new(
-            keys.iter()
-                .map(|&(id, byte)| master_key(id, byte))
-                .collect(),
-        )
-        .expect("valid key list")
+        Sealer::new(keys.iter().map(|&(id, byte)| master_key(id, byte)).collect()).expect("valid key list")
     }
 
     fn connection(team: u128, record: u128) -> Binding {
@@ -170,9 +145,7 @@ mod tests {
     }
 
     fn open_bytes(sealer: &Sealer, blob: &[u8], binding: &Binding) -> Result<Vec<u8>, CryptoError> {
-        sealer
-            .open(blob, binding)
-            .map(|secret| secret.expose_secret().clone())
+        sealer.open(blob, binding).map(|secret| secret.expose_secret().clone())
     }
 
     #[test]
@@ -181,10 +154,7 @@ mod tests {
         let binding = connection(1, 2);
         for plaintext in [SECRET, b"", &[0u8; 4096]] {
             let blob = sealer.seal(plaintext, &binding).expect("seal");
-            assert_eq!(
-                open_bytes(&sealer, &blob, &binding).expect("open"),
-                plaintext
-            );
+            assert_eq!(open_bytes(&sealer, &blob, &binding).expect("open"), plaintext);
         }
     }
 
@@ -227,25 +197,15 @@ mod tests {
         let (row_a, row_b) = (connection(1, 10), connection(1, 11));
         let blob_a = sealer.seal(b"secret of a", &row_a).expect("seal");
         let blob_b = sealer.seal(b"secret of b", &row_b).expect("seal");
-        assert!(matches!(
-            sealer.open(&blob_a, &row_b),
-            Err(CryptoError::Decrypt)
-        ));
-        assert!(matches!(
-            sealer.open(&blob_b, &row_a),
-            Err(CryptoError::Decrypt)
-        ));
+        assert!(matches!(sealer.open(&blob_a, &row_b), Err(CryptoError::Decrypt)));
+        assert!(matches!(sealer.open(&blob_b, &row_a), Err(CryptoError::Decrypt)));
     }
 
     #[test]
     fn unknown_key_id_names_the_key_and_the_variable() {
         let binding = connection(1, 2);
-        let blob = sealer(&[("old-key", 1)])
-            .seal(SECRET, &binding)
-            .expect("seal");
-        let error = sealer(&[("new-key", 2)])
-            .open(&blob, &binding)
-            .expect_err("unknown key");
+        let blob = sealer(&[("old-key", 1)]).seal(SECRET, &binding).expect("seal");
+        let error = sealer(&[("new-key", 2)]).open(&blob, &binding).expect_err("unknown key");
         assert!(matches!(&error, CryptoError::UnknownKey(id) if id.as_str() == "old-key"));
         let message = error.to_string();
         assert!(message.contains("old-key"), "{message}");
@@ -272,14 +232,8 @@ mod tests {
         let binding = connection(1, 2);
         let mut blob = sealer.seal(SECRET, &binding).expect("seal");
         blob[3] = b'2';
-        assert_eq!(
-            Sealer::envelope_key_id(&blob).expect("header").as_str(),
-            "k2"
-        );
-        assert!(matches!(
-            sealer.open(&blob, &binding),
-            Err(CryptoError::Decrypt)
-        ));
+        assert_eq!(Sealer::envelope_key_id(&blob).expect("header").as_str(), "k2");
+        assert!(matches!(sealer.open(&blob, &binding), Err(CryptoError::Decrypt)));
     }
 
     #[test]
@@ -299,23 +253,12 @@ mod tests {
     #[test]
     fn sealer_with_new_and_old_keys_opens_blobs_of_both() {
         let binding = connection(1, 2);
-        let old_blob = sealer(&[("old", 1)])
-            .seal(b"old secret", &binding)
-            .expect("seal");
+        let old_blob = sealer(&[("old", 1)]).seal(b"old secret", &binding).expect("seal");
         let rotated = sealer(&[("new", 2), ("old", 1)]);
         let new_blob = rotated.seal(b"new secret", &binding).expect("seal");
-        assert_eq!(
-            open_bytes(&rotated, &old_blob, &binding).expect("open old"),
-            b"old secret"
-        );
-        assert_eq!(
-            open_bytes(&rotated, &new_blob, &binding).expect("open new"),
-            b"new secret"
-        );
-        assert_eq!(
-            Sealer::envelope_key_id(&new_blob).expect("header").as_str(),
-            "new"
-        );
+        assert_eq!(open_bytes(&rotated, &old_blob, &binding).expect("open old"), b"old secret");
+        assert_eq!(open_bytes(&rotated, &new_blob, &binding).expect("open new"), b"new secret");
+        assert_eq!(Sealer::envelope_key_id(&new_blob).expect("header").as_str(), "new");
     }
 
     #[test]
@@ -329,20 +272,14 @@ mod tests {
 
         assert!(rotated.is_sealed_with_active_key(&resealed));
         let only_new = sealer(&[("new", 2)]);
-        assert_eq!(
-            open_bytes(&only_new, &resealed, &binding).expect("open"),
-            SECRET
-        );
+        assert_eq!(open_bytes(&only_new, &resealed, &binding).expect("open"), SECRET);
     }
 
     #[test]
     fn reseal_keeps_the_binding_check() {
         let sealer = Sealer::for_testing();
         let blob = sealer.seal(SECRET, &connection(1, 2)).expect("seal");
-        assert!(matches!(
-            sealer.reseal(&blob, &connection(1, 3)),
-            Err(CryptoError::Decrypt)
-        ));
+        assert!(matches!(sealer.reseal(&blob, &connection(1, 3)), Err(CryptoError::Decrypt)));
     }
 
     #[test]
@@ -360,15 +297,9 @@ mod tests {
 
     #[test]
     fn new_rejects_an_empty_list_and_duplicate_ids() {
-        assert!(matches!(
-            Sealer::new(Vec::new()),
-            Err(KeyConfigError::Empty)
-        ));
+        assert!(matches!(Sealer::new(Vec::new()), Err(KeyConfigError::Empty)));
         let duplicate = Sealer::new(vec![master_key("k1", 1), master_key("k1", 2)]);
-        assert!(matches!(
-            duplicate,
-            Err(KeyConfigError::DuplicateKeyId { position: 2, .. })
-        ));
+        assert!(matches!(duplicate, Err(KeyConfigError::DuplicateKeyId { position: 2, .. })));
     }
 
     #[test]
@@ -380,19 +311,14 @@ mod tests {
         assert!(debug.contains("***"), "{debug}");
         assert!(!debug.contains(&STANDARD.encode(key_bytes)), "{debug}");
         assert!(!debug.contains("90"), "decimal byte values leaked: {debug}");
-        assert!(
-            !debug.to_lowercase().contains("5a"),
-            "hex byte values leaked: {debug}"
-        );
+        assert!(!debug.to_lowercase().contains("5a"), "hex byte values leaked: {debug}");
     }
 
     #[test]
     fn errors_never_contain_the_plaintext() {
         let sealer = Sealer::for_testing();
         let blob = sealer.seal(SECRET, &connection(1, 2)).expect("seal");
-        let error = sealer
-            .open(&blob, &connection(1, 3))
-            .expect_err("wrong binding");
+        let error = sealer.open(&blob, &connection(1, 3)).expect_err("wrong binding");
         let shown = format!("{error} {error:?}");
         assert!(!shown.contains("xoxb"), "{shown}");
     }

@@ -72,11 +72,9 @@ pub enum Principal {
 impl Principal {
     pub fn actor(&self) -> Actor {
         match self {
-            Principal::User { user_id, email, .. } => Actor {
-                kind: ActorKind::User,
-                id: Some(user_id.as_uuid()),
-                label: email.as_str().to_owned(),
-            },
+            Principal::User { user_id, email, .. } => {
+                Actor { kind: ActorKind::User, id: Some(user_id.as_uuid()), label: email.as_str().to_owned() }
+            }
             Principal::Service { token_id, token_prefix, .. } => Actor {
                 kind: ActorKind::Service,
                 id: Some(token_id.as_uuid()),

@@ -9,7 +9,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crate::error::{AppError, AppResult};
 
 pub fn parse_id<T: FromStr>(id: &ID, argument: &str) -> AppResult<T> {
-    id.parse().map_err(|_| AppError::bad_input(argument, format!("{:?} is not a valid id (a UUID)", id.as_str())))
+    id.parse()
+        .map_err(|_| AppError::bad_input(argument, format!("{:?} is not a valid id (a UUID)", id.as_str())))
 }
 
 /// An opaque cursor: the kind of list and the position's id, so cursors of one list are not
@@ -19,7 +20,8 @@ pub fn encode_cursor(kind: &str, id: impl std::fmt::Display) -> String {
 }
 
 pub fn decode_cursor<T: FromStr>(kind: &str, cursor: &str, argument: &str) -> AppResult<T> {
-    let bad = || AppError::bad_input(argument, "not a cursor from this list; pass an endCursor you were given");
+    let bad =
+        || AppError::bad_input(argument, "not a cursor from this list; pass an endCursor you were given");
     let raw = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
     let id = text.strip_prefix(kind).and_then(|rest| rest.strip_prefix(':')).ok_or_else(bad)?;

@@ -17,8 +17,8 @@ use crate::{access, store};
 use ids::{decode_cursor, encode_cursor, page_size};
 use mutation::MutationRoot;
 use query::QueryRoot;
-use types::audit::{AuditEvent, AuditEventEdge, AuditEventList};
 use types::PageInfo;
+use types::audit::{AuditEvent, AuditEventEdge, AuditEventList};
 
 pub use errors::INTERNAL_MESSAGE;
 

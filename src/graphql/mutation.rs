@@ -38,7 +38,11 @@ pub struct EditConnectionInput {
 
 #[Object]
 impl MutationRoot {
-    async fn create_connection(&self, ctx: &Context<'_>, input: CreateConnectionInput) -> AppResult<ConnectionPayload> {
+    async fn create_connection(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateConnectionInput,
+    ) -> AppResult<ConnectionPayload> {
         let team_id: TeamId = parse_id(&input.team_id, "teamId")?;
         let connection = connections::create(
             state(ctx)?,
@@ -56,13 +60,23 @@ impl MutationRoot {
     }
 
     /// Replaces the connection's data entirely with the new form.
-    async fn edit_connection(&self, ctx: &Context<'_>, id: ID, input: EditConnectionInput) -> AppResult<ConnectionPayload> {
+    async fn edit_connection(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: EditConnectionInput,
+    ) -> AppResult<ConnectionPayload> {
         let id: ConnectionId = parse_id(&id, "id")?;
         let connection = connections::edit(
             state(ctx)?,
             caller(ctx)?,
             id,
-            EditConnection { name: input.name, fields: input.fields.0, scopes: input.scopes, version: input.version },
+            EditConnection {
+                name: input.name,
+                fields: input.fields.0,
+                scopes: input.scopes,
+                version: input.version,
+            },
         )
         .await?;
         Ok(ConnectionPayload { connection: ConnectionObject(connection), authorization_url: None })

@@ -29,7 +29,11 @@ pub async fn execute(
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let Ok(chunk) = chunk else {
-            return error_response(StatusCode::BAD_REQUEST, "the request body could not be read", "BAD_USER_INPUT");
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "the request body could not be read",
+                "BAD_USER_INPUT",
+            );
         };
         if body.len() + chunk.len() > limits.max_body_bytes {
             return error_response(

@@ -3,8 +3,8 @@
 //! (These are the impls `DeriveValueType` would write; the domain stays free of sea-orm.)
 
 use crate::domain::{
-    ActorKind, AuditAction, AuditEventId, AuthType, ConnectionId, ConnectionStatus, TeamId,
-    TeamRole, TokenId, UserId, VerificationOutcome,
+    ActorKind, AuditAction, AuditEventId, AuthType, ConnectionId, ConnectionStatus, TeamId, TeamRole,
+    TokenId, UserId, VerificationOutcome,
 };
 
 macro_rules! uuid_column {

@@ -4,16 +4,16 @@ use std::collections::BTreeMap;
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select,
     sea_query::{Expr, ExprTrait, Func},
 };
 
 use super::entities::connection::{self, Column, Entity};
 use super::from_json;
 use crate::domain::{
-    AuthType, Connection, ConnectionId, ConnectionName, ConnectionStatus, TeamId, UserId,
-    Verification,
+    AuthType, Connection, ConnectionId, ConnectionName, ConnectionStatus, TeamId, UserId, Verification,
 };
 
 /// A sealed envelope and the id of the key that sealed it.
@@ -63,12 +63,9 @@ fn to_connection(model: connection::Model) -> Result<Connection, DbErr> {
         model.last_verification_started_at,
         model.last_verification_finished_at,
     ) {
-        (Some(outcome), Some(started_at), Some(finished_at)) => Some(Verification {
-            outcome,
-            message: model.last_verification_message,
-            started_at,
-            finished_at,
-        }),
+        (Some(outcome), Some(started_at), Some(finished_at)) => {
+            Some(Verification { outcome, message: model.last_verification_message, started_at, finished_at })
+        }
         _ => None,
     };
     Ok(Connection {
@@ -187,11 +184,8 @@ pub async fn replace(
 
 /// Deletes the connection and its sealed secrets with it. Answers whether it existed.
 pub async fn delete(db: &impl ConnectionTrait, team_id: TeamId, id: ConnectionId) -> Result<bool, DbErr> {
-    let result = Entity::delete_many()
-        .filter(Column::TeamId.eq(team_id))
-        .filter(Column::Id.eq(id))
-        .exec(db)
-        .await?;
+    let result =
+        Entity::delete_many().filter(Column::TeamId.eq(team_id)).filter(Column::Id.eq(id)).exec(db).await?;
     Ok(result.rows_affected > 0)
 }
 
@@ -207,9 +201,8 @@ fn filtered(team_id: TeamId, filter: &ConnectionFilter) -> Select<Entity> {
         let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
         query = query.filter(
             Condition::all().add(
-                Expr::expr(Func::lower(Expr::col(Column::Name))).like(
-                    sea_orm::sea_query::LikeExpr::new(pattern).escape('\\'),
-                ),
+                Expr::expr(Func::lower(Expr::col(Column::Name)))
+                    .like(sea_orm::sea_query::LikeExpr::new(pattern).escape('\\')),
             ),
         );
     }
@@ -233,17 +226,14 @@ pub async fn list(
     if let Some(after) = after {
         query = query.filter(Column::Id.gt(after));
     }
-    query
-        .order_by_asc(Column::Id)
-        .limit(limit)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(to_connection)
-        .collect()
+    query.order_by_asc(Column::Id).limit(limit).all(db).await?.into_iter().map(to_connection).collect()
 }
 
-pub async fn count(db: &impl ConnectionTrait, team_id: TeamId, filter: &ConnectionFilter) -> Result<u64, DbErr> {
+pub async fn count(
+    db: &impl ConnectionTrait,
+    team_id: TeamId,
+    filter: &ConnectionFilter,
+) -> Result<u64, DbErr> {
     filtered(team_id, filter).count(db).await
 }
 

@@ -4,8 +4,8 @@
 //! forget its tenant. Functions take any `ConnectionTrait`, so callers can group several writes
 //! (a change and its audit event) in one transaction. Rows leave this module as domain values.
 
-mod columns;
 pub mod audit;
+mod columns;
 pub mod connections;
 pub mod entities;
 pub mod teams;
@@ -29,9 +29,9 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging_level(tracing::log::LevelFilter::Debug);
-    Database::connect(options).await.with_context(|| {
-        format!("could not open the database at {}; check DATABASE_URL", redact_url(url))
-    })
+    Database::connect(options)
+        .await
+        .with_context(|| format!("could not open the database at {}; check DATABASE_URL", redact_url(url)))
 }
 
 /// The folder of a SQLite database file, if `url` names one.

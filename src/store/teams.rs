@@ -2,8 +2,8 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, sea_query::OnConflict,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, sea_query::OnConflict,
 };
 
 use super::entities::{membership, team, user};
@@ -34,12 +34,7 @@ pub async fn find(db: &impl ConnectionTrait, id: TeamId) -> Result<Option<Team>,
 }
 
 pub async fn find_by_name(db: &impl ConnectionTrait, name: &TeamName) -> Result<Option<Team>, DbErr> {
-    team::Entity::find()
-        .filter(team::Column::Name.eq(name.as_str()))
-        .one(db)
-        .await?
-        .map(to_team)
-        .transpose()
+    team::Entity::find().filter(team::Column::Name.eq(name.as_str())).one(db).await?.map(to_team).transpose()
 }
 
 pub async fn insert(db: &impl ConnectionTrait, name: &TeamName) -> Result<Team, DbErr> {
@@ -110,10 +105,8 @@ pub async fn teams_of_user(
     db: &impl ConnectionTrait,
     user_id: UserId,
 ) -> Result<Vec<(Team, TeamRole)>, DbErr> {
-    let memberships = membership::Entity::find()
-        .filter(membership::Column::UserId.eq(user_id))
-        .all(db)
-        .await?;
+    let memberships =
+        membership::Entity::find().filter(membership::Column::UserId.eq(user_id)).all(db).await?;
     let ids: Vec<TeamId> = memberships.iter().map(|m| m.team_id).collect();
     let teams = team::Entity::find()
         .filter(team::Column::Id.is_in(ids))

@@ -2,12 +2,13 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
     sea_query::{Expr, ExprTrait},
 };
 
-pub use super::entities::api_token::{Model as StoredToken, TokenKind};
 use super::entities::api_token;
+pub use super::entities::api_token::{Model as StoredToken, TokenKind};
 use crate::domain::{TeamId, TokenId, UserId};
 
 pub struct NewToken {
@@ -56,11 +57,7 @@ pub async fn touch(db: &impl ConnectionTrait, id: TokenId, now: DateTime<Utc>) -
     api_token::Entity::update_many()
         .col_expr(api_token::Column::LastUsedAt, Expr::value(now))
         .filter(api_token::Column::Id.eq(id))
-        .filter(
-            api_token::Column::LastUsedAt
-                .is_null()
-                .or(api_token::Column::LastUsedAt.lt(stale_before)),
-        )
+        .filter(api_token::Column::LastUsedAt.is_null().or(api_token::Column::LastUsedAt.lt(stale_before)))
         .exec(db)
         .await?;
     Ok(())

@@ -19,9 +19,18 @@ async fn every_change_is_audited_without_secrets(app: TestApp) {
     let admin = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
     let watcher = app.member("Acme", "mo@acme.test", TeamRole::Monitoring).await;
     let id = app.create_api_key_connection(&admin, "OpenAI", "sk-original-secret").await;
-    app.ok(&admin.token, EDIT_CONNECTION, json!({ "id": id, "input": { "name": "OpenAI prod", "fields": { "api_key": "sk-edited-secret" } } }))
-        .await;
-    app.ok(&admin.token, "mutation($id: ID!) { deleteConnection(id: $id) { deletedId } }", json!({ "id": id })).await;
+    app.ok(
+        &admin.token,
+        EDIT_CONNECTION,
+        json!({ "id": id, "input": { "name": "OpenAI prod", "fields": { "api_key": "sk-edited-secret" } } }),
+    )
+    .await;
+    app.ok(
+        &admin.token,
+        "mutation($id: ID!) { deleteConnection(id: $id) { deletedId } }",
+        json!({ "id": id }),
+    )
+    .await;
 
     // Any member of the team can read the trail, monitoring included.
     let data = app.ok(&watcher.token, AUDIT, json!({ "team": admin.team_id })).await;

@@ -13,7 +13,10 @@ use serde_json::json;
 use crate::helpers::{TEST_MASTER_KEYS, TestApp};
 use crate::on_every_database;
 
-on_every_database!(bootstrap_prints_a_working_token_as_its_last_line, rotate_keys_reseals_every_secret_and_can_rerun);
+on_every_database!(
+    bootstrap_prints_a_working_token_as_its_last_line,
+    rotate_keys_reseals_every_secret_and_can_rerun
+);
 
 const NEW_KEY: &str = "k2:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
 
@@ -34,7 +37,11 @@ fn last_line(output: &Output) -> String {
 }
 
 async fn bootstrap_prints_a_working_token_as_its_last_line(app: TestApp) {
-    let out = plugboard(&app.database_url, TEST_MASTER_KEYS, &["bootstrap", "--team", "Ops", "--email", "Olga@Ops.test", "--role", "MEMBER"]);
+    let out = plugboard(
+        &app.database_url,
+        TEST_MASTER_KEYS,
+        &["bootstrap", "--team", "Ops", "--email", "Olga@Ops.test", "--role", "MEMBER"],
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let token = last_line(&out);
     let viewer = app.ok(&token, "{ viewer { email teams { name role } } }", json!({})).await;
@@ -56,7 +63,9 @@ async fn rotate_keys_reseals_every_secret_and_can_rerun(app: TestApp) {
     let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
     let mut ids = Vec::new();
     for i in 0..7 {
-        ids.push(app.create_api_key_connection(&member, &format!("Key {i}"), &format!("sk-rotate-{i}")).await);
+        ids.push(
+            app.create_api_key_connection(&member, &format!("Key {i}"), &format!("sk-rotate-{i}")).await,
+        );
     }
     let both = format!("{NEW_KEY},{TEST_MASTER_KEYS}");
     let out = plugboard(&app.database_url, &both, &["rotate-keys", "--batch-size", "3"]);

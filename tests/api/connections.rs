@@ -86,7 +86,12 @@ async fn create_validates_fields_against_the_app_form(app: TestApp) {
     assert_eq!(error_code(&missing), "BAD_USER_INPUT");
     assert_eq!(missing["errors"][0]["extensions"]["field"], "fields.api_key");
 
-    let pattern = attempt("http-api-key", "x", json!({ "base_url": "not a url", "api_key": "k", "verify_path": "/me" })).await;
+    let pattern = attempt(
+        "http-api-key",
+        "x",
+        json!({ "base_url": "not a url", "api_key": "k", "verify_path": "/me" }),
+    )
+    .await;
     assert_eq!(pattern["errors"][0]["extensions"]["field"], "fields.base_url");
 
     let no_app = attempt("no-such-app", "x", json!({})).await;
@@ -100,23 +105,37 @@ async fn create_validates_fields_against_the_app_form(app: TestApp) {
     assert_eq!(error_code(&not_object), "BAD_USER_INPUT");
 
     let bad_team = app
-        .graphql(Some(&member.token), CREATE_CONNECTION, json!({ "input": {
-            "teamId": "not-a-uuid", "app": "openai", "name": "x", "fields": { "api_key": "sk-a" } } }))
+        .graphql(
+            Some(&member.token),
+            CREATE_CONNECTION,
+            json!({ "input": {
+            "teamId": "not-a-uuid", "app": "openai", "name": "x", "fields": { "api_key": "sk-a" } } }),
+        )
         .await;
     assert_eq!(bad_team["errors"][0]["extensions"]["field"], "teamId");
 
     for body in [&unknown, &missing, &pattern, &no_app, &no_name, &not_object] {
         assert!(!body.to_string().contains("sk-a"), "no secret echoed: {body}");
     }
-    let count = app.ok(&member.token, "query($t: ID!) { team(id: $t) { connections { totalCount } } }", json!({ "t": member.team_id })).await;
+    let count = app
+        .ok(
+            &member.token,
+            "query($t: ID!) { team(id: $t) { connections { totalCount } } }",
+            json!({ "t": member.team_id }),
+        )
+        .await;
     assert_eq!(count["team"]["connections"]["totalCount"], 0, "nothing was created");
 }
 
 async fn oauth_apps_are_refused_with_a_clear_error(app: TestApp) {
     let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
     let body = app
-        .graphql(Some(&member.token), CREATE_CONNECTION, json!({ "input": {
-            "teamId": member.team_id, "app": "github", "name": "GitHub", "fields": {} } }))
+        .graphql(
+            Some(&member.token),
+            CREATE_CONNECTION,
+            json!({ "input": {
+            "teamId": member.team_id, "app": "github", "name": "GitHub", "fields": {} } }),
+        )
         .await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("OAuth"), "{body}");
@@ -129,11 +148,15 @@ async fn edit_requires_secrets_to_be_reentered(app: TestApp) {
     let mut fields = generic_fields("unused");
     fields.as_object_mut().unwrap().remove("api_key");
 
-    let body = app.graphql(Some(&member.token), EDIT_CONNECTION, json!({ "id": id, "input": { "fields": fields } })).await;
+    let body = app
+        .graphql(Some(&member.token), EDIT_CONNECTION, json!({ "id": id, "input": { "fields": fields } }))
+        .await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
     assert_eq!(body["errors"][0]["extensions"]["field"], "fields.api_key");
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("entered again"), "{body}");
-    let after = app.ok(&member.token, "query($id: ID!) { connection(id: $id) { version } }", json!({ "id": id })).await;
+    let after = app
+        .ok(&member.token, "query($id: ID!) { connection(id: $id) { version } }", json!({ "id": id }))
+        .await;
     assert_eq!(after["connection"]["version"], 1, "a refused edit changes nothing");
 }
 
@@ -148,7 +171,11 @@ async fn edit_replaces_everything_and_bumps_the_version(app: TestApp) {
         "verify_path": "/whoami",
     });
     let edited = app
-        .ok(&member.token, EDIT_CONNECTION, json!({ "id": id, "input": { "name": "Renamed", "fields": fields, "version": 1 } }))
+        .ok(
+            &member.token,
+            EDIT_CONNECTION,
+            json!({ "id": id, "input": { "name": "Renamed", "fields": fields, "version": 1 } }),
+        )
         .await;
     let connection = &edited["editConnection"]["connection"];
     assert_eq!(connection["name"], "Renamed");
@@ -175,10 +202,18 @@ async fn stale_edit_answers_conflict_and_changes_nothing(app: TestApp) {
     let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
     let created = create_generic(&app, &member).await;
     let id = created["connection"]["id"].as_str().unwrap();
-    app.ok(&member.token, EDIT_CONNECTION, json!({ "id": id, "input": { "fields": generic_fields("second"), "version": 1 } }))
-        .await;
+    app.ok(
+        &member.token,
+        EDIT_CONNECTION,
+        json!({ "id": id, "input": { "fields": generic_fields("second"), "version": 1 } }),
+    )
+    .await;
     let stale = app
-        .graphql(Some(&member.token), EDIT_CONNECTION, json!({ "id": id, "input": { "fields": generic_fields("third"), "version": 1 } }))
+        .graphql(
+            Some(&member.token),
+            EDIT_CONNECTION,
+            json!({ "id": id, "input": { "fields": generic_fields("third"), "version": 1 } }),
+        )
         .await;
     assert_eq!(error_code(&stale), "CONFLICT");
     let sealed = crate::storage::sealed_blob(&app, id).await;
@@ -190,14 +225,23 @@ async fn delete_removes_the_connection(app: TestApp) {
     let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
     let id = app.create_api_key_connection(&member, "OpenAI", "sk-to-delete").await;
     let deleted = app
-        .ok(&member.token, "mutation($id: ID!) { deleteConnection(id: $id) { deletedId } }", json!({ "id": id }))
+        .ok(
+            &member.token,
+            "mutation($id: ID!) { deleteConnection(id: $id) { deletedId } }",
+            json!({ "id": id }),
+        )
         .await;
     assert_eq!(deleted["deleteConnection"]["deletedId"], id.as_str());
-    let read = app.ok(&member.token, "query($id: ID!) { connection(id: $id) { name } }", json!({ "id": id })).await;
+    let read =
+        app.ok(&member.token, "query($id: ID!) { connection(id: $id) { name } }", json!({ "id": id })).await;
     assert!(read["connection"].is_null());
     assert_eq!(crate::storage::stored_rows(&app).await, 0, "row and sealed secrets are gone");
     let again = app
-        .graphql(Some(&member.token), "mutation($id: ID!) { deleteConnection(id: $id) { deletedId } }", json!({ "id": id }))
+        .graphql(
+            Some(&member.token),
+            "mutation($id: ID!) { deleteConnection(id: $id) { deletedId } }",
+            json!({ "id": id }),
+        )
         .await;
     assert_eq!(error_code(&again), "NOT_FOUND");
 }

@@ -4,7 +4,11 @@ use serde_json::json;
 use crate::helpers::{CREATE_CONNECTION, TestApp, error_code};
 use crate::on_every_database;
 
-on_every_database!(connections_page_with_cursors_and_total_count, connections_filter_by_app_status_and_search, bad_page_arguments_are_bad_input);
+on_every_database!(
+    connections_page_with_cursors_and_total_count,
+    connections_filter_by_app_status_and_search,
+    bad_page_arguments_are_bad_input
+);
 
 const LIST: &str = r#"
 query($team: ID!, $first: Int, $after: String, $app: String, $status: ConnectionStatus, $search: String) {
@@ -37,7 +41,8 @@ async fn connections_page_with_cursors_and_total_count(app: TestApp) {
     let mut seen = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let page = app.ok(&member.token, LIST, json!({ "team": member.team_id, "first": 2, "after": after })).await;
+        let page =
+            app.ok(&member.token, LIST, json!({ "team": member.team_id, "first": 2, "after": after })).await;
         let list = &page["team"]["connections"];
         assert_eq!(list["totalCount"], 5);
         seen.extend(names(&page));
@@ -66,11 +71,14 @@ async fn connections_filter_by_app_status_and_search(app: TestApp) {
     let by_search = app.ok(&member.token, LIST, json!({ "team": member.team_id, "search": "sALEs" })).await;
     assert_eq!(names(&by_search), ["Sales OpenAI", "Sales intranet"]);
     assert_eq!(by_search["team"]["connections"]["totalCount"], 2);
-    let both = app.ok(&member.token, LIST, json!({ "team": member.team_id, "search": "sales", "app": "openai" })).await;
+    let both = app
+        .ok(&member.token, LIST, json!({ "team": member.team_id, "search": "sales", "app": "openai" }))
+        .await;
     assert_eq!(names(&both), ["Sales OpenAI"]);
     let wildcard = app.ok(&member.token, LIST, json!({ "team": member.team_id, "search": "%" })).await;
     assert_eq!(names(&wildcard), Vec::<String>::new(), "LIKE wildcards are matched literally");
-    let unverified = app.ok(&member.token, LIST, json!({ "team": member.team_id, "status": "UNVERIFIED" })).await;
+    let unverified =
+        app.ok(&member.token, LIST, json!({ "team": member.team_id, "status": "UNVERIFIED" })).await;
     assert_eq!(unverified["team"]["connections"]["totalCount"], 3);
     let active = app.ok(&member.token, LIST, json!({ "team": member.team_id, "status": "ACTIVE" })).await;
     assert_eq!(active["team"]["connections"]["totalCount"], 0);
@@ -87,6 +95,7 @@ async fn bad_page_arguments_are_bad_input(app: TestApp) {
         assert_eq!(error_code(&body), "BAD_USER_INPUT");
         assert_eq!(body["errors"][0]["extensions"]["field"], field);
     }
-    let bad_status = app.graphql(Some(&member.token), LIST, json!({ "team": member.team_id, "status": "BROKEN" })).await;
+    let bad_status =
+        app.graphql(Some(&member.token), LIST, json!({ "team": member.team_id, "status": "BROKEN" })).await;
     assert_eq!(error_code(&bad_status), "BAD_USER_INPUT");
 }

@@ -21,7 +21,8 @@ pub async fn sealed_blob(app: &TestApp, id: &str) -> Vec<u8> {
 
 pub fn open_blob(_app: &TestApp, team_id: &str, id: &str, blob: &[u8]) -> Value {
     let sealer = Sealer::new(parse_master_keys(TEST_MASTER_KEYS).unwrap()).unwrap();
-    let secrets = open_secrets(&sealer, team_id.parse().unwrap(), id.parse().unwrap(), blob).expect("the blob opens");
+    let secrets =
+        open_secrets(&sealer, team_id.parse().unwrap(), id.parse().unwrap(), blob).expect("the blob opens");
     secrets.into_iter().map(|(k, v)| (k, Value::String(v.expose_secret().to_owned()))).collect()
 }
 
@@ -39,7 +40,12 @@ async fn sealed_blobs_do_not_contain_the_secret_and_only_open_on_their_own_row(a
 
     // Copy the first row's blob onto the second row: it must not open there.
     let second_id: ConnectionId = second.parse().unwrap();
-    let mut row = connection::Entity::find_by_id(second_id).one(&app.state.db).await.unwrap().unwrap().into_active_model();
+    let mut row = connection::Entity::find_by_id(second_id)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into_active_model();
     row.sealed_secrets = Set(Some(blob.clone()));
     row.update(&app.state.db).await.unwrap();
     let sealer = Sealer::new(parse_master_keys(TEST_MASTER_KEYS).unwrap()).unwrap();

@@ -8,10 +8,7 @@ fn every_embedded_provider_file_loads_and_validates() {
         Ok(catalog) => catalog,
         Err(error) => panic!("{error}"),
     };
-    assert!(
-        !EMBEDDED.is_empty(),
-        "no providers/*.toml file was embedded"
-    );
+    assert!(!EMBEDDED.is_empty(), "no providers/*.toml file was embedded");
     assert_eq!(catalog.apps().len(), EMBEDDED.len());
 }
 

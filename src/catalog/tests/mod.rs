@@ -9,14 +9,8 @@ mod validation;
 use super::{Catalog, Problem};
 
 pub(super) const ACME: (&str, &str) = ("acme-crm.toml", include_str!("../testdata/acme-crm.toml"));
-pub(super) const WEATHER: (&str, &str) = (
-    "weather-api.toml",
-    include_str!("../testdata/weather-api.toml"),
-);
-pub(super) const DESK: (&str, &str) = (
-    "ticket-desk.toml",
-    include_str!("../testdata/ticket-desk.toml"),
-);
+pub(super) const WEATHER: (&str, &str) = ("weather-api.toml", include_str!("../testdata/weather-api.toml"));
+pub(super) const DESK: (&str, &str) = ("ticket-desk.toml", include_str!("../testdata/ticket-desk.toml"));
 
 /// The three fixtures as one catalog.
 fn fixtures() -> Catalog {
@@ -42,16 +36,10 @@ fn problems(file: &str, contents: &str) -> Vec<Problem> {
 /// `needle`, and that the problem's text names `providers/<file>` and the field.
 fn assert_rejected(file: &str, contents: &str, field: &str, needle: &str) {
     let found = problems(file, contents);
-    let hit = found
-        .iter()
-        .find(|problem| problem.field == field && problem.message.contains(needle));
+    let hit = found.iter().find(|problem| problem.field == field && problem.message.contains(needle));
     let Some(hit) = hit else {
         panic!("no problem at {field} mentioning {needle:?}; found: {found:#?}");
     };
     assert_eq!(hit.file, format!("providers/{file}"));
-    assert!(
-        hit.to_string()
-            .starts_with(&format!("providers/{file}: {field}: ")),
-        "{hit}"
-    );
+    assert!(hit.to_string().starts_with(&format!("providers/{file}: {field}: ")), "{hit}");
 }

@@ -15,10 +15,7 @@ fn apps_are_sorted_by_name() {
 #[test]
 fn get_finds_an_app_by_key() {
     let catalog = fixtures();
-    assert_eq!(
-        catalog.get("weather-api").map(App::name),
-        Some("Weather API")
-    );
+    assert_eq!(catalog.get("weather-api").map(App::name), Some("Weather API"));
     assert!(catalog.get("Weather API").is_none());
 }
 
@@ -54,10 +51,7 @@ fn every_word_of_the_query_must_match() {
 fn a_blank_query_returns_every_app() {
     let catalog = fixtures();
     assert_eq!(catalog.search("").len(), 3);
-    assert_eq!(
-        keys(catalog.search("   ")),
-        ["acme-crm", "ticket-desk", "weather-api"]
-    );
+    assert_eq!(keys(catalog.search("   ")), ["acme-crm", "ticket-desk", "weather-api"]);
 }
 
 #[test]

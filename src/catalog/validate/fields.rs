@@ -13,14 +13,7 @@ const RESERVED_FIELD_KEYS: [&str; 2] = ["access_token", "refresh_token"];
 
 /// Key endings that name a credential. Such a field must be secret: non-secret values are
 /// returned to users for prefill.
-const CREDENTIAL_WORDS: [&str; 6] = [
-    "secret",
-    "password",
-    "token",
-    "api_key",
-    "apikey",
-    "private_key",
-];
+const CREDENTIAL_WORDS: [&str; 6] = ["secret", "password", "token", "api_key", "apikey", "private_key"];
 
 impl Check<'_> {
     pub(super) fn fields(&mut self, raw: Vec<RawField>) -> Vec<AppField> {
@@ -38,15 +31,9 @@ impl Check<'_> {
         let problems_before = self.problems.len();
         let key = &raw.key;
         if !is_key(key, b'_') {
-            self.fail(
-                format!("{at}.key"),
-                format!("`{key}` must be lowercase letters, digits and `_`"),
-            );
+            self.fail(format!("{at}.key"), format!("`{key}` must be lowercase letters, digits and `_`"));
         } else if RESERVED_FIELD_KEYS.contains(&key.as_str()) {
-            self.fail(
-                format!("{at}.key"),
-                format!("`{key}` is reserved: the service fills it itself"),
-            );
+            self.fail(format!("{at}.key"), format!("`{key}` is reserved: the service fills it itself"));
         } else if !seen.insert(key.clone()) {
             self.fail(format!("{at}.key"), format!("`{key}` is defined twice"));
         }
@@ -67,10 +54,8 @@ impl Check<'_> {
                  connection",
             );
         }
-        let pattern = raw
-            .pattern
-            .as_deref()
-            .and_then(|source| self.pattern(&format!("{at}.pattern"), source));
+        let pattern =
+            raw.pattern.as_deref().and_then(|source| self.pattern(&format!("{at}.pattern"), source));
         self.choices(at, &raw.choices);
         let field = AppField {
             key: raw.key,
@@ -86,10 +71,7 @@ impl Check<'_> {
             if default.trim().is_empty() {
                 self.fail(format!("{at}.default"), "an empty default: leave it out");
             } else if let Some(expected) = field.unmet_expectation(default) {
-                self.fail(
-                    format!("{at}.default"),
-                    format!("the default `{default}` {expected}"),
-                );
+                self.fail(format!("{at}.default"), format!("the default `{default}` {expected}"));
             }
         }
         (self.problems.len() == problems_before).then_some(field)
@@ -99,15 +81,9 @@ impl Check<'_> {
         // Compiling the pattern as written first gives error positions that match the file.
         let whole = Regex::new(source).and_then(|_| Regex::new(&format!("^(?:{source})$")));
         match whole {
-            Ok(whole) => Some(FieldPattern {
-                source: source.to_owned(),
-                whole,
-            }),
+            Ok(whole) => Some(FieldPattern { source: source.to_owned(), whole }),
             Err(error) => {
-                self.fail(
-                    field,
-                    format!("invalid regex `{source}`: {}", regex_reason(&error)),
-                );
+                self.fail(field, format!("invalid regex `{source}`: {}", regex_reason(&error)));
                 None
             }
         }
@@ -127,20 +103,14 @@ impl Check<'_> {
 }
 
 fn looks_like_credential(key: &str) -> bool {
-    CREDENTIAL_WORDS.iter().any(|word| {
-        key == *word
-            || key
-                .strip_suffix(word)
-                .is_some_and(|rest| rest.ends_with('_'))
-    })
+    CREDENTIAL_WORDS
+        .iter()
+        .any(|word| key == *word || key.strip_suffix(word).is_some_and(|rest| rest.ends_with('_')))
 }
 
 /// The last line of a regex error: the reason, without the multi-line caret drawing.
 fn regex_reason(error: &regex::Error) -> String {
     let text = error.to_string();
     let last = text.lines().rev().find(|line| !line.trim().is_empty());
-    last.unwrap_or(&text)
-        .trim()
-        .trim_start_matches("error: ")
-        .to_owned()
+    last.unwrap_or(&text).trim().trim_start_matches("error: ").to_owned()
 }

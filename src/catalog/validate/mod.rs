@@ -21,11 +21,7 @@ const ACCESS_TOKEN: &str = "access_token";
 
 /// Validates one file's `raw` app; `stem` is its file name without `.toml`.
 pub(super) fn app(file: &str, stem: &str, raw: RawApp, problems: &mut Vec<Problem>) -> Option<App> {
-    let mut check = Check {
-        file,
-        problems,
-        failed: false,
-    };
+    let mut check = Check { file, problems, failed: false };
     check.app_key(&raw.key, stem);
     check.not_blank("name", &raw.name);
     check.not_blank("description", &raw.description);
@@ -36,9 +32,7 @@ pub(super) fn app(file: &str, stem: &str, raw: RawApp, problems: &mut Vec<Proble
     let default_scopes = check.scopes("default_scopes", raw.default_scopes);
     let oauth = check.oauth(raw.auth_type, raw.oauth, &scope);
     let credentials = check.credentials(raw.auth_type, raw.credentials, &scope);
-    let verify = raw
-        .verify
-        .and_then(|verify| check.verify(verify, api_base_url.as_ref(), &scope));
+    let verify = raw.verify.and_then(|verify| check.verify(verify, api_base_url.as_ref(), &scope));
     let modules = check.modules(raw.modules);
     if check.failed {
         return None;
@@ -86,18 +80,12 @@ impl Scope {
             fields: fields
                 .iter()
                 .map(|field| {
-                    let info = FieldInfo {
-                        secret: field.secret,
-                        choices: field.choices.clone(),
-                    };
+                    let info = FieldInfo { secret: field.secret, choices: field.choices.clone() };
                     (field.key.clone(), info)
                 })
                 .collect(),
             order: fields.iter().map(|field| field.key.clone()).collect(),
-            oauth: matches!(
-                auth_type,
-                AuthType::OAuth2 | AuthType::OAuth2ClientCredentials
-            ),
+            oauth: matches!(auth_type, AuthType::OAuth2 | AuthType::OAuth2ClientCredentials),
         }
     }
 
@@ -109,14 +97,10 @@ impl Scope {
             )),
             Some(_) => Ok(()),
             None if name == ACCESS_TOKEN && self.oauth && usage == Use::Credential => Ok(()),
-            None if name == ACCESS_TOKEN && self.oauth => Err(
-                "`{access_token}` cannot be part of a URL: send it with credentials.headers"
-                    .to_owned(),
-            ),
-            None => Err(format!(
-                "`{{{name}}}` is not a field of this app ({})",
-                self.known(usage)
-            )),
+            None if name == ACCESS_TOKEN && self.oauth => {
+                Err("`{access_token}` cannot be part of a URL: send it with credentials.headers".to_owned())
+            }
+            None => Err(format!("`{{{name}}}` is not a field of this app ({})", self.known(usage))),
         }
     }
 
@@ -125,11 +109,7 @@ impl Scope {
         if self.oauth && usage == Use::Credential {
             names.push(ACCESS_TOKEN);
         }
-        if names.is_empty() {
-            "it has no fields".to_owned()
-        } else {
-            format!("known: {}", names.join(", "))
-        }
+        if names.is_empty() { "it has no fields".to_owned() } else { format!("known: {}", names.join(", ")) }
     }
 }
 
@@ -151,16 +131,10 @@ impl Check<'_> {
 
     fn app_key(&mut self, key: &str, stem: &str) {
         if !is_key(key, b'-') {
-            self.fail(
-                "key",
-                format!("`{key}` must be lowercase letters, digits and `-`"),
-            );
+            self.fail("key", format!("`{key}` must be lowercase letters, digits and `-`"));
         }
         if key != stem {
-            self.fail(
-                "key",
-                format!("`{key}` must equal the file name without .toml (`{stem}`)"),
-            );
+            self.fail("key", format!("`{key}` must equal the file name without .toml (`{stem}`)"));
         }
     }
 
@@ -180,13 +154,7 @@ impl Check<'_> {
         }
     }
 
-    fn template(
-        &mut self,
-        field: &str,
-        source: &str,
-        usage: Use,
-        scope: &Scope,
-    ) -> Option<Template> {
+    fn template(&mut self, field: &str, source: &str, usage: Use, scope: &Scope) -> Option<Template> {
         let template = match Template::parse(source) {
             Ok(template) => template,
             Err(error) => {
@@ -242,18 +210,11 @@ impl Check<'_> {
                     format!("`{}` must be lowercase letters, digits and `-`", module.key),
                 );
             } else if !seen.insert(module.key.clone()) {
-                self.fail(
-                    format!("{at}.key"),
-                    format!("`{}` is defined twice", module.key),
-                );
+                self.fail(format!("{at}.key"), format!("`{}` is defined twice", module.key));
             }
             self.not_blank(&format!("{at}.name"), &module.name);
             let scopes = self.scopes(&format!("{at}.scopes"), module.scopes);
-            modules.push(AppModule {
-                key: module.key,
-                name: module.name,
-                scopes,
-            });
+            modules.push(AppModule { key: module.key, name: module.name, scopes });
         }
         modules
     }
@@ -263,10 +224,7 @@ impl Check<'_> {
 fn absolute_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|error| error.to_string())?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!(
-            "`{}:` URLs are not allowed, only http and https",
-            url.scheme()
-        ));
+        return Err(format!("`{}:` URLs are not allowed, only http and https", url.scheme()));
     }
     Ok(url)
 }
@@ -281,20 +239,11 @@ fn dummy_url(template: &Template) -> String {
         rest.is_empty() || rest.starts_with(['/', '?'])
     });
     template
-        .render(|name| {
-            Some(if Some(name) == base {
-                "https://example.com"
-            } else {
-                "example"
-            })
-        })
+        .render(|name| Some(if Some(name) == base { "https://example.com" } else { "example" }))
         .unwrap_or_default()
 }
 
 /// `[a-z0-9]` and `separator`, at least one character.
 fn is_key(key: &str, separator: u8) -> bool {
-    !key.is_empty()
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == separator)
+    !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == separator)
 }

@@ -16,15 +16,8 @@ const OWNED_AUTHORIZE_PARAMS: [&str; 7] = [
     "code_challenge",
     "code_challenge_method",
 ];
-const OWNED_TOKEN_PARAMS: [&str; 7] = [
-    "grant_type",
-    "code",
-    "redirect_uri",
-    "code_verifier",
-    "refresh_token",
-    "client_id",
-    "client_secret",
-];
+const OWNED_TOKEN_PARAMS: [&str; 7] =
+    ["grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "client_id", "client_secret"];
 
 impl Check<'_> {
     pub(super) fn oauth(
@@ -37,17 +30,11 @@ impl Check<'_> {
         let raw = match (scope.oauth, raw) {
             (true, Some(raw)) => raw,
             (true, None) => {
-                self.fail(
-                    "oauth",
-                    format!("{name} apps need an [oauth] table with token_url"),
-                );
+                self.fail("oauth", format!("{name} apps need an [oauth] table with token_url"));
                 return None;
             }
             (false, Some(_)) => {
-                self.fail(
-                    "oauth",
-                    format!("{name} apps have no OAuth endpoints: remove the [oauth] table"),
-                );
+                self.fail("oauth", format!("{name} apps have no OAuth endpoints: remove the [oauth] table"));
                 return None;
             }
             (false, None) => return None,
@@ -55,10 +42,7 @@ impl Check<'_> {
         let authorize_url = match (auth_type, raw.authorize_url) {
             (AuthType::OAuth2, Some(url)) => self.url_template("oauth.authorize_url", &url, scope),
             (AuthType::OAuth2, None) => {
-                self.fail(
-                    "oauth.authorize_url",
-                    "OAUTH2 apps need the URL where a person grants consent",
-                );
+                self.fail("oauth.authorize_url", "OAUTH2 apps need the URL where a person grants consent");
                 None
             }
             (_, Some(_)) => {
@@ -79,11 +63,7 @@ impl Check<'_> {
             raw.extra_authorize_params.keys(),
             &OWNED_AUTHORIZE_PARAMS,
         );
-        self.extra_params(
-            "oauth.extra_token_params",
-            raw.extra_token_params.keys(),
-            &OWNED_TOKEN_PARAMS,
-        );
+        self.extra_params("oauth.extra_token_params", raw.extra_token_params.keys(), &OWNED_TOKEN_PARAMS);
         Some(OAuthSettings {
             authorize_url,
             token_url: token_url?,
@@ -95,12 +75,7 @@ impl Check<'_> {
         })
     }
 
-    fn extra_params<'k>(
-        &mut self,
-        at: &str,
-        keys: impl Iterator<Item = &'k String>,
-        owned: &[&str],
-    ) {
+    fn extra_params<'k>(&mut self, at: &str, keys: impl Iterator<Item = &'k String>, owned: &[&str]) {
         for key in keys {
             if key.trim().is_empty() {
                 self.fail(at, "a parameter name cannot be empty");

@@ -30,9 +30,7 @@ impl Check<'_> {
         }
         CredentialRules {
             headers: self.params("credentials.headers", raw.headers, scope, is_header_name),
-            query: self.params("credentials.query", raw.query, scope, |name| {
-                !name.trim().is_empty()
-            }),
+            query: self.params("credentials.query", raw.query, scope, |name| !name.trim().is_empty()),
             basic: raw.basic.and_then(|basic| self.basic(basic, scope)),
         }
     }
@@ -49,9 +47,7 @@ impl Check<'_> {
             let at = format!("{at}[{index}]");
             let name = self.param_name(&format!("{at}.name"), &param.name, scope, valid_name);
             let value = self.template(&format!("{at}.value"), &param.value, Use::Credential, scope);
-            let when = param
-                .when
-                .and_then(|when| self.condition(&format!("{at}.when"), when, scope));
+            let when = param.when.and_then(|when| self.condition(&format!("{at}.when"), when, scope));
             if let (Some(name), Some(value)) = (name, value) {
                 params.push(CredentialParam { name, value, when });
             }
@@ -78,10 +74,7 @@ impl Check<'_> {
 
     fn condition(&mut self, at: &str, raw: RawCondition, scope: &Scope) -> Option<Condition> {
         let Some(field) = scope.fields.get(&raw.field) else {
-            self.fail(
-                format!("{at}.field"),
-                format!("`{}` is not a field of this app", raw.field),
-            );
+            self.fail(format!("{at}.field"), format!("`{}` is not a field of this app", raw.field));
             return None;
         };
         if !field.choices.is_empty() && !field.choices.contains(&raw.equals) {
@@ -96,29 +89,13 @@ impl Check<'_> {
             );
             return None;
         }
-        Some(Condition {
-            field: raw.field,
-            equals: raw.equals,
-        })
+        Some(Condition { field: raw.field, equals: raw.equals })
     }
 
     fn basic(&mut self, raw: RawBasic, scope: &Scope) -> Option<BasicCredentials> {
-        let username = self.template(
-            "credentials.basic.username",
-            &raw.username,
-            Use::Credential,
-            scope,
-        );
-        let password = self.template(
-            "credentials.basic.password",
-            &raw.password,
-            Use::Credential,
-            scope,
-        );
-        Some(BasicCredentials {
-            username: username?,
-            password: password?,
-        })
+        let username = self.template("credentials.basic.username", &raw.username, Use::Credential, scope);
+        let password = self.template("credentials.basic.password", &raw.password, Use::Credential, scope);
+        Some(BasicCredentials { username: username?, password: password? })
     }
 
     pub(super) fn verify(
@@ -130,10 +107,7 @@ impl Check<'_> {
         let method = VerifyMethod::parse(&raw.method.to_ascii_uppercase());
         if method.is_none() {
             let known: Vec<_> = VerifyMethod::ALL.iter().map(|m| m.as_str()).collect();
-            self.fail(
-                "verify.method",
-                format!("`{}` is not one of {}", raw.method, known.join(", ")),
-            );
+            self.fail("verify.method", format!("`{}` is not one of {}", raw.method, known.join(", ")));
         }
         let path = self.verify_path(&raw.path, api_base_url, scope);
         for (index, status) in raw.ok_statuses.iter().enumerate() {
@@ -150,26 +124,18 @@ impl Check<'_> {
         {
             self.fail(
                 "verify.account_pointer",
-                format!(
-                    "`{pointer}` is not a JSON pointer: it starts with `/`, as in `/user/email`"
-                ),
+                format!("`{pointer}` is not a JSON pointer: it starts with `/`, as in `/user/email`"),
             );
         }
         if raw.insufficient_scope_body.as_deref() == Some("") {
-            self.fail(
-                "verify.insufficient_scope_body",
-                "cannot be empty: it would match every 403",
-            );
+            self.fail("verify.insufficient_scope_body", "cannot be empty: it would match every 403");
         }
         let body = raw.body.filter(|body| !body.trim().is_empty());
         let body = match (method, body) {
             (Some(method), Some(_)) if !method.has_body() => {
                 self.fail(
                     "verify.body",
-                    format!(
-                        "a {} request sends no body: use POST or remove body",
-                        method.as_str()
-                    ),
+                    format!("a {} request sends no body: use POST or remove body", method.as_str()),
                 );
                 None
             }
@@ -193,10 +159,7 @@ impl Check<'_> {
         scope: &Scope,
     ) -> Option<Template> {
         if source.trim().is_empty() {
-            self.fail(
-                "verify.path",
-                "cannot be empty: use `/` for the base URL itself",
-            );
+            self.fail("verify.path", "cannot be empty: use `/` for the base URL itself");
             return None;
         }
         if is_absolute_url(source) {
@@ -207,10 +170,7 @@ impl Check<'_> {
         if let Some(base) = api_base_url {
             let joined = join_url(&dummy_url(base), &path.render(|_| Some("example")).ok()?);
             if let Err(reason) = absolute_url(&joined) {
-                self.fail(
-                    "verify.path",
-                    format!("{reason} (`{}` under `{}`)", source, base.as_str()),
-                );
+                self.fail("verify.path", format!("{reason} (`{}` under `{}`)", source, base.as_str()));
                 return None;
             }
         }
@@ -222,10 +182,7 @@ impl Check<'_> {
         // "0" is valid JSON both inside a string and as a bare value.
         let filled = body.render(|_| Some("0")).ok()?;
         if let Err(error) = serde_json::from_str::<serde_json::Value>(&filled) {
-            self.fail(
-                "verify.body",
-                format!("is not JSON once filled in: {error}"),
-            );
+            self.fail("verify.body", format!("is not JSON once filled in: {error}"));
             return None;
         }
         Some(body)
@@ -234,8 +191,5 @@ impl Check<'_> {
 
 /// An RFC 9110 token.
 fn is_header_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }

@@ -78,7 +78,11 @@ impl From<&catalog::App> for AppObject {
             modules: app
                 .modules()
                 .iter()
-                .map(|m| AppModule { key: m.key().to_owned(), name: m.name().to_owned(), scopes: m.scopes().to_vec() })
+                .map(|m| AppModule {
+                    key: m.key().to_owned(),
+                    name: m.name().to_owned(),
+                    scopes: m.scopes().to_vec(),
+                })
                 .collect(),
             requires_consent: app.auth_type().needs_consent(),
         }

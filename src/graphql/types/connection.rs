@@ -111,7 +111,12 @@ pub struct Verification {
 
 impl From<domain::Verification> for Verification {
     fn from(v: domain::Verification) -> Self {
-        Verification { outcome: v.outcome.into(), message: v.message, started_at: v.started_at, finished_at: v.finished_at }
+        Verification {
+            outcome: v.outcome.into(),
+            message: v.message,
+            started_at: v.started_at,
+            finished_at: v.finished_at,
+        }
     }
 }
 
@@ -141,4 +146,3 @@ pub struct ConnectionPayload {
 pub struct DeletePayload {
     pub deleted_id: ID,
 }
-

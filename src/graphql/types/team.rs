@@ -2,10 +2,10 @@
 
 use async_graphql::{Context, ID, Object};
 
+use super::PageInfo;
 use super::audit::AuditEventList;
 use super::connection::{ConnectionEdge, ConnectionList, ConnectionObject};
 use super::enums::{ConnectionStatus, TeamRole};
-use super::PageInfo;
 use crate::connections;
 use crate::domain::{self, ConnectionId};
 use crate::error::AppResult;
@@ -51,12 +51,14 @@ impl TeamObject {
         let after: Option<ConnectionId> =
             after.map(|c| decode_cursor(CONNECTION_CURSOR, &c, "after")).transpose()?;
         let filter = ConnectionFilter { app, status: status.map(Into::into), search };
-        let page =
-            connections::list(state(ctx)?, caller(ctx)?, self.team.id, &filter, after, first).await?;
+        let page = connections::list(state(ctx)?, caller(ctx)?, self.team.id, &filter, after, first).await?;
         let edges: Vec<ConnectionEdge> = page
             .connections
             .into_iter()
-            .map(|c| ConnectionEdge { cursor: encode_cursor(CONNECTION_CURSOR, c.id), node: ConnectionObject(c) })
+            .map(|c| ConnectionEdge {
+                cursor: encode_cursor(CONNECTION_CURSOR, c.id),
+                node: ConnectionObject(c),
+            })
             .collect();
         Ok(ConnectionList {
             page_info: PageInfo {
@@ -76,9 +78,8 @@ impl TeamObject {
         before: Option<String>,
         connection_id: Option<ID>,
     ) -> AppResult<AuditEventList> {
-        let connection_id: Option<ConnectionId> = connection_id
-            .map(|id| crate::graphql::ids::parse_id(&id, "connectionId"))
-            .transpose()?;
+        let connection_id: Option<ConnectionId> =
+            connection_id.map(|id| crate::graphql::ids::parse_id(&id, "connectionId")).transpose()?;
         audit_page(ctx, self.team.id, connection_id, first, before).await
     }
 }
