@@ -8,6 +8,10 @@
 //! | `PLUGBOARD_PUBLIC_URL` | `http://{listen}` | base URL users reach; OAuth redirect is `{this}/oauth/callback` |
 //! | `PLUGBOARD_MASTER_KEYS` | a generated `{data dir}/master.key` | `kid:base64key,...`; the first seals, all open |
 //! | `PLUGBOARD_EGRESS_ALLOW_PRIVATE` | `false` | let user-supplied URLs reach loopback and private networks |
+//! | `PLUGBOARD_PROVIDERS_DIR` | none | extra `*.toml` app files; one named like a built-in app replaces it |
+//! | `PLUGBOARD_HTTP_CONNECT_TIMEOUT_SECS` | `5` | connecting to a provider |
+//! | `PLUGBOARD_HTTP_TIMEOUT_SECS` | `15` | a whole request to a provider |
+//! | `PLUGBOARD_VERIFICATION_HISTORY` | `20` | checks kept per connection |
 //! | `PLUGBOARD_LOG_FORMAT` | `text` | `text` or `json` |
 //! | `PLUGBOARD_MAX_BODY_BYTES` | `262144` | largest GraphQL request body accepted |
 //! | `PLUGBOARD_MAX_QUERY_DEPTH` | `12` | deepest GraphQL selection accepted |
@@ -17,6 +21,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 /// A setting that cannot be used, named so the operator knows what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +54,10 @@ pub struct Config {
     pub public_url: url::Url,
     pub master_keys: KeySource,
     pub egress_allow_private: bool,
+    pub providers_dir: Option<PathBuf>,
+    pub http_connect_timeout: Duration,
+    pub http_timeout: Duration,
+    pub verification_history: u64,
     pub log_format: LogFormat,
     pub max_body_bytes: usize,
     pub max_query_depth: usize,
@@ -111,6 +120,18 @@ impl Config {
             public_url,
             master_keys,
             egress_allow_private,
+            providers_dir: get("PLUGBOARD_PROVIDERS_DIR").map(PathBuf::from),
+            http_connect_timeout: seconds(
+                "PLUGBOARD_HTTP_CONNECT_TIMEOUT_SECS",
+                get("PLUGBOARD_HTTP_CONNECT_TIMEOUT_SECS"),
+                "5",
+            )?,
+            http_timeout: seconds("PLUGBOARD_HTTP_TIMEOUT_SECS", get("PLUGBOARD_HTTP_TIMEOUT_SECS"), "15")?,
+            verification_history: parse(
+                "PLUGBOARD_VERIFICATION_HISTORY",
+                get("PLUGBOARD_VERIFICATION_HISTORY"),
+                "20",
+            )?,
             log_format,
             max_body_bytes: parse("PLUGBOARD_MAX_BODY_BYTES", get("PLUGBOARD_MAX_BODY_BYTES"), "262144")?,
             max_query_depth: parse("PLUGBOARD_MAX_QUERY_DEPTH", get("PLUGBOARD_MAX_QUERY_DEPTH"), "12")?,
@@ -135,6 +156,15 @@ where
 {
     let raw = value.unwrap_or_else(|| default.to_owned());
     raw.parse().map_err(|err| ConfigError { variable, problem: format!("{raw:?} is not valid: {err}") })
+}
+
+/// A whole number of seconds, at least one.
+fn seconds(variable: &'static str, value: Option<String>, default: &str) -> Result<Duration, ConfigError> {
+    let secs: u64 = parse(variable, value, default)?;
+    if secs == 0 {
+        return Err(ConfigError { variable, problem: "must be at least 1 second".into() });
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 fn parse_bool(variable: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
@@ -187,6 +217,8 @@ mod tests {
             ("PLUGBOARD_LOG_FORMAT", "xml"),
             ("DATABASE_URL", "mysql://x"),
             ("PLUGBOARD_MAX_BODY_BYTES", "-1"),
+            ("PLUGBOARD_HTTP_TIMEOUT_SECS", "0"),
+            ("PLUGBOARD_VERIFICATION_HISTORY", "many"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.variable, var);

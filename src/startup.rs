@@ -14,6 +14,7 @@ use crate::config::{Config, KeySource};
 use crate::crypto::{self, Sealer};
 use crate::graphql::{self, Limits};
 use crate::http::{self, GraphqlLimits};
+use crate::outbound::{Outbound, OutboundSettings};
 use crate::state::AppState;
 use crate::store;
 
@@ -23,8 +24,27 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     let db = store::connect(&config.database_url).await?;
     store::migrate(&db).await?;
     let sealer = load_sealer(&config.master_keys)?;
-    let catalog = Catalog::embedded().context("the embedded app catalog is invalid")?;
-    Ok(AppState { db, sealer: Arc::new(sealer), catalog: Arc::new(catalog), config: Arc::new(config) })
+    let catalog = match &config.providers_dir {
+        Some(dir) => Catalog::embedded_with_dir(dir)?,
+        None => Catalog::embedded().context("the embedded app catalog is invalid")?,
+    };
+    let outbound = Outbound::new(&OutboundSettings {
+        connect_timeout: config.http_connect_timeout,
+        timeout: config.http_timeout,
+        allow_private: config.egress_allow_private,
+    })?;
+    if config.egress_allow_private {
+        tracing::warn!(
+            "PLUGBOARD_EGRESS_ALLOW_PRIVATE is on: connections may reach loopback and private networks"
+        );
+    }
+    Ok(AppState {
+        db,
+        sealer: Arc::new(sealer),
+        catalog: Arc::new(catalog),
+        config: Arc::new(config),
+        outbound,
+    })
 }
 
 fn load_sealer(source: &KeySource) -> anyhow::Result<Sealer> {

@@ -7,6 +7,7 @@ use sea_orm::DatabaseConnection;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::crypto::Sealer;
+use crate::outbound::Outbound;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -14,4 +15,6 @@ pub struct AppState {
     pub sealer: Arc<Sealer>,
     pub catalog: Arc<Catalog>,
     pub config: Arc<Config>,
+    /// Every request to a provider goes through this.
+    pub outbound: Outbound,
 }

@@ -42,6 +42,28 @@ impl Catalog {
         Ok(catalog)
     }
 
+    /// The embedded catalog with the operator's own `*.toml` files from `dir` added
+    /// (`PLUGBOARD_PROVIDERS_DIR`): private apps, or an embedded app pointed elsewhere. A file
+    /// named like an embedded one replaces it.
+    pub fn embedded_with_dir(dir: &std::path::Path) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let mut sources: std::collections::BTreeMap<String, String> =
+            embedded::EMBEDDED.iter().map(|(name, text)| ((*name).to_owned(), (*text).to_owned())).collect();
+        let entries = std::fs::read_dir(dir)
+            .with_context(|| format!("could not read PLUGBOARD_PROVIDERS_DIR {}", dir.display()))?;
+        for entry in entries {
+            let path = entry?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()).filter(|n| n.ends_with(".toml"))
+            else {
+                continue;
+            };
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("could not read {}", path.display()))?;
+            sources.insert(name.to_owned(), text);
+        }
+        Ok(Self::from_sources(sources)?)
+    }
+
     /// A catalog from (file name, contents) pairs, e.g. `("slack.toml", "key = ...")`; errors
     /// name each file as `providers/<file name>`.
     pub fn from_sources<N, C>(sources: impl IntoIterator<Item = (N, C)>) -> Result<Self, CatalogError>

@@ -1,29 +1,31 @@
-//! The life of a connection: create, read, edit (replace), delete, and key rotation.
+//! The life of a connection: create, read, edit (replace), verify, delete, and key rotation.
 //!
 //! Every change checks the caller's access to the team, validates the form against the app's
-//! catalog entry, seals the secrets, and writes the change and its audit event in one
-//! transaction. Nothing here returns or logs a secret value.
+//! catalog entry, checks the credentials with the provider, seals the secrets, and writes the
+//! change, its verification and its audit events in one transaction. Nothing here returns or
+//! logs a secret value.
 
+mod audit;
+mod rotation;
 mod secrets;
+mod verification;
 
-use std::collections::BTreeMap;
-
-use chrono::Utc;
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::TransactionTrait;
 use serde_json::json;
 
 use crate::access;
-use crate::catalog::{App, FormMode};
+use crate::catalog::{App, FormMode, FormValues};
 use crate::domain::{
-    AuditAction, AuditEvent, AuditEventId, Connection, ConnectionId, ConnectionName, ConnectionStatus,
-    Principal, TeamId,
+    AuditAction, Connection, ConnectionId, ConnectionName, ConnectionStatus, Principal, TeamId,
 };
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store;
 use crate::store::connections::{ConnectionData, ConnectionFilter, NewConnection};
 
+pub use rotation::{RotationReport, rotate_keys};
 pub use secrets::open as open_secrets;
+pub use verification::verify_connection;
 
 pub struct CreateConnection {
     pub team_id: TeamId,
@@ -58,15 +60,8 @@ pub async fn create(
     let scopes = check_scopes(input.scopes.unwrap_or_default())?;
 
     let id = ConnectionId::new();
-    let sealed = secrets::seal(&state.sealer, input.team_id, id, form.secrets())?;
-    let data = ConnectionData {
-        name,
-        status: ConnectionStatus::Unverified,
-        public_fields: form.public().clone(),
-        secret_fields: form.secret_keys().map(str::to_owned).collect(),
-        sealed,
-        scopes,
-    };
+    let data = connection_data(state, app, input.team_id, id, name, form, scopes).await?;
+    let verification = data.verification.clone();
     let txn = state.db.begin().await?;
     let connection = store::connections::insert(
         &txn,
@@ -80,9 +75,21 @@ pub async fn create(
         },
     )
     .await?;
-    audit(&txn, principal, &connection, AuditAction::ConnectionCreated, change_detail(&connection)).await?;
+    audit::record(&txn, principal, &connection, AuditAction::ConnectionCreated, audit::content(&connection))
+        .await?;
+    if let Some(check) = &verification {
+        verification::record_history(&txn, state, &connection, check).await?;
+        audit::record(
+            &txn,
+            principal,
+            &connection,
+            AuditAction::ConnectionVerified,
+            audit::verification(check),
+        )
+        .await?;
+    }
     txn.commit().await?;
-    tracing::info!(connection_id = %connection.id, team_id = %connection.team_id, app = %connection.app_key, "connection created");
+    tracing::info!(connection_id = %connection.id, team_id = %connection.team_id, app = %connection.app_key, status = connection.status.as_str(), "connection created");
     Ok(connection)
 }
 
@@ -110,27 +117,53 @@ pub async fn edit(
         Some(scopes) => check_scopes(scopes)?,
         None => current.scopes.clone(),
     };
-    let sealed = secrets::seal(&state.sealer, current.team_id, id, form.secrets())?;
-    let data = ConnectionData {
-        name,
-        // New credentials have not been checked yet.
-        status: ConnectionStatus::Unverified,
-        public_fields: form.public().clone(),
-        secret_fields: form.secret_keys().map(str::to_owned).collect(),
-        sealed,
-        scopes,
-    };
+    let data = connection_data(state, app, current.team_id, id, name, form, scopes).await?;
+    let verification = data.verification.clone();
     let txn = state.db.begin().await?;
     let edited =
         store::connections::replace(&txn, current.team_id, id, current.version, data, principal.user_id())
             .await?
             .ok_or_else(|| stale(current.version))?;
-    let mut detail = change_detail(&edited);
-    detail["changed_fields"] = json!(changed_fields(&current, &edited));
-    audit(&txn, principal, &edited, AuditAction::ConnectionEdited, detail).await?;
+    let mut detail = audit::content(&edited);
+    detail["changed_fields"] = json!(audit::changed_fields(&current, &edited));
+    audit::record(&txn, principal, &edited, AuditAction::ConnectionEdited, detail).await?;
+    if let Some(check) = &verification {
+        verification::record_history(&txn, state, &edited, check).await?;
+        audit::record(&txn, principal, &edited, AuditAction::ConnectionVerified, audit::verification(check))
+            .await?;
+    }
     txn.commit().await?;
-    tracing::info!(connection_id = %id, team_id = %edited.team_id, version = edited.version, "connection edited");
+    tracing::info!(connection_id = %id, team_id = %edited.team_id, version = edited.version, status = edited.status.as_str(), "connection edited");
     Ok(edited)
+}
+
+/// Checks the new credentials with the provider and seals them: everything a create or an
+/// edit stores.
+async fn connection_data(
+    state: &AppState,
+    app: &App,
+    team_id: TeamId,
+    id: ConnectionId,
+    name: ConnectionName,
+    form: FormValues,
+    scopes: Vec<String>,
+) -> AppResult<ConnectionData> {
+    let check = verification::check_form(state, app, &form).await?;
+    let sealed = secrets::seal(&state.sealer, team_id, id, form.secrets())?;
+    let status = match &check {
+        Some(check) => check.verification.outcome.next_status(ConnectionStatus::Unverified),
+        None => ConnectionStatus::Unverified,
+    };
+    Ok(ConnectionData {
+        name,
+        status,
+        public_fields: form.public().clone(),
+        secret_fields: form.secret_keys().map(str::to_owned).collect(),
+        sealed,
+        scopes,
+        account_label: check.as_ref().and_then(|c| c.account_label.clone()),
+        verification: check.map(|c| c.verification),
+    })
 }
 
 pub async fn delete(state: &AppState, principal: &Principal, id: ConnectionId) -> AppResult<ConnectionId> {
@@ -140,8 +173,14 @@ pub async fn delete(state: &AppState, principal: &Principal, id: ConnectionId) -
     if !store::connections::delete(&txn, current.team_id, id).await? {
         return Err(AppError::NotFound("connection"));
     }
-    audit(&txn, principal, &current, AuditAction::ConnectionDeleted, json!({ "app": current.app_key }))
-        .await?;
+    audit::record(
+        &txn,
+        principal,
+        &current,
+        AuditAction::ConnectionDeleted,
+        json!({ "app": current.app_key }),
+    )
+    .await?;
     txn.commit().await?;
     tracing::info!(connection_id = %id, team_id = %current.team_id, "connection deleted");
     Ok(id)
@@ -178,36 +217,15 @@ pub async fn list(
     Ok(Page { connections, has_next_page, total_count })
 }
 
-/// Re-seals every secret not yet under the active key, in batches. Safe to stop and rerun:
-/// each row is swapped on its own, and only if nobody changed it meanwhile.
-pub async fn rotate_keys(state: &AppState, batch_size: u64) -> anyhow::Result<RotationReport> {
-    let active = state.sealer.active_key_id().to_string();
-    let mut report = RotationReport::default();
-    let mut after = None;
-    loop {
-        let rows = store::connections::sealed_under_other_keys(&state.db, &active, after, batch_size).await?;
-        let Some(last) = rows.last() else { break };
-        after = Some(last.id);
-        let txn = state.db.begin().await?;
-        for row in &rows {
-            let resealed = secrets::reseal(&state.sealer, row.team_id, row.id, &row.blob)?;
-            if store::connections::swap_sealed(&txn, row, resealed).await? {
-                report.resealed += 1;
-            } else {
-                report.skipped_changed += 1;
-            }
-        }
-        txn.commit().await?;
-        tracing::info!(resealed = report.resealed, "key rotation batch done");
-    }
-    Ok(report)
-}
-
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct RotationReport {
-    pub resealed: u64,
-    /// Rows edited while the rotation ran; the edit sealed them under the active key already.
-    pub skipped_changed: u64,
+/// The last checks of a connection the caller can see, newest first.
+pub async fn verifications(
+    state: &AppState,
+    principal: &Principal,
+    connection: &Connection,
+    limit: u64,
+) -> AppResult<Vec<crate::domain::Verification>> {
+    access::team_access(&state.db, principal, connection.team_id).await?;
+    Ok(store::verifications::list(&state.db, connection.team_id, connection.id, limit).await?)
 }
 
 fn find_app<'a>(state: &'a AppState, key: &str) -> AppResult<&'a App> {
@@ -222,8 +240,7 @@ fn find_app<'a>(state: &'a AppState, key: &str) -> AppResult<&'a App> {
 /// OAuth apps need the consent flow, which this server does not run yet; refuse clearly rather
 /// than store a connection that can never work.
 fn refuse_consent_apps(app: &App) -> AppResult<()> {
-    if app.auth_type().needs_consent() || app.auth_type() == crate::domain::AuthType::OAuth2ClientCredentials
-    {
+    if app.oauth().is_some() {
         return Err(AppError::bad_input(
             "app",
             format!(
@@ -265,55 +282,3 @@ fn stale(current_version: i32) -> AppError {
         "the connection was changed by someone else (it is now at version {current_version}); reload it and edit again"
     ))
 }
-
-/// Names only, never values: what the audit trail records about a connection's content.
-fn change_detail(connection: &Connection) -> serde_json::Value {
-    json!({
-        "app": connection.app_key,
-        "fields": connection.public_fields.keys().collect::<Vec<_>>(),
-        "secret_fields": connection.secret_fields,
-        "scopes": connection.scopes,
-    })
-}
-
-fn changed_fields(before: &Connection, after: &Connection) -> Vec<String> {
-    let mut changed: Vec<String> = before
-        .public_fields
-        .keys()
-        .chain(after.public_fields.keys())
-        .filter(|k| before.public_fields.get(*k) != after.public_fields.get(*k))
-        .cloned()
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    if before.name != after.name {
-        changed.insert(0, "name".into());
-    }
-    // Secrets are always re-entered on edit; record that they were replaced, not their values.
-    changed.extend(after.secret_fields.iter().map(|k| format!("{k} (secret, replaced)")));
-    changed
-}
-
-async fn audit(
-    db: &impl ConnectionTrait,
-    principal: &Principal,
-    connection: &Connection,
-    action: AuditAction,
-    detail: serde_json::Value,
-) -> AppResult<()> {
-    let event = AuditEvent {
-        id: AuditEventId::new(),
-        team_id: connection.team_id,
-        actor: principal.actor(),
-        action,
-        connection_id: Some(connection.id),
-        connection_name: Some(connection.name.as_str().to_owned()),
-        detail,
-        created_at: Utc::now(),
-    };
-    store::audit::record(db, &event).await?;
-    Ok(())
-}
-
-/// For tests and tools that need a field map without going through the form.
-pub type PublicFields = BTreeMap<String, String>;

@@ -36,6 +36,8 @@ pub struct Verification {
     pub outcome: VerificationOutcome,
     /// Written for a person; never contains a secret.
     pub message: Option<String>,
+    /// The account the provider named when the check passed (e.g. an e-mail).
+    pub account_label: Option<String>,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
 }

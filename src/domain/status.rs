@@ -68,4 +68,34 @@ impl VerificationOutcome {
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|o| o.as_str() == name)
     }
+
+    /// The status a connection takes after a check with this outcome. A transient outcome keeps
+    /// the current status: a provider outage is never the connection's fault.
+    pub fn next_status(self, current: ConnectionStatus) -> ConnectionStatus {
+        match self {
+            VerificationOutcome::Ok => ConnectionStatus::Active,
+            VerificationOutcome::InvalidCredentials | VerificationOutcome::InsufficientScopes => {
+                ConnectionStatus::Invalid
+            }
+            VerificationOutcome::NeedsReauthorization => ConnectionStatus::NeedsReauthorization,
+            VerificationOutcome::ProviderUnavailable => current,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_definite_outcomes_change_the_status() {
+        use ConnectionStatus::*;
+        assert_eq!(VerificationOutcome::Ok.next_status(Invalid), Active);
+        assert_eq!(VerificationOutcome::InvalidCredentials.next_status(Active), Invalid);
+        assert_eq!(VerificationOutcome::InsufficientScopes.next_status(Active), Invalid);
+        assert_eq!(VerificationOutcome::NeedsReauthorization.next_status(Active), NeedsReauthorization);
+        for status in ConnectionStatus::ALL {
+            assert_eq!(VerificationOutcome::ProviderUnavailable.next_status(status), status);
+        }
+    }
 }

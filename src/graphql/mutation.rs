@@ -4,7 +4,7 @@
 use async_graphql::{Context, ID, InputObject, Object};
 
 use super::ids::parse_id;
-use super::types::connection::{ConnectionObject, ConnectionPayload, DeletePayload};
+use super::types::connection::{ConnectionObject, ConnectionPayload, DeletePayload, Verification};
 use super::{caller, state};
 use crate::connections::{self, CreateConnection, EditConnection};
 use crate::domain::{ConnectionId, TeamId};
@@ -56,7 +56,7 @@ impl MutationRoot {
             },
         )
         .await?;
-        Ok(ConnectionPayload { connection: ConnectionObject(connection), authorization_url: None })
+        Ok(payload(connection))
     }
 
     /// Replaces the connection's data entirely with the new form.
@@ -79,7 +79,15 @@ impl MutationRoot {
             },
         )
         .await?;
-        Ok(ConnectionPayload { connection: ConnectionObject(connection), authorization_url: None })
+        Ok(payload(connection))
+    }
+
+    /// Checks the connection with its provider now and records the result. A provider outage
+    /// answers `PROVIDER_UNAVAILABLE` as the outcome and leaves the status as it was.
+    async fn verify_connection(&self, ctx: &Context<'_>, id: ID) -> AppResult<Verification> {
+        let id: ConnectionId = parse_id(&id, "id")?;
+        let verification = connections::verify_connection(state(ctx)?, caller(ctx)?, id).await?;
+        Ok(verification.into())
     }
 
     /// Deletes the connection and its secrets.
@@ -95,4 +103,10 @@ impl MutationRoot {
         let deleted = connections::delete(state(ctx)?, caller(ctx)?, id).await?;
         Ok(DeletePayload { deleted_id: ID(deleted.to_string()) })
     }
+}
+
+/// A created or edited connection with the check made of it.
+fn payload(connection: crate::domain::Connection) -> ConnectionPayload {
+    let verification = connection.last_verification.clone().map(Verification::from);
+    ConnectionPayload { connection: ConnectionObject(connection), authorization_url: None, verification }
 }

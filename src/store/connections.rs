@@ -14,6 +14,7 @@ use super::entities::connection::{self, Column, Entity};
 use super::from_json;
 use crate::domain::{
     AuthType, Connection, ConnectionId, ConnectionName, ConnectionStatus, TeamId, UserId, Verification,
+    VerificationOutcome,
 };
 
 /// A sealed envelope and the id of the key that sealed it.
@@ -38,6 +39,9 @@ pub struct ConnectionData {
     pub secret_fields: Vec<String>,
     pub sealed: Option<SealedSecrets>,
     pub scopes: Vec<String>,
+    /// The check made of these credentials before they were stored, if any.
+    pub verification: Option<Verification>,
+    pub account_label: Option<String>,
 }
 
 pub struct NewConnection {
@@ -63,9 +67,13 @@ fn to_connection(model: connection::Model) -> Result<Connection, DbErr> {
         model.last_verification_started_at,
         model.last_verification_finished_at,
     ) {
-        (Some(outcome), Some(started_at), Some(finished_at)) => {
-            Some(Verification { outcome, message: model.last_verification_message, started_at, finished_at })
-        }
+        (Some(outcome), Some(started_at), Some(finished_at)) => Some(Verification {
+            outcome,
+            message: model.last_verification_message,
+            account_label: model.account_label.clone().filter(|_| outcome == VerificationOutcome::Ok),
+            started_at,
+            finished_at,
+        }),
         _ => None,
     };
     Ok(Connection {
@@ -109,11 +117,11 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewConnection) -> Result<Con
         secrets_key_id: Set(secrets_key_id),
         scopes: Set(serde_json::json!(new.data.scopes)),
         expires_at: Set(None),
-        account_label: Set(None),
-        last_verification_outcome: Set(None),
-        last_verification_message: Set(None),
-        last_verification_started_at: Set(None),
-        last_verification_finished_at: Set(None),
+        account_label: Set(new.data.account_label),
+        last_verification_outcome: Set(new.data.verification.as_ref().map(|v| v.outcome)),
+        last_verification_message: Set(new.data.verification.as_ref().and_then(|v| v.message.clone())),
+        last_verification_started_at: Set(new.data.verification.as_ref().map(|v| v.started_at)),
+        last_verification_finished_at: Set(new.data.verification.as_ref().map(|v| v.finished_at)),
         version: Set(1),
         created_by: Set(new.created_by),
         updated_by: Set(new.created_by),
@@ -136,6 +144,51 @@ pub async fn find(
     id: ConnectionId,
 ) -> Result<Option<Connection>, DbErr> {
     scoped(team_id).filter(Column::Id.eq(id)).one(db).await?.map(to_connection).transpose()
+}
+
+/// A connection with its sealed secrets, for the few places that send them out.
+pub async fn find_with_secrets(
+    db: &impl ConnectionTrait,
+    team_id: TeamId,
+    id: ConnectionId,
+) -> Result<Option<(Connection, Option<Vec<u8>>)>, DbErr> {
+    let Some(mut model) = scoped(team_id).filter(Column::Id.eq(id)).one(db).await? else {
+        return Ok(None);
+    };
+    let sealed = model.sealed_secrets.take();
+    Ok(Some((to_connection(model)?, sealed)))
+}
+
+/// Records a check of the credentials at `checked_version`: its result, the status it leads to
+/// and the account the provider named. Answers `None` when the connection changed meanwhile, so
+/// a check of old credentials never lands on new ones.
+pub async fn record_check(
+    db: &impl ConnectionTrait,
+    team_id: TeamId,
+    id: ConnectionId,
+    checked_version: i32,
+    check: &Verification,
+    status: ConnectionStatus,
+) -> Result<Option<Connection>, DbErr> {
+    let mut update = Entity::update_many()
+        .col_expr(Column::Status, Expr::value(status))
+        .col_expr(Column::LastVerificationOutcome, Expr::value(check.outcome))
+        .col_expr(Column::LastVerificationMessage, Expr::value(check.message.clone()))
+        .col_expr(Column::LastVerificationStartedAt, Expr::value(check.started_at))
+        .col_expr(Column::LastVerificationFinishedAt, Expr::value(check.finished_at));
+    if let Some(label) = &check.account_label {
+        update = update.col_expr(Column::AccountLabel, Expr::value(label.clone()));
+    }
+    let result = update
+        .filter(Column::TeamId.eq(team_id))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Version.eq(checked_version))
+        .exec(db)
+        .await?;
+    if result.rows_affected == 0 {
+        return Ok(None);
+    }
+    find(db, team_id, id).await
 }
 
 /// The team a connection belongs to, for resolving a bare id before the caller's access to that
@@ -163,11 +216,20 @@ pub async fn replace(
         .col_expr(Column::SealedSecrets, Expr::value(sealed_secrets))
         .col_expr(Column::SecretsKeyId, Expr::value(secrets_key_id))
         .col_expr(Column::Scopes, Expr::value(serde_json::json!(data.scopes)))
-        .col_expr(Column::AccountLabel, Expr::value(Option::<String>::None))
-        .col_expr(Column::LastVerificationOutcome, Expr::value(Option::<String>::None))
-        .col_expr(Column::LastVerificationMessage, Expr::value(Option::<String>::None))
-        .col_expr(Column::LastVerificationStartedAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
-        .col_expr(Column::LastVerificationFinishedAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
+        .col_expr(Column::AccountLabel, Expr::value(data.account_label))
+        .col_expr(Column::LastVerificationOutcome, Expr::value(data.verification.as_ref().map(|v| v.outcome)))
+        .col_expr(
+            Column::LastVerificationMessage,
+            Expr::value(data.verification.as_ref().and_then(|v| v.message.clone())),
+        )
+        .col_expr(
+            Column::LastVerificationStartedAt,
+            Expr::value(data.verification.as_ref().map(|v| v.started_at)),
+        )
+        .col_expr(
+            Column::LastVerificationFinishedAt,
+            Expr::value(data.verification.as_ref().map(|v| v.finished_at)),
+        )
         .col_expr(Column::Version, Expr::col(Column::Version).add(1))
         .col_expr(Column::UpdatedBy, Expr::value(updated_by))
         .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))

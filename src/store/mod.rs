@@ -10,6 +10,7 @@ pub mod connections;
 pub mod entities;
 pub mod teams;
 pub mod tokens;
+pub mod verifications;
 
 use std::time::Duration;
 

@@ -36,13 +36,23 @@ async fn every_change_is_audited_without_secrets(app: TestApp) {
     let data = app.ok(&watcher.token, AUDIT, json!({ "team": admin.team_id })).await;
     let events = data["team"]["auditEvents"]["edges"].as_array().unwrap();
     let actions: Vec<&str> = events.iter().map(|e| e["node"]["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["CONNECTION_DELETED", "CONNECTION_EDITED", "CONNECTION_CREATED"], "newest first");
+    assert_eq!(
+        actions,
+        [
+            "CONNECTION_DELETED",
+            "CONNECTION_VERIFIED",
+            "CONNECTION_EDITED",
+            "CONNECTION_VERIFIED",
+            "CONNECTION_CREATED"
+        ],
+        "newest first; create and edit check the new key at once"
+    );
     for event in events {
         assert_eq!(event["node"]["connectionId"], id.as_str());
         assert_eq!(event["node"]["actor"], json!({ "kind": "USER", "label": "ana@acme.test" }));
     }
     assert_eq!(events[0]["node"]["connectionName"], "OpenAI prod");
-    let changed = &events[1]["node"]["detail"]["changed_fields"];
+    let changed = &events[2]["node"]["detail"]["changed_fields"];
     assert!(changed.as_array().unwrap().contains(&json!("name")), "{changed}");
     let text = data.to_string();
     assert!(!text.contains("sk-original-secret") && !text.contains("sk-edited-secret"));

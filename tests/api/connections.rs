@@ -1,6 +1,9 @@
 use plugboard::domain::TeamRole;
 use serde_json::json;
 
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, ResponseTemplate};
+
 use crate::helpers::{CREATE_CONNECTION, EDIT_CONNECTION, Member, TestApp, error_code};
 use crate::on_every_database;
 
@@ -14,9 +17,9 @@ on_every_database!(
     delete_removes_the_connection,
 );
 
-fn generic_fields(api_key: &str) -> serde_json::Value {
+fn generic_fields(app: &TestApp, api_key: &str) -> serde_json::Value {
     json!({
-        "base_url": "https://api.example.com",
+        "base_url": app.provider.uri(),
         "value_prefix": "Token ",
         "api_key": api_key,
         "verify_path": "/me",
@@ -24,13 +27,19 @@ fn generic_fields(api_key: &str) -> serde_json::Value {
 }
 
 async fn create_generic(app: &TestApp, member: &Member) -> serde_json::Value {
+    Mock::given(method("GET"))
+        .and(path("/me"))
+        .and(header("authorization", "Token key-one-secret"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&app.provider)
+        .await;
     let data = app
         .ok(
             &member.token,
             CREATE_CONNECTION,
             json!({ "input": {
                 "teamId": member.team_id, "app": "http-api-key", "name": "  Internal API ",
-                "fields": generic_fields("key-one-secret"), "scopes": ["read", "write"]
+                "fields": generic_fields(app, "key-one-secret"), "scopes": ["read", "write"]
             }}),
         )
         .await;
@@ -43,7 +52,8 @@ async fn create_returns_public_fields_and_names_the_secrets_without_values(app: 
     assert!(created["authorizationUrl"].is_null());
     let connection = &created["connection"];
     assert_eq!(connection["name"], "Internal API");
-    assert_eq!(connection["status"], "UNVERIFIED");
+    assert_eq!(connection["status"], "ACTIVE", "the key was checked with the provider at once");
+    assert_eq!(created["verification"]["outcome"], "OK");
     assert_eq!(connection["authType"], "API_KEY");
     assert_eq!(connection["app"]["key"], "http-api-key");
     assert_eq!(connection["version"], 1);
@@ -51,7 +61,7 @@ async fn create_returns_public_fields_and_names_the_secrets_without_values(app: 
     assert_eq!(
         connection["fields"],
         json!({
-            "base_url": "https://api.example.com",
+            "base_url": app.provider.uri(),
             "header_name": "Authorization",
             "placement": "header",
             "query_param": "api_key",
@@ -145,7 +155,7 @@ async fn edit_requires_secrets_to_be_reentered(app: TestApp) {
     let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
     let created = create_generic(&app, &member).await;
     let id = created["connection"]["id"].as_str().unwrap();
-    let mut fields = generic_fields("unused");
+    let mut fields = generic_fields(&app, "unused");
     fields.as_object_mut().unwrap().remove("api_key");
 
     let body = app
@@ -165,7 +175,7 @@ async fn edit_replaces_everything_and_bumps_the_version(app: TestApp) {
     let created = create_generic(&app, &member).await;
     let id = created["connection"]["id"].as_str().unwrap();
     let fields = json!({
-        "base_url": "https://api2.example.com",
+        "base_url": format!("{}/v2", app.provider.uri()),
         "placement": "query",
         "api_key": "key-two-secret",
         "verify_path": "/whoami",
@@ -180,12 +190,12 @@ async fn edit_replaces_everything_and_bumps_the_version(app: TestApp) {
     let connection = &edited["editConnection"]["connection"];
     assert_eq!(connection["name"], "Renamed");
     assert_eq!(connection["version"], 2);
-    assert_eq!(connection["status"], "UNVERIFIED");
+    assert_eq!(connection["status"], "INVALID", "the provider does not know the new key");
     assert_eq!(connection["scopes"], json!(["read", "write"]), "scopes are kept when not given");
     assert_eq!(
         connection["fields"],
         json!({
-            "base_url": "https://api2.example.com",
+            "base_url": format!("{}/v2", app.provider.uri()),
             "header_name": "Authorization",
             "placement": "query",
             "query_param": "api_key",
@@ -205,14 +215,14 @@ async fn stale_edit_answers_conflict_and_changes_nothing(app: TestApp) {
     app.ok(
         &member.token,
         EDIT_CONNECTION,
-        json!({ "id": id, "input": { "fields": generic_fields("second"), "version": 1 } }),
+        json!({ "id": id, "input": { "fields": generic_fields(&app, "second"), "version": 1 } }),
     )
     .await;
     let stale = app
         .graphql(
             Some(&member.token),
             EDIT_CONNECTION,
-            json!({ "id": id, "input": { "fields": generic_fields("third"), "version": 1 } }),
+            json!({ "id": id, "input": { "fields": generic_fields(&app, "third"), "version": 1 } }),
         )
         .await;
     assert_eq!(error_code(&stale), "CONFLICT");

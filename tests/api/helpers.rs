@@ -24,6 +24,8 @@ pub enum Backend {
 
 pub struct TestApp {
     pub address: String,
+    /// A local stand-in for providers: `openai` and `test-crm` point here.
+    pub provider: wiremock::MockServer,
     pub state: AppState,
     pub client: reqwest::Client,
     pub database_url: String,
@@ -52,6 +54,16 @@ impl TestApp {
             telemetry::init(plugboard::config::LogFormat::Text);
         }
         let data_dir = tempfile::tempdir().expect("a temporary directory");
+        let provider = wiremock::MockServer::start().await;
+        let providers_dir = data_dir.path().join("providers");
+        write_test_catalog(&providers_dir, &provider.uri());
+        // What `openai` answers unless a test says otherwise.
+        wiremock::Mock::given(wiremock::matchers::method("GET"))
+            .and(wiremock::matchers::path("/v1/models"))
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(json!({ "data": [] })))
+            .with_priority(10)
+            .mount(&provider)
+            .await;
         let (database_url, sqlite_file) = match backend {
             Backend::Sqlite => {
                 let file = data_dir.path().join("plugboard.db");
@@ -64,6 +76,10 @@ impl TestApp {
             ("PLUGBOARD_LISTEN".into(), "127.0.0.1:0".into()),
             ("PLUGBOARD_DATA_DIR".into(), data_dir.path().display().to_string()),
             ("PLUGBOARD_MASTER_KEYS".into(), TEST_MASTER_KEYS.into()),
+            ("PLUGBOARD_PROVIDERS_DIR".into(), providers_dir.display().to_string()),
+            // Generic apps in tests point at the local provider on loopback.
+            ("PLUGBOARD_EGRESS_ALLOW_PRIVATE".into(), "true".into()),
+            ("PLUGBOARD_HTTP_TIMEOUT_SECS".into(), "2".into()),
         ]);
         for (k, v) in extra_env {
             env.insert((*k).into(), (*v).into());
@@ -76,6 +92,7 @@ impl TestApp {
         tokio::spawn(app.run_until_stopped());
         Some(TestApp {
             address,
+            provider,
             state,
             client: reqwest::Client::new(),
             database_url,
@@ -144,6 +161,7 @@ pub const CREATE_CONNECTION: &str = r#"
 mutation Create($input: CreateConnectionInput!) {
   createConnection(input: $input) {
     authorizationUrl
+    verification { outcome message accountLabel }
     connection { id name status authType fields secretFields scopes version app { key } }
   }
 }"#;
@@ -161,6 +179,46 @@ pub fn error_code(body: &Value) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("expected an error with a code: {body:#}"))
         .to_owned()
+}
+
+/// The test catalog: the real `openai` entry pointed at the local provider, and `test-crm`, an
+/// app that exists only here, with an account label and an app-specific scope signal.
+fn write_test_catalog(dir: &std::path::Path, provider: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    let openai = include_str!("../../providers/openai.toml")
+        .replace("https://api.openai.com/v1", &format!("{provider}/v1"));
+    assert!(openai.contains(provider), "the openai entry was redirected");
+    std::fs::write(dir.join("openai.toml"), openai).unwrap();
+    let crm = format!(
+        r#"
+key = "test-crm"
+name = "Test CRM"
+description = "A CRM that exists only in the tests."
+docs_url = "https://example.com/docs"
+auth_type = "API_KEY"
+api_base_url = "{provider}/crm"
+
+[[fields]]
+key = "api_key"
+label = "API key"
+secret = true
+required = true
+
+[credentials]
+headers = [{{ name = "Authorization", value = "Bearer {{api_key}}" }}]
+
+[verify]
+path = "/me"
+account_pointer = "/user/email"
+insufficient_scope_body = "missing_scope"
+
+[[modules]]
+key = "list-contacts"
+name = "List contacts"
+scopes = ["contacts.read"]
+"#
+    );
+    std::fs::write(dir.join("test-crm.toml"), crm).unwrap();
 }
 
 /// A database of its own on the PostgreSQL server named by `PLUGBOARD_TEST_DATABASE_URL`.

@@ -4,6 +4,7 @@ mod helpers;
 
 mod access;
 mod audit;
+mod catalog;
 mod cli;
 mod connections;
 mod health;
@@ -11,3 +12,4 @@ mod limits;
 mod listing;
 mod schema;
 mod storage;
+mod verification;

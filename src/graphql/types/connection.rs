@@ -8,9 +8,12 @@ use chrono::{DateTime, Utc};
 use super::app::AppObject;
 use super::audit::AuditEventList;
 use super::enums::{AuthType, ConnectionStatus, VerificationOutcome};
+use crate::connections;
 use crate::domain;
 use crate::error::{AppError, AppResult};
-use crate::graphql::{audit_page, state};
+use crate::graphql::ids::page_size;
+use crate::graphql::types::team::MAX_PAGE_SIZE;
+use crate::graphql::{audit_page, caller, state};
 
 pub struct ConnectionObject(pub domain::Connection);
 
@@ -89,6 +92,17 @@ impl ConnectionObject {
         self.0.updated_at
     }
 
+    /// The last checks of this connection, newest first (the service keeps a bounded history).
+    async fn verifications(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+    ) -> AppResult<Vec<Verification>> {
+        let first = page_size(first.or(Some(20)), MAX_PAGE_SIZE)?;
+        let checks = connections::verifications(state(ctx)?, caller(ctx)?, &self.0, first).await?;
+        Ok(checks.into_iter().map(Verification::from).collect())
+    }
+
     /// What happened to this connection, newest first.
     async fn audit_events(
         &self,
@@ -105,6 +119,8 @@ pub struct Verification {
     outcome: VerificationOutcome,
     /// Written for a person; never contains a secret.
     message: Option<String>,
+    /// The account the provider named when the check passed, e.g. an e-mail.
+    account_label: Option<String>,
     started_at: DateTime<Utc>,
     finished_at: DateTime<Utc>,
 }
@@ -114,6 +130,7 @@ impl From<domain::Verification> for Verification {
         Verification {
             outcome: v.outcome.into(),
             message: v.message,
+            account_label: v.account_label,
             started_at: v.started_at,
             finished_at: v.finished_at,
         }
@@ -140,6 +157,8 @@ pub struct ConnectionPayload {
     pub connection: ConnectionObject,
     /// Where to send a person to grant consent, when the change needs it (OAuth apps).
     pub authorization_url: Option<String>,
+    /// The check made of the new credentials; null when the app offers none or consent is pending.
+    pub verification: Option<Verification>,
 }
 
 #[derive(SimpleObject)]

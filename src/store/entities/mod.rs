@@ -7,3 +7,4 @@ pub mod connection;
 pub mod membership;
 pub mod team;
 pub mod user;
+pub mod verification;

@@ -1,0 +1,65 @@
+//! Audit entries for connection changes: names and outcomes, never values.
+
+use chrono::Utc;
+use sea_orm::ConnectionTrait;
+use serde_json::json;
+
+use crate::domain::{AuditAction, AuditEvent, AuditEventId, Connection, Principal, Verification};
+use crate::error::AppResult;
+use crate::store;
+
+pub async fn record(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    connection: &Connection,
+    action: AuditAction,
+    detail: serde_json::Value,
+) -> AppResult<()> {
+    let event = AuditEvent {
+        id: AuditEventId::new(),
+        team_id: connection.team_id,
+        actor: principal.actor(),
+        action,
+        connection_id: Some(connection.id),
+        connection_name: Some(connection.name.as_str().to_owned()),
+        detail,
+        created_at: Utc::now(),
+    };
+    store::audit::record(db, &event).await?;
+    Ok(())
+}
+
+/// What the trail records about a connection's content: field names, not values.
+pub fn content(connection: &Connection) -> serde_json::Value {
+    json!({
+        "app": connection.app_key,
+        "fields": connection.public_fields.keys().collect::<Vec<_>>(),
+        "secret_fields": connection.secret_fields,
+        "scopes": connection.scopes,
+    })
+}
+
+pub fn verification(check: &Verification) -> serde_json::Value {
+    json!({
+        "outcome": check.outcome.as_str(),
+        "account_label": check.account_label,
+    })
+}
+
+/// The names of what an edit changed; secrets count as replaced, since they are always re-entered.
+pub fn changed_fields(before: &Connection, after: &Connection) -> Vec<String> {
+    let mut changed: Vec<String> = before
+        .public_fields
+        .keys()
+        .chain(after.public_fields.keys())
+        .filter(|k| before.public_fields.get(*k) != after.public_fields.get(*k))
+        .cloned()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if before.name != after.name {
+        changed.insert(0, "name".into());
+    }
+    changed.extend(after.secret_fields.iter().map(|k| format!("{k} (secret, replaced)")));
+    changed
+}

@@ -1,0 +1,214 @@
+//! Reads a token endpoint's answer into a `TokenSet` or a `TokenError`, and decides which
+//! failures are transient (5xx, 429, timeouts, connection errors), which kill the grant
+//! (`invalid_grant`) and which are other refusals. Text from the provider is kept short and
+//! stripped of the request's secrets before it goes into an error.
+
+use std::error::Error as _;
+
+use reqwest::StatusCode;
+use reqwest::header::CONTENT_TYPE;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value};
+
+use super::{TokenError, TokenSet};
+
+/// Token responses are a few kilobytes; a larger body is not one, and is not read further.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+const MAX_ERROR_CHARS: usize = 64;
+const MAX_DESCRIPTION_CHARS: usize = 300;
+/// The `error` of a body that is no OAuth error response.
+const INVALID_RESPONSE: &str = "invalid_response";
+
+/// Replaces the request's secrets in provider text: some providers quote what they refused.
+pub(super) struct Redactor<'s> {
+    secrets: Vec<&'s str>,
+}
+
+impl<'s> Redactor<'s> {
+    pub(super) fn new(secrets: impl IntoIterator<Item = &'s SecretString>) -> Self {
+        let secrets = secrets.into_iter().map(|secret| secret.expose_secret()).filter(|s| !s.is_empty());
+        Self { secrets: secrets.collect() }
+    }
+
+    /// `text` without secrets or control characters, cut to `max` characters.
+    fn clean(&self, text: &str, max: usize) -> String {
+        let mut text = text.to_owned();
+        for secret in &self.secrets {
+            text = text.replace(secret, "***");
+        }
+        let text: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(max).collect();
+        text.trim().to_owned()
+    }
+}
+
+/// A request that got no answer: never the grant's fault.
+pub(super) fn unavailable(error: reqwest::Error) -> TokenError {
+    let mut causes = Vec::new();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        causes.push(cause.to_string());
+        source = cause.source();
+    }
+    let reason = if error.is_timeout() {
+        "no answer in time".to_owned()
+    } else if error.is_connect() {
+        format!("cannot connect: {}", causes.join(": "))
+    } else {
+        format!("the request failed: {}", causes.join(": "))
+    };
+    TokenError::Unavailable { reason }
+}
+
+pub(super) async fn read(
+    mut response: reqwest::Response,
+    scope_separator: &str,
+    redactor: &Redactor<'_>,
+) -> Result<TokenSet, TokenError> {
+    let status = response.status();
+    let form_encoded = response.headers().get(CONTENT_TYPE).and_then(|value| value.to_str().ok()).is_some_and(
+        |value| value.starts_with("application/x-www-form-urlencoded") || value.starts_with("text/plain"),
+    );
+    let mut bytes = Vec::new();
+    let mut complete = true;
+    while let Some(chunk) = response.chunk().await.map_err(unavailable)? {
+        if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+            complete = false;
+            break;
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let body = if complete { parse_body(&bytes, form_encoded) } else { None };
+    classify(status, body.as_ref(), scope_separator, redactor)
+}
+
+/// A JSON object, or `a=1&b=2` when the provider says it sends a form (old GitHub and Facebook
+/// endpoints ignore `Accept: application/json`).
+fn parse_body(bytes: &[u8], form_encoded: bool) -> Option<Map<String, Value>> {
+    if let Ok(Value::Object(object)) = serde_json::from_slice(bytes) {
+        return Some(object);
+    }
+    if !form_encoded {
+        return None;
+    }
+    let object: Map<String, Value> =
+        url::form_urlencoded::parse(bytes).map(|(key, value)| (key.into_owned(), Value::from(value))).collect();
+    (object.contains_key("access_token") || object.contains_key("error")).then_some(object)
+}
+
+fn classify(
+    status: StatusCode,
+    body: Option<&Map<String, Value>>,
+    scope_separator: &str,
+    redactor: &Redactor<'_>,
+) -> Result<TokenSet, TokenError> {
+    let code = status.as_u16();
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT {
+        return Err(TokenError::Unavailable { reason: format!("HTTP {code}") });
+    }
+    let rejected = |description: String| TokenError::Rejected {
+        error: INVALID_RESPONSE.to_owned(),
+        description: Some(description),
+        status: code,
+    };
+    let Some(body) = body else {
+        return Err(rejected(format!("HTTP {code} with a body that is no JSON object")));
+    };
+    if let Some((error, description)) = oauth_error(body, redactor) {
+        return Err(match error.as_str() {
+            "invalid_grant" => TokenError::InvalidGrant { description },
+            // RFC 6749 §4.1.2.1's transient errors, which some token endpoints also use.
+            "temporarily_unavailable" | "server_error" => TokenError::Unavailable { reason: error },
+            _ => TokenError::Rejected { error, description, status: code },
+        });
+    }
+    if !status.is_success() {
+        return Err(rejected(format!("HTTP {code} without an OAuth error")));
+    }
+    TokenSet::from_response(body, scope_separator).ok_or_else(|| rejected("no access_token in the response".to_owned()))
+}
+
+/// The `error` and `error_description` of an error body (RFC 6749 §5.2), whatever the status;
+/// Slack's `{"ok": false, "error": ...}` counts too.
+fn oauth_error(body: &Map<String, Value>, redactor: &Redactor<'_>) -> Option<(String, Option<String>)> {
+    let error = body.get("error").filter(|error| !matches!(error, Value::Null | Value::Bool(false)));
+    let failed = body.get("ok") == Some(&Value::Bool(false));
+    if error.is_none() && !failed {
+        return None;
+    }
+    let printable = |c: &char| c.is_ascii_graphic() && *c != '"' && *c != '\\';
+    let code = redactor.clean(error.and_then(Value::as_str).unwrap_or_default(), MAX_ERROR_CHARS);
+    let code: String = code.chars().filter(printable).collect();
+    let code = if code.is_empty() { "unknown_error".to_owned() } else { code };
+    let description = body
+        .get("error_description")
+        .and_then(Value::as_str)
+        .map(|text| redactor.clean(text, MAX_DESCRIPTION_CHARS))
+        .filter(|text| !text.is_empty());
+    Some((code, description))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn outcome(status: u16, body: Value) -> Result<TokenSet, TokenError> {
+        let secret = SecretString::from("s3cr3t-value");
+        let redactor = Redactor::new([&secret]);
+        let status = StatusCode::from_u16(status).unwrap();
+        classify(status, body.as_object(), " ", &redactor)
+    }
+
+    #[test]
+    fn invalid_grant_is_recognised_at_any_client_error_status() {
+        for status in [400, 401] {
+            let error = outcome(status, json!({"error": "invalid_grant", "error_description": "revoked"}));
+            assert_eq!(error.unwrap_err(), TokenError::InvalidGrant { description: Some("revoked".to_owned()) });
+        }
+    }
+
+    #[test]
+    fn server_errors_are_transient_whatever_the_body_says() {
+        for status in [500, 502, 503, 429, 408] {
+            let error = outcome(status, json!({"error": "invalid_grant"})).unwrap_err();
+            assert!(error.is_transient(), "{status}: {error:?}");
+        }
+        assert!(outcome(400, json!({"error": "temporarily_unavailable"})).unwrap_err().is_transient());
+    }
+
+    #[test]
+    fn a_body_that_is_no_oauth_answer_is_a_rejection() {
+        let error = outcome(200, json!({"token": "x"})).unwrap_err();
+        assert!(matches!(&error, TokenError::Rejected { error, status: 200, .. } if error == INVALID_RESPONSE));
+        assert!(matches!(outcome(404, json!({})).unwrap_err(), TokenError::Rejected { status: 404, .. }));
+        let error = classify(StatusCode::OK, None, " ", &Redactor::new([])).unwrap_err();
+        assert!(matches!(error, TokenError::Rejected { status: 200, .. }));
+    }
+
+    #[test]
+    fn provider_text_loses_secrets_control_characters_and_length() {
+        let long = "x".repeat(1000);
+        let body = json!({"error": "bad\"code s3cr3t-value", "error_description": format!("got s3cr3t-value\n{long}")});
+        let TokenError::Rejected { error, description: Some(description), .. } = outcome(400, body).unwrap_err() else {
+            panic!("not a rejection");
+        };
+        assert_eq!(error, "badcode***");
+        assert!(description.starts_with("got *** xxx"), "{description}");
+        assert_eq!(description.chars().count(), MAX_DESCRIPTION_CHARS);
+    }
+
+    #[test]
+    fn a_null_error_is_no_error() {
+        let tokens = outcome(200, json!({"access_token": "a", "error": null})).unwrap();
+        assert_eq!(tokens.access_token.expose_secret(), "a");
+    }
+
+    #[test]
+    fn form_encoded_bodies_are_read_when_declared() {
+        let body = parse_body(b"access_token=a&scope=repo%2Cuser&token_type=bearer", true).unwrap();
+        assert_eq!(body.get("scope"), Some(&json!("repo,user")));
+        assert!(parse_body(b"access_token=a", false).is_none());
+        assert!(parse_body(b"<html>hello</html>", true).is_none());
+    }
+}

@@ -1,0 +1,93 @@
+//! "Does this connection work?": sends the app's verification request with the connection's
+//! credentials and classifies the answer. It reads and writes nothing; the connection service
+//! records the result. Secrets go only to the app's own host, and never into a message or log.
+
+mod classify;
+mod request;
+
+use chrono::Utc;
+use secrecy::ExposeSecret;
+
+pub use classify::Classified;
+pub use request::{BuildError, RequestValues, host_is_templated};
+
+use crate::domain::Verification;
+use crate::outbound::{EgressError, InternalResolution, Outbound, read_capped};
+
+/// A finished check: what a person sees, and the account the provider named.
+#[derive(Debug, Clone)]
+pub struct CheckResult {
+    pub verification: Verification,
+    pub account_label: Option<String>,
+}
+
+/// Why no check could be sent at all. These are problems with the connection's settings, not
+/// verdicts on its credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error(transparent)]
+    Egress(#[from] EgressError),
+    #[error("{0}")]
+    InternalHost(String),
+}
+
+#[tracing::instrument(skip_all, fields(app = %values.app.key()))]
+pub async fn check(outbound: &Outbound, values: &RequestValues<'_>) -> Result<CheckResult, VerifyError> {
+    let app = values.app;
+    let prepared = request::prepare(values)?;
+    let client = outbound.client_for(&prepared.url, prepared.user_supplied_host)?;
+    let host = prepared.url.host_str().unwrap_or_default().to_owned();
+
+    let mut builder = client.request(prepared.method.clone(), prepared.url.clone());
+    for (name, value) in &prepared.headers {
+        builder = builder.header(name.as_str(), value.expose_secret());
+    }
+    if let Some((username, password)) = &prepared.basic {
+        builder = builder.basic_auth(username, Some(password.expose_secret()));
+    }
+    if let Some(body) = &prepared.json_body {
+        builder = builder.header("content-type", "application/json").body(body.expose_secret().to_owned());
+    }
+    let started_at = Utc::now();
+    let classified = match builder.send().await {
+        Ok(response) => {
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = read_capped(response).await;
+            let verify = app.verify().ok_or_else(|| BuildError::NoVerification(app.name().to_owned()))?;
+            classify::answer(app.name(), verify, status, &headers, &body)
+        }
+        Err(error) => {
+            if let Some(refusal) = find_source::<InternalResolution>(&error) {
+                return Err(VerifyError::InternalHost(refusal.to_string()));
+            }
+            classify::unreachable(app.name(), &host, &error, outbound.timeout().as_secs())
+        }
+    };
+    tracing::info!(outcome = classified.outcome.as_str(), "verification finished");
+    Ok(CheckResult {
+        verification: Verification {
+            outcome: classified.outcome,
+            message: Some(classified.message),
+            account_label: classified.account_label.clone(),
+            started_at,
+            finished_at: Utc::now(),
+        },
+        account_label: classified.account_label,
+    })
+}
+
+fn find_source<'a, T: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(err) = current {
+        if let Some(found) = err.downcast_ref::<T>() {
+            return Some(found);
+        }
+        current = err.source();
+    }
+    None
+}
