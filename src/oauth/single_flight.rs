@@ -46,8 +46,7 @@ impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
             }
         };
         let ticket = Ticket { owner: self, key, cell: Some(cell) };
-        let cell = ticket.cell.as_ref().map(Arc::clone).unwrap_or_default();
-        cell.get_or_init(f).await.clone()
+        ticket.wait(f).await
     }
 
     /// How many flights are running (for metrics and tests).
@@ -67,6 +66,20 @@ struct Ticket<'a, K: Eq + Hash, T> {
     owner: &'a SingleFlight<K, T>,
     key: K,
     cell: Option<Arc<OnceCell<T>>>,
+}
+
+impl<K: Eq + Hash, T: Clone> Ticket<'_, K, T> {
+    async fn wait<F, Fut>(&self, f: F) -> T
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = T>,
+    {
+        match &self.cell {
+            Some(cell) => cell.get_or_init(f).await.clone(),
+            // Only `drop` takes the cell; kept total rather than asserted.
+            None => f().await,
+        }
+    }
 }
 
 impl<K: Eq + Hash, T> Drop for Ticket<'_, K, T> {

@@ -278,3 +278,21 @@ async fn monitoring_members_cannot_verify() {
     let body = app.graphql(Some(&watcher.token), VERIFY, json!({ "id": id })).await;
     assert_eq!(error_code(&body), "FORBIDDEN");
 }
+
+#[tokio::test]
+async fn redirects_to_another_host_are_not_followed() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    let elsewhere = MockServer::start().await;
+    Mock::given(path("/steal")).respond_with(ResponseTemplate::new(200)).mount(&elsewhere).await;
+    crm_answers(
+        &app.provider,
+        "moved-key",
+        ResponseTemplate::new(302).insert_header("location", format!("{}/steal", elsewhere.uri()).as_str()),
+    )
+    .await;
+    let created = create_crm(&app, &member, "moved-key").await;
+    assert_eq!(created["verification"]["outcome"], "INVALID_CREDENTIALS");
+    assert!(created["verification"]["message"].as_str().unwrap().contains("redirected"));
+    assert!(elsewhere.received_requests().await.unwrap().is_empty(), "the credentials stayed home");
+}
