@@ -12,6 +12,7 @@ use secrecy::ExposeSecret;
 use crate::catalog::Catalog;
 use crate::config::{Config, KeySource};
 use crate::crypto::{self, Sealer};
+use crate::events::EventBus;
 use crate::graphql::{self, Limits};
 use crate::http::{self, GraphqlLimits};
 use crate::outbound::{Outbound, OutboundSettings};
@@ -38,12 +39,14 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
             "PLUGBOARD_EGRESS_ALLOW_PRIVATE is on: connections may reach loopback and private networks"
         );
     }
+    let events = EventBus::start(&db).await?;
     Ok(AppState {
         db,
         sealer: Arc::new(sealer),
         catalog: Arc::new(catalog),
         config: Arc::new(config),
         outbound,
+        events,
     })
 }
 

@@ -7,6 +7,7 @@ use sea_orm::DatabaseConnection;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::crypto::Sealer;
+use crate::events::EventBus;
 use crate::outbound::Outbound;
 
 #[derive(Clone)]
@@ -17,4 +18,5 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Every request to a provider goes through this.
     pub outbound: Outbound,
+    pub events: EventBus,
 }

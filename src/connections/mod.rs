@@ -19,6 +19,7 @@ use crate::domain::{
     AuditAction, Connection, ConnectionId, ConnectionName, ConnectionStatus, Principal, TeamId,
 };
 use crate::error::{AppError, AppResult};
+use crate::events::{ConnectionEvent, ConnectionEventKind};
 use crate::state::AppState;
 use crate::store;
 use crate::store::connections::{ConnectionData, ConnectionFilter, NewConnection};
@@ -89,6 +90,18 @@ pub async fn create(
         .await?;
     }
     txn.commit().await?;
+    state
+        .events
+        .publish(ConnectionEvent::changed(
+            connection.team_id,
+            connection.id,
+            ConnectionEventKind::Created,
+            Some(connection.status),
+            None,
+        ))
+        .await;
+    verification::publish_finished(state, &connection, verification.as_ref(), ConnectionStatus::Unverified)
+        .await;
     tracing::info!(connection_id = %connection.id, team_id = %connection.team_id, app = %connection.app_key, status = connection.status.as_str(), "connection created");
     Ok(connection)
 }
@@ -133,6 +146,17 @@ pub async fn edit(
             .await?;
     }
     txn.commit().await?;
+    state
+        .events
+        .publish(ConnectionEvent::changed(
+            edited.team_id,
+            id,
+            ConnectionEventKind::Updated,
+            Some(edited.status),
+            None,
+        ))
+        .await;
+    verification::publish_finished(state, &edited, verification.as_ref(), current.status).await;
     tracing::info!(connection_id = %id, team_id = %edited.team_id, version = edited.version, status = edited.status.as_str(), "connection edited");
     Ok(edited)
 }
@@ -148,7 +172,7 @@ async fn connection_data(
     form: FormValues,
     scopes: Vec<String>,
 ) -> AppResult<ConnectionData> {
-    let check = verification::check_form(state, app, &form).await?;
+    let check = verification::check_form(state, app, &form, team_id, id).await?;
     let sealed = secrets::seal(&state.sealer, team_id, id, form.secrets())?;
     let status = match &check {
         Some(check) => check.verification.outcome.next_status(ConnectionStatus::Unverified),
@@ -182,6 +206,16 @@ pub async fn delete(state: &AppState, principal: &Principal, id: ConnectionId) -
     )
     .await?;
     txn.commit().await?;
+    state
+        .events
+        .publish(ConnectionEvent::changed(
+            current.team_id,
+            id,
+            ConnectionEventKind::Deleted,
+            None,
+            Some(current.status),
+        ))
+        .await;
     tracing::info!(connection_id = %id, team_id = %current.team_id, "connection deleted");
     Ok(id)
 }

@@ -9,23 +9,52 @@ use secrecy::SecretString;
 use super::{audit, secrets};
 use crate::access;
 use crate::catalog::{App, FormValues};
-use crate::domain::{AuditAction, ConnectionId, Principal, Verification};
+use crate::domain::{
+    AuditAction, Connection, ConnectionId, ConnectionStatus, Principal, TeamId, Verification,
+};
 use crate::error::{AppError, AppResult};
+use crate::events::{ConnectionEvent, ConnectionEventKind, VerificationEvent};
 use crate::state::AppState;
 use crate::store;
 use crate::verify::{self, CheckResult, RequestValues, VerifyError};
 
-/// Checks credentials not stored yet. `None` when the app declares no check.
+/// Checks credentials not stored yet (of connection `id`, new or edited). `None` when the app
+/// declares no check.
 pub(super) async fn check_form(
     state: &AppState,
     app: &App,
     form: &FormValues,
+    team_id: TeamId,
+    id: ConnectionId,
 ) -> AppResult<Option<CheckResult>> {
     if app.verify().is_none() {
         return Ok(None);
     }
+    state.events.publish(VerificationEvent::started(team_id, id)).await;
     let values = RequestValues { app, form, access_token: None };
     verify::check(&state.outbound, &values).await.map(Some).map_err(settings_error)
+}
+
+/// What watchers learn once a checked change is committed.
+pub(super) async fn publish_finished(
+    state: &AppState,
+    connection: &Connection,
+    check: Option<&Verification>,
+    previous_status: ConnectionStatus,
+) {
+    if let Some(check) = check {
+        state.events.publish(VerificationEvent::finished(connection.team_id, connection.id, check)).await;
+    }
+    if connection.status != previous_status {
+        let changed = ConnectionEvent::changed(
+            connection.team_id,
+            connection.id,
+            ConnectionEventKind::StatusChanged,
+            Some(connection.status),
+            Some(previous_status),
+        );
+        state.events.publish(changed).await;
+    }
 }
 
 /// `verifyConnection`: checks the stored credentials and records the result.
@@ -48,6 +77,7 @@ pub async fn verify_connection(
         None => BTreeMap::new(),
     };
     let form = FormValues::from_parts(connection.public_fields.clone(), secret_values);
+    state.events.publish(VerificationEvent::started(connection.team_id, id)).await;
     let values = RequestValues { app, form: &form, access_token: None };
     let check = verify::check(&state.outbound, &values).await.map_err(settings_error)?;
 
@@ -75,6 +105,7 @@ pub async fn verify_connection(
     )
     .await?;
     txn.commit().await?;
+    publish_finished(state, &recorded, Some(&check.verification), connection.status).await;
     tracing::info!(connection_id = %id, team_id = %recorded.team_id, outcome = check.verification.outcome.as_str(), "connection verified");
     Ok(check.verification)
 }
@@ -82,7 +113,7 @@ pub async fn verify_connection(
 pub(super) async fn record_history(
     db: &impl sea_orm::ConnectionTrait,
     state: &AppState,
-    connection: &crate::domain::Connection,
+    connection: &Connection,
     check: &Verification,
 ) -> AppResult<()> {
     store::verifications::record(

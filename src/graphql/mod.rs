@@ -6,9 +6,10 @@ mod errors;
 pub mod ids;
 mod mutation;
 mod query;
+mod subscription;
 pub mod types;
 
-use async_graphql::{Context, EmptySubscription, Schema};
+use async_graphql::{Context, Schema};
 
 use crate::domain::{ConnectionId, Principal, TeamId};
 use crate::error::{AppError, AppResult};
@@ -17,12 +18,13 @@ use crate::{access, store};
 use ids::{decode_cursor, encode_cursor, page_size};
 use mutation::MutationRoot;
 use query::QueryRoot;
+use subscription::SubscriptionRoot;
 use types::PageInfo;
 use types::audit::{AuditEvent, AuditEventEdge, AuditEventList};
 
 pub use errors::INTERNAL_MESSAGE;
 
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Who is calling, as established from the request's bearer token before execution.
 #[derive(Debug, Clone)]
@@ -37,7 +39,7 @@ pub struct Limits {
 }
 
 pub fn build_schema(state: AppState, limits: Limits) -> AppSchema {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .data(state)
         .limit_depth(limits.depth)
         .limit_complexity(limits.complexity)
@@ -47,7 +49,7 @@ pub fn build_schema(state: AppState, limits: Limits) -> AppSchema {
 
 /// The schema in SDL, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription).finish().sdl()
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot).finish().sdl()
 }
 
 pub(crate) fn state<'a>(ctx: &Context<'a>) -> AppResult<&'a AppState> {

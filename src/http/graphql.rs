@@ -93,6 +93,7 @@ fn error_response(status: StatusCode, message: &str, code: &str) -> HttpResponse
 pub async fn graphiql() -> HttpResponse {
     let page = GraphiQLSource::build()
         .endpoint("/graphql")
+        .subscription_endpoint("/graphql/ws")
         .title("Plugboard GraphiQL: add {\"Authorization\": \"Bearer <token>\"} under Headers")
         .finish();
     HttpResponse::Ok().content_type("text/html; charset=utf-8").body(page)

@@ -1,10 +1,12 @@
-//! HTTP routes: `/graphql` (POST for queries, GET for GraphiQL), `/healthz`, `/readyz`.
+//! HTTP routes: `/graphql` (POST for queries, GET for GraphiQL or a WebSocket upgrade),
+//! `/graphql/ws` (subscriptions), `/healthz`, `/readyz`.
 //! Handlers translate HTTP to calls into `graphql` and answer; no business rules here.
 
 mod graphql;
 mod health;
+mod subscriptions;
 
-use actix_web::web;
+use actix_web::{guard, web};
 
 pub use graphql::GraphqlLimits;
 
@@ -12,8 +14,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/graphql")
             .route(web::post().to(graphql::execute))
+            .route(web::get().guard(guard::Header("upgrade", "websocket")).to(subscriptions::websocket))
             .route(web::get().to(graphql::graphiql)),
     )
+    .route("/graphql/ws", web::get().to(subscriptions::websocket))
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz));
 }

@@ -24,7 +24,10 @@ pub struct ClientCredentials {
 impl fmt::Debug for ClientCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let secret = if self.secret.is_some() { "Some(***)" } else { "None" };
-        f.debug_struct("ClientCredentials").field("id", &self.id).field("secret", &format_args!("{secret}")).finish()
+        f.debug_struct("ClientCredentials")
+            .field("id", &self.id)
+            .field("secret", &format_args!("{secret}"))
+            .finish()
     }
 }
 
@@ -52,7 +55,9 @@ pub enum MissingClient {
     NoOperatorSecret { app: String, secret_variable: String },
     #[error("{app} needs the client secret of your own OAuth client: enter it with the client id")]
     NoOwnSecret { app: String },
-    #[error("a client secret was entered without its client id: enter both, or neither to use the operator's client")]
+    #[error(
+        "a client secret was entered without its client id: enter both, or neither to use the operator's client"
+    )]
     NoOwnId { app: String },
 }
 
@@ -69,7 +74,11 @@ impl MissingClient {
 }
 
 fn or_own_fields(own_fields: bool) -> &'static str {
-    if own_fields { ", or enter your own client id and secret in the connection's advanced fields" } else { "" }
+    if own_fields {
+        ", or enter your own client id and secret in the connection's advanced fields"
+    } else {
+        ""
+    }
 }
 
 impl OAuthClients {
@@ -79,13 +88,17 @@ impl OAuthClients {
         lookup: impl Fn(&str) -> Option<String>,
         app_keys: impl IntoIterator<Item = &'k str>,
     ) -> Result<Self, ClientConfigError> {
-        let read = |name: &str| lookup(name).map(|value| value.trim().to_owned()).filter(|value| !value.is_empty());
+        let read =
+            |name: &str| lookup(name).map(|value| value.trim().to_owned()).filter(|value| !value.is_empty());
         let mut by_app = HashMap::new();
         for key in app_keys {
             let (id_variable, secret_variable) = (Self::id_variable(key), Self::secret_variable(key));
             match (read(&id_variable), read(&secret_variable)) {
                 (Some(id), secret) => {
-                    by_app.insert(key.to_owned(), ClientCredentials { id, secret: secret.map(SecretString::from) });
+                    by_app.insert(
+                        key.to_owned(),
+                        ClientCredentials { id, secret: secret.map(SecretString::from) },
+                    );
                 }
                 (None, Some(_)) => {
                     return Err(ClientConfigError { set: secret_variable, missing: id_variable });
@@ -130,7 +143,10 @@ impl OAuthClients {
         }
         match self.by_app.get(app.key()) {
             Some(client) if client.secret.is_some() || is_public_client(app) => Ok(client.clone()),
-            Some(_) => Err(MissingClient::NoOperatorSecret { app: name, secret_variable: Self::secret_variable(app.key()) }),
+            Some(_) => Err(MissingClient::NoOperatorSecret {
+                app: name,
+                secret_variable: Self::secret_variable(app.key()),
+            }),
             None => Err(MissingClient::NotConfigured {
                 app: name,
                 id_variable: Self::id_variable(app.key()),
@@ -160,7 +176,8 @@ mod tests {
     use crate::oauth::tests::apps::{client_credentials_app, oauth_app};
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         move |name| map.get(name).cloned()
     }
 
@@ -198,7 +215,8 @@ mod tests {
 
     #[test]
     fn a_secret_without_its_id_stops_the_start() {
-        let lookup = env(&[("PLUGBOARD_APP_SLACK_CLIENT_SECRET", "s"), ("PLUGBOARD_APP_SLACK_CLIENT_ID", " ")]);
+        let lookup =
+            env(&[("PLUGBOARD_APP_SLACK_CLIENT_SECRET", "s"), ("PLUGBOARD_APP_SLACK_CLIENT_ID", " ")]);
         let error = OAuthClients::from_lookup(lookup, ["slack"]).unwrap_err();
         assert_eq!(
             error.to_string(),
@@ -248,20 +266,24 @@ mod tests {
 
     #[test]
     fn a_client_without_a_secret_is_public_only_with_pkce() {
-        let operator = OAuthClients::from_lookup(env(&[("PLUGBOARD_APP_TEST_APP_CLIENT_ID", "op-id")]), ["test-app"])
-            .unwrap();
+        let operator =
+            OAuthClients::from_lookup(env(&[("PLUGBOARD_APP_TEST_APP_CLIENT_ID", "op-id")]), ["test-app"])
+                .unwrap();
         let pkce = oauth_app("", "pkce = true");
         assert_eq!(secret_of(&operator.for_app(&pkce, &form(None, None)).unwrap()), None);
         assert!(OAuthClients::default().for_app(&pkce, &form(Some("own-id"), None)).is_ok());
 
         let no_pkce = oauth_app("", "pkce = false");
         let error = operator.for_app(&no_pkce, &form(None, None)).unwrap_err();
-        assert_eq!(error.to_string(), "Test App needs the operator's client secret: set PLUGBOARD_APP_TEST_APP_CLIENT_SECRET");
+        assert_eq!(
+            error.to_string(),
+            "Test App needs the operator's client secret: set PLUGBOARD_APP_TEST_APP_CLIENT_SECRET"
+        );
         let error = OAuthClients::default().for_app(&no_pkce, &form(Some("own-id"), None)).unwrap_err();
         assert_eq!(error.field(), Some("client_secret"));
 
         // Client credentials have nothing but the secret to prove who asks.
-        let machine = client_credentials_app("http://127.0.0.1:9/token", "");
+        let machine = client_credentials_app("https://auth.test.example/token", "", "");
         assert!(operator.for_app(&machine, &form(None, None)).is_err());
     }
 

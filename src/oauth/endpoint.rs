@@ -13,13 +13,13 @@ pub(super) fn settings(app: &App) -> Result<&OAuthSettings, OAuthError> {
 
 /// The authorization endpoint, for apps whose users grant consent.
 pub(super) fn authorization_url(app: &App, values: &FormValues) -> Result<Url, OAuthError> {
-    let template = settings(app)?
-        .authorize_url()
-        .ok_or_else(|| OAuthError::NoConsent { app: app.name().to_owned() })?;
+    let template =
+        settings(app)?.authorize_url().ok_or_else(|| OAuthError::NoConsent { app: app.name().to_owned() })?;
     render(app, template, values, Endpoint::Authorization)
 }
 
-pub(super) fn token_url(app: &App, values: &FormValues) -> Result<Url, OAuthError> {
+/// The token endpoint: what a caller needs to pick the HTTP client (and egress rule) for it.
+pub fn token_url(app: &App, values: &FormValues) -> Result<Url, OAuthError> {
     render(app, settings(app)?.token_url(), values, Endpoint::Token)
 }
 

@@ -20,6 +20,7 @@ mod tests;
 
 pub use authorize::{Authorization, authorization_url};
 pub use clients::{ClientConfigError, ClientCredentials, MissingClient, OAuthClients};
+pub use endpoint::token_url;
 pub use scope::requested_scopes;
 pub use single_flight::SingleFlight;
 pub use state::StateToken;

@@ -28,7 +28,7 @@ impl Pkce {
     }
 
     /// `verifier` must be 43 to 128 characters; `generate` always makes 43.
-    fn from_verifier(verifier: String) -> Self {
+    pub(super) fn from_verifier(verifier: String) -> Self {
         let verifier = PkceCodeVerifier::new(verifier);
         let challenge = PkceCodeChallenge::from_code_verifier_sha256(&verifier).as_str().to_owned();
         Self { verifier: SecretString::from(verifier.into_secret()), challenge }
@@ -43,7 +43,7 @@ mod tests {
 
     #[test]
     fn the_challenge_matches_rfc_7636_appendix_b() {
-        let pkce = Pkce::from_verifier("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWjWFbN0".to_owned());
+        let pkce = Pkce::from_verifier("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".to_owned());
         assert_eq!(pkce.challenge, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
     }
 

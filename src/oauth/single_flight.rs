@@ -94,3 +94,140 @@ impl<K: Eq + Hash, T> Drop for Ticket<'_, K, T> {
         drop(cell);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    use tokio::sync::{Barrier, Notify};
+    use tokio::time::{sleep, timeout};
+
+    use super::*;
+
+    const PATIENCE: Duration = Duration::from_secs(5);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn fifty_concurrent_callers_share_one_run() {
+        let flights = Arc::new(SingleFlight::<&str, u32>::new());
+        let runs = Arc::new(AtomicU32::new(0));
+        let gate = Arc::new(Notify::new());
+        let callers: Vec<_> = (0..50)
+            .map(|_| {
+                let (flights, runs, gate) = (flights.clone(), runs.clone(), gate.clone());
+                tokio::spawn(async move {
+                    flights
+                        .run("connection-1", || async move {
+                            gate.notified().await;
+                            runs.fetch_add(1, Ordering::SeqCst) + 100
+                        })
+                        .await
+                })
+            })
+            .collect();
+        // Let every caller join the flight before the one running it may finish.
+        sleep(Duration::from_millis(100)).await;
+        gate.notify_one();
+        for caller in callers {
+            assert_eq!(timeout(PATIENCE, caller).await.unwrap().unwrap(), 100);
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert_eq!(flights.in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn sequential_calls_run_again() {
+        let flights = SingleFlight::<u8, u32>::new();
+        let runs = AtomicU32::new(0);
+        let run = || async { runs.fetch_add(1, Ordering::SeqCst) };
+        assert_eq!(flights.run(1, run).await, 0);
+        assert_eq!(flights.in_flight(), 0);
+        assert_eq!(flights.run(1, run).await, 1);
+        assert_eq!(flights.in_flight(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn different_keys_run_in_parallel() {
+        let flights = Arc::new(SingleFlight::<&str, &str>::new());
+        // Each run waits for the other: they finish only if both run at once.
+        let both = Arc::new(Barrier::new(2));
+        let run = |key: &'static str| {
+            let (flights, both) = (flights.clone(), both.clone());
+            tokio::spawn(async move {
+                flights
+                    .run(key, || async move {
+                        both.wait().await;
+                        key
+                    })
+                    .await
+            })
+        };
+        let (a, b) = (run("a"), run("b"));
+        assert_eq!(timeout(PATIENCE, a).await.unwrap().unwrap(), "a");
+        assert_eq!(timeout(PATIENCE, b).await.unwrap().unwrap(), "b");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cancelled_leader_hands_over_to_a_waiting_caller() {
+        let flights = Arc::new(SingleFlight::<&str, u32>::new());
+        let started = Arc::new(Notify::new());
+        let leader = {
+            let (flights, started) = (flights.clone(), started.clone());
+            tokio::spawn(async move {
+                flights
+                    .run("k", || async move {
+                        started.notify_one();
+                        std::future::pending::<u32>().await
+                    })
+                    .await
+            })
+        };
+        started.notified().await;
+        let follower = {
+            let flights = flights.clone();
+            tokio::spawn(async move { flights.run("k", || async { 7 }).await })
+        };
+        sleep(Duration::from_millis(50)).await;
+        assert!(!follower.is_finished(), "the follower waits for the leader");
+        leader.abort();
+        assert_eq!(timeout(PATIENCE, follower).await.unwrap().unwrap(), 7);
+        assert_eq!(flights.in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_lone_caller_leaves_nothing_behind() {
+        let flights = SingleFlight::<&str, u32>::new();
+        let abandoned =
+            timeout(Duration::from_millis(20), flights.run("k", std::future::pending::<u32>)).await;
+        assert!(abandoned.is_err());
+        assert_eq!(flights.in_flight(), 0);
+        assert_eq!(flights.run("k", || async { 3 }).await, 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_leader_does_not_wedge_the_key() {
+        let flights = Arc::new(SingleFlight::<&str, u32>::new());
+        let started = Arc::new(Notify::new());
+        let leader = {
+            let (flights, started) = (flights.clone(), started.clone());
+            tokio::spawn(async move {
+                flights
+                    .run("k", || async move {
+                        started.notify_one();
+                        sleep(Duration::from_millis(50)).await;
+                        panic!("the provider client blew up");
+                    })
+                    .await
+            })
+        };
+        started.notified().await;
+        let follower = {
+            let flights = flights.clone();
+            tokio::spawn(async move { flights.run("k", || async { 8 }).await })
+        };
+        assert!(timeout(PATIENCE, leader).await.unwrap().is_err(), "the leader panicked");
+        assert_eq!(timeout(PATIENCE, follower).await.unwrap().unwrap(), 8);
+        assert_eq!(flights.in_flight(), 0);
+        assert_eq!(flights.run("k", || async { 9 }).await, 9);
+    }
+}

@@ -121,6 +121,7 @@ async fn post(
     secrets: &[Option<&SecretString>],
 ) -> Result<TokenSet, TokenError> {
     let oauth = endpoint::settings(app)?;
+    // Rebound with a shorter lifetime, so that the client's and the app's values fit in.
     let mut params: Vec<(&str, &str)> = grant;
     let url = endpoint::token_url(app, values)?;
     let mut request = http.post(url).header(ACCEPT, "application/json");

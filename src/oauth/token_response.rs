@@ -3,12 +3,14 @@
 //! (`invalid_grant`) and which are other refusals. Text from the provider is kept short and
 //! stripped of the request's secrets before it goes into an error.
 
+use std::borrow::Cow;
 use std::error::Error as _;
 
 use reqwest::StatusCode;
 use reqwest::header::CONTENT_TYPE;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
+use url::form_urlencoded::byte_serialize;
 
 use super::{TokenError, TokenSet};
 
@@ -19,22 +21,30 @@ const MAX_DESCRIPTION_CHARS: usize = 300;
 /// The `error` of a body that is no OAuth error response.
 const INVALID_RESPONSE: &str = "invalid_response";
 
-/// Replaces the request's secrets in provider text: some providers quote what they refused.
+/// Replaces the request's secrets in provider text: some providers quote what they refused,
+/// as sent (form-encoded) or decoded.
 pub(super) struct Redactor<'s> {
-    secrets: Vec<&'s str>,
+    secrets: Vec<Cow<'s, str>>,
 }
 
 impl<'s> Redactor<'s> {
     pub(super) fn new(secrets: impl IntoIterator<Item = &'s SecretString>) -> Self {
-        let secrets = secrets.into_iter().map(|secret| secret.expose_secret()).filter(|s| !s.is_empty());
-        Self { secrets: secrets.collect() }
+        let mut all = Vec::new();
+        for secret in secrets.into_iter().map(|secret| secret.expose_secret()).filter(|s| !s.is_empty()) {
+            let encoded: String = byte_serialize(secret.as_bytes()).collect();
+            if encoded != secret {
+                all.push(Cow::Owned(encoded));
+            }
+            all.push(Cow::Borrowed(secret));
+        }
+        Self { secrets: all }
     }
 
     /// `text` without secrets or control characters, cut to `max` characters.
     fn clean(&self, text: &str, max: usize) -> String {
         let mut text = text.to_owned();
         for secret in &self.secrets {
-            text = text.replace(secret, "***");
+            text = text.replace(secret.as_ref(), "***");
         }
         let text: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(max).collect();
         text.trim().to_owned()
@@ -65,9 +75,10 @@ pub(super) async fn read(
     redactor: &Redactor<'_>,
 ) -> Result<TokenSet, TokenError> {
     let status = response.status();
-    let form_encoded = response.headers().get(CONTENT_TYPE).and_then(|value| value.to_str().ok()).is_some_and(
-        |value| value.starts_with("application/x-www-form-urlencoded") || value.starts_with("text/plain"),
-    );
+    let form_encoded =
+        response.headers().get(CONTENT_TYPE).and_then(|value| value.to_str().ok()).is_some_and(|value| {
+            value.starts_with("application/x-www-form-urlencoded") || value.starts_with("text/plain")
+        });
     let mut bytes = Vec::new();
     let mut complete = true;
     while let Some(chunk) = response.chunk().await.map_err(unavailable)? {
@@ -90,8 +101,9 @@ fn parse_body(bytes: &[u8], form_encoded: bool) -> Option<Map<String, Value>> {
     if !form_encoded {
         return None;
     }
-    let object: Map<String, Value> =
-        url::form_urlencoded::parse(bytes).map(|(key, value)| (key.into_owned(), Value::from(value))).collect();
+    let object: Map<String, Value> = url::form_urlencoded::parse(bytes)
+        .map(|(key, value)| (key.into_owned(), Value::from(value)))
+        .collect();
     (object.contains_key("access_token") || object.contains_key("error")).then_some(object)
 }
 
@@ -102,7 +114,10 @@ fn classify(
     redactor: &Redactor<'_>,
 ) -> Result<TokenSet, TokenError> {
     let code = status.as_u16();
-    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT {
+    if status.is_server_error()
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+    {
         return Err(TokenError::Unavailable { reason: format!("HTTP {code}") });
     }
     let rejected = |description: String| TokenError::Rejected {
@@ -124,7 +139,8 @@ fn classify(
     if !status.is_success() {
         return Err(rejected(format!("HTTP {code} without an OAuth error")));
     }
-    TokenSet::from_response(body, scope_separator).ok_or_else(|| rejected("no access_token in the response".to_owned()))
+    TokenSet::from_response(body, scope_separator)
+        .ok_or_else(|| rejected("no access_token in the response".to_owned()))
 }
 
 /// The `error` and `error_description` of an error body (RFC 6749 §5.2), whatever the status;
@@ -164,7 +180,10 @@ mod tests {
     fn invalid_grant_is_recognised_at_any_client_error_status() {
         for status in [400, 401] {
             let error = outcome(status, json!({"error": "invalid_grant", "error_description": "revoked"}));
-            assert_eq!(error.unwrap_err(), TokenError::InvalidGrant { description: Some("revoked".to_owned()) });
+            assert_eq!(
+                error.unwrap_err(),
+                TokenError::InvalidGrant { description: Some("revoked".to_owned()) }
+            );
         }
     }
 
@@ -180,7 +199,9 @@ mod tests {
     #[test]
     fn a_body_that_is_no_oauth_answer_is_a_rejection() {
         let error = outcome(200, json!({"token": "x"})).unwrap_err();
-        assert!(matches!(&error, TokenError::Rejected { error, status: 200, .. } if error == INVALID_RESPONSE));
+        assert!(
+            matches!(&error, TokenError::Rejected { error, status: 200, .. } if error == INVALID_RESPONSE)
+        );
         assert!(matches!(outcome(404, json!({})).unwrap_err(), TokenError::Rejected { status: 404, .. }));
         let error = classify(StatusCode::OK, None, " ", &Redactor::new([])).unwrap_err();
         assert!(matches!(error, TokenError::Rejected { status: 200, .. }));
@@ -190,7 +211,9 @@ mod tests {
     fn provider_text_loses_secrets_control_characters_and_length() {
         let long = "x".repeat(1000);
         let body = json!({"error": "bad\"code s3cr3t-value", "error_description": format!("got s3cr3t-value\n{long}")});
-        let TokenError::Rejected { error, description: Some(description), .. } = outcome(400, body).unwrap_err() else {
+        let TokenError::Rejected { error, description: Some(description), .. } =
+            outcome(400, body).unwrap_err()
+        else {
             panic!("not a rejection");
         };
         assert_eq!(error, "badcode***");

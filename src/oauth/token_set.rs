@@ -91,9 +91,9 @@ fn non_empty(value: Option<&Value>) -> Option<String> {
 /// Zero is read as no expiry: some providers say so for tokens that do not expire.
 fn seconds(value: &Value) -> Option<Duration> {
     let seconds = match value {
-        Value::Number(number) => {
-            number.as_u64().or_else(|| number.as_f64().filter(|s| s.is_finite() && *s >= 1.0).map(|s| s as u64))
-        }
+        Value::Number(number) => number
+            .as_u64()
+            .or_else(|| number.as_f64().filter(|s| s.is_finite() && *s >= 1.0).map(|s| s as u64)),
         Value::String(text) => text.trim().parse::<u64>().ok(),
         _ => None,
     }?;
@@ -134,7 +134,8 @@ fn scrub(value: &Value) -> Value {
 
 fn looks_secret(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    SECRET_MARKS.iter().any(|mark| key.contains(mark)) && !HARMLESS_ENDINGS.iter().any(|end| key.ends_with(end))
+    SECRET_MARKS.iter().any(|mark| key.contains(mark))
+        && !HARMLESS_ENDINGS.iter().any(|end| key.ends_with(end))
 }
 
 fn is_jwt(value: &Value) -> bool {
@@ -169,7 +170,8 @@ mod tests {
 
     #[test]
     fn expiry_may_be_a_string_or_a_float_and_zero_means_none() {
-        let expiry = |value: Value| parse(json!({"access_token": "a", "expires_in": value})).unwrap().expires_in;
+        let expiry =
+            |value: Value| parse(json!({"access_token": "a", "expires_in": value})).unwrap().expires_in;
         assert_eq!(expiry(json!("7200")), Some(Duration::from_secs(7200)));
         assert_eq!(expiry(json!(59.9)), Some(Duration::from_secs(59)));
         assert_eq!(expiry(json!(0)), None);

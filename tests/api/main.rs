@@ -12,4 +12,6 @@ mod limits;
 mod listing;
 mod schema;
 mod storage;
+mod subscriptions;
 mod verification;
+mod ws;

@@ -1,0 +1,188 @@
+//! What happened to connections, for live dashboards: verification started and finished,
+//! connection created, updated, deleted, status changed. Events carry ids, statuses and
+//! verification results, never secrets.
+//!
+//! With SQLite they travel through an in-process broadcast. With PostgreSQL every instance
+//! publishes with `NOTIFY` and relays what it hears on `LISTEN`, its own events included, so a
+//! subscriber on one instance sees what another did.
+
+mod postgres;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sea_orm::DatabaseConnection;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use crate::domain::{ConnectionId, ConnectionStatus, TeamId, Verification, VerificationOutcome};
+
+/// How many events a slow subscriber may fall behind before it misses some.
+const BUFFER: usize = 4096;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    Verification(VerificationEvent),
+    Connection(ConnectionEvent),
+}
+
+impl Event {
+    pub fn team_id(&self) -> TeamId {
+        match self {
+            Event::Verification(e) => TeamId::from_uuid(e.team_id),
+            Event::Connection(e) => TeamId::from_uuid(e.team_id),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum VerificationPhase {
+    Started,
+    Finished,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VerificationEvent {
+    pub team_id: uuid::Uuid,
+    pub connection_id: uuid::Uuid,
+    pub phase: VerificationPhase,
+    /// Set when finished.
+    pub result: Option<VerificationResult>,
+}
+
+/// A verification as it travels between instances.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VerificationResult {
+    pub outcome: String,
+    pub message: Option<String>,
+    pub account_label: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+}
+
+impl VerificationEvent {
+    pub fn started(team_id: TeamId, connection_id: ConnectionId) -> Event {
+        Event::Verification(VerificationEvent {
+            team_id: team_id.as_uuid(),
+            connection_id: connection_id.as_uuid(),
+            phase: VerificationPhase::Started,
+            result: None,
+        })
+    }
+
+    pub fn finished(team_id: TeamId, connection_id: ConnectionId, check: &Verification) -> Event {
+        Event::Verification(VerificationEvent {
+            team_id: team_id.as_uuid(),
+            connection_id: connection_id.as_uuid(),
+            phase: VerificationPhase::Finished,
+            result: Some(VerificationResult {
+                outcome: check.outcome.as_str().to_owned(),
+                message: check.message.clone(),
+                account_label: check.account_label.clone(),
+                started_at: check.started_at,
+                finished_at: check.finished_at,
+            }),
+        })
+    }
+
+    pub fn verification(&self) -> Option<Verification> {
+        let result = self.result.as_ref()?;
+        Some(Verification {
+            outcome: VerificationOutcome::parse(&result.outcome)?,
+            message: result.message.clone(),
+            account_label: result.account_label.clone(),
+            started_at: result.started_at,
+            finished_at: result.finished_at,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConnectionEventKind {
+    Created,
+    Updated,
+    Deleted,
+    StatusChanged,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConnectionEvent {
+    pub team_id: uuid::Uuid,
+    pub connection_id: uuid::Uuid,
+    pub kind: ConnectionEventKind,
+    /// The status after the change; none after a delete.
+    pub status: Option<String>,
+    /// The status before, for `StatusChanged`.
+    pub previous_status: Option<String>,
+}
+
+impl ConnectionEvent {
+    pub fn changed(
+        team_id: TeamId,
+        connection_id: ConnectionId,
+        kind: ConnectionEventKind,
+        status: Option<ConnectionStatus>,
+        previous_status: Option<ConnectionStatus>,
+    ) -> Event {
+        Event::Connection(ConnectionEvent {
+            team_id: team_id.as_uuid(),
+            connection_id: connection_id.as_uuid(),
+            kind,
+            status: status.map(|s| s.as_str().to_owned()),
+            previous_status: previous_status.map(|s| s.as_str().to_owned()),
+        })
+    }
+
+    pub fn status(&self) -> Option<ConnectionStatus> {
+        self.status.as_deref().and_then(ConnectionStatus::parse)
+    }
+
+    pub fn previous_status(&self) -> Option<ConnectionStatus> {
+        self.previous_status.as_deref().and_then(ConnectionStatus::parse)
+    }
+}
+
+/// Publishes events and hands out subscriptions. Cheap to clone.
+#[derive(Clone)]
+pub struct EventBus {
+    local: broadcast::Sender<Arc<Event>>,
+    postgres: Option<postgres::Notifier>,
+}
+
+impl EventBus {
+    /// An in-process bus, or one bridged through PostgreSQL when `db` is PostgreSQL.
+    pub async fn start(db: &DatabaseConnection) -> anyhow::Result<Self> {
+        let (local, _) = broadcast::channel(BUFFER);
+        let postgres = match db.get_database_backend() {
+            sea_orm::DatabaseBackend::Postgres => {
+                Some(postgres::bridge(db.get_postgres_connection_pool().clone(), local.clone()).await?)
+            }
+            _ => None,
+        };
+        Ok(EventBus { local, postgres })
+    }
+
+    /// Sends `event` to every subscriber of every instance. Never fails the caller: a lost event
+    /// is logged, and the state it reports is in the database anyway.
+    pub async fn publish(&self, event: Event) {
+        match &self.postgres {
+            Some(notifier) => notifier.notify(&event).await,
+            None => {
+                // No receiver is not an error: nobody is watching.
+                let _ = self.local.send(Arc::new(event));
+            }
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.local.subscribe()
+    }
+
+    /// How many subscriptions are open on this instance.
+    pub fn subscribers(&self) -> usize {
+        self.local.receiver_count()
+    }
+}

@@ -1,0 +1,59 @@
+//! The PostgreSQL bridge: `pg_notify` out, `LISTEN` in, relayed to the local broadcast.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::sqlx::PgPool;
+use sea_orm::sqlx::postgres::PgListener;
+use tokio::sync::broadcast;
+
+use super::Event;
+
+const CHANNEL: &str = "plugboard_events";
+
+#[derive(Clone)]
+pub struct Notifier {
+    pool: PgPool,
+}
+
+impl Notifier {
+    pub async fn notify(&self, event: &Event) {
+        let payload = match serde_json::to_string(event) {
+            Ok(payload) => payload,
+            Err(err) => return tracing::error!(error = %err, "could not encode an event"),
+        };
+        let sent = sea_orm::sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(payload)
+            .execute(&self.pool)
+            .await;
+        if let Err(err) = sent {
+            tracing::warn!(error = %err, "could not publish an event through PostgreSQL; live subscribers miss it");
+        }
+    }
+}
+
+/// Starts listening (before returning, so no event published after start is missed) and relays
+/// every notification to `local`.
+pub async fn bridge(pool: PgPool, local: broadcast::Sender<Arc<Event>>) -> anyhow::Result<Notifier> {
+    let mut listener = PgListener::connect_with(&pool).await?;
+    listener.listen(CHANNEL).await?;
+    tokio::spawn(async move {
+        loop {
+            match listener.recv().await {
+                Ok(notification) => match serde_json::from_str::<Event>(notification.payload()) {
+                    Ok(event) => {
+                        let _ = local.send(Arc::new(event));
+                    }
+                    Err(err) => tracing::warn!(error = %err, "ignored a malformed event notification"),
+                },
+                Err(err) => {
+                    // PgListener reconnects on the next recv; events sent meanwhile are lost.
+                    tracing::warn!(error = %err, "lost the PostgreSQL event listener; reconnecting");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    });
+    Ok(Notifier { pool })
+}

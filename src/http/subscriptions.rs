@@ -1,0 +1,73 @@
+//! GraphQL subscriptions over WebSocket, at `/graphql/ws` and by upgrade on `/graphql`. The
+//! caller authenticates in `connection_init` with `{"Authorization": "Bearer <token>"}`; a token
+//! that is given but invalid closes the connection.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use async_graphql::Data;
+use async_graphql_actix_web::GraphQLSubscription;
+
+use crate::access;
+use crate::error::AppError;
+use crate::graphql::{AppSchema, Caller};
+use crate::state::AppState;
+
+pub async fn websocket(
+    request: HttpRequest,
+    payload: web::Payload,
+    schema: web::Data<AppSchema>,
+    state: web::Data<AppState>,
+) -> actix_web::Result<HttpResponse> {
+    let state = state.get_ref().clone();
+    GraphQLSubscription::new(schema.get_ref().clone())
+        .on_connection_init(move |init| async move {
+            let caller = match bearer_from_init(&init) {
+                None => Caller::Anonymous,
+                Some(token) => match access::authenticate(&state.db, &token).await {
+                    Ok(principal) => Caller::Authenticated(principal),
+                    Err(AppError::Unauthenticated) => {
+                        return Err(async_graphql::Error::new("the token in connection_init is not valid"));
+                    }
+                    Err(other) => {
+                        tracing::error!(error = %other, "could not authenticate a WebSocket connection");
+                        return Err(async_graphql::Error::new(crate::graphql::INTERNAL_MESSAGE));
+                    }
+                },
+            };
+            let mut data = Data::default();
+            data.insert(caller);
+            Ok(data)
+        })
+        .start(&request, payload)
+}
+
+/// The token from `{"Authorization": "Bearer ..."}` (any case of the key), or a bare
+/// `{"token": "..."}` as some clients send it.
+fn bearer_from_init(init: &serde_json::Value) -> Option<String> {
+    let object = init.as_object()?;
+    let value = object
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case("authorization") || key.eq_ignore_ascii_case("token"))
+        .and_then(|(_, value)| value.as_str())?;
+    let value = value.trim();
+    let token = match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => value,
+    };
+    Some(token.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::bearer_from_init;
+
+    #[test]
+    fn tokens_come_from_the_authorization_entry() {
+        assert_eq!(bearer_from_init(&json!({ "Authorization": "Bearer pbu_x" })).as_deref(), Some("pbu_x"));
+        assert_eq!(bearer_from_init(&json!({ "authorization": "bearer  pbu_y " })).as_deref(), Some("pbu_y"));
+        assert_eq!(bearer_from_init(&json!({ "token": "pbu_z" })).as_deref(), Some("pbu_z"));
+        assert_eq!(bearer_from_init(&json!({})), None);
+        assert_eq!(bearer_from_init(&json!(null)), None);
+    }
+}

@@ -1,0 +1,120 @@
+//! Live events over a real WebSocket.
+
+use std::time::Duration;
+
+use plugboard::domain::TeamRole;
+use serde_json::json;
+
+use crate::helpers::{Backend, EDIT_CONNECTION, TestApp};
+use crate::on_every_database;
+use crate::ws::{Protocol, Subscriber};
+
+on_every_database!(
+    a_manual_verify_streams_started_then_finished,
+    connection_changes_stream_their_kind_and_status
+);
+
+const WAIT: Duration = Duration::from_secs(5);
+const VERIFICATIONS: &str = "subscription($t: ID!) { verificationEvents(teamId: $t) { connectionId phase verification { outcome message } } }";
+const CONNECTIONS: &str =
+    "subscription($t: ID!) { connectionEvents(teamId: $t) { connectionId kind status previousStatus } }";
+const VERIFY: &str = "mutation($id: ID!) { verifyConnection(id: $id) { outcome } }";
+
+async fn a_manual_verify_streams_started_then_finished(app: TestApp) {
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    let id = app.create_api_key_connection(&member, "OpenAI", "sk-live").await;
+    for (protocol, path) in [(Protocol::TransportWs, "/graphql/ws"), (Protocol::Legacy, "/graphql")] {
+        let mut subscriber = Subscriber::connect(&app, path, protocol, &member.token).await.unwrap();
+        subscriber.subscribe("1", VERIFICATIONS, json!({ "t": member.team_id })).await;
+        // Subscriptions start asynchronously; give the server a moment to register this one.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.ok(&member.token, VERIFY, json!({ "id": id })).await;
+
+        let started = subscriber.next_data(WAIT).await.expect("STARTED arrives");
+        assert_eq!(started["data"]["verificationEvents"]["phase"], "STARTED", "{protocol:?}: {started}");
+        assert_eq!(started["data"]["verificationEvents"]["connectionId"], id.as_str());
+        assert!(started["data"]["verificationEvents"]["verification"].is_null());
+        let finished = subscriber.next_data(WAIT).await.expect("FINISHED arrives");
+        assert_eq!(finished["data"]["verificationEvents"]["phase"], "FINISHED", "{protocol:?}");
+        assert_eq!(finished["data"]["verificationEvents"]["verification"]["outcome"], "OK");
+    }
+}
+
+async fn connection_changes_stream_their_kind_and_status(app: TestApp) {
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    let mut subscriber =
+        Subscriber::connect(&app, "/graphql/ws", Protocol::TransportWs, &member.token).await.unwrap();
+    subscriber.subscribe("c", CONNECTIONS, json!({ "t": member.team_id })).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let id = app.create_api_key_connection(&member, "OpenAI", "sk-live").await;
+    let mut next =
+        async || subscriber.next_data(WAIT).await.expect("an event")["data"]["connectionEvents"].clone();
+    let created = next().await;
+    assert_eq!(created["kind"], "CREATED");
+    assert_eq!(created["connectionId"], id.as_str());
+    let changed = next().await;
+    assert_eq!(changed["kind"], "STATUS_CHANGED");
+    assert_eq!(
+        (changed["previousStatus"].as_str(), changed["status"].as_str()),
+        (Some("UNVERIFIED"), Some("ACTIVE"))
+    );
+
+    app.ok(
+        &member.token,
+        EDIT_CONNECTION,
+        json!({ "id": id, "input": { "fields": { "api_key": "sk-new" } } }),
+    )
+    .await;
+    let updated = next().await;
+    assert_eq!(updated["kind"], "UPDATED");
+    assert_eq!(updated["status"], "ACTIVE");
+
+    app.ok(
+        &member.token,
+        "mutation($id: ID!) { deleteConnection(id: $id) { deletedId } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let deleted = next().await;
+    assert_eq!(deleted["kind"], "DELETED");
+    assert!(deleted["status"].is_null());
+    assert_eq!(deleted["previousStatus"], "ACTIVE");
+}
+
+#[tokio::test]
+async fn a_subscriber_never_receives_another_teams_events() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let acme = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    let globex = app.member("Globex", "hank@globex.test", TeamRole::Admin).await;
+    let mut subscriber =
+        Subscriber::connect(&app, "/graphql/ws", Protocol::TransportWs, &globex.token).await.unwrap();
+    subscriber.subscribe("g", CONNECTIONS, json!({ "t": globex.team_id })).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let acme_id = app.create_api_key_connection(&acme, "Acme key", "sk-a").await;
+    app.ok(&acme.token, VERIFY, json!({ "id": acme_id })).await;
+    let globex_id = app.create_api_key_connection(&globex, "Globex key", "sk-g").await;
+    let first = subscriber.next_data(WAIT).await.expect("Globex's own event arrives");
+    assert_eq!(first["data"]["connectionEvents"]["connectionId"], globex_id.as_str(), "{first}");
+
+    // Asking for another team's events is refused like any foreign object.
+    subscriber.subscribe("a", CONNECTIONS, json!({ "t": acme.team_id })).await;
+    let refused = loop {
+        let message = subscriber.next_message().await.expect("an answer");
+        if message["id"] == "a" {
+            break message;
+        }
+    };
+    assert_eq!(refused["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND", "{refused}");
+    assert!(refused["payload"]["data"].is_null());
+}
+
+#[tokio::test]
+async fn an_invalid_token_in_connection_init_is_refused() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let refused =
+        Subscriber::connect(&app, "/graphql/ws", Protocol::TransportWs, "pbu_not-a-real-token").await;
+    let message = refused.err().expect("no ack");
+    assert_eq!(message["type"], "closed", "the socket closes without an ack: {message}");
+}
