@@ -12,6 +12,12 @@
 //! | `PLUGBOARD_HTTP_CONNECT_TIMEOUT_SECS` | `5` | connecting to a provider |
 //! | `PLUGBOARD_HTTP_TIMEOUT_SECS` | `15` | a whole request to a provider |
 //! | `PLUGBOARD_VERIFICATION_HISTORY` | `20` | checks kept per connection |
+//! | `PLUGBOARD_CHECK_CRON` | `0 * * * * *` | the scheduler's tick (with seconds: every minute) |
+//! | `PLUGBOARD_CHECK_INTERVAL_SECS` | `86400` | between two checks of a healthy connection |
+//! | `PLUGBOARD_CHECK_CONCURRENCY` | `32` | checks running at once per instance |
+//! | `PLUGBOARD_CHECK_BATCH` | `500` | connections claimed at a time |
+//! | `PLUGBOARD_CHECK_LEASE_SECS` | `300` | how long a claim holds before another instance may take it |
+//! | `PLUGBOARD_APP_RATE_LIMIT` | `20` | scheduled checks per second per app and instance |
 //! | `PLUGBOARD_LOG_FORMAT` | `text` | `text` or `json` |
 //! | `PLUGBOARD_MAX_BODY_BYTES` | `262144` | largest GraphQL request body accepted |
 //! | `PLUGBOARD_MAX_QUERY_DEPTH` | `12` | deepest GraphQL selection accepted |
@@ -58,6 +64,12 @@ pub struct Config {
     pub http_connect_timeout: Duration,
     pub http_timeout: Duration,
     pub verification_history: u64,
+    pub check_cron: String,
+    pub check_interval: Duration,
+    pub check_concurrency: usize,
+    pub check_batch: u64,
+    pub check_lease: Duration,
+    pub app_rate_limit: u32,
     pub log_format: LogFormat,
     pub max_body_bytes: usize,
     pub max_query_depth: usize,
@@ -132,6 +144,20 @@ impl Config {
                 get("PLUGBOARD_VERIFICATION_HISTORY"),
                 "20",
             )?,
+            check_cron: cron("PLUGBOARD_CHECK_CRON", get("PLUGBOARD_CHECK_CRON"))?,
+            check_interval: seconds(
+                "PLUGBOARD_CHECK_INTERVAL_SECS",
+                get("PLUGBOARD_CHECK_INTERVAL_SECS"),
+                "86400",
+            )?,
+            check_concurrency: positive(
+                "PLUGBOARD_CHECK_CONCURRENCY",
+                get("PLUGBOARD_CHECK_CONCURRENCY"),
+                "32",
+            )?,
+            check_batch: positive("PLUGBOARD_CHECK_BATCH", get("PLUGBOARD_CHECK_BATCH"), "500")?,
+            check_lease: seconds("PLUGBOARD_CHECK_LEASE_SECS", get("PLUGBOARD_CHECK_LEASE_SECS"), "300")?,
+            app_rate_limit: positive("PLUGBOARD_APP_RATE_LIMIT", get("PLUGBOARD_APP_RATE_LIMIT"), "20")?,
             log_format,
             max_body_bytes: parse("PLUGBOARD_MAX_BODY_BYTES", get("PLUGBOARD_MAX_BODY_BYTES"), "262144")?,
             max_query_depth: parse("PLUGBOARD_MAX_QUERY_DEPTH", get("PLUGBOARD_MAX_QUERY_DEPTH"), "12")?,
@@ -142,6 +168,11 @@ impl Config {
             )?,
             seed_demo: true,
         })
+    }
+
+    /// When the scheduler checks connections.
+    pub fn schedule(&self) -> crate::domain::SchedulePolicy {
+        crate::domain::SchedulePolicy { interval: self.check_interval, ..Default::default() }
     }
 
     /// The URL of the GraphQL endpoint (and GraphiQL, in a browser).
@@ -156,6 +187,37 @@ where
 {
     let raw = value.unwrap_or_else(|| default.to_owned());
     raw.parse().map_err(|err| ConfigError { variable, problem: format!("{raw:?} is not valid: {err}") })
+}
+
+/// A whole number, at least one.
+fn positive<T>(variable: &'static str, value: Option<String>, default: &str) -> Result<T, ConfigError>
+where
+    T: FromStr + PartialOrd + From<u8>,
+    T::Err: std::fmt::Display,
+{
+    let number: T = parse(variable, value, default)?;
+    if number < T::from(1) {
+        return Err(ConfigError { variable, problem: "must be at least 1".into() });
+    }
+    Ok(number)
+}
+
+/// A cron expression with a seconds field (six or seven fields), as tokio-cron-scheduler reads it.
+fn cron(variable: &'static str, value: Option<String>) -> Result<String, ConfigError> {
+    let expression = value.unwrap_or_else(|| "0 * * * * *".to_owned());
+    let fields = expression.split_whitespace().count();
+    if !(6..=7).contains(&fields) {
+        return Err(ConfigError {
+            variable,
+            problem: format!(
+                "{expression:?} has {fields} fields; give six, seconds first (e.g. `0 * * * * *`)"
+            ),
+        });
+    }
+    tokio_cron_scheduler::Job::new_async(expression.as_str(), |_, _| Box::pin(async {})).map_err(|err| {
+        ConfigError { variable, problem: format!("{expression:?} is not a cron expression: {err}") }
+    })?;
+    Ok(expression)
 }
 
 /// A whole number of seconds, at least one.
@@ -219,6 +281,9 @@ mod tests {
             ("PLUGBOARD_MAX_BODY_BYTES", "-1"),
             ("PLUGBOARD_HTTP_TIMEOUT_SECS", "0"),
             ("PLUGBOARD_VERIFICATION_HISTORY", "many"),
+            ("PLUGBOARD_CHECK_CRON", "every minute"),
+            ("PLUGBOARD_CHECK_CRON", "* * * * *"),
+            ("PLUGBOARD_CHECK_CONCURRENCY", "0"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.variable, var);

@@ -13,6 +13,7 @@ pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod outbound;
+pub mod scheduler;
 pub mod startup;
 pub mod state;
 pub mod store;

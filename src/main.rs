@@ -7,6 +7,7 @@ use secrecy::ExposeSecret;
 
 use plugboard::config::Config;
 use plugboard::domain::{Email, TeamName, TeamRole};
+use plugboard::scheduler::Scheduler;
 use plugboard::startup::{self, Application};
 use plugboard::{bootstrap, connections, telemetry};
 
@@ -154,9 +155,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         println!("In GraphiQL, add under Headers: {{\"Authorization\": \"Bearer <the token>\"}}");
         println!();
     }
+    let scheduler = Scheduler::start(state.clone()).await?;
     let app = Application::serve(state)?;
     tracing::info!(port = app.port(), "listening");
     println!("GraphiQL: {graphql_url}");
-    app.run_until_stopped().await?;
+    // Returns once a SIGTERM or Ctrl-C has stopped the HTTP server gracefully.
+    let served = app.run_until_stopped().await;
+    scheduler.shutdown().await;
+    served?;
     Ok(())
 }

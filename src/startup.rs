@@ -41,6 +41,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     }
     let events = EventBus::start(&db).await?;
     Ok(AppState {
+        schedule: config.schedule(),
         db,
         sealer: Arc::new(sealer),
         catalog: Arc::new(catalog),

@@ -7,6 +7,7 @@ use sea_orm::DatabaseConnection;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::crypto::Sealer;
+use crate::domain::SchedulePolicy;
 use crate::events::EventBus;
 use crate::outbound::Outbound;
 
@@ -19,4 +20,5 @@ pub struct AppState {
     /// Every request to a provider goes through this.
     pub outbound: Outbound,
     pub events: EventBus,
+    pub schedule: SchedulePolicy,
 }

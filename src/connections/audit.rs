@@ -4,13 +4,13 @@ use chrono::Utc;
 use sea_orm::ConnectionTrait;
 use serde_json::json;
 
-use crate::domain::{AuditAction, AuditEvent, AuditEventId, Connection, Principal, Verification};
+use crate::domain::{Actor, AuditAction, AuditEvent, AuditEventId, Connection, Verification};
 use crate::error::AppResult;
 use crate::store;
 
 pub async fn record(
     db: &impl ConnectionTrait,
-    principal: &Principal,
+    actor: &Actor,
     connection: &Connection,
     action: AuditAction,
     detail: serde_json::Value,
@@ -18,7 +18,7 @@ pub async fn record(
     let event = AuditEvent {
         id: AuditEventId::new(),
         team_id: connection.team_id,
-        actor: principal.actor(),
+        actor: actor.clone(),
         action,
         connection_id: Some(connection.id),
         connection_name: Some(connection.name.as_str().to_owned()),

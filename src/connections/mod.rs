@@ -26,7 +26,9 @@ use crate::store::connections::{ConnectionData, ConnectionFilter, NewConnection}
 
 pub use rotation::{RotationReport, rotate_keys};
 pub use secrets::open as open_secrets;
-pub use verification::verify_connection;
+pub use verification::{
+    CheckedConnection, check_stored, record_check, record_scheduled_checks, verify_connection,
+};
 
 pub struct CreateConnection {
     pub team_id: TeamId,
@@ -76,13 +78,19 @@ pub async fn create(
         },
     )
     .await?;
-    audit::record(&txn, principal, &connection, AuditAction::ConnectionCreated, audit::content(&connection))
-        .await?;
+    audit::record(
+        &txn,
+        &principal.actor(),
+        &connection,
+        AuditAction::ConnectionCreated,
+        audit::content(&connection),
+    )
+    .await?;
     if let Some(check) = &verification {
         verification::record_history(&txn, state, &connection, check).await?;
         audit::record(
             &txn,
-            principal,
+            &principal.actor(),
             &connection,
             AuditAction::ConnectionVerified,
             audit::verification(check),
@@ -139,11 +147,17 @@ pub async fn edit(
             .ok_or_else(|| stale(current.version))?;
     let mut detail = audit::content(&edited);
     detail["changed_fields"] = json!(audit::changed_fields(&current, &edited));
-    audit::record(&txn, principal, &edited, AuditAction::ConnectionEdited, detail).await?;
+    audit::record(&txn, &principal.actor(), &edited, AuditAction::ConnectionEdited, detail).await?;
     if let Some(check) = &verification {
         verification::record_history(&txn, state, &edited, check).await?;
-        audit::record(&txn, principal, &edited, AuditAction::ConnectionVerified, audit::verification(check))
-            .await?;
+        audit::record(
+            &txn,
+            &principal.actor(),
+            &edited,
+            AuditAction::ConnectionVerified,
+            audit::verification(check),
+        )
+        .await?;
     }
     txn.commit().await?;
     state
@@ -186,6 +200,7 @@ async fn connection_data(
         sealed,
         scopes,
         account_label: check.as_ref().and_then(|c| c.account_label.clone()),
+        health: verification::initial_health(state, check.as_ref()),
         verification: check.map(|c| c.verification),
     })
 }
@@ -199,7 +214,7 @@ pub async fn delete(state: &AppState, principal: &Principal, id: ConnectionId) -
     }
     audit::record(
         &txn,
-        principal,
+        &principal.actor(),
         &current,
         AuditAction::ConnectionDeleted,
         json!({ "app": current.app_key }),

@@ -1,8 +1,10 @@
-//! Checking a connection against its provider and recording what was found: status, history,
-//! audit. Used at create and edit (before storing) and by `verifyConnection`.
+//! Checking a connection against its provider and recording what was found: status, health,
+//! history, audit, events. Used at create and edit (before storing), by `verifyConnection`,
+//! and by the scheduler, which all go through `check_stored` and `record_check`.
 
 use std::collections::BTreeMap;
 
+use chrono::Utc;
 use sea_orm::TransactionTrait;
 use secrecy::SecretString;
 
@@ -10,12 +12,13 @@ use super::{audit, secrets};
 use crate::access;
 use crate::catalog::{App, FormValues};
 use crate::domain::{
-    AuditAction, Connection, ConnectionId, ConnectionStatus, Principal, TeamId, Verification,
+    Actor, AuditAction, Connection, ConnectionId, ConnectionStatus, Health, Principal, TeamId, Verification,
 };
 use crate::error::{AppError, AppResult};
 use crate::events::{ConnectionEvent, ConnectionEventKind, VerificationEvent};
 use crate::state::AppState;
 use crate::store;
+use crate::store::checks::{CheckRecord, Guard};
 use crate::verify::{self, CheckResult, RequestValues, VerifyError};
 
 /// Checks credentials not stored yet (of connection `id`, new or edited). `None` when the app
@@ -33,6 +36,143 @@ pub(super) async fn check_form(
     state.events.publish(VerificationEvent::started(team_id, id)).await;
     let values = RequestValues { app, form, access_token: None };
     verify::check(&state.outbound, &values).await.map(Some).map_err(settings_error)
+}
+
+/// The health of credentials just checked (or not: `None`) when they are stored.
+pub(super) fn initial_health(state: &AppState, check: Option<&CheckResult>) -> Health {
+    let now = Utc::now();
+    match check {
+        Some(check) => {
+            state.schedule.after_check(&Health::default(), check.verification.outcome, now, jitter(), None)
+        }
+        None => Health { next_check_at: Some(now + state.schedule.interval), ..Health::default() },
+    }
+}
+
+/// `verifyConnection`: checks the stored credentials and records the result.
+pub async fn verify_connection(
+    state: &AppState,
+    principal: &Principal,
+    id: ConnectionId,
+) -> AppResult<Verification> {
+    let current = super::get(state, principal, id).await?;
+    access::require_manage(&state.db, principal, current.team_id).await?;
+    let (connection, sealed) = store::connections::find_with_secrets(&state.db, current.team_id, id)
+        .await?
+        .ok_or(AppError::NotFound("connection"))?;
+    let check = check_stored(state, &connection, sealed.as_deref()).await?;
+    record_check(state, &principal.actor(), &connection, Guard::Version(connection.version), &check)
+        .await?
+        .ok_or_else(|| {
+        AppError::Conflict("the connection was edited while it was being checked; verify it again".into())
+    })?;
+    Ok(check.verification)
+}
+
+/// Checks a stored connection with its provider, announcing the start to watchers.
+pub async fn check_stored(
+    state: &AppState,
+    connection: &Connection,
+    sealed: Option<&[u8]>,
+) -> AppResult<CheckResult> {
+    let app = super::find_app(state, &connection.app_key)?;
+    if app.verify().is_none() {
+        return Err(AppError::bad_input("id", format!("{} offers no way to check a connection", app.name())));
+    }
+    let secret_values: BTreeMap<String, SecretString> = match sealed {
+        Some(blob) => secrets::open(&state.sealer, connection.team_id, connection.id, blob)?,
+        None => BTreeMap::new(),
+    };
+    let form = FormValues::from_parts(connection.public_fields.clone(), secret_values);
+    state.events.publish(VerificationEvent::started(connection.team_id, connection.id)).await;
+    let values = RequestValues { app, form: &form, access_token: None };
+    verify::check(&state.outbound, &values).await.map_err(settings_error)
+}
+
+/// Writes a check's result if `guard` still holds: status, health, history and audit in one
+/// transaction, then tells watchers. Answers the updated connection, or `None` when the result
+/// was stale and dropped.
+pub async fn record_check(
+    state: &AppState,
+    actor: &Actor,
+    connection: &Connection,
+    guard: Guard<'_>,
+    check: &CheckResult,
+) -> AppResult<Option<Connection>> {
+    let outcome = check.verification.outcome;
+    let status = outcome.next_status(connection.status);
+    let health =
+        state.schedule.after_check(&connection.health, outcome, Utc::now(), jitter(), connection.expires_at);
+    let record = CheckRecord { verification: &check.verification, status, health: &health };
+    let txn = state.db.begin().await?;
+    let Some(recorded) =
+        store::checks::record(&txn, connection.team_id, connection.id, guard, record).await?
+    else {
+        return Ok(None);
+    };
+    record_history(&txn, state, &recorded, &check.verification).await?;
+    audit::record(
+        &txn,
+        actor,
+        &recorded,
+        AuditAction::ConnectionVerified,
+        audit::verification(&check.verification),
+    )
+    .await?;
+    txn.commit().await?;
+    publish_finished(state, &recorded, Some(&check.verification), connection.status).await;
+    tracing::info!(connection_id = %recorded.id, team_id = %recorded.team_id, outcome = outcome.as_str(), status = status.as_str(), "verification recorded");
+    Ok(Some(recorded))
+}
+
+/// A scheduled check waiting to be recorded.
+pub struct CheckedConnection {
+    pub connection: Connection,
+    pub check: CheckResult,
+}
+
+/// Records a batch of scheduled checks made under `claim` in one transaction, then tells
+/// watchers. Answers how many were written; the others changed meanwhile and are dropped.
+pub async fn record_scheduled_checks(
+    state: &AppState,
+    actor: &Actor,
+    claim: &str,
+    batch: &[CheckedConnection],
+) -> AppResult<u64> {
+    let now = Utc::now();
+    let txn = state.db.begin().await?;
+    let mut written = Vec::with_capacity(batch.len());
+    for CheckedConnection { connection, check } in batch {
+        let outcome = check.verification.outcome;
+        let health =
+            state.schedule.after_check(&connection.health, outcome, now, jitter(), connection.expires_at);
+        let record = CheckRecord {
+            verification: &check.verification,
+            status: outcome.next_status(connection.status),
+            health: &health,
+        };
+        let Some(recorded) =
+            store::checks::record(&txn, connection.team_id, connection.id, Guard::Claim(claim), record)
+                .await?
+        else {
+            continue;
+        };
+        record_history(&txn, state, &recorded, &check.verification).await?;
+        audit::record(
+            &txn,
+            actor,
+            &recorded,
+            AuditAction::ConnectionVerified,
+            audit::verification(&check.verification),
+        )
+        .await?;
+        written.push((recorded, connection.status, &check.verification));
+    }
+    txn.commit().await?;
+    for (recorded, previous, verification) in &written {
+        publish_finished(state, recorded, Some(verification), *previous).await;
+    }
+    Ok(written.len() as u64)
 }
 
 /// What watchers learn once a checked change is committed.
@@ -57,59 +197,6 @@ pub(super) async fn publish_finished(
     }
 }
 
-/// `verifyConnection`: checks the stored credentials and records the result.
-pub async fn verify_connection(
-    state: &AppState,
-    principal: &Principal,
-    id: ConnectionId,
-) -> AppResult<Verification> {
-    let current = super::get(state, principal, id).await?;
-    access::require_manage(&state.db, principal, current.team_id).await?;
-    let app = super::find_app(state, &current.app_key)?;
-    if app.verify().is_none() {
-        return Err(AppError::bad_input("id", format!("{} offers no way to check a connection", app.name())));
-    }
-    let (connection, sealed) = store::connections::find_with_secrets(&state.db, current.team_id, id)
-        .await?
-        .ok_or(AppError::NotFound("connection"))?;
-    let secret_values: BTreeMap<String, SecretString> = match &sealed {
-        Some(blob) => secrets::open(&state.sealer, connection.team_id, id, blob)?,
-        None => BTreeMap::new(),
-    };
-    let form = FormValues::from_parts(connection.public_fields.clone(), secret_values);
-    state.events.publish(VerificationEvent::started(connection.team_id, id)).await;
-    let values = RequestValues { app, form: &form, access_token: None };
-    let check = verify::check(&state.outbound, &values).await.map_err(settings_error)?;
-
-    let status = check.verification.outcome.next_status(connection.status);
-    let txn = state.db.begin().await?;
-    let recorded = store::connections::record_check(
-        &txn,
-        connection.team_id,
-        id,
-        connection.version,
-        &check.verification,
-        status,
-    )
-    .await?
-    .ok_or_else(|| {
-        AppError::Conflict("the connection was edited while it was being checked; verify it again".into())
-    })?;
-    record_history(&txn, state, &recorded, &check.verification).await?;
-    audit::record(
-        &txn,
-        principal,
-        &recorded,
-        AuditAction::ConnectionVerified,
-        audit::verification(&check.verification),
-    )
-    .await?;
-    txn.commit().await?;
-    publish_finished(state, &recorded, Some(&check.verification), connection.status).await;
-    tracing::info!(connection_id = %id, team_id = %recorded.team_id, outcome = check.verification.outcome.as_str(), "connection verified");
-    Ok(check.verification)
-}
-
 pub(super) async fn record_history(
     db: &impl sea_orm::ConnectionTrait,
     state: &AppState,
@@ -125,6 +212,15 @@ pub(super) async fn record_history(
     )
     .await?;
     Ok(())
+}
+
+/// A number in [0, 1) to spread checks over time.
+fn jitter() -> f64 {
+    let mut bytes = [0u8; 4];
+    match getrandom::fill(&mut bytes) {
+        Ok(()) => f64::from(u32::from_le_bytes(bytes)) / (f64::from(u32::MAX) + 1.0),
+        Err(_) => 0.5,
+    }
 }
 
 /// A check that could not be sent says something about the connection's settings.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{AuthType, ConnectionId, ConnectionStatus, TeamId, UserId, VerificationOutcome};
+use super::{AuthType, ConnectionId, ConnectionStatus, Health, TeamId, UserId, VerificationOutcome};
 
 #[derive(Debug, Clone)]
 pub struct Connection {
@@ -23,6 +23,8 @@ pub struct Connection {
     pub expires_at: Option<DateTime<Utc>>,
     pub account_label: Option<String>,
     pub last_verification: Option<Verification>,
+    /// How its checks have been going, and when the scheduler checks it next.
+    pub health: Health,
     pub version: i32,
     pub created_by: Option<UserId>,
     pub updated_by: Option<UserId>,

@@ -4,6 +4,7 @@
 mod audit;
 mod auth_type;
 mod connection;
+mod health;
 mod ids;
 mod role;
 mod status;
@@ -12,6 +13,7 @@ mod team;
 pub use audit::{Actor, ActorKind, AuditAction, AuditEvent};
 pub use auth_type::AuthType;
 pub use connection::{Connection, ConnectionName, Verification};
+pub use health::{Health, SchedulePolicy};
 pub use ids::{AuditEventId, ConnectionId, TeamId, TokenId, UserId};
 pub use role::TeamRole;
 pub use status::{ConnectionStatus, VerificationOutcome};

@@ -13,8 +13,8 @@ use sea_orm::{
 use super::entities::connection::{self, Column, Entity};
 use super::from_json;
 use crate::domain::{
-    AuthType, Connection, ConnectionId, ConnectionName, ConnectionStatus, TeamId, UserId, Verification,
-    VerificationOutcome,
+    AuthType, Connection, ConnectionId, ConnectionName, ConnectionStatus, Health, TeamId, UserId,
+    Verification, VerificationOutcome,
 };
 
 /// A sealed envelope and the id of the key that sealed it.
@@ -42,6 +42,7 @@ pub struct ConnectionData {
     /// The check made of these credentials before they were stored, if any.
     pub verification: Option<Verification>,
     pub account_label: Option<String>,
+    pub health: Health,
 }
 
 pub struct NewConnection {
@@ -61,7 +62,7 @@ pub struct ConnectionFilter {
     pub search: Option<String>,
 }
 
-fn to_connection(model: connection::Model) -> Result<Connection, DbErr> {
+pub(super) fn to_connection(model: connection::Model) -> Result<Connection, DbErr> {
     let last_verification = match (
         model.last_verification_outcome,
         model.last_verification_started_at,
@@ -89,6 +90,12 @@ fn to_connection(model: connection::Model) -> Result<Connection, DbErr> {
         expires_at: model.expires_at,
         account_label: model.account_label,
         last_verification,
+        health: Health {
+            next_check_at: model.next_check_at,
+            consecutive_failures: model.consecutive_failures,
+            last_success_at: model.last_success_at,
+            last_failure_at: model.last_failure_at,
+        },
         version: model.version,
         created_by: model.created_by,
         updated_by: model.updated_by,
@@ -97,7 +104,7 @@ fn to_connection(model: connection::Model) -> Result<Connection, DbErr> {
     })
 }
 
-fn scoped(team_id: TeamId) -> Select<Entity> {
+pub(super) fn scoped(team_id: TeamId) -> Select<Entity> {
     Entity::find().filter(Column::TeamId.eq(team_id))
 }
 
@@ -127,6 +134,12 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewConnection) -> Result<Con
         updated_by: Set(new.created_by),
         created_at: Set(now),
         updated_at: Set(now),
+        next_check_at: Set(new.data.health.next_check_at),
+        claimed_by: Set(None),
+        claim_expires_at: Set(None),
+        consecutive_failures: Set(new.data.health.consecutive_failures),
+        last_success_at: Set(new.data.health.last_success_at),
+        last_failure_at: Set(new.data.health.last_failure_at),
     };
     to_connection(Entity::insert(model).exec_with_returning(db).await?)
 }
@@ -157,38 +170,6 @@ pub async fn find_with_secrets(
     };
     let sealed = model.sealed_secrets.take();
     Ok(Some((to_connection(model)?, sealed)))
-}
-
-/// Records a check of the credentials at `checked_version`: its result, the status it leads to
-/// and the account the provider named. Answers `None` when the connection changed meanwhile, so
-/// a check of old credentials never lands on new ones.
-pub async fn record_check(
-    db: &impl ConnectionTrait,
-    team_id: TeamId,
-    id: ConnectionId,
-    checked_version: i32,
-    check: &Verification,
-    status: ConnectionStatus,
-) -> Result<Option<Connection>, DbErr> {
-    let mut update = Entity::update_many()
-        .col_expr(Column::Status, Expr::value(status))
-        .col_expr(Column::LastVerificationOutcome, Expr::value(check.outcome))
-        .col_expr(Column::LastVerificationMessage, Expr::value(check.message.clone()))
-        .col_expr(Column::LastVerificationStartedAt, Expr::value(check.started_at))
-        .col_expr(Column::LastVerificationFinishedAt, Expr::value(check.finished_at));
-    if let Some(label) = &check.account_label {
-        update = update.col_expr(Column::AccountLabel, Expr::value(label.clone()));
-    }
-    let result = update
-        .filter(Column::TeamId.eq(team_id))
-        .filter(Column::Id.eq(id))
-        .filter(Column::Version.eq(checked_version))
-        .exec(db)
-        .await?;
-    if result.rows_affected == 0 {
-        return Ok(None);
-    }
-    find(db, team_id, id).await
 }
 
 /// The team a connection belongs to, for resolving a bare id before the caller's access to that
@@ -230,6 +211,13 @@ pub async fn replace(
             Column::LastVerificationFinishedAt,
             Expr::value(data.verification.as_ref().map(|v| v.finished_at)),
         )
+        .col_expr(Column::NextCheckAt, Expr::value(data.health.next_check_at))
+        .col_expr(Column::ConsecutiveFailures, Expr::value(data.health.consecutive_failures))
+        .col_expr(Column::LastSuccessAt, Expr::value(data.health.last_success_at))
+        .col_expr(Column::LastFailureAt, Expr::value(data.health.last_failure_at))
+        // A check claimed before the edit would test the old credentials: let it go.
+        .col_expr(Column::ClaimedBy, Expr::value(Option::<String>::None))
+        .col_expr(Column::ClaimExpiresAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
         .col_expr(Column::Version, Expr::col(Column::Version).add(1))
         .col_expr(Column::UpdatedBy, Expr::value(updated_by))
         .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))

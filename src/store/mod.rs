@@ -5,6 +5,7 @@
 //! (a change and its audit event) in one transaction. Rows leave this module as domain values.
 
 pub mod audit;
+pub mod checks;
 mod columns;
 pub mod connections;
 pub mod entities;

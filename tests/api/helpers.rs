@@ -31,6 +31,8 @@ pub struct TestApp {
     pub database_url: String,
     /// The SQLite file, for tests that inspect what is stored on disk.
     pub sqlite_file: Option<PathBuf>,
+    /// The environment the app was built from, so a sibling instance can share its database.
+    env: HashMap<String, String>,
     /// Keeps the data directory alive as long as the app.
     _data_dir: tempfile::TempDir,
 }
@@ -84,12 +86,7 @@ impl TestApp {
         for (k, v) in extra_env {
             env.insert((*k).into(), (*v).into());
         }
-        let mut config = Config::from_lookup(|k| env.get(k).cloned()).expect("a valid test configuration");
-        config.seed_demo = false;
-        let app = Application::build(config).await.expect("the app builds");
-        let address = format!("http://127.0.0.1:{}", app.port());
-        let state = app.state().clone();
-        tokio::spawn(app.run_until_stopped());
+        let (address, state) = start(&env).await;
         Some(TestApp {
             address,
             provider,
@@ -97,8 +94,16 @@ impl TestApp {
             client: reqwest::Client::new(),
             database_url,
             sqlite_file,
+            env,
             _data_dir: data_dir,
         })
+    }
+
+    /// A second instance of the service on the same database and provider, as when several
+    /// instances share one PostgreSQL.
+    pub async fn spawn_sibling(&self) -> Sibling {
+        let (address, state) = start(&self.env).await;
+        Sibling { address, state }
     }
 
     /// Posts a GraphQL request and answers the JSON body.
@@ -155,6 +160,22 @@ impl TestApp {
             .await;
         data["createConnection"]["connection"]["id"].as_str().unwrap().to_owned()
     }
+}
+
+/// Another instance of the same service, sharing the first one's database.
+pub struct Sibling {
+    pub address: String,
+    pub state: AppState,
+}
+
+async fn start(env: &HashMap<String, String>) -> (String, AppState) {
+    let mut config = Config::from_lookup(|k| env.get(k).cloned()).expect("a valid test configuration");
+    config.seed_demo = false;
+    let app = Application::build(config).await.expect("the app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
+    tokio::spawn(app.run_until_stopped());
+    (address, state)
 }
 
 pub const CREATE_CONNECTION: &str = r#"

@@ -10,6 +10,7 @@ mod connections;
 mod health;
 mod limits;
 mod listing;
+mod scheduler;
 mod schema;
 mod storage;
 mod subscriptions;

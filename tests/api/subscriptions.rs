@@ -24,7 +24,7 @@ async fn a_manual_verify_streams_started_then_finished(app: TestApp) {
     let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
     let id = app.create_api_key_connection(&member, "OpenAI", "sk-live").await;
     for (protocol, path) in [(Protocol::TransportWs, "/graphql/ws"), (Protocol::Legacy, "/graphql")] {
-        let mut subscriber = Subscriber::connect(&app, path, protocol, &member.token).await.unwrap();
+        let mut subscriber = Subscriber::connect(&app.address, path, protocol, &member.token).await.unwrap();
         subscriber.subscribe("1", VERIFICATIONS, json!({ "t": member.team_id })).await;
         // Subscriptions start asynchronously; give the server a moment to register this one.
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -43,7 +43,7 @@ async fn a_manual_verify_streams_started_then_finished(app: TestApp) {
 async fn connection_changes_stream_their_kind_and_status(app: TestApp) {
     let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
     let mut subscriber =
-        Subscriber::connect(&app, "/graphql/ws", Protocol::TransportWs, &member.token).await.unwrap();
+        Subscriber::connect(&app.address, "/graphql/ws", Protocol::TransportWs, &member.token).await.unwrap();
     subscriber.subscribe("c", CONNECTIONS, json!({ "t": member.team_id })).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
@@ -88,7 +88,7 @@ async fn a_subscriber_never_receives_another_teams_events() {
     let acme = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
     let globex = app.member("Globex", "hank@globex.test", TeamRole::Admin).await;
     let mut subscriber =
-        Subscriber::connect(&app, "/graphql/ws", Protocol::TransportWs, &globex.token).await.unwrap();
+        Subscriber::connect(&app.address, "/graphql/ws", Protocol::TransportWs, &globex.token).await.unwrap();
     subscriber.subscribe("g", CONNECTIONS, json!({ "t": globex.team_id })).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
@@ -114,7 +114,7 @@ async fn a_subscriber_never_receives_another_teams_events() {
 async fn an_invalid_token_in_connection_init_is_refused() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
     let refused =
-        Subscriber::connect(&app, "/graphql/ws", Protocol::TransportWs, "pbu_not-a-real-token").await;
+        Subscriber::connect(&app.address, "/graphql/ws", Protocol::TransportWs, "pbu_not-a-real-token").await;
     let message = refused.err().expect("no ack");
     assert_eq!(message["type"], "closed", "the socket closes without an ack: {message}");
 }

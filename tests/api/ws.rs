@@ -7,8 +7,6 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::helpers::TestApp;
-
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -28,12 +26,12 @@ impl Subscriber {
     /// Connects to `path` and completes `connection_init` with `token`. Answers the socket's
     /// first message after init when it is not an ack.
     pub async fn connect(
-        app: &TestApp,
+        address: &str,
         path: &str,
         protocol: Protocol,
         token: &str,
     ) -> Result<Subscriber, Value> {
-        let url = format!("{}{path}", app.address.replace("http://", "ws://"));
+        let url = format!("{}{path}", address.replace("http://", "ws://"));
         let mut request = url.into_client_request().unwrap();
         let name = match protocol {
             Protocol::TransportWs => "graphql-transport-ws",

@@ -79,6 +79,24 @@ impl ConnectionObject {
         self.0.last_verification.clone().map(Verification::from)
     }
 
+    /// When the scheduler checks this connection next.
+    async fn next_check_at(&self) -> Option<DateTime<Utc>> {
+        self.0.health.next_check_at
+    }
+
+    /// Checks in a row that did not pass; reset by a passing one.
+    async fn consecutive_failures(&self) -> i32 {
+        self.0.health.consecutive_failures
+    }
+
+    async fn last_success_at(&self) -> Option<DateTime<Utc>> {
+        self.0.health.last_success_at
+    }
+
+    async fn last_failure_at(&self) -> Option<DateTime<Utc>> {
+        self.0.health.last_failure_at
+    }
+
     /// Increases with every change; send it back with an edit to detect concurrent edits.
     async fn version(&self) -> i32 {
         self.0.version

@@ -1,0 +1,146 @@
+//! How a connection's checks have been going, and when to check it next. Successes wait the
+//! full interval (with jitter, so connections created together spread out); provider outages
+//! retry within minutes with exponential backoff; rejected credentials wait the full interval,
+//! since only a person can fix them.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::VerificationOutcome;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Health {
+    /// When the scheduler checks next; none means as soon as it can.
+    pub next_check_at: Option<DateTime<Utc>>,
+    /// Checks in a row that did not pass.
+    pub consecutive_failures: i32,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_failure_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SchedulePolicy {
+    /// Between two checks of a healthy connection (default 24 hours).
+    pub interval: Duration,
+    /// The first retry after a provider outage; doubles each time.
+    pub retry_base: Duration,
+    /// The longest wait between retries after outages.
+    pub retry_max: Duration,
+}
+
+impl Default for SchedulePolicy {
+    fn default() -> Self {
+        SchedulePolicy {
+            interval: Duration::from_secs(24 * 3600),
+            retry_base: Duration::from_secs(60),
+            retry_max: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl SchedulePolicy {
+    /// The health after a check with `outcome` finishing at `now`. `jitter` in [0, 1) spreads
+    /// the next check over ±10% of the interval.
+    pub fn after_check(
+        &self,
+        before: &Health,
+        outcome: VerificationOutcome,
+        now: DateTime<Utc>,
+        jitter: f64,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Health {
+        let (failures, success_at, failure_at, wait) = match outcome {
+            VerificationOutcome::Ok => (0, Some(now), before.last_failure_at, self.jittered_interval(jitter)),
+            VerificationOutcome::ProviderUnavailable => {
+                let failures = before.consecutive_failures.saturating_add(1);
+                (failures, before.last_success_at, Some(now), self.retry_after(failures))
+            }
+            _ => (
+                before.consecutive_failures.saturating_add(1),
+                before.last_success_at,
+                Some(now),
+                self.jittered_interval(jitter),
+            ),
+        };
+        let mut next = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(24));
+        // A token that expires sooner is checked (and refreshed) before it does.
+        if let Some(expires_at) = expires_at.filter(|e| *e > now && *e < next) {
+            next = expires_at;
+        }
+        Health {
+            next_check_at: Some(next),
+            consecutive_failures: failures,
+            last_success_at: success_at,
+            last_failure_at: failure_at,
+        }
+    }
+
+    /// The first check of credentials that were not checked when stored.
+    pub fn first_check(&self, now: DateTime<Utc>) -> Health {
+        Health { next_check_at: Some(now), ..Health::default() }
+    }
+
+    fn jittered_interval(&self, jitter: f64) -> Duration {
+        let factor = 0.9 + 0.2 * jitter.clamp(0.0, 1.0);
+        self.interval.mul_f64(factor)
+    }
+
+    fn retry_after(&self, failures: i32) -> Duration {
+        let exponent = u32::try_from(failures.saturating_sub(1)).unwrap_or(0).min(16);
+        self.retry_base.saturating_mul(2u32.saturating_pow(exponent)).min(self.retry_max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(minutes: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap() + chrono::Duration::minutes(minutes)
+    }
+
+    #[test]
+    fn outages_back_off_in_minutes_and_success_resets() {
+        let policy = SchedulePolicy::default();
+        let mut health = Health::default();
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            health = policy.after_check(&health, VerificationOutcome::ProviderUnavailable, at(0), 0.5, None);
+            waits.push((health.next_check_at.unwrap() - at(0)).num_minutes());
+        }
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(health.consecutive_failures, 8);
+        let healthy = policy.after_check(&health, VerificationOutcome::Ok, at(5), 0.5, None);
+        assert_eq!(healthy.consecutive_failures, 0);
+        assert_eq!(healthy.last_success_at, Some(at(5)));
+        assert_eq!(healthy.last_failure_at, Some(at(0)), "the last failure is remembered");
+        assert_eq!((healthy.next_check_at.unwrap() - at(5)).num_hours(), 24);
+    }
+
+    #[test]
+    fn jitter_spreads_checks_within_ten_percent() {
+        let policy = SchedulePolicy::default();
+        let low = policy.after_check(&Health::default(), VerificationOutcome::Ok, at(0), 0.0, None);
+        let high = policy.after_check(&Health::default(), VerificationOutcome::Ok, at(0), 0.999, None);
+        assert_eq!((low.next_check_at.unwrap() - at(0)).num_minutes(), 1296);
+        assert_eq!((high.next_check_at.unwrap() - at(0)).num_minutes(), 1583);
+    }
+
+    #[test]
+    fn a_token_expiring_sooner_brings_the_check_forward() {
+        let policy = SchedulePolicy::default();
+        let health =
+            policy.after_check(&Health::default(), VerificationOutcome::Ok, at(0), 0.5, Some(at(50)));
+        assert_eq!(health.next_check_at, Some(at(50)));
+    }
+
+    #[test]
+    fn rejected_credentials_wait_the_full_interval() {
+        let policy = SchedulePolicy::default();
+        let health =
+            policy.after_check(&Health::default(), VerificationOutcome::InvalidCredentials, at(0), 0.5, None);
+        assert_eq!(health.consecutive_failures, 1);
+        assert_eq!((health.next_check_at.unwrap() - at(0)).num_hours(), 24);
+    }
+}

@@ -1,0 +1,126 @@
+//! Recording checks, and the scheduler's claims on due connections.
+//!
+//! A sweep claims due connections by writing its claim token and an expiry in one statement
+//! (on PostgreSQL with `FOR UPDATE SKIP LOCKED`), so several instances never check the same
+//! connection at once, and a dead instance's claims lapse. Results are written only where the
+//! claim (or, for a manual check, the version) still holds.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType, Query};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter};
+
+use super::connections::{scoped, to_connection};
+use super::entities::connection::{Column, Entity};
+use crate::domain::{Connection, ConnectionId, ConnectionStatus, Health, TeamId, Verification};
+
+/// What a finished check changes on its connection.
+pub struct CheckRecord<'a> {
+    pub verification: &'a Verification,
+    pub status: ConnectionStatus,
+    pub health: &'a Health,
+}
+
+/// The condition under which a result may still be written.
+pub enum Guard<'a> {
+    /// A manual check of the credentials at this version.
+    Version(i32),
+    /// A scheduled check under this claim; writing it releases the claim.
+    Claim(&'a str),
+}
+
+/// Records a check. Answers `None` when the guard no longer holds (the connection was edited,
+/// deleted, or the claim lapsed and was taken over), so a stale result never lands.
+pub async fn record(
+    db: &impl ConnectionTrait,
+    team_id: TeamId,
+    id: ConnectionId,
+    guard: Guard<'_>,
+    record: CheckRecord<'_>,
+) -> Result<Option<Connection>, DbErr> {
+    let check = record.verification;
+    let mut update = Entity::update_many()
+        .col_expr(Column::Status, Expr::value(record.status))
+        .col_expr(Column::LastVerificationOutcome, Expr::value(check.outcome))
+        .col_expr(Column::LastVerificationMessage, Expr::value(check.message.clone()))
+        .col_expr(Column::LastVerificationStartedAt, Expr::value(check.started_at))
+        .col_expr(Column::LastVerificationFinishedAt, Expr::value(check.finished_at))
+        .col_expr(Column::NextCheckAt, Expr::value(record.health.next_check_at))
+        .col_expr(Column::ConsecutiveFailures, Expr::value(record.health.consecutive_failures))
+        .col_expr(Column::LastSuccessAt, Expr::value(record.health.last_success_at))
+        .col_expr(Column::LastFailureAt, Expr::value(record.health.last_failure_at));
+    if let Some(label) = &check.account_label {
+        update = update.col_expr(Column::AccountLabel, Expr::value(label.clone()));
+    }
+    let update = update.filter(Column::TeamId.eq(team_id)).filter(Column::Id.eq(id));
+    let update = match guard {
+        Guard::Version(version) => update.filter(Column::Version.eq(version)),
+        Guard::Claim(claim) => update
+            .col_expr(Column::ClaimedBy, Expr::value(Option::<String>::None))
+            .col_expr(Column::ClaimExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
+            .filter(Column::ClaimedBy.eq(claim)),
+    };
+    if update.exec(db).await?.rows_affected == 0 {
+        return Ok(None);
+    }
+    scoped(team_id).filter(Column::Id.eq(id)).one(db).await?.map(to_connection).transpose()
+}
+
+/// Claims up to `limit` due connections for `claim` until `expires_at`, and answers them with
+/// their sealed secrets, most overdue first. Connections waiting for consent are never due.
+pub async fn claim_due(
+    db: &impl ConnectionTrait,
+    claim: &str,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<(Connection, Option<Vec<u8>>)>, DbErr> {
+    let mut due = Query::select();
+    due.column(Column::Id)
+        .from(Entity)
+        .cond_where(
+            Condition::all()
+                .add(Condition::any().add(Column::NextCheckAt.is_null()).add(Column::NextCheckAt.lte(now)))
+                .add(
+                    Condition::any()
+                        .add(Column::ClaimExpiresAt.is_null())
+                        .add(Column::ClaimExpiresAt.lt(now)),
+                )
+                .add(Column::Status.ne(ConnectionStatus::PendingAuthorization)),
+        )
+        .order_by(Column::NextCheckAt, sea_orm::Order::Asc)
+        .limit(limit);
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        // Two instances claiming at once each skip what the other is taking.
+        due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    Entity::update_many()
+        .col_expr(Column::ClaimedBy, Expr::value(claim))
+        .col_expr(Column::ClaimExpiresAt, Expr::value(expires_at))
+        .filter(Column::Id.in_subquery(due))
+        .exec(db)
+        .await?;
+    let rows = Entity::find().filter(Column::ClaimedBy.eq(claim)).all(db).await?;
+    rows.into_iter()
+        .map(|mut model| {
+            let sealed = model.sealed_secrets.take();
+            Ok((to_connection(model)?, sealed))
+        })
+        .collect()
+}
+
+/// Postpones what `claim` still holds to `next_check_at` and gives it back: connections a sweep
+/// could not check at all.
+pub async fn postpone_claimed(
+    db: &impl ConnectionTrait,
+    claim: &str,
+    next_check_at: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let result = Entity::update_many()
+        .col_expr(Column::NextCheckAt, Expr::value(next_check_at))
+        .col_expr(Column::ClaimedBy, Expr::value(Option::<String>::None))
+        .col_expr(Column::ClaimExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .filter(Column::ClaimedBy.eq(claim))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
