@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod oauth;
 pub mod outbound;
 pub mod scheduler;
 pub mod startup;

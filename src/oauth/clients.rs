@@ -49,14 +49,18 @@ pub struct ClientConfigError {
 /// Why a connection has no usable OAuth client. The message says what to set or enter.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MissingClient {
-    #[error("{app} needs an OAuth client: set {id_variable} and {secret_variable}{}", or_own_fields(*.own_fields))]
+    #[error(
+        "{app} needs an OAuth client: set {id_variable} and {secret_variable}{}",
+        or_own_fields(*.own_fields)
+    )]
     NotConfigured { app: String, id_variable: String, secret_variable: String, own_fields: bool },
     #[error("{app} needs the operator's client secret: set {secret_variable}")]
     NoOperatorSecret { app: String, secret_variable: String },
     #[error("{app} needs the client secret of your own OAuth client: enter it with the client id")]
     NoOwnSecret { app: String },
     #[error(
-        "a client secret was entered without its client id: enter both, or neither to use the operator's client"
+        "a client secret was entered without its client id: \
+         enter both, or neither to use the operator's client"
     )]
     NoOwnId { app: String },
 }

@@ -48,7 +48,9 @@ impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
         let ticket = Ticket { owner: self, key, cell: Some(cell) };
         ticket.wait(f).await
     }
+}
 
+impl<K, T> SingleFlight<K, T> {
     /// How many flights are running (for metrics and tests).
     pub fn in_flight(&self) -> usize {
         self.lock().len()
@@ -85,12 +87,13 @@ impl<K: Eq + Hash, T: Clone> Ticket<'_, K, T> {
 impl<K: Eq + Hash, T> Drop for Ticket<'_, K, T> {
     fn drop(&mut self) {
         let Some(cell) = self.cell.take() else { return };
-        let mut flights = self.owner.flights.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut flights = self.owner.lock();
         let ours = flights.get(&self.key).is_some_and(|entry| Weak::as_ptr(entry) == Arc::as_ptr(&cell));
         // Counted under the lock, where new callers join: a count of one means nobody else is in.
         if ours && (cell.initialized() || Arc::strong_count(&cell) == 1) {
             flights.remove(&self.key);
         }
+        // Released before the lock, so that the next ticket's count no longer includes it.
         drop(cell);
     }
 }
@@ -112,10 +115,13 @@ mod tests {
         let flights = Arc::new(SingleFlight::<&str, u32>::new());
         let runs = Arc::new(AtomicU32::new(0));
         let gate = Arc::new(Notify::new());
+        let all_started = Arc::new(Barrier::new(51));
         let callers: Vec<_> = (0..50)
             .map(|_| {
                 let (flights, runs, gate) = (flights.clone(), runs.clone(), gate.clone());
+                let all_started = all_started.clone();
                 tokio::spawn(async move {
+                    all_started.wait().await;
                     flights
                         .run("connection-1", || async move {
                             gate.notified().await;
@@ -126,6 +132,7 @@ mod tests {
             })
             .collect();
         // Let every caller join the flight before the one running it may finish.
+        all_started.wait().await;
         sleep(Duration::from_millis(100)).await;
         gate.notify_one();
         for caller in callers {

@@ -23,7 +23,11 @@ use crate::catalog::{App, ClientAuth, FormValues};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     /// The grant is dead (revoked, expired, code already used): a person must reauthorize.
-    #[error("the provider no longer accepts this authorization (invalid_grant{}): reauthorize the connection", suffix(.description))]
+    /// Also for providers' synonyms of `invalid_grant`, which `description` then names.
+    #[error(
+        "the provider no longer accepts this authorization (invalid_grant{}): reauthorize the connection",
+        suffix(.description)
+    )]
     InvalidGrant { description: Option<String> },
     /// Any other refusal (`invalid_client`, `invalid_scope`, a 200 without a token, ...):
     /// permanent until someone fixes the client or the request, but the grant may be fine.

@@ -18,6 +18,17 @@ use super::{TokenError, TokenSet};
 const MAX_BODY_BYTES: usize = 64 * 1024;
 const MAX_ERROR_CHARS: usize = 64;
 const MAX_DESCRIPTION_CHARS: usize = 300;
+/// Providers' own names for `invalid_grant`: the code or refresh token is dead (GitHub's
+/// `bad_refresh_token` and `bad_verification_code`; Slack's `invalid_refresh_token`,
+/// `invalid_code`, `code_already_used`, `code_expired`).
+const DEAD_GRANT_SYNONYMS: [&str; 6] = [
+    "bad_refresh_token",
+    "bad_verification_code",
+    "invalid_refresh_token",
+    "invalid_code",
+    "code_already_used",
+    "code_expired",
+];
 /// The `error` of a body that is no OAuth error response.
 const INVALID_RESPONSE: &str = "invalid_response";
 
@@ -131,6 +142,11 @@ fn classify(
     if let Some((error, description)) = oauth_error(body, redactor) {
         return Err(match error.as_str() {
             "invalid_grant" => TokenError::InvalidGrant { description },
+            code if DEAD_GRANT_SYNONYMS.contains(&code) => {
+                let description =
+                    Some(description.map_or_else(|| error.clone(), |text| format!("{error}: {text}")));
+                TokenError::InvalidGrant { description }
+            }
             // RFC 6749 §4.1.2.1's transient errors, which some token endpoints also use.
             "temporarily_unavailable" | "server_error" => TokenError::Unavailable { reason: error },
             _ => TokenError::Rejected { error, description, status: code },
@@ -188,6 +204,16 @@ mod tests {
     }
 
     #[test]
+    fn providers_names_for_a_dead_grant_count_as_invalid_grant() {
+        let error = outcome(200, json!({"error": "bad_refresh_token", "error_description": "expired"}));
+        let expected = Some("bad_refresh_token: expired".to_owned());
+        assert_eq!(error.unwrap_err(), TokenError::InvalidGrant { description: expected });
+        let error = outcome(200, json!({"ok": false, "error": "invalid_refresh_token"}));
+        let expected = Some("invalid_refresh_token".to_owned());
+        assert_eq!(error.unwrap_err(), TokenError::InvalidGrant { description: expected });
+    }
+
+    #[test]
     fn server_errors_are_transient_whatever_the_body_says() {
         for status in [500, 502, 503, 429, 408] {
             let error = outcome(status, json!({"error": "invalid_grant"})).unwrap_err();
@@ -210,7 +236,8 @@ mod tests {
     #[test]
     fn provider_text_loses_secrets_control_characters_and_length() {
         let long = "x".repeat(1000);
-        let body = json!({"error": "bad\"code s3cr3t-value", "error_description": format!("got s3cr3t-value\n{long}")});
+        let description = format!("got s3cr3t-value\n{long}");
+        let body = json!({"error": "bad\"code s3cr3t-value", "error_description": description});
         let TokenError::Rejected { error, description: Some(description), .. } =
             outcome(400, body).unwrap_err()
         else {

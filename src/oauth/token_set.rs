@@ -225,7 +225,9 @@ mod tests {
     fn a_slack_user_token_is_read_from_authed_user() {
         let set = parse(json!({
             "ok": true, "team": {"id": "T1"},
-            "authed_user": {"id": "U1", "access_token": "xoxp-1", "scope": "chat:write,users:read", "token_type": "user"}
+            "authed_user": {
+                "id": "U1", "access_token": "xoxp-1", "scope": "chat:write,users:read", "token_type": "user"
+            }
         }))
         .unwrap();
         assert_eq!(set.access_token.expose_secret(), "xoxp-1");
