@@ -18,6 +18,9 @@
 //! | `PLUGBOARD_CHECK_BATCH` | `500` | connections claimed at a time |
 //! | `PLUGBOARD_CHECK_LEASE_SECS` | `300` | how long a claim holds before another instance may take it |
 //! | `PLUGBOARD_APP_RATE_LIMIT` | `20` | scheduled checks per second per app and instance |
+//! | `PLUGBOARD_APP_<KEY>_CLIENT_ID`, `..._CLIENT_SECRET` | none | the operator's OAuth client for an app (key upper-cased, `-` as `_`) |
+//! | `PLUGBOARD_TOKEN_REFRESH_SKEW_SECS` | `300` | refresh an access token this long before it expires |
+//! | `PLUGBOARD_ASSUMED_TOKEN_LIFETIME_SECS` | `3600` | lifetime of a token whose provider sent no expiry |
 //! | `PLUGBOARD_LOG_FORMAT` | `text` | `text` or `json` |
 //! | `PLUGBOARD_MAX_BODY_BYTES` | `262144` | largest GraphQL request body accepted |
 //! | `PLUGBOARD_MAX_QUERY_DEPTH` | `12` | deepest GraphQL selection accepted |
@@ -35,6 +38,25 @@ use std::time::Duration;
 pub struct ConfigError {
     pub variable: &'static str,
     pub problem: String,
+}
+
+/// The `PLUGBOARD_APP_*` variables. Client secrets among them, so `Debug` prints names only.
+#[derive(Clone, Default)]
+pub struct AppVariables(std::collections::BTreeMap<String, secrecy::SecretString>);
+
+impl AppVariables {
+    pub const PREFIX: &'static str = "PLUGBOARD_APP_";
+
+    pub fn get(&self, name: &str) -> Option<String> {
+        use secrecy::ExposeSecret;
+        self.0.get(name).map(|value| value.expose_secret().to_owned())
+    }
+}
+
+impl std::fmt::Debug for AppVariables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +92,10 @@ pub struct Config {
     pub check_batch: u64,
     pub check_lease: Duration,
     pub app_rate_limit: u32,
+    /// `PLUGBOARD_APP_*` variables: the operator's OAuth clients, read once the catalog is known.
+    pub app_variables: AppVariables,
+    pub token_refresh_skew: Duration,
+    pub assumed_token_lifetime: Duration,
     pub log_format: LogFormat,
     pub max_body_bytes: usize,
     pub max_query_depth: usize,
@@ -80,10 +106,23 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_vars(std::env::vars())
     }
 
-    /// Reads settings through `lookup`, so tests can supply their own environment.
+    /// Reads settings from `vars`, so tests can supply their own environment.
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let vars: std::collections::HashMap<String, String> = vars.into_iter().collect();
+        let mut config = Self::from_lookup(|name| vars.get(name).cloned())?;
+        config.app_variables = AppVariables(
+            vars.iter()
+                .filter(|(name, _)| name.starts_with(AppVariables::PREFIX))
+                .map(|(name, value)| (name.clone(), secrecy::SecretString::from(value.clone())))
+                .collect(),
+        );
+        Ok(config)
+    }
+
+    /// Reads settings through `lookup` (without the per-app variables, which need a listing).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
 
@@ -158,6 +197,17 @@ impl Config {
             check_batch: positive("PLUGBOARD_CHECK_BATCH", get("PLUGBOARD_CHECK_BATCH"), "500")?,
             check_lease: seconds("PLUGBOARD_CHECK_LEASE_SECS", get("PLUGBOARD_CHECK_LEASE_SECS"), "300")?,
             app_rate_limit: positive("PLUGBOARD_APP_RATE_LIMIT", get("PLUGBOARD_APP_RATE_LIMIT"), "20")?,
+            app_variables: AppVariables::default(),
+            token_refresh_skew: seconds(
+                "PLUGBOARD_TOKEN_REFRESH_SKEW_SECS",
+                get("PLUGBOARD_TOKEN_REFRESH_SKEW_SECS"),
+                "300",
+            )?,
+            assumed_token_lifetime: seconds(
+                "PLUGBOARD_ASSUMED_TOKEN_LIFETIME_SECS",
+                get("PLUGBOARD_ASSUMED_TOKEN_LIFETIME_SECS"),
+                "3600",
+            )?,
             log_format,
             max_body_bytes: parse("PLUGBOARD_MAX_BODY_BYTES", get("PLUGBOARD_MAX_BODY_BYTES"), "262144")?,
             max_query_depth: parse("PLUGBOARD_MAX_QUERY_DEPTH", get("PLUGBOARD_MAX_QUERY_DEPTH"), "12")?,
@@ -268,6 +318,20 @@ mod tests {
         assert_eq!(config.graphql_url(), "http://127.0.0.1:8080/graphql");
         assert!(matches!(config.master_keys, KeySource::DevKeyFile(ref p) if p.ends_with("master.key")));
         assert!(!config.egress_allow_private);
+    }
+
+    #[test]
+    fn app_variables_are_kept_and_never_printed() {
+        let config = Config::from_vars([
+            ("PLUGBOARD_APP_SLACK_CLIENT_ID".to_owned(), "id-1".to_owned()),
+            ("PLUGBOARD_APP_SLACK_CLIENT_SECRET".to_owned(), "very-secret".to_owned()),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.app_variables.get("PLUGBOARD_APP_SLACK_CLIENT_SECRET").as_deref(),
+            Some("very-secret")
+        );
+        assert!(!format!("{config:?}").contains("very-secret"));
     }
 
     #[test]

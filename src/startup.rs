@@ -15,6 +15,7 @@ use crate::crypto::{self, Sealer};
 use crate::events::EventBus;
 use crate::graphql::{self, Limits};
 use crate::http::{self, GraphqlLimits};
+use crate::oauth::{OAuthClients, SingleFlight};
 use crate::outbound::{Outbound, OutboundSettings};
 use crate::state::AppState;
 use crate::store;
@@ -40,6 +41,10 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         );
     }
     let events = EventBus::start(&db).await?;
+    let oauth_clients = OAuthClients::from_lookup(
+        |name| config.app_variables.get(name),
+        catalog.apps().iter().map(|app| app.key()),
+    )?;
     Ok(AppState {
         schedule: config.schedule(),
         db,
@@ -48,6 +53,8 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         config: Arc::new(config),
         outbound,
         events,
+        oauth_clients: Arc::new(oauth_clients),
+        token_flights: Arc::new(SingleFlight::new()),
     })
 }
 

@@ -6,10 +6,13 @@ use sea_orm::DatabaseConnection;
 
 use crate::catalog::Catalog;
 use crate::config::Config;
+use crate::connections::TokenProblem;
 use crate::crypto::Sealer;
-use crate::domain::SchedulePolicy;
+use crate::domain::{ConnectionId, SchedulePolicy};
 use crate::events::EventBus;
+use crate::oauth::{OAuthClients, SingleFlight};
 use crate::outbound::Outbound;
+use secrecy::SecretString;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -21,4 +24,8 @@ pub struct AppState {
     pub outbound: Outbound,
     pub events: EventBus,
     pub schedule: SchedulePolicy,
+    /// The operator's OAuth client per app.
+    pub oauth_clients: Arc<OAuthClients>,
+    /// Token refreshes in flight, one per connection.
+    pub token_flights: Arc<SingleFlight<ConnectionId, Result<SecretString, TokenProblem>>>,
 }

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_foundation;
 mod m20261128_000002_verifications;
 mod m20261128_000003_connection_health;
+mod m20261128_000004_oauth_states;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_foundation::Migration),
             Box::new(m20261128_000002_verifications::Migration),
             Box::new(m20261128_000003_connection_health::Migration),
+            Box::new(m20261128_000004_oauth_states::Migration),
         ]
     }
 }

@@ -1,13 +1,16 @@
 //! The life of a connection: create, read, edit (replace), verify, delete, and key rotation.
 //!
 //! Every change checks the caller's access to the team, validates the form against the app's
-//! catalog entry, checks the credentials with the provider, seals the secrets, and writes the
-//! change, its verification and its audit events in one transaction. Nothing here returns or
+//! catalog entry, checks the credentials with the provider (or, for OAuth apps, waits for the
+//! person's consent), seals the secrets, and writes the change, its verification and its audit
+//! events in one transaction. Nothing here returns or
 //! logs a secret value.
 
 mod audit;
+mod consent;
 mod rotation;
 mod secrets;
+mod tokens;
 mod verification;
 
 use sea_orm::TransactionTrait;
@@ -16,16 +19,21 @@ use serde_json::json;
 use crate::access;
 use crate::catalog::{App, FormMode, FormValues};
 use crate::domain::{
-    AuditAction, Connection, ConnectionId, ConnectionName, ConnectionStatus, Principal, TeamId,
+    AuditAction, AuthType, Connection, ConnectionId, ConnectionName, ConnectionStatus, Health, Principal,
+    TeamId, Verification,
 };
 use crate::error::{AppError, AppResult};
 use crate::events::{ConnectionEvent, ConnectionEventKind};
+use crate::oauth;
 use crate::state::AppState;
 use crate::store;
 use crate::store::connections::{ConnectionData, ConnectionFilter, NewConnection};
+use secrets::StoredSecrets;
 
+pub use consent::{Callback, Completed, Purpose, Refused, complete as complete_consent};
 pub use rotation::{RotationReport, rotate_keys};
 pub use secrets::open as open_secrets;
+pub use tokens::{TokenProblem, fresh_access_token};
 pub use verification::{
     CheckedConnection, check_stored, record_check, record_scheduled_checks, verify_connection,
 };
@@ -50,19 +58,24 @@ pub struct EditConnection {
 const MAX_SCOPES: usize = 100;
 const MAX_SCOPE_CHARS: usize = 200;
 
-pub async fn create(
-    state: &AppState,
-    principal: &Principal,
-    input: CreateConnection,
-) -> AppResult<Connection> {
+/// A created or edited connection, the check made of it, and where to send a person when the
+/// change waits for consent (OAuth).
+pub struct Changed {
+    pub connection: Connection,
+    pub verification: Option<Verification>,
+    pub authorization_url: Option<url::Url>,
+}
+
+pub async fn create(state: &AppState, principal: &Principal, input: CreateConnection) -> AppResult<Changed> {
     access::require_manage(&state.db, principal, input.team_id).await?;
     let app = find_app(state, &input.app)?;
-    refuse_consent_apps(app)?;
     let name = ConnectionName::parse(&input.name).map_err(|m| AppError::bad_input("name", m))?;
     let form = app.check_form(&input.fields, FormMode::Create).map_err(field_error)?;
     let scopes = check_scopes(input.scopes.unwrap_or_default())?;
-
     let id = ConnectionId::new();
+    if app.auth_type().needs_consent() {
+        return create_pending(state, principal, input.team_id, id, app, name, form, scopes).await;
+    }
     let data = connection_data(state, app, input.team_id, id, name, form, scopes).await?;
     let verification = data.verification.clone();
     let txn = state.db.begin().await?;
@@ -98,20 +111,73 @@ pub async fn create(
         .await?;
     }
     txn.commit().await?;
-    state
-        .events
-        .publish(ConnectionEvent::changed(
-            connection.team_id,
-            connection.id,
-            ConnectionEventKind::Created,
-            Some(connection.status),
-            None,
-        ))
-        .await;
+    let event = ConnectionEvent::changed(
+        connection.team_id,
+        id,
+        ConnectionEventKind::Created,
+        Some(connection.status),
+        None,
+    );
+    state.events.publish(event).await;
     verification::publish_finished(state, &connection, verification.as_ref(), ConnectionStatus::Unverified)
         .await;
-    tracing::info!(connection_id = %connection.id, team_id = %connection.team_id, app = %connection.app_key, status = connection.status.as_str(), "connection created");
-    Ok(connection)
+    tracing::info!(connection_id = %id, team_id = %connection.team_id, app = %connection.app_key, status = connection.status.as_str(), "connection created");
+    Ok(Changed { connection, verification, authorization_url: None })
+}
+
+/// An OAuth connection waits for consent: stored pending, with the consent's state, in one
+/// transaction, so a failure leaves neither.
+#[allow(clippy::too_many_arguments)]
+async fn create_pending(
+    state: &AppState,
+    principal: &Principal,
+    team_id: TeamId,
+    id: ConnectionId,
+    app: &App,
+    name: ConnectionName,
+    form: FormValues,
+    scopes: Vec<String>,
+) -> AppResult<Changed> {
+    let scopes = oauth::requested_scopes(app, &scopes).map_err(|err| AppError::bad_input("scopes", err))?;
+    let secrets = StoredSecrets { form: form.secrets().clone(), ..StoredSecrets::default() };
+    let data = ConnectionData {
+        name,
+        status: ConnectionStatus::PendingAuthorization,
+        public_fields: form.public().clone(),
+        secret_fields: form.secret_keys().map(str::to_owned).collect(),
+        sealed: secrets.seal(&state.sealer, team_id, id)?,
+        scopes: scopes.clone(),
+        verification: None,
+        account_label: None,
+        health: Health::default(),
+        expires_at: None,
+    };
+    let txn = state.db.begin().await?;
+    let new = NewConnection {
+        id,
+        team_id,
+        app_key: app.key().to_owned(),
+        auth_type: app.auth_type(),
+        data,
+        created_by: principal.user_id(),
+    };
+    let connection = store::connections::insert(&txn, new).await?;
+    let url = consent::start(state, &txn, principal, &connection, app, &form, &scopes, Purpose::Create, None)
+        .await?;
+    audit::record(
+        &txn,
+        &principal.actor(),
+        &connection,
+        AuditAction::ConnectionCreated,
+        audit::content(&connection),
+    )
+    .await?;
+    txn.commit().await?;
+    let event =
+        ConnectionEvent::changed(team_id, id, ConnectionEventKind::Created, Some(connection.status), None);
+    state.events.publish(event).await;
+    tracing::info!(connection_id = %id, %team_id, app = %connection.app_key, "connection created; waiting for consent");
+    Ok(Changed { connection, verification: None, authorization_url: Some(url) })
 }
 
 pub async fn edit(
@@ -119,7 +185,7 @@ pub async fn edit(
     principal: &Principal,
     id: ConnectionId,
     input: EditConnection,
-) -> AppResult<Connection> {
+) -> AppResult<Changed> {
     let current = get(state, principal, id).await?;
     access::require_manage(&state.db, principal, current.team_id).await?;
     if let Some(version) = input.version
@@ -128,7 +194,6 @@ pub async fn edit(
         return Err(stale(current.version));
     }
     let app = find_app(state, &current.app_key)?;
-    refuse_consent_apps(app)?;
     let name = match input.name {
         Some(raw) => ConnectionName::parse(&raw).map_err(|m| AppError::bad_input("name", m))?,
         None => current.name.clone(),
@@ -138,6 +203,27 @@ pub async fn edit(
         Some(scopes) => check_scopes(scopes)?,
         None => current.scopes.clone(),
     };
+    if app.auth_type().needs_consent() {
+        // The edit waits for consent; until then the connection keeps working as it was.
+        let scopes =
+            oauth::requested_scopes(app, &scopes).map_err(|err| AppError::bad_input("scopes", err))?;
+        let pending = consent::PendingEdit { name, form: form.clone() };
+        let txn = state.db.begin().await?;
+        let url = consent::start(
+            state,
+            &txn,
+            principal,
+            &current,
+            app,
+            &form,
+            &scopes,
+            Purpose::Edit,
+            Some(pending),
+        )
+        .await?;
+        txn.commit().await?;
+        return Ok(Changed { connection: current, verification: None, authorization_url: Some(url) });
+    }
     let data = connection_data(state, app, current.team_id, id, name, form, scopes).await?;
     let verification = data.verification.clone();
     let txn = state.db.begin().await?;
@@ -160,23 +246,52 @@ pub async fn edit(
         .await?;
     }
     txn.commit().await?;
-    state
-        .events
-        .publish(ConnectionEvent::changed(
-            edited.team_id,
-            id,
-            ConnectionEventKind::Updated,
-            Some(edited.status),
-            None,
-        ))
-        .await;
+    let event =
+        ConnectionEvent::changed(edited.team_id, id, ConnectionEventKind::Updated, Some(edited.status), None);
+    state.events.publish(event).await;
     verification::publish_finished(state, &edited, verification.as_ref(), current.status).await;
     tracing::info!(connection_id = %id, team_id = %edited.team_id, version = edited.version, status = edited.status.as_str(), "connection edited");
-    Ok(edited)
+    Ok(Changed { connection: edited, verification, authorization_url: None })
 }
 
-/// Checks the new credentials with the provider and seals them: everything a create or an
-/// edit stores.
+/// `reauthorizeConnection`: a new consent for an OAuth connection. Its current tokens stay in
+/// use until the consent completes; abandoning it changes nothing.
+pub async fn reauthorize(state: &AppState, principal: &Principal, id: ConnectionId) -> AppResult<Changed> {
+    let current = get(state, principal, id).await?;
+    access::require_manage(&state.db, principal, current.team_id).await?;
+    let app = find_app(state, &current.app_key)?;
+    if !app.auth_type().needs_consent() {
+        return Err(AppError::bad_input(
+            "id",
+            format!(
+                "{} connections are not authorized by consent; edit the connection to enter new credentials",
+                app.name()
+            ),
+        ));
+    }
+    let (connection, sealed) = store::connections::find_with_secrets(&state.db, current.team_id, id)
+        .await?
+        .ok_or(AppError::NotFound("connection"))?;
+    let secrets = StoredSecrets::open(&state.sealer, connection.team_id, id, sealed.as_deref())?;
+    let form = FormValues::from_parts(connection.public_fields.clone(), secrets.form);
+    let scopes = connection.scopes.clone();
+    let url = consent::start(
+        state,
+        &state.db,
+        principal,
+        &connection,
+        app,
+        &form,
+        &scopes,
+        Purpose::Reauthorize,
+        None,
+    )
+    .await?;
+    Ok(Changed { connection, verification: None, authorization_url: Some(url) })
+}
+
+/// Checks the new credentials with the provider (fetching a token first for client-credentials
+/// apps) and seals them: everything a create or an edit stores.
 async fn connection_data(
     state: &AppState,
     app: &App,
@@ -186,8 +301,14 @@ async fn connection_data(
     form: FormValues,
     scopes: Vec<String>,
 ) -> AppResult<ConnectionData> {
-    let check = verification::check_form(state, app, &form, team_id, id).await?;
-    let sealed = secrets::seal(&state.sealer, team_id, id, form.secrets())?;
+    let mut secrets = StoredSecrets { form: form.secrets().clone(), ..StoredSecrets::default() };
+    let (check, expires_at) = if app.auth_type() == AuthType::OAuth2ClientCredentials {
+        let first = tokens::first_client_token(state, app, &form, &scopes, team_id, id).await?;
+        secrets.access_token = first.access_token;
+        (first.check, first.expires_at)
+    } else {
+        (verification::check_form(state, app, &form, team_id, id).await?, None)
+    };
     let status = match &check {
         Some(check) => check.verification.outcome.next_status(ConnectionStatus::Unverified),
         None => ConnectionStatus::Unverified,
@@ -197,11 +318,12 @@ async fn connection_data(
         status,
         public_fields: form.public().clone(),
         secret_fields: form.secret_keys().map(str::to_owned).collect(),
-        sealed,
+        sealed: secrets.seal(&state.sealer, team_id, id)?,
         scopes,
         account_label: check.as_ref().and_then(|c| c.account_label.clone()),
-        health: verification::initial_health(state, check.as_ref()),
+        health: verification::initial_health(state, check.as_ref(), expires_at),
         verification: check.map(|c| c.verification),
+        expires_at,
     })
 }
 
@@ -284,22 +406,6 @@ fn find_app<'a>(state: &'a AppState, key: &str) -> AppResult<&'a App> {
             format!("there is no app {key:?} in the catalog; query `apps` to list them"),
         )
     })
-}
-
-/// OAuth apps need the consent flow, which this server does not run yet; refuse clearly rather
-/// than store a connection that can never work.
-fn refuse_consent_apps(app: &App) -> AppResult<()> {
-    if app.oauth().is_some() {
-        return Err(AppError::bad_input(
-            "app",
-            format!(
-                "{} uses OAuth 2.0 ({}), which this server cannot connect yet; use an API-key or basic-auth app",
-                app.name(),
-                app.auth_type().as_str()
-            ),
-        ));
-    }
-    Ok(())
 }
 
 fn field_error(err: crate::catalog::FieldError) -> AppError {

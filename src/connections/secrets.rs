@@ -12,6 +12,70 @@ use crate::store::connections::SealedSecrets;
 
 const PURPOSE: &str = "connection";
 
+/// Names under which tokens sit in a connection's blob, beside the form's secret fields.
+/// The catalog reserves them, so no form field can take them.
+const ACCESS_TOKEN: &str = "access_token";
+const REFRESH_TOKEN: &str = "refresh_token";
+
+/// Everything secret about a connection: its form's secret fields and its OAuth tokens.
+#[derive(Clone, Default)]
+pub struct StoredSecrets {
+    pub form: BTreeMap<String, SecretString>,
+    pub access_token: Option<SecretString>,
+    pub refresh_token: Option<SecretString>,
+}
+
+impl std::fmt::Debug for StoredSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredSecrets")
+            .field("form", &self.form.keys().collect::<Vec<_>>())
+            .field("access_token", &self.access_token.as_ref().map(|_| "***"))
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl StoredSecrets {
+    fn split(mut all: BTreeMap<String, SecretString>) -> Self {
+        let access_token = all.remove(ACCESS_TOKEN);
+        let refresh_token = all.remove(REFRESH_TOKEN);
+        StoredSecrets { form: all, access_token, refresh_token }
+    }
+
+    fn merged(&self) -> BTreeMap<String, SecretString> {
+        let mut all = self.form.clone();
+        if let Some(token) = &self.access_token {
+            all.insert(ACCESS_TOKEN.to_owned(), token.clone());
+        }
+        if let Some(token) = &self.refresh_token {
+            all.insert(REFRESH_TOKEN.to_owned(), token.clone());
+        }
+        all
+    }
+
+    pub fn seal(
+        &self,
+        sealer: &Sealer,
+        team_id: TeamId,
+        connection_id: ConnectionId,
+    ) -> anyhow::Result<Option<SealedSecrets>> {
+        seal(sealer, team_id, connection_id, &self.merged())
+    }
+
+    /// Opens a connection's blob, if it has one.
+    pub fn open(
+        sealer: &Sealer,
+        team_id: TeamId,
+        connection_id: ConnectionId,
+        blob: Option<&[u8]>,
+    ) -> anyhow::Result<Self> {
+        match blob {
+            Some(blob) => Ok(Self::split(open(sealer, team_id, connection_id, blob)?)),
+            None => Ok(Self::default()),
+        }
+    }
+}
+
 fn binding(team_id: TeamId, connection_id: ConnectionId) -> Binding {
     Binding::new(PURPOSE, team_id.as_uuid(), connection_id.as_uuid())
 }

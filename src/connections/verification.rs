@@ -2,17 +2,17 @@
 //! history, audit, events. Used at create and edit (before storing), by `verifyConnection`,
 //! and by the scheduler, which all go through `check_stored` and `record_check`.
 
-use std::collections::BTreeMap;
-
 use chrono::Utc;
 use sea_orm::TransactionTrait;
-use secrecy::SecretString;
 
-use super::{audit, secrets};
+use super::audit;
+use super::secrets::StoredSecrets;
+use super::tokens::{self, TokenProblem};
 use crate::access;
 use crate::catalog::{App, FormValues};
 use crate::domain::{
     Actor, AuditAction, Connection, ConnectionId, ConnectionStatus, Health, Principal, TeamId, Verification,
+    VerificationOutcome,
 };
 use crate::error::{AppError, AppResult};
 use crate::events::{ConnectionEvent, ConnectionEventKind, VerificationEvent};
@@ -39,14 +39,28 @@ pub(super) async fn check_form(
 }
 
 /// The health of credentials just checked (or not: `None`) when they are stored.
-pub(super) fn initial_health(state: &AppState, check: Option<&CheckResult>) -> Health {
+pub(super) fn initial_health(
+    state: &AppState,
+    check: Option<&CheckResult>,
+    expires_at: Option<chrono::DateTime<Utc>>,
+) -> Health {
     let now = Utc::now();
     match check {
-        Some(check) => {
-            state.schedule.after_check(&Health::default(), check.verification.outcome, now, jitter(), None)
-        }
+        Some(check) => state.schedule.after_check(
+            &Health::default(),
+            check.verification.outcome,
+            now,
+            jitter(),
+            refresh_due(state, expires_at),
+        ),
         None => Health { next_check_at: Some(now + state.schedule.interval), ..Health::default() },
     }
+}
+
+/// When a token expiring at `expires_at` should be refreshed ahead: the skew before it.
+fn refresh_due(state: &AppState, expires_at: Option<chrono::DateTime<Utc>>) -> Option<chrono::DateTime<Utc>> {
+    let skew = chrono::Duration::from_std(state.config.token_refresh_skew).unwrap_or_default();
+    expires_at.map(|e| e - skew)
 }
 
 /// `verifyConnection`: checks the stored credentials and records the result.
@@ -79,14 +93,54 @@ pub async fn check_stored(
     if app.verify().is_none() {
         return Err(AppError::bad_input("id", format!("{} offers no way to check a connection", app.name())));
     }
-    let secret_values: BTreeMap<String, SecretString> = match sealed {
-        Some(blob) => secrets::open(&state.sealer, connection.team_id, connection.id, blob)?,
-        None => BTreeMap::new(),
-    };
-    let form = FormValues::from_parts(connection.public_fields.clone(), secret_values);
+    if connection.status == ConnectionStatus::PendingAuthorization {
+        return Err(AppError::bad_input("id", "the connection is waiting for consent; complete it first"));
+    }
+    let secrets = StoredSecrets::open(&state.sealer, connection.team_id, connection.id, sealed)?;
+    let form = FormValues::from_parts(connection.public_fields.clone(), secrets.form);
     state.events.publish(VerificationEvent::started(connection.team_id, connection.id)).await;
-    let values = RequestValues { app, form: &form, access_token: None };
+    if app.oauth().is_none() {
+        let values = RequestValues { app, form: &form, access_token: None };
+        return verify::check(&state.outbound, &values).await.map_err(settings_error);
+    }
+    let started_at = Utc::now();
+    let token = match tokens::fresh_access_token(state, connection, false).await {
+        Ok(token) => token,
+        Err(problem) => return token_problem_check(problem, started_at),
+    };
+    let values = RequestValues { app, form: &form, access_token: Some(&token) };
+    let check = verify::check(&state.outbound, &values).await.map_err(settings_error)?;
+    if check.http_status != Some(401) {
+        return Ok(check);
+    }
+    // The provider refused a token we thought valid: renew it once and ask again.
+    let token = match tokens::fresh_access_token(state, connection, true).await {
+        Ok(token) => token,
+        Err(problem) => return token_problem_check(problem, started_at),
+    };
+    let values = RequestValues { app, form: &form, access_token: Some(&token) };
     verify::check(&state.outbound, &values).await.map_err(settings_error)
+}
+
+/// A token that could not be had is itself the check's finding.
+fn token_problem_check(problem: TokenProblem, started_at: chrono::DateTime<Utc>) -> AppResult<CheckResult> {
+    let outcome = match &problem {
+        TokenProblem::NeedsReauthorization(_) => VerificationOutcome::NeedsReauthorization,
+        TokenProblem::Unavailable(_) => VerificationOutcome::ProviderUnavailable,
+        TokenProblem::Rejected(_) => VerificationOutcome::InvalidCredentials,
+        TokenProblem::Internal(message) => return Err(AppError::internal(anyhow::anyhow!("{message}"))),
+    };
+    Ok(CheckResult {
+        verification: Verification {
+            outcome,
+            message: Some(problem.to_string()),
+            account_label: None,
+            started_at,
+            finished_at: Utc::now(),
+        },
+        account_label: None,
+        http_status: None,
+    })
 }
 
 /// Writes a check's result if `guard` still holds: status, health, history and audit in one
@@ -101,8 +155,13 @@ pub async fn record_check(
 ) -> AppResult<Option<Connection>> {
     let outcome = check.verification.outcome;
     let status = outcome.next_status(connection.status);
-    let health =
-        state.schedule.after_check(&connection.health, outcome, Utc::now(), jitter(), connection.expires_at);
+    let health = state.schedule.after_check(
+        &connection.health,
+        outcome,
+        Utc::now(),
+        jitter(),
+        refresh_due(state, connection.expires_at),
+    );
     let record = CheckRecord { verification: &check.verification, status, health: &health };
     let txn = state.db.begin().await?;
     let Some(recorded) =
@@ -144,8 +203,13 @@ pub async fn record_scheduled_checks(
     let mut written = Vec::with_capacity(batch.len());
     for CheckedConnection { connection, check } in batch {
         let outcome = check.verification.outcome;
-        let health =
-            state.schedule.after_check(&connection.health, outcome, now, jitter(), connection.expires_at);
+        let health = state.schedule.after_check(
+            &connection.health,
+            outcome,
+            now,
+            jitter(),
+            refresh_due(state, connection.expires_at),
+        );
         let record = CheckRecord {
             verification: &check.verification,
             status: outcome.next_status(connection.status),

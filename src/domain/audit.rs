@@ -7,6 +7,8 @@ use super::{AuditEventId, ConnectionId, TeamId};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AuditAction {
     ConnectionCreated,
+    /// An OAuth connection's first consent completed.
+    ConnectionAuthorized,
     ConnectionEdited,
     ConnectionDeleted,
     ConnectionVerified,
@@ -15,8 +17,9 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 6] = [
+    pub const ALL: [AuditAction; 7] = [
         AuditAction::ConnectionCreated,
+        AuditAction::ConnectionAuthorized,
         AuditAction::ConnectionEdited,
         AuditAction::ConnectionDeleted,
         AuditAction::ConnectionVerified,
@@ -27,6 +30,7 @@ impl AuditAction {
     pub fn as_str(self) -> &'static str {
         match self {
             AuditAction::ConnectionCreated => "CONNECTION_CREATED",
+            AuditAction::ConnectionAuthorized => "CONNECTION_AUTHORIZED",
             AuditAction::ConnectionEdited => "CONNECTION_EDITED",
             AuditAction::ConnectionDeleted => "CONNECTION_DELETED",
             AuditAction::ConnectionVerified => "CONNECTION_VERIFIED",

@@ -90,6 +90,13 @@ impl MutationRoot {
         Ok(verification.into())
     }
 
+    /// Starts a new consent for an OAuth connection (`authorizationUrl`). The current tokens
+    /// stay in use until the consent completes; abandoning it changes nothing.
+    async fn reauthorize_connection(&self, ctx: &Context<'_>, id: ID) -> AppResult<ConnectionPayload> {
+        let id: ConnectionId = parse_id(&id, "id")?;
+        Ok(payload(connections::reauthorize(state(ctx)?, caller(ctx)?, id).await?))
+    }
+
     /// Deletes the connection and its secrets.
     async fn delete_connection(
         &self,
@@ -105,8 +112,12 @@ impl MutationRoot {
     }
 }
 
-/// A created or edited connection with the check made of it.
-fn payload(connection: crate::domain::Connection) -> ConnectionPayload {
-    let verification = connection.last_verification.clone().map(Verification::from);
-    ConnectionPayload { connection: ConnectionObject(connection), authorization_url: None, verification }
+/// A created, edited or reauthorized connection, with the check made of it and the consent
+/// URL when a person must grant access.
+fn payload(changed: connections::Changed) -> ConnectionPayload {
+    ConnectionPayload {
+        connection: ConnectionObject(changed.connection),
+        authorization_url: changed.authorization_url.map(String::from),
+        verification: changed.verification.map(Verification::from),
+    }
 }

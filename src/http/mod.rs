@@ -1,9 +1,10 @@
 //! HTTP routes: `/graphql` (POST for queries, GET for GraphiQL or a WebSocket upgrade),
-//! `/graphql/ws` (subscriptions), `/healthz`, `/readyz`.
+//! `/graphql/ws` (subscriptions), `/oauth/callback` (consent), `/healthz`, `/readyz`.
 //! Handlers translate HTTP to calls into `graphql` and answer; no business rules here.
 
 mod graphql;
 mod health;
+mod oauth_callback;
 mod subscriptions;
 
 use actix_web::{guard, web};
@@ -18,6 +19,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(graphql::graphiql)),
     )
     .route("/graphql/ws", web::get().to(subscriptions::websocket))
+    .route("/oauth/callback", web::get().to(oauth_callback::callback))
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz));
 }

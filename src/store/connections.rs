@@ -43,6 +43,8 @@ pub struct ConnectionData {
     pub verification: Option<Verification>,
     pub account_label: Option<String>,
     pub health: Health,
+    /// When the access token expires (OAuth connections).
+    pub expires_at: Option<chrono::DateTime<Utc>>,
 }
 
 pub struct NewConnection {
@@ -123,7 +125,7 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewConnection) -> Result<Con
         sealed_secrets: Set(sealed_secrets),
         secrets_key_id: Set(secrets_key_id),
         scopes: Set(serde_json::json!(new.data.scopes)),
-        expires_at: Set(None),
+        expires_at: Set(new.data.expires_at),
         account_label: Set(new.data.account_label),
         last_verification_outcome: Set(new.data.verification.as_ref().map(|v| v.outcome)),
         last_verification_message: Set(new.data.verification.as_ref().and_then(|v| v.message.clone())),
@@ -172,6 +174,69 @@ pub async fn find_with_secrets(
     Ok(Some((to_connection(model)?, sealed)))
 }
 
+/// Stores refreshed tokens (and the scopes the provider granted with them) in the same write,
+/// so a rotated refresh token is never lost. Used inside the refresh's transaction.
+pub async fn store_tokens(
+    db: &impl ConnectionTrait,
+    team_id: TeamId,
+    id: ConnectionId,
+    sealed: SealedSecrets,
+    expires_at: chrono::DateTime<Utc>,
+    scopes: Option<&[String]>,
+) -> Result<bool, DbErr> {
+    let mut update = Entity::update_many()
+        .col_expr(Column::SealedSecrets, Expr::value(sealed.blob))
+        .col_expr(Column::SecretsKeyId, Expr::value(sealed.key_id))
+        .col_expr(Column::ExpiresAt, Expr::value(expires_at));
+    if let Some(scopes) = scopes {
+        update = update.col_expr(Column::Scopes, Expr::value(serde_json::json!(scopes)));
+    }
+    let result = update.filter(Column::TeamId.eq(team_id)).filter(Column::Id.eq(id)).exec(db).await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Reads a connection and its secrets while holding its row lock (PostgreSQL), so one instance
+/// at a time refreshes its tokens; the others wait here and then read the fresh ones.
+pub async fn lock_with_secrets(
+    db: &impl ConnectionTrait,
+    team_id: TeamId,
+    id: ConnectionId,
+) -> Result<Option<(Connection, Option<Vec<u8>>)>, DbErr> {
+    let mut query = scoped(team_id).filter(Column::Id.eq(id));
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        query = query.lock_exclusive();
+    }
+    let Some(mut model) = query.one(db).await? else {
+        return Ok(None);
+    };
+    let sealed = model.sealed_secrets.take();
+    Ok(Some((to_connection(model)?, sealed)))
+}
+
+/// Sets a connection's status outside a check (a dead grant found while refreshing).
+pub async fn set_status(
+    db: &impl ConnectionTrait,
+    team_id: TeamId,
+    id: ConnectionId,
+    status: ConnectionStatus,
+    note: &Verification,
+) -> Result<Option<Connection>, DbErr> {
+    let result = Entity::update_many()
+        .col_expr(Column::Status, Expr::value(status))
+        .col_expr(Column::LastVerificationOutcome, Expr::value(note.outcome))
+        .col_expr(Column::LastVerificationMessage, Expr::value(note.message.clone()))
+        .col_expr(Column::LastVerificationStartedAt, Expr::value(note.started_at))
+        .col_expr(Column::LastVerificationFinishedAt, Expr::value(note.finished_at))
+        .filter(Column::TeamId.eq(team_id))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    if result.rows_affected == 0 {
+        return Ok(None);
+    }
+    find(db, team_id, id).await
+}
+
 /// The team a connection belongs to, for resolving a bare id before the caller's access to that
 /// team is checked. Callers must check access before reading anything else.
 pub async fn owner_of(db: &impl ConnectionTrait, id: ConnectionId) -> Result<Option<TeamId>, DbErr> {
@@ -211,6 +276,7 @@ pub async fn replace(
             Column::LastVerificationFinishedAt,
             Expr::value(data.verification.as_ref().map(|v| v.finished_at)),
         )
+        .col_expr(Column::ExpiresAt, Expr::value(data.expires_at))
         .col_expr(Column::NextCheckAt, Expr::value(data.health.next_check_at))
         .col_expr(Column::ConsecutiveFailures, Expr::value(data.health.consecutive_failures))
         .col_expr(Column::LastSuccessAt, Expr::value(data.health.last_success_at))

@@ -9,6 +9,7 @@ pub mod checks;
 mod columns;
 pub mod connections;
 pub mod entities;
+pub mod oauth_states;
 pub mod teams;
 pub mod tokens;
 pub mod verifications;

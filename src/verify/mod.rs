@@ -19,6 +19,8 @@ use crate::outbound::{EgressError, InternalResolution, Outbound, read_capped};
 pub struct CheckResult {
     pub verification: Verification,
     pub account_label: Option<String>,
+    /// The provider's HTTP status, when it answered.
+    pub http_status: Option<u16>,
 }
 
 /// Why no check could be sent at all. These are problems with the connection's settings, not
@@ -51,9 +53,11 @@ pub async fn check(outbound: &Outbound, values: &RequestValues<'_>) -> Result<Ch
         builder = builder.header("content-type", "application/json").body(body.expose_secret().to_owned());
     }
     let started_at = Utc::now();
+    let mut http_status = None;
     let classified = match builder.send().await {
         Ok(response) => {
             let status = response.status();
+            http_status = Some(status.as_u16());
             let headers = response.headers().clone();
             let body = read_capped(response).await;
             let verify = app.verify().ok_or_else(|| BuildError::NoVerification(app.name().to_owned()))?;
@@ -76,6 +80,7 @@ pub async fn check(outbound: &Outbound, values: &RequestValues<'_>) -> Result<Ch
             finished_at: Utc::now(),
         },
         account_label: classified.account_label,
+        http_status,
     })
 }
 

@@ -169,7 +169,7 @@ pub struct Sibling {
 }
 
 async fn start(env: &HashMap<String, String>) -> (String, AppState) {
-    let mut config = Config::from_lookup(|k| env.get(k).cloned()).expect("a valid test configuration");
+    let mut config = Config::from_vars(env.clone()).expect("a valid test configuration");
     config.seed_demo = false;
     let app = Application::build(config).await.expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());

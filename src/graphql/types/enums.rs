@@ -40,6 +40,7 @@ pub enum VerificationOutcome {
 #[graphql(remote = "domain::AuditAction")]
 pub enum AuditAction {
     ConnectionCreated,
+    ConnectionAuthorized,
     ConnectionEdited,
     ConnectionDeleted,
     ConnectionVerified,

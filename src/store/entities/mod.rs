@@ -5,6 +5,7 @@ pub mod api_token;
 pub mod audit_event;
 pub mod connection;
 pub mod membership;
+pub mod oauth_state;
 pub mod team;
 pub mod user;
 pub mod verification;

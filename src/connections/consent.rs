@@ -1,0 +1,434 @@
+//! OAuth consent: sending a person to the provider (create, reauthorize, edit) and completing
+//! it at the callback. The connection's current credentials stay in use until the consent
+//! completes; an abandoned consent changes nothing. A consent's `state` is random, stored only
+//! as a hash, single use, bound to the team, the connection and the purpose, and expires.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use sea_orm::TransactionTrait;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::secrets::StoredSecrets;
+use super::{audit, tokens, verification};
+use crate::catalog::{App, FormValues};
+use crate::crypto::Binding;
+use crate::domain::{
+    Actor, AuditAction, Connection, ConnectionId, ConnectionName, ConnectionStatus, Principal, Verification,
+    VerificationOutcome,
+};
+use crate::error::{AppError, AppResult};
+use crate::events::{ConnectionEvent, ConnectionEventKind};
+use crate::oauth::{self, StateToken};
+use crate::state::AppState;
+use crate::store;
+use crate::store::connections::ConnectionData;
+use crate::store::oauth_states::StoredState;
+use crate::verify::{self, CheckResult, RequestValues};
+
+/// How long a person has to grant consent.
+const CONSENT_TTL_MINUTES: i64 = 10;
+const STATE_PURPOSE: &str = "oauth_state";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Create,
+    Reauthorize,
+    Edit,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Create => "CREATE",
+            Purpose::Reauthorize => "REAUTHORIZE",
+            Purpose::Edit => "EDIT",
+        }
+    }
+
+    fn parse(raw: &str) -> Option<Self> {
+        [Purpose::Create, Purpose::Reauthorize, Purpose::Edit].into_iter().find(|p| p.as_str() == raw)
+    }
+}
+
+/// What an edit will become once its consent completes.
+pub struct PendingEdit {
+    pub name: ConnectionName,
+    pub form: FormValues,
+}
+
+/// The sealed part of a consent in progress.
+#[derive(Serialize, Deserialize)]
+struct Payload {
+    pkce_verifier: Option<String>,
+    edit: Option<EditPayload>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct EditPayload {
+    name: String,
+    public: BTreeMap<String, String>,
+    secrets: BTreeMap<String, String>,
+}
+
+/// Starts a consent for `connection`, recording it through `db` (the caller's transaction when
+/// the connection is being created), and answers the URL to send the person to.
+#[allow(clippy::too_many_arguments)]
+pub async fn start(
+    state: &AppState,
+    db: &impl sea_orm::ConnectionTrait,
+    principal: &Principal,
+    connection: &Connection,
+    app: &App,
+    form: &FormValues,
+    scopes: &[String],
+    purpose: Purpose,
+    edit: Option<PendingEdit>,
+) -> AppResult<url::Url> {
+    let client = state.oauth_clients.for_app(app, form).map_err(|err| match err.field() {
+        Some(field) => AppError::bad_input(format!("fields.{field}"), err),
+        None => AppError::bad_input("app", err),
+    })?;
+    let token = StateToken::generate().map_err(|e| AppError::internal(anyhow::Error::new(e)))?;
+    let authorization = oauth::authorization_url(app, form, &client, &redirect_uri(state), scopes, &token)
+        .map_err(|err| AppError::bad_input("fields", err))?;
+    let payload = Payload {
+        pkce_verifier: authorization.pkce_verifier.as_ref().map(|v| v.expose_secret().to_owned()),
+        edit: edit.map(|edit| EditPayload {
+            name: edit.name.as_str().to_owned(),
+            public: edit.form.public().clone(),
+            secrets: edit
+                .form
+                .secrets()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.expose_secret().to_owned()))
+                .collect(),
+        }),
+    };
+    let row_id = uuid::Uuid::now_v7();
+    let plaintext =
+        secrecy::SecretBox::new(Box::new(serde_json::to_vec(&payload).map_err(anyhow::Error::new)?));
+    let sealed = state
+        .sealer
+        .seal(plaintext.expose_secret(), &Binding::new(STATE_PURPOSE, connection.team_id.as_uuid(), row_id))
+        .map_err(|e| AppError::internal(anyhow::Error::new(e)))?;
+    let actor = principal.actor();
+    let now = Utc::now();
+    store::oauth_states::delete_expired(db, now).await?;
+    store::oauth_states::insert(
+        db,
+        StoredState {
+            id: row_id,
+            state_hash: token.hash(),
+            team_id: connection.team_id,
+            connection_id: connection.id,
+            purpose: purpose.as_str().to_owned(),
+            connection_version: connection.version,
+            scopes: json!(authorization.scopes),
+            sealed_payload: sealed,
+            payload_key_id: state.sealer.active_key_id().to_string(),
+            actor_kind: actor.kind,
+            actor_id: actor.id,
+            actor_label: actor.label,
+            expires_at: now + chrono::Duration::minutes(CONSENT_TTL_MINUTES),
+            created_at: now,
+        },
+    )
+    .await?;
+    tracing::info!(connection_id = %connection.id, purpose = purpose.as_str(), "consent started");
+    Ok(authorization.url)
+}
+
+/// The fixed redirect URI: `{PLUGBOARD_PUBLIC_URL}/oauth/callback`.
+pub fn redirect_uri(state: &AppState) -> url::Url {
+    let base = state.config.public_url.as_str().trim_end_matches('/');
+    url::Url::parse(&format!("{base}/oauth/callback")).unwrap_or_else(|_| state.config.public_url.clone())
+}
+
+/// What the provider sent back to the callback.
+pub struct Callback {
+    pub state: Option<String>,
+    pub code: Option<SecretString>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+/// How a completed callback went, for the page that reports to the opener window.
+#[derive(Debug, Clone)]
+pub struct Completed {
+    pub connection_id: ConnectionId,
+    pub status: ConnectionStatus,
+    pub message: String,
+}
+
+/// Why a callback changed nothing (or only recorded the provider's refusal on a pending
+/// connection). `connection_id` is known once the state was valid.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    pub connection_id: Option<ConnectionId>,
+    /// The state was missing, unknown, expired or used: a 400 page.
+    pub bad_state: bool,
+    pub message: String,
+}
+
+impl Refused {
+    fn bad_state(message: &str) -> Self {
+        Refused { connection_id: None, bad_state: true, message: message.to_owned() }
+    }
+
+    fn of(connection_id: ConnectionId, message: impl Into<String>) -> Self {
+        Refused { connection_id: Some(connection_id), bad_state: false, message: message.into() }
+    }
+}
+
+#[tracing::instrument(skip_all, fields(connection_id = tracing::field::Empty, purpose = tracing::field::Empty))]
+pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed, Refused> {
+    let hash = callback.state.as_deref().and_then(StateToken::hash_presented).ok_or_else(|| {
+        Refused::bad_state("this sign-in link is not valid; start again from the connection")
+    })?;
+    let stored = store::oauth_states::consume(&state.db, &hash, Utc::now())
+        .await
+        .map_err(|err| internal_refusal(None, err))?
+        .ok_or_else(|| {
+            Refused::bad_state(
+                "this sign-in has expired or was already used; start again from the connection",
+            )
+        })?;
+    let id = stored.connection_id;
+    let purpose =
+        Purpose::parse(&stored.purpose).ok_or_else(|| Refused::of(id, "unknown consent purpose"))?;
+    tracing::Span::current()
+        .record("connection_id", tracing::field::display(id))
+        .record("purpose", purpose.as_str());
+    let payload = open_payload(state, &stored).map_err(|err| internal_refusal(Some(id), err))?;
+    let (connection, sealed) = store::connections::find_with_secrets(&state.db, stored.team_id, id)
+        .await
+        .map_err(|err| internal_refusal(Some(id), err))?
+        .ok_or_else(|| Refused::of(id, "the connection was deleted while consent was pending"))?;
+    let app =
+        state.catalog.get(&connection.app_key).ok_or_else(|| Refused::of(id, "the app left the catalog"))?;
+    let actor = Actor { kind: stored.actor_kind, id: stored.actor_id, label: stored.actor_label.clone() };
+
+    if let Some(error) = callback.error {
+        let message = format!(
+            "{} did not grant access ({error}{}); nothing was changed",
+            app.name(),
+            callback.error_description.map(|d| format!(": {d}")).unwrap_or_default()
+        );
+        if purpose == Purpose::Create {
+            note_pending(state, &connection, &message).await;
+        }
+        return Err(Refused::of(id, message));
+    }
+    let code =
+        callback.code.ok_or_else(|| Refused::of(id, "the provider sent neither a code nor an error"))?;
+    if connection.version != stored.connection_version {
+        return Err(Refused::of(id, "the connection was changed while consent was pending; start again"));
+    }
+
+    let current = StoredSecrets::open(&state.sealer, connection.team_id, id, sealed.as_deref())
+        .map_err(|err| internal_refusal(Some(id), err))?;
+    let (name, form) = match &payload.edit {
+        Some(edit) => (
+            ConnectionName::parse(&edit.name).map_err(|m| Refused::of(id, m))?,
+            FormValues::from_parts(
+                edit.public.clone(),
+                edit.secrets.iter().map(|(k, v)| (k.clone(), SecretString::from(v.clone()))).collect(),
+            ),
+        ),
+        None => (
+            connection.name.clone(),
+            FormValues::from_parts(connection.public_fields.clone(), current.form.clone()),
+        ),
+    };
+    let client = state.oauth_clients.for_app(app, &form).map_err(|err| Refused::of(id, err.to_string()))?;
+    let http = tokens::token_client(state, app, &form).map_err(|err| Refused::of(id, err.to_string()))?;
+    let verifier = payload.pkce_verifier.map(SecretString::from);
+    let granted = match oauth::exchange_code(
+        &http,
+        app,
+        &form,
+        &client,
+        &redirect_uri(state),
+        &code,
+        verifier.as_ref(),
+    )
+    .await
+    {
+        Ok(tokens) => tokens,
+        Err(err) => {
+            let message = format!("{} did not complete the sign-in: {err}", app.name());
+            if purpose == Purpose::Create {
+                note_pending(state, &connection, &message).await;
+            }
+            return Err(Refused::of(id, message));
+        }
+    };
+    let check = check_new_token(state, app, &form, &granted.access_token).await;
+    if let (Some(before), Some(after)) =
+        (&connection.account_label, check.as_ref().and_then(|c| c.account_label.as_ref()))
+        && purpose != Purpose::Create
+        && before != after
+    {
+        return Err(Refused::of(
+            id,
+            format!(
+                "you signed in to {} as {after}, but this connection belongs to {before}; sign in as {before}, or create a new connection",
+                app.name()
+            ),
+        ));
+    }
+
+    let stored_scopes: Vec<String> = serde_json::from_value(stored.scopes.clone()).unwrap_or_default();
+    let secrets = StoredSecrets {
+        form: form.secrets().clone(),
+        access_token: Some(granted.access_token.clone()),
+        refresh_token: granted.refresh_token.clone().or(if purpose == Purpose::Create {
+            None
+        } else {
+            current.refresh_token
+        }),
+    };
+    let status = match &check {
+        Some(check) => check.verification.outcome.next_status(ConnectionStatus::Unverified),
+        None => ConnectionStatus::Active,
+    };
+    let expires_at = tokens::expiry(state, &granted);
+    let data = ConnectionData {
+        name,
+        status,
+        public_fields: form.public().clone(),
+        secret_fields: form.secret_keys().map(str::to_owned).collect(),
+        sealed: secrets
+            .seal(&state.sealer, connection.team_id, id)
+            .map_err(|err| internal_refusal(Some(id), err))?,
+        scopes: granted.scopes.clone().unwrap_or(stored_scopes),
+        account_label: check
+            .as_ref()
+            .and_then(|c| c.account_label.clone())
+            .or(connection.account_label.clone()),
+        verification: check.as_ref().map(|c| c.verification.clone()),
+        health: verification::initial_health(state, check.as_ref(), Some(expires_at)),
+        expires_at: Some(expires_at),
+    };
+    let action = match purpose {
+        Purpose::Create => AuditAction::ConnectionAuthorized,
+        Purpose::Reauthorize => AuditAction::ConnectionReauthorized,
+        Purpose::Edit => AuditAction::ConnectionEdited,
+    };
+    let updated = store_completed(state, &actor, &connection, data, action, check.as_ref())
+        .await
+        .map_err(|err| Refused::of(id, err.to_string()))?;
+    let message = match &check {
+        Some(check) => check.verification.message.clone().unwrap_or_default(),
+        None => format!("{} is connected", app.name()),
+    };
+    tracing::info!(status = updated.status.as_str(), "consent completed");
+    Ok(Completed { connection_id: id, status: updated.status, message })
+}
+
+/// Checks a token just granted, before anything is stored.
+async fn check_new_token(
+    state: &AppState,
+    app: &App,
+    form: &FormValues,
+    token: &SecretString,
+) -> Option<CheckResult> {
+    app.verify()?;
+    let values = RequestValues { app, form, access_token: Some(token) };
+    match verify::check(&state.outbound, &values).await {
+        Ok(check) => Some(check),
+        Err(err) => {
+            let now = Utc::now();
+            Some(CheckResult {
+                verification: Verification {
+                    outcome: VerificationOutcome::InvalidCredentials,
+                    message: Some(err.to_string()),
+                    account_label: None,
+                    started_at: now,
+                    finished_at: now,
+                },
+                account_label: None,
+                http_status: None,
+            })
+        }
+    }
+}
+
+async fn store_completed(
+    state: &AppState,
+    actor: &Actor,
+    before: &Connection,
+    data: ConnectionData,
+    action: AuditAction,
+    check: Option<&CheckResult>,
+) -> AppResult<Connection> {
+    let txn = state.db.begin().await?;
+    let updated =
+        store::connections::replace(&txn, before.team_id, before.id, before.version, data, actor_user(actor))
+            .await?
+            .ok_or_else(|| {
+                AppError::Conflict("the connection was changed while consent was pending; start again".into())
+            })?;
+    let mut detail = audit::content(&updated);
+    if action == AuditAction::ConnectionEdited {
+        detail["changed_fields"] = json!(audit::changed_fields(before, &updated));
+    }
+    audit::record(&txn, actor, &updated, action, detail).await?;
+    if let Some(check) = check {
+        verification::record_history(&txn, state, &updated, &check.verification).await?;
+    }
+    txn.commit().await?;
+    state
+        .events
+        .publish(ConnectionEvent::changed(
+            updated.team_id,
+            updated.id,
+            ConnectionEventKind::Updated,
+            Some(updated.status),
+            None,
+        ))
+        .await;
+    verification::publish_finished(state, &updated, check.map(|c| &c.verification), before.status).await;
+    Ok(updated)
+}
+
+fn actor_user(actor: &Actor) -> Option<crate::domain::UserId> {
+    (actor.kind == crate::domain::ActorKind::User)
+        .then_some(actor.id.map(crate::domain::UserId::from_uuid))
+        .flatten()
+}
+
+/// Records on a connection still waiting for consent why it did not complete.
+async fn note_pending(state: &AppState, connection: &Connection, message: &str) {
+    if connection.status != ConnectionStatus::PendingAuthorization {
+        return;
+    }
+    let now = Utc::now();
+    let note = Verification {
+        outcome: VerificationOutcome::InvalidCredentials,
+        message: Some(message.to_owned()),
+        account_label: None,
+        started_at: now,
+        finished_at: now,
+    };
+    if let Err(err) =
+        store::connections::set_status(&state.db, connection.team_id, connection.id, connection.status, &note)
+            .await
+    {
+        tracing::error!(error = %err, "could not record a refused consent");
+    }
+}
+
+fn open_payload(state: &AppState, stored: &StoredState) -> anyhow::Result<Payload> {
+    let binding = Binding::new(STATE_PURPOSE, stored.team_id.as_uuid(), stored.id);
+    let plaintext = state.sealer.open(&stored.sealed_payload, &binding)?;
+    Ok(serde_json::from_slice(plaintext.expose_secret())?)
+}
+
+fn internal_refusal(id: Option<ConnectionId>, err: impl std::fmt::Display) -> Refused {
+    tracing::error!(error = %err, "could not complete a consent");
+    Refused { connection_id: id, bad_state: false, message: crate::graphql::INTERNAL_MESSAGE.to_owned() }
+}
