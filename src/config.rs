@@ -80,6 +80,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub public_url: url::Url,
+    /// Whether `public_url` was derived from the listen address (then it follows the bound port).
+    pub public_url_derived: bool,
     pub master_keys: KeySource,
     pub egress_allow_private: bool,
     pub providers_dir: Option<PathBuf>,
@@ -168,6 +170,7 @@ impl Config {
             database_url,
             data_dir,
             listen,
+            public_url_derived: get("PLUGBOARD_PUBLIC_URL").is_none(),
             public_url,
             master_keys,
             egress_allow_private,

@@ -143,7 +143,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(mut config: Config) -> anyhow::Result<()> {
+    let listener = startup::bind(&mut config)?;
     let graphql_url = config.graphql_url();
     let seed_demo = config.seed_demo;
     let state = startup::prepare(config).await?;
@@ -156,7 +157,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         println!();
     }
     let scheduler = Scheduler::start(state.clone()).await?;
-    let app = Application::serve(state)?;
+    let app = Application::serve(listener, state)?;
     tracing::info!(port = app.port(), "listening");
     println!("GraphiQL: {graphql_url}");
     // Returns once a SIGTERM or Ctrl-C has stopped the HTTP server gracefully.

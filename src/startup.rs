@@ -86,17 +86,28 @@ pub struct Application {
     state: AppState,
 }
 
+/// Binds `PLUGBOARD_LISTEN`. When no public URL was configured, it becomes the bound address,
+/// so port 0 (tests) still yields a working OAuth redirect URI.
+pub fn bind(config: &mut Config) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(config.listen)
+        .with_context(|| format!("could not listen on {} (PLUGBOARD_LISTEN)", config.listen))?;
+    if config.public_url_derived {
+        let bound = listener.local_addr()?;
+        config.public_url = url::Url::parse(&format!("http://{bound}"))?;
+    }
+    Ok(listener)
+}
+
 impl Application {
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
+    pub async fn build(mut config: Config) -> anyhow::Result<Self> {
+        let listener = bind(&mut config)?;
         let state = prepare(config).await?;
-        Self::serve(state)
+        Self::serve(listener, state)
     }
 
-    /// Binds the listener and builds the server around an already prepared state.
-    pub fn serve(state: AppState) -> anyhow::Result<Self> {
+    /// Builds the server on a bound listener around an already prepared state.
+    pub fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<Self> {
         let config = state.config.clone();
-        let listener = TcpListener::bind(config.listen)
-            .with_context(|| format!("could not listen on {} (PLUGBOARD_LISTEN)", config.listen))?;
         let port = listener.local_addr()?.port();
         let schema = graphql::build_schema(
             state.clone(),

@@ -13,6 +13,10 @@ use sea_orm::ConnectionTrait;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
+/// The operator's OAuth client for `test-oauth`.
+pub const OAUTH_CLIENT_ID: &str = "plugboard-client";
+pub const OAUTH_CLIENT_SECRET: &str = "client-secret-never-shown";
+
 /// The master key every test app seals with (32 bytes of 0x07, base64).
 pub const TEST_MASTER_KEYS: &str = "k1:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
 
@@ -82,6 +86,8 @@ impl TestApp {
             // Generic apps in tests point at the local provider on loopback.
             ("PLUGBOARD_EGRESS_ALLOW_PRIVATE".into(), "true".into()),
             ("PLUGBOARD_HTTP_TIMEOUT_SECS".into(), "2".into()),
+            ("PLUGBOARD_APP_TEST_OAUTH_CLIENT_ID".into(), OAUTH_CLIENT_ID.into()),
+            ("PLUGBOARD_APP_TEST_OAUTH_CLIENT_SECRET".into(), OAUTH_CLIENT_SECRET.into()),
         ]);
         for (k, v) in extra_env {
             env.insert((*k).into(), (*v).into());
@@ -240,6 +246,78 @@ scopes = ["contacts.read"]
 "#
     );
     std::fs::write(dir.join("test-crm.toml"), crm).unwrap();
+    let oauth = format!(
+        r#"
+key = "test-oauth"
+name = "Test OAuth"
+description = "An OAuth 2.0 provider that exists only in the tests."
+docs_url = "https://example.com/docs"
+auth_type = "OAUTH2"
+api_base_url = "{provider}/oauth-api"
+default_scopes = ["profile"]
+
+[oauth]
+authorize_url = "{provider}/oauth/authorize"
+token_url = "{provider}/oauth/token"
+client_auth = "basic"
+extra_authorize_params = {{ audience = "plugboard-tests" }}
+
+[[fields]]
+key = "client_id"
+label = "Client ID (advanced)"
+
+[[fields]]
+key = "client_secret"
+label = "Client secret (advanced)"
+secret = true
+
+[credentials]
+headers = [{{ name = "Authorization", value = "Bearer {{access_token}}" }}]
+
+[verify]
+path = "/me"
+account_pointer = "/email"
+
+[[modules]]
+key = "read-records"
+name = "Read records"
+scopes = ["profile", "records.read"]
+"#
+    );
+    std::fs::write(dir.join("test-oauth.toml"), oauth).unwrap();
+    let machine = format!(
+        r#"
+key = "test-machine"
+name = "Test Machine API"
+description = "A client-credentials API that exists only in the tests."
+docs_url = "https://example.com/docs"
+auth_type = "OAUTH2_CLIENT_CREDENTIALS"
+api_base_url = "{provider}/oauth-api"
+
+[oauth]
+token_url = "{provider}/oauth/token"
+client_auth = "post"
+
+[[fields]]
+key = "client_id"
+label = "Client ID"
+required = true
+
+[[fields]]
+key = "client_secret"
+label = "Client secret"
+secret = true
+required = true
+
+[credentials]
+headers = [{{ name = "Authorization", value = "Bearer {{access_token}}" }}]
+
+[verify]
+path = "/me"
+account_pointer = "/email"
+"#
+    );
+    std::fs::write(dir.join("test-machine.toml"), machine).unwrap();
 }
 
 /// A database of its own on the PostgreSQL server named by `PLUGBOARD_TEST_DATABASE_URL`.

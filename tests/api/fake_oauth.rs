@@ -1,0 +1,216 @@
+//! A provider for the OAuth tests, over real HTTP on the test's local provider server: an
+//! authorize endpoint that redirects back with a code (or an error), a token endpoint that
+//! rotates refresh tokens, revokes on reuse, can answer `invalid_grant` or 503 and counts its
+//! requests, and a `/me` endpoint that accepts only live access tokens.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenMode {
+    Normal,
+    InvalidGrant,
+    Unavailable,
+}
+
+#[derive(Debug)]
+struct Provider {
+    mode: TokenMode,
+    deny_consent: bool,
+    account: String,
+    issued: u32,
+    codes: HashMap<String, Option<String>>,
+    live_access: HashSet<String>,
+    live_refresh: HashSet<String>,
+    /// Every token request's form, for assertions.
+    token_forms: Vec<HashMap<String, String>>,
+    expires_in: Option<u64>,
+}
+
+#[derive(Clone)]
+pub struct FakeOAuth {
+    inner: Arc<Mutex<Provider>>,
+    token_requests: Arc<AtomicUsize>,
+}
+
+impl FakeOAuth {
+    pub async fn mount(server: &MockServer) -> FakeOAuth {
+        let fake = FakeOAuth {
+            inner: Arc::new(Mutex::new(Provider {
+                mode: TokenMode::Normal,
+                deny_consent: false,
+                account: "owner@provider.test".into(),
+                issued: 0,
+                codes: HashMap::new(),
+                live_access: HashSet::new(),
+                live_refresh: HashSet::new(),
+                token_forms: Vec::new(),
+                expires_in: Some(3600),
+            })),
+            token_requests: Arc::new(AtomicUsize::new(0)),
+        };
+        Mock::given(method("GET"))
+            .and(path("/oauth/authorize"))
+            .respond_with(Authorize(fake.clone()))
+            .mount(server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/oauth/token"))
+            .respond_with(Token(fake.clone()))
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/oauth-api/me"))
+            .respond_with(Me(fake.clone()))
+            .mount(server)
+            .await;
+        fake
+    }
+
+    pub fn set_mode(&self, mode: TokenMode) {
+        self.inner.lock().unwrap().mode = mode;
+    }
+
+    pub fn deny_consent(&self, deny: bool) {
+        self.inner.lock().unwrap().deny_consent = deny;
+    }
+
+    pub fn set_account(&self, account: &str) {
+        self.inner.lock().unwrap().account = account.to_owned();
+    }
+
+    pub fn set_expires_in(&self, seconds: Option<u64>) {
+        self.inner.lock().unwrap().expires_in = seconds;
+    }
+
+    pub fn token_requests(&self) -> usize {
+        self.token_requests.load(Ordering::SeqCst)
+    }
+
+    pub fn token_forms(&self) -> Vec<HashMap<String, String>> {
+        self.inner.lock().unwrap().token_forms.clone()
+    }
+
+    /// Revokes every token, as a provider does when a grant is withdrawn.
+    pub fn revoke_all(&self) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.live_access.clear();
+        inner.live_refresh.clear();
+    }
+
+    pub fn is_live_refresh(&self, token: &str) -> bool {
+        self.inner.lock().unwrap().live_refresh.contains(token)
+    }
+}
+
+fn query(request: &Request) -> HashMap<String, String> {
+    request.url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+struct Authorize(FakeOAuth);
+
+impl Respond for Authorize {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let params = query(request);
+        let (Some(redirect), Some(state)) = (params.get("redirect_uri"), params.get("state")) else {
+            return ResponseTemplate::new(400);
+        };
+        let mut inner = self.0.inner.lock().unwrap();
+        let mut location = url::Url::parse(redirect).unwrap();
+        if inner.deny_consent {
+            location.query_pairs_mut().append_pair("error", "access_denied").append_pair("state", state);
+        } else {
+            inner.issued += 1;
+            let code = format!("code-{}", inner.issued);
+            inner.codes.insert(code.clone(), params.get("code_challenge").cloned());
+            location.query_pairs_mut().append_pair("code", &code).append_pair("state", state);
+        }
+        ResponseTemplate::new(302).insert_header("location", location.as_str())
+    }
+}
+
+struct Token(FakeOAuth);
+
+impl Respond for Token {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        self.0.token_requests.fetch_add(1, Ordering::SeqCst);
+        let form: HashMap<String, String> = url::form_urlencoded::parse(&request.body)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let mut inner = self.0.inner.lock().unwrap();
+        inner.token_forms.push(form.clone());
+        // Slow enough that concurrent refreshes would overlap if they were not single-flight.
+        let delay = Duration::from_millis(150);
+        match inner.mode {
+            TokenMode::Unavailable => return ResponseTemplate::new(503).set_delay(delay),
+            TokenMode::InvalidGrant => {
+                return ResponseTemplate::new(400)
+                    .set_body_json(json!({ "error": "invalid_grant" }))
+                    .set_delay(delay);
+            }
+            TokenMode::Normal => {}
+        }
+        let valid = match form.get("grant_type").map(String::as_str) {
+            Some("authorization_code") => {
+                form.get("code").is_some_and(|code| inner.codes.remove(code).is_some())
+            }
+            Some("refresh_token") => {
+                // Rotation: a refresh token works once; reuse revokes the whole grant.
+                let presented = form.get("refresh_token").cloned().unwrap_or_default();
+                if inner.live_refresh.remove(&presented) {
+                    true
+                } else {
+                    inner.live_access.clear();
+                    inner.live_refresh.clear();
+                    false
+                }
+            }
+            Some("client_credentials") => form.get("client_secret").is_some_and(|s| s == "machine-secret"),
+            _ => false,
+        };
+        if !valid {
+            return ResponseTemplate::new(400)
+                .set_body_json(json!({ "error": "invalid_grant" }))
+                .set_delay(delay);
+        }
+        inner.issued += 1;
+        let access = format!("access-token-secret-{}", inner.issued);
+        let refresh = format!("refresh-token-secret-{}", inner.issued);
+        inner.live_access.insert(access.clone());
+        let mut body =
+            json!({ "access_token": access, "token_type": "Bearer", "scope": "profile records.read" });
+        if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+            inner.live_refresh.insert(refresh.clone());
+            body["refresh_token"] = json!(refresh);
+        }
+        if let Some(expires_in) = inner.expires_in {
+            body["expires_in"] = json!(expires_in);
+        }
+        ResponseTemplate::new(200).set_body_json(body).set_delay(delay)
+    }
+}
+
+struct Me(FakeOAuth);
+
+impl Respond for Me {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let inner = self.0.inner.lock().unwrap();
+        let token = request
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if inner.live_access.contains(token) {
+            ResponseTemplate::new(200).set_body_json(json!({ "email": inner.account }))
+        } else {
+            ResponseTemplate::new(401)
+        }
+    }
+}
