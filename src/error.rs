@@ -21,6 +21,16 @@ pub enum AppError {
     BadUserInput { field: Option<String>, message: String },
     #[error("{0}")]
     Conflict(String),
+    /// Deleting would break running flows; `confirm` overrides.
+    #[error("{message}")]
+    ConnectionInUse { message: String, flows: Vec<FlowRef> },
+    /// The module cannot run with this connection: scopes missing, or credentials rejected.
+    #[error("{message}")]
+    AccountValidation { message: String, missing_scopes: Vec<String> },
+    #[error("{0}")]
+    NeedsReauthorization(String),
+    #[error("{0}")]
+    ProviderUnavailable(String),
     /// Shared so the error can be cloned into GraphQL responses; the detail is only logged.
     #[error("{0:#}")]
     Internal(Arc<anyhow::Error>),
@@ -39,6 +49,10 @@ impl AppError {
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::BadUserInput { .. } => "BAD_USER_INPUT",
             AppError::Conflict(_) => "CONFLICT",
+            AppError::ConnectionInUse { .. } => "CONNECTION_IN_USE",
+            AppError::AccountValidation { .. } => "ACCOUNT_VALIDATION_ERROR",
+            AppError::NeedsReauthorization(_) => "NEEDS_REAUTHORIZATION",
+            AppError::ProviderUnavailable(_) => "PROVIDER_UNAVAILABLE",
             AppError::Internal(_) => "INTERNAL",
         }
     }
@@ -60,6 +74,14 @@ impl From<sea_orm::DbErr> for AppError {
     fn from(err: sea_orm::DbErr) -> Self {
         AppError::internal(anyhow::Error::new(err).context("database error"))
     }
+}
+
+/// A flow named in an error, so the caller can show what would break.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FlowRef {
+    pub id: String,
+    pub name: String,
+    pub status: String,
 }
 
 pub type AppResult<T> = Result<T, AppError>;

@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod flows;
 pub mod graphql;
 pub mod http;
 pub mod oauth;

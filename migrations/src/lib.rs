@@ -7,6 +7,7 @@ mod m20261128_000001_foundation;
 mod m20261128_000002_verifications;
 mod m20261128_000003_connection_health;
 mod m20261128_000004_oauth_states;
+mod m20261128_000005_flows;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_verifications::Migration),
             Box::new(m20261128_000003_connection_health::Migration),
             Box::new(m20261128_000004_oauth_states::Migration),
+            Box::new(m20261128_000005_flows::Migration),
         ]
     }
 }

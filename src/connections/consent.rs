@@ -321,10 +321,14 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
     let updated = store_completed(state, &actor, &connection, data, action, check.as_ref())
         .await
         .map_err(|err| Refused::of(id, err.to_string()))?;
-    let message = match &check {
+    let mut message = match &check {
         Some(check) => check.verification.message.clone().unwrap_or_default(),
         None => format!("{} is connected", app.name()),
     };
+    let usages = crate::flows::usage::usages(&state.db, &state.catalog, &updated).await.unwrap_or_default();
+    if let Some(gaps) = crate::flows::usage::gaps_message(&usages) {
+        message = format!("{message}. Warning: {gaps}");
+    }
     tracing::info!(status = updated.status.as_str(), "consent completed");
     Ok(Completed { connection_id: id, status: updated.status, message })
 }

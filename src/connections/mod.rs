@@ -24,10 +24,10 @@ use crate::domain::{
 };
 use crate::error::{AppError, AppResult};
 use crate::events::{ConnectionEvent, ConnectionEventKind};
-use crate::oauth;
 use crate::state::AppState;
 use crate::store;
 use crate::store::connections::{ConnectionData, ConnectionFilter, NewConnection};
+use crate::{flows, oauth};
 use secrets::StoredSecrets;
 
 pub use consent::{Callback, Completed, Purpose, Refused, complete as complete_consent};
@@ -64,6 +64,8 @@ pub struct Changed {
     pub connection: Connection,
     pub verification: Option<Verification>,
     pub authorization_url: Option<url::Url>,
+    /// Modules of running flows that the connection's scopes no longer cover.
+    pub warnings: Vec<flows::ScopeWarning>,
 }
 
 pub async fn create(state: &AppState, principal: &Principal, input: CreateConnection) -> AppResult<Changed> {
@@ -122,7 +124,7 @@ pub async fn create(state: &AppState, principal: &Principal, input: CreateConnec
     verification::publish_finished(state, &connection, verification.as_ref(), ConnectionStatus::Unverified)
         .await;
     tracing::info!(connection_id = %id, team_id = %connection.team_id, app = %connection.app_key, status = connection.status.as_str(), "connection created");
-    Ok(Changed { connection, verification, authorization_url: None })
+    Ok(Changed { connection, verification, authorization_url: None, warnings: Vec::new() })
 }
 
 /// An OAuth connection waits for consent: stored pending, with the consent's state, in one
@@ -177,7 +179,7 @@ async fn create_pending(
         ConnectionEvent::changed(team_id, id, ConnectionEventKind::Created, Some(connection.status), None);
     state.events.publish(event).await;
     tracing::info!(connection_id = %id, %team_id, app = %connection.app_key, "connection created; waiting for consent");
-    Ok(Changed { connection, verification: None, authorization_url: Some(url) })
+    Ok(Changed { connection, verification: None, authorization_url: Some(url), warnings: Vec::new() })
 }
 
 pub async fn edit(
@@ -222,7 +224,12 @@ pub async fn edit(
         )
         .await?;
         txn.commit().await?;
-        return Ok(Changed { connection: current, verification: None, authorization_url: Some(url) });
+        return Ok(Changed {
+            connection: current,
+            verification: None,
+            authorization_url: Some(url),
+            warnings: Vec::new(),
+        });
     }
     let data = connection_data(state, app, current.team_id, id, name, form, scopes).await?;
     let verification = data.verification.clone();
@@ -251,7 +258,8 @@ pub async fn edit(
     state.events.publish(event).await;
     verification::publish_finished(state, &edited, verification.as_ref(), current.status).await;
     tracing::info!(connection_id = %id, team_id = %edited.team_id, version = edited.version, status = edited.status.as_str(), "connection edited");
-    Ok(Changed { connection: edited, verification, authorization_url: None })
+    let warnings = scope_warnings(state, &edited).await?;
+    Ok(Changed { connection: edited, verification, authorization_url: None, warnings })
 }
 
 /// `reauthorizeConnection`: a new consent for an OAuth connection. Its current tokens stay in
@@ -287,7 +295,7 @@ pub async fn reauthorize(state: &AppState, principal: &Principal, id: Connection
         None,
     )
     .await?;
-    Ok(Changed { connection, verification: None, authorization_url: Some(url) })
+    Ok(Changed { connection, verification: None, authorization_url: Some(url), warnings: Vec::new() })
 }
 
 /// Checks the new credentials with the provider (fetching a token first for client-credentials
@@ -327,33 +335,45 @@ async fn connection_data(
     })
 }
 
-pub async fn delete(state: &AppState, principal: &Principal, id: ConnectionId) -> AppResult<ConnectionId> {
+/// Deletes the connection and its secrets. If running flows use it (directly, or as a dynamic
+/// connection's default), answers `CONNECTION_IN_USE` naming them unless `confirm`; a confirmed
+/// delete leaves their modules without a connection.
+pub async fn delete(
+    state: &AppState,
+    principal: &Principal,
+    id: ConnectionId,
+    confirm: bool,
+) -> AppResult<ConnectionId> {
     let current = get(state, principal, id).await?;
     access::require_manage(&state.db, principal, current.team_id).await?;
+    let broken = flows::usage::flows_broken_by_delete(&state.db, &current).await?;
+    if !broken.is_empty() && !confirm {
+        let names: Vec<String> = broken.iter().map(|f| format!("\"{}\"", f.name)).collect();
+        return Err(AppError::ConnectionInUse {
+            message: format!(
+                "the connection is used by running flows ({}), which will stop working; delete with confirm: true to go ahead",
+                names.join(", ")
+            ),
+            flows: broken,
+        });
+    }
     let txn = state.db.begin().await?;
+    store::flows::detach_connection(&txn, current.team_id, id).await?;
     if !store::connections::delete(&txn, current.team_id, id).await? {
         return Err(AppError::NotFound("connection"));
     }
-    audit::record(
-        &txn,
-        &principal.actor(),
-        &current,
-        AuditAction::ConnectionDeleted,
-        json!({ "app": current.app_key }),
-    )
-    .await?;
+    let detail = json!({ "app": current.app_key, "broken_flows": broken });
+    audit::record(&txn, &principal.actor(), &current, AuditAction::ConnectionDeleted, detail).await?;
     txn.commit().await?;
-    state
-        .events
-        .publish(ConnectionEvent::changed(
-            current.team_id,
-            id,
-            ConnectionEventKind::Deleted,
-            None,
-            Some(current.status),
-        ))
-        .await;
-    tracing::info!(connection_id = %id, team_id = %current.team_id, "connection deleted");
+    let event = ConnectionEvent::changed(
+        current.team_id,
+        id,
+        ConnectionEventKind::Deleted,
+        None,
+        Some(current.status),
+    );
+    state.events.publish(event).await;
+    tracing::info!(connection_id = %id, team_id = %current.team_id, broken_flows = broken.len(), "connection deleted");
     Ok(id)
 }
 
@@ -406,6 +426,25 @@ fn find_app<'a>(state: &'a AppState, key: &str) -> AppResult<&'a App> {
             format!("there is no app {key:?} in the catalog; query `apps` to list them"),
         )
     })
+}
+
+/// Modules of running flows that `connection`'s scopes do not cover.
+async fn scope_warnings(state: &AppState, connection: &Connection) -> AppResult<Vec<flows::ScopeWarning>> {
+    let usages = flows::usage::usages(&state.db, &state.catalog, connection).await?;
+    Ok(usages
+        .into_iter()
+        .filter(|u| u.flow.status.is_running() && !u.missing_scopes.is_empty())
+        .map(|u| flows::ScopeWarning {
+            message: format!(
+                "module {} of flow \"{}\" will fail: it needs {}",
+                u.module_key,
+                u.flow.name,
+                u.missing_scopes.join(", ")
+            ),
+            module_key: u.module_key,
+            missing_scopes: u.missing_scopes,
+        })
+        .collect())
 }
 
 fn field_error(err: crate::catalog::FieldError) -> AppError {

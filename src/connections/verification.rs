@@ -16,6 +16,7 @@ use crate::domain::{
 };
 use crate::error::{AppError, AppResult};
 use crate::events::{ConnectionEvent, ConnectionEventKind, VerificationEvent};
+use crate::flows;
 use crate::state::AppState;
 use crate::store;
 use crate::store::checks::{CheckRecord, Guard};
@@ -75,12 +76,16 @@ pub async fn verify_connection(
         .await?
         .ok_or(AppError::NotFound("connection"))?;
     let check = check_stored(state, &connection, sealed.as_deref()).await?;
-    record_check(state, &principal.actor(), &connection, Guard::Version(connection.version), &check)
-        .await?
-        .ok_or_else(|| {
-        AppError::Conflict("the connection was edited while it was being checked; verify it again".into())
-    })?;
-    Ok(check.verification)
+    let recorded =
+        record_check(state, &principal.actor(), &connection, Guard::Version(connection.version), &check)
+            .await?
+            .ok_or_else(|| {
+                AppError::Conflict(
+                    "the connection was edited while it was being checked; verify it again".into(),
+                )
+            })?;
+    // What was recorded, which includes what the flows' modules made of the check.
+    Ok(recorded.last_verification.unwrap_or(check.verification))
 }
 
 /// Checks a stored connection with its provider, announcing the start to watchers.
@@ -153,6 +158,7 @@ pub async fn record_check(
     guard: Guard<'_>,
     check: &CheckResult,
 ) -> AppResult<Option<Connection>> {
+    let check = &with_module_scopes(state, connection, check.clone()).await?;
     let outcome = check.verification.outcome;
     let status = outcome.next_status(connection.status);
     let health = state.schedule.after_check(
@@ -202,6 +208,7 @@ pub async fn record_scheduled_checks(
     let txn = state.db.begin().await?;
     let mut written = Vec::with_capacity(batch.len());
     for CheckedConnection { connection, check } in batch {
+        let check = with_module_scopes(state, connection, check.clone()).await?;
         let outcome = check.verification.outcome;
         let health = state.schedule.after_check(
             &connection.health,
@@ -230,13 +237,32 @@ pub async fn record_scheduled_checks(
             audit::verification(&check.verification),
         )
         .await?;
-        written.push((recorded, connection.status, &check.verification));
+        written.push((recorded, connection.status, check.verification));
     }
     txn.commit().await?;
     for (recorded, previous, verification) in &written {
         publish_finished(state, recorded, Some(verification), *previous).await;
     }
     Ok(written.len() as u64)
+}
+
+/// A passing check of a connection whose running flows' modules need scopes it was not granted
+/// becomes `INSUFFICIENT_SCOPES`, naming them: those flows would fail.
+async fn with_module_scopes(
+    state: &AppState,
+    connection: &Connection,
+    mut check: CheckResult,
+) -> AppResult<CheckResult> {
+    if check.verification.outcome != VerificationOutcome::Ok {
+        return Ok(check);
+    }
+    let usages = flows::usage::usages(&state.db, &state.catalog, connection).await?;
+    if let Some(gaps) = flows::usage::gaps_message(&usages) {
+        check.verification.outcome = VerificationOutcome::InsufficientScopes;
+        check.verification.message =
+            Some(format!("the credentials work, but {gaps}; reauthorize with these scopes"));
+    }
+    Ok(check)
 }
 
 /// What watchers learn once a checked change is committed.

@@ -66,4 +66,8 @@ uuid_id!(
     TokenId,
     /// One entry of the audit trail.
     AuditEventId,
+    /// A team's automation flow.
+    FlowId,
+    /// A named set of connections of one app, with a default.
+    DynamicConnectionId,
 );

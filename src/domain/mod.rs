@@ -4,6 +4,7 @@
 mod audit;
 mod auth_type;
 mod connection;
+mod flow;
 mod health;
 mod ids;
 mod role;
@@ -13,8 +14,11 @@ mod team;
 pub use audit::{Actor, ActorKind, AuditAction, AuditEvent};
 pub use auth_type::AuthType;
 pub use connection::{Connection, ConnectionName, Verification};
+pub use flow::{
+    DynamicConnection, DynamicMember, Flow, FlowModule, FlowStatus, ModuleTarget, missing_scopes,
+};
 pub use health::{Health, SchedulePolicy};
-pub use ids::{AuditEventId, ConnectionId, TeamId, TokenId, UserId};
+pub use ids::{AuditEventId, ConnectionId, DynamicConnectionId, FlowId, TeamId, TokenId, UserId};
 pub use role::TeamRole;
 pub use status::{ConnectionStatus, VerificationOutcome};
 pub use team::{Email, Principal, Team, TeamAccess, TeamName, User};

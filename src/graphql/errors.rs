@@ -51,12 +51,23 @@ fn with_codes(mut response: Response) -> Response {
 }
 
 fn add_code(error: &mut ServerError) {
+    let mut details: Vec<(&str, async_graphql::Value)> = Vec::new();
     let (code, field, internal) = match error.source::<AppError>() {
         Some(app_error) => {
             let field = match app_error {
                 AppError::BadUserInput { field, .. } => field.clone(),
                 _ => None,
             };
+            match app_error {
+                AppError::ConnectionInUse { flows, .. } => {
+                    details.push(("flows", async_graphql::to_value(flows).unwrap_or_default()));
+                }
+                AppError::AccountValidation { missing_scopes, .. } => {
+                    details
+                        .push(("missingScopes", async_graphql::to_value(missing_scopes).unwrap_or_default()));
+                }
+                _ => {}
+            }
             let internal = matches!(app_error, AppError::Internal(_));
             if let AppError::Internal(detail) = app_error {
                 tracing::error!(error = format!("{detail:#}"), path = ?error.path, "internal error answering a GraphQL request");
@@ -73,6 +84,9 @@ fn add_code(error: &mut ServerError) {
     extensions.set("code", code);
     if let Some(field) = field {
         extensions.set("field", field);
+    }
+    for (name, value) in details {
+        extensions.set(name, value);
     }
 }
 

@@ -3,6 +3,7 @@
 //! services, not here.
 
 mod errors;
+mod flow_mutation;
 pub mod ids;
 mod mutation;
 mod query;
@@ -15,14 +16,21 @@ use crate::domain::{ConnectionId, Principal, TeamId};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::{access, store};
+use async_graphql::MergedObject;
+use flow_mutation::FlowMutation;
 use ids::{decode_cursor, encode_cursor, page_size};
-use mutation::MutationRoot;
+use mutation::ConnectionMutation;
 use query::QueryRoot;
 use subscription::SubscriptionRoot;
 use types::PageInfo;
 use types::audit::{AuditEvent, AuditEventEdge, AuditEventList};
 
 pub use errors::INTERNAL_MESSAGE;
+
+/// Every mutation: connections, and flows with dynamic connections.
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(ConnectionMutation, FlowMutation);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
@@ -39,7 +47,7 @@ pub struct Limits {
 }
 
 pub fn build_schema(state: AppState, limits: Limits) -> AppSchema {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+    Schema::build(QueryRoot, MutationRoot::default(), SubscriptionRoot)
         .data(state)
         .limit_depth(limits.depth)
         .limit_complexity(limits.complexity)
@@ -49,7 +57,7 @@ pub fn build_schema(state: AppState, limits: Limits) -> AppSchema {
 
 /// The schema in SDL, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot).finish().sdl()
+    Schema::build(QueryRoot, MutationRoot::default(), SubscriptionRoot).finish().sdl()
 }
 
 pub(crate) fn state<'a>(ctx: &Context<'a>) -> AppResult<&'a AppState> {

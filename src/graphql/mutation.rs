@@ -5,12 +5,14 @@ use async_graphql::{Context, ID, InputObject, Object};
 
 use super::ids::parse_id;
 use super::types::connection::{ConnectionObject, ConnectionPayload, DeletePayload, Verification};
+use super::types::flow::ScopeWarning;
 use super::{caller, state};
 use crate::connections::{self, CreateConnection, EditConnection};
 use crate::domain::{ConnectionId, TeamId};
 use crate::error::AppResult;
 
-pub struct MutationRoot;
+#[derive(Default)]
+pub struct ConnectionMutation;
 
 #[derive(InputObject)]
 pub struct CreateConnectionInput {
@@ -37,7 +39,7 @@ pub struct EditConnectionInput {
 }
 
 #[Object]
-impl MutationRoot {
+impl ConnectionMutation {
     async fn create_connection(
         &self,
         ctx: &Context<'_>,
@@ -97,17 +99,17 @@ impl MutationRoot {
         Ok(payload(connections::reauthorize(state(ctx)?, caller(ctx)?, id).await?))
     }
 
-    /// Deletes the connection and its secrets.
+    /// Deletes the connection and its secrets. When running flows use it, answers
+    /// `CONNECTION_IN_USE` with `extensions.flows` unless `confirm` is true; a confirmed delete
+    /// leaves their modules without a connection.
     async fn delete_connection(
         &self,
         ctx: &Context<'_>,
         id: ID,
-        #[graphql(default = false)] confirm: bool,
+        #[graphql(default_with = "Some(false)")] confirm: Option<bool>,
     ) -> AppResult<DeletePayload> {
-        // Until flows exist nothing can be in use, so no confirmation is required yet.
-        let _ = confirm;
         let id: ConnectionId = parse_id(&id, "id")?;
-        let deleted = connections::delete(state(ctx)?, caller(ctx)?, id).await?;
+        let deleted = connections::delete(state(ctx)?, caller(ctx)?, id, confirm.unwrap_or(false)).await?;
         Ok(DeletePayload { deleted_id: ID(deleted.to_string()) })
     }
 }
@@ -119,5 +121,6 @@ fn payload(changed: connections::Changed) -> ConnectionPayload {
         connection: ConnectionObject(changed.connection),
         authorization_url: changed.authorization_url.map(String::from),
         verification: changed.verification.map(Verification::from),
+        warnings: changed.warnings.into_iter().map(ScopeWarning::from).collect(),
     }
 }

@@ -5,17 +5,19 @@ use async_graphql::{Context, ID, Object};
 use super::ids::parse_id;
 use super::types::app::AppObject;
 use super::types::connection::ConnectionObject;
+use super::types::flow::{FlowObject, ModuleCredentialsObject};
 use super::types::team::TeamObject;
 use super::types::viewer::{Viewer, visible_teams};
 use super::{caller, state};
 use crate::connections;
-use crate::domain::{ConnectionId, TeamId};
+use crate::domain::{ConnectionId, FlowId, TeamId};
 use crate::error::{AppError, AppResult};
+use crate::flows;
 use crate::{access, store};
 
 pub struct QueryRoot;
 
-#[Object]
+#[Object(name = "Query")]
 impl QueryRoot {
     /// The caller: a user (with teams) or a service token.
     async fn viewer(&self, ctx: &Context<'_>) -> AppResult<Viewer> {
@@ -50,6 +52,35 @@ impl QueryRoot {
     async fn app(&self, ctx: &Context<'_>, key: String) -> AppResult<Option<AppObject>> {
         caller(ctx)?;
         Ok(state(ctx)?.catalog.get(&key).map(AppObject::from))
+    }
+
+    /// A flow of one of the caller's teams; null otherwise.
+    async fn flow(&self, ctx: &Context<'_>, id: ID) -> AppResult<Option<FlowObject>> {
+        let id: FlowId = parse_id(&id, "id")?;
+        match flows::get(state(ctx)?, caller(ctx)?, id).await {
+            Ok(flow) => Ok(Some(FlowObject(flow))),
+            Err(AppError::NotFound(_)) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// For flow runners (service tokens): the credentials of a module, with a fresh access
+    /// token. `select` picks a dynamic connection's member by label or connection id. Errors:
+    /// `ACCOUNT_VALIDATION_ERROR` (missing scopes in `extensions.missingScopes`, or rejected
+    /// credentials), `NEEDS_REAUTHORIZATION`, `PROVIDER_UNAVAILABLE`, `NOT_FOUND`, and
+    /// `FORBIDDEN` for user tokens. Every read is audited.
+    async fn module_credentials(
+        &self,
+        ctx: &Context<'_>,
+        flow_id: ID,
+        module_key: String,
+        select: Option<String>,
+    ) -> AppResult<ModuleCredentialsObject> {
+        let flow_id: FlowId = parse_id(&flow_id, "flowId")?;
+        let credentials =
+            flows::module_credentials(state(ctx)?, caller(ctx)?, flow_id, &module_key, select.as_deref())
+                .await?;
+        Ok(ModuleCredentialsObject(credentials))
     }
 
     /// A connection of one of the caller's teams; null otherwise.

@@ -55,7 +55,7 @@ pub struct ConnectionEvent {
     previous_status: Option<ConnectionStatus>,
 }
 
-#[Subscription]
+#[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// `STARTED` and then `FINISHED` for every check of the team's connections, manual or
     /// scheduled.

@@ -3,8 +3,8 @@
 //! (These are the impls `DeriveValueType` would write; the domain stays free of sea-orm.)
 
 use crate::domain::{
-    ActorKind, AuditAction, AuditEventId, AuthType, ConnectionId, ConnectionStatus, TeamId, TeamRole,
-    TokenId, UserId, VerificationOutcome,
+    ActorKind, AuditAction, AuditEventId, AuthType, ConnectionId, ConnectionStatus, DynamicConnectionId,
+    FlowId, FlowStatus, TeamId, TeamRole, TokenId, UserId, VerificationOutcome,
 };
 
 macro_rules! uuid_column {
@@ -63,7 +63,7 @@ macro_rules! uuid_column {
     )+};
 }
 
-uuid_column!(TeamId, UserId, ConnectionId, TokenId, AuditEventId);
+uuid_column!(TeamId, UserId, ConnectionId, TokenId, AuditEventId, FlowId, DynamicConnectionId);
 
 /// A stored name that no variant of the enum has: the database was written by something else.
 #[derive(Debug, thiserror::Error)]
@@ -140,5 +140,6 @@ string_enum_column!(
     TeamRole,
     AuditAction,
     ActorKind,
+    FlowStatus,
     super::entities::api_token::TokenKind,
 );

@@ -8,6 +8,7 @@ mod catalog;
 mod cli;
 mod connections;
 mod fake_oauth;
+mod flows;
 mod health;
 mod limits;
 mod listing;

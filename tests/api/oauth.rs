@@ -488,3 +488,35 @@ async fn client_credentials_connections_get_a_token_at_once_and_anew_on_expiry()
     assert_eq!(bad["createConnection"]["connection"]["status"], "INVALID");
     assert_no_tokens(&bad.to_string());
 }
+
+#[tokio::test]
+async fn runners_get_a_fresh_access_token_or_needs_reauthorization() {
+    let s = setup(TestApp::spawn(Backend::Sqlite).await.unwrap()).await;
+    let id = connected(&s).await;
+    let created = s
+        .app
+        .ok(
+            &s.member.token,
+            "mutation($input: CreateFlowInput!) { createFlow(input: $input) { flow { id } warnings { moduleKey } } }",
+            json!({ "input": { "teamId": s.member.team_id, "name": "Records sync", "status": "ACTIVE",
+                "modules": [{ "key": "read", "app": "test-oauth", "module": "read-records", "connectionId": id }] } }),
+        )
+        .await;
+    assert_eq!(created["createFlow"]["warnings"], json!([]), "consent granted the module's scopes");
+    let read = json!({ "flow": created["createFlow"]["flow"]["id"], "module": "read" });
+    let query = "query($flow: ID!, $module: String!) { moduleCredentials(flowId: $flow, moduleKey: $module) { accessToken expiresAt authType } }";
+    let runner = s.app.service_token("Acme").await;
+    expire_token(&s, &id).await;
+    let creds = s.app.ok(&runner, query, read.clone()).await;
+    assert_eq!(
+        creds["moduleCredentials"]["accessToken"], "access-token-secret-3",
+        "refreshed before it was handed out"
+    );
+    assert_eq!(creds["moduleCredentials"]["authType"], "OAUTH2");
+
+    s.provider.set_mode(TokenMode::InvalidGrant);
+    expire_token(&s, &id).await;
+    let refused = s.app.graphql(Some(&runner), query, read).await;
+    assert_eq!(error_code(&refused), "NEEDS_REAUTHORIZATION", "{refused}");
+    assert_eq!(status(&s, &id).await["status"], "NEEDS_REAUTHORIZATION");
+}

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use super::app::AppObject;
 use super::audit::AuditEventList;
 use super::enums::{AuthType, ConnectionStatus, VerificationOutcome};
+use super::flow::ModuleUsage;
 use crate::connections;
 use crate::domain;
 use crate::error::{AppError, AppResult};
@@ -121,6 +122,17 @@ impl ConnectionObject {
         Ok(checks.into_iter().map(Verification::from).collect())
     }
 
+    /// The flow modules that use this connection (directly or through a dynamic connection),
+    /// with the scopes each misses.
+    async fn used_by(&self, ctx: &Context<'_>) -> AppResult<Vec<ModuleUsage>> {
+        usages(ctx, &self.0).await
+    }
+
+    /// The modules using this connection that lack scopes, with what each misses.
+    async fn missing_scopes(&self, ctx: &Context<'_>) -> AppResult<Vec<ModuleUsage>> {
+        Ok(usages(ctx, &self.0).await?.into_iter().filter(|u| !u.missing_scopes.is_empty()).collect())
+    }
+
     /// What happened to this connection, newest first.
     async fn audit_events(
         &self,
@@ -130,6 +142,13 @@ impl ConnectionObject {
     ) -> AppResult<AuditEventList> {
         audit_page(ctx, self.0.team_id, Some(self.0.id), first, before).await
     }
+}
+
+async fn usages(ctx: &Context<'_>, connection: &domain::Connection) -> AppResult<Vec<ModuleUsage>> {
+    let state = state(ctx)?;
+    crate::access::team_access(&state.db, caller(ctx)?, connection.team_id).await?;
+    let usages = crate::flows::usage::usages(&state.db, &state.catalog, connection).await?;
+    Ok(usages.into_iter().map(Into::into).collect())
 }
 
 #[derive(SimpleObject)]
@@ -177,6 +196,8 @@ pub struct ConnectionPayload {
     pub authorization_url: Option<String>,
     /// The check made of the new credentials; null when the app offers none or consent is pending.
     pub verification: Option<Verification>,
+    /// Modules of running flows that the connection's scopes no longer cover.
+    pub warnings: Vec<super::flow::ScopeWarning>,
 }
 
 #[derive(SimpleObject)]

@@ -4,6 +4,7 @@ pub mod app;
 pub mod audit;
 pub mod connection;
 pub mod enums;
+pub mod flow;
 pub mod team;
 pub mod viewer;
 

@@ -6,6 +6,7 @@ use super::PageInfo;
 use super::audit::AuditEventList;
 use super::connection::{ConnectionEdge, ConnectionList, ConnectionObject};
 use super::enums::{ConnectionStatus, TeamRole};
+use super::flow::{DynamicConnectionObject, FlowObject};
 use crate::connections;
 use crate::domain::{self, ConnectionId};
 use crate::error::AppResult;
@@ -68,6 +69,19 @@ impl TeamObject {
             edges,
             total_count: page.total_count,
         })
+    }
+
+    /// The team's flows, by name.
+    async fn flows(&self, ctx: &Context<'_>) -> AppResult<Vec<FlowObject>> {
+        let flows = crate::flows::list(state(ctx)?, caller(ctx)?, self.team.id).await?;
+        Ok(flows.into_iter().map(FlowObject).collect())
+    }
+
+    async fn dynamic_connections(&self, ctx: &Context<'_>) -> AppResult<Vec<DynamicConnectionObject>> {
+        let state = state(ctx)?;
+        crate::access::team_access(&state.db, caller(ctx)?, self.team.id).await?;
+        let dynamics = crate::store::dynamic_connections::list(&state.db, self.team.id).await?;
+        Ok(dynamics.into_iter().map(DynamicConnectionObject).collect())
     }
 
     /// Who did what to the team's connections, newest first.

@@ -4,6 +4,10 @@
 pub mod api_token;
 pub mod audit_event;
 pub mod connection;
+pub mod dynamic_connection;
+pub mod dynamic_connection_member;
+pub mod flow;
+pub mod flow_module;
 pub mod membership;
 pub mod oauth_state;
 pub mod team;

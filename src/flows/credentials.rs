@@ -1,0 +1,135 @@
+//! Credentials for flow runners: what a module needs to call its app, with a fresh access token.
+//! Only service tokens of the flow's team may read them, and every read is audited.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use serde_json::json;
+
+use crate::connections::{self, TokenProblem};
+use crate::domain::{
+    AuditAction, AuditEvent, AuditEventId, AuthType, ConnectionId, ConnectionStatus, FlowId, ModuleTarget,
+    Principal, TeamId, missing_scopes,
+};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::store;
+
+/// What a runner gets. Holds secrets: never log it.
+pub struct ModuleCredentials {
+    pub connection_id: ConnectionId,
+    pub auth_type: AuthType,
+    /// Every form value, secrets included.
+    pub fields: BTreeMap<String, SecretString>,
+    pub access_token: Option<SecretString>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The credentials of `module_key` in `flow_id`, resolving a dynamic connection to the member
+/// named by `select` or its default.
+#[tracing::instrument(skip_all, fields(flow_id = %flow_id, module = module_key))]
+pub async fn module_credentials(
+    state: &AppState,
+    principal: &Principal,
+    flow_id: FlowId,
+    module_key: &str,
+    select: Option<&str>,
+) -> AppResult<ModuleCredentials> {
+    let Principal::Service { team_id, .. } = principal else {
+        return Err(AppError::Forbidden(
+            "credentials are for flow runners: use a service token of the team".into(),
+        ));
+    };
+    let team_id: TeamId = *team_id;
+    let flow = store::flows::find(&state.db, team_id, flow_id).await?.ok_or(AppError::NotFound("flow"))?;
+    let module = flow.modules.iter().find(|m| m.key == module_key).ok_or(AppError::NotFound("module"))?;
+    let connection_id = match module.target {
+        ModuleTarget::Connection(id) => id,
+        ModuleTarget::Dynamic(id) => {
+            let dynamic = store::dynamic_connections::find(&state.db, team_id, id)
+                .await?
+                .ok_or(AppError::NotFound("connection"))?;
+            dynamic.resolve(select).ok_or(AppError::NotFound("connection"))?
+        }
+        ModuleTarget::Unset => return Err(AppError::NotFound("connection")),
+    };
+    let (connection, sealed) = store::connections::find_with_secrets(&state.db, team_id, connection_id)
+        .await?
+        .ok_or(AppError::NotFound("connection"))?;
+    let app = state.catalog.get(&connection.app_key).ok_or(AppError::NotFound("app"))?;
+    match connection.status {
+        ConnectionStatus::NeedsReauthorization | ConnectionStatus::PendingAuthorization => {
+            return Err(AppError::NeedsReauthorization(format!(
+                "the connection \"{}\" needs a person to reauthorize it",
+                connection.name.as_str()
+            )));
+        }
+        ConnectionStatus::Invalid => {
+            return Err(AppError::AccountValidation {
+                message: format!(
+                    "{} rejected the credentials of \"{}\"",
+                    app.name(),
+                    connection.name.as_str()
+                ),
+                missing_scopes: Vec::new(),
+            });
+        }
+        ConnectionStatus::Active | ConnectionStatus::Unverified => {}
+    }
+    let required = super::usage::required_scopes(&state.catalog, module);
+    let missing = missing_scopes(required, &connection.scopes);
+    if !missing.is_empty() {
+        return Err(AppError::AccountValidation {
+            message: format!(
+                "the connection \"{}\" lacks scopes module {} needs: {}",
+                connection.name.as_str(),
+                module.key,
+                missing.join(", ")
+            ),
+            missing_scopes: missing,
+        });
+    }
+    let secrets = match sealed.as_deref() {
+        Some(blob) => connections::open_secrets(&state.sealer, team_id, connection_id, blob)?,
+        None => BTreeMap::new(),
+    };
+    let mut fields: BTreeMap<String, SecretString> =
+        connection.public_fields.iter().map(|(k, v)| (k.clone(), SecretString::from(v.clone()))).collect();
+    fields.extend(secrets.into_iter().filter(|(k, _)| k != "access_token" && k != "refresh_token"));
+    let access_token = if app.oauth().is_some() {
+        Some(connections::fresh_access_token(state, &connection, false).await.map_err(token_error)?)
+    } else {
+        None
+    };
+    let expires_at = match &access_token {
+        Some(_) => {
+            store::connections::find(&state.db, team_id, connection_id).await?.and_then(|c| c.expires_at)
+        }
+        None => None,
+    };
+    let event = AuditEvent {
+        id: AuditEventId::new(),
+        team_id,
+        actor: principal.actor(),
+        action: AuditAction::CredentialsRead,
+        connection_id: Some(connection_id),
+        connection_name: Some(connection.name.as_str().to_owned()),
+        detail: json!({ "flow_id": flow_id.to_string(), "flow": flow.name, "module": module.key }),
+        created_at: Utc::now(),
+    };
+    store::audit::record(&state.db, &event).await?;
+    tracing::info!(connection_id = %connection_id, "credentials read by a runner");
+    Ok(ModuleCredentials { connection_id, auth_type: connection.auth_type, fields, access_token, expires_at })
+}
+
+fn token_error(problem: TokenProblem) -> AppError {
+    match problem {
+        TokenProblem::NeedsReauthorization(message) => AppError::NeedsReauthorization(message),
+        TokenProblem::Unavailable(message) => AppError::ProviderUnavailable(message),
+        TokenProblem::Rejected(message) => {
+            AppError::AccountValidation { message, missing_scopes: Vec::new() }
+        }
+        TokenProblem::Internal(message) => AppError::internal(anyhow::anyhow!(message)),
+    }
+}

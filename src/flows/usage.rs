@@ -1,0 +1,108 @@
+//! Which modules use a connection and which scopes they miss: the facts behind safe deletes,
+//! edit warnings, scope findings at checks, and `Connection.usedBy` / `missingScopes`.
+
+use sea_orm::ConnectionTrait;
+
+use crate::catalog::Catalog;
+use crate::domain::{
+    Connection, ConnectionId, DynamicConnectionId, Flow, FlowModule, ModuleTarget, TeamId, missing_scopes,
+};
+use crate::error::FlowRef;
+use crate::store;
+
+/// A module that uses a connection (directly, or through a dynamic connection it belongs to).
+#[derive(Debug, Clone)]
+pub struct Usage {
+    pub flow: Flow,
+    pub module_key: String,
+    /// Scopes the module needs that the connection was not granted.
+    pub missing_scopes: Vec<String>,
+}
+
+/// Every module that uses `connection`, with what it misses.
+pub async fn usages(
+    db: &impl ConnectionTrait,
+    catalog: &Catalog,
+    connection: &Connection,
+) -> Result<Vec<Usage>, sea_orm::DbErr> {
+    usages_with_scopes(db, catalog, connection.team_id, connection.id, &connection.scopes).await
+}
+
+/// Like `usages`, for the scopes the connection would have (after an edit).
+pub async fn usages_with_scopes(
+    db: &impl ConnectionTrait,
+    catalog: &Catalog,
+    team_id: TeamId,
+    connection_id: ConnectionId,
+    scopes: &[String],
+) -> Result<Vec<Usage>, sea_orm::DbErr> {
+    let dynamics: Vec<DynamicConnectionId> =
+        store::dynamic_connections::containing(db, team_id, connection_id)
+            .await?
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
+    let flows = store::flows::using(db, team_id, connection_id, &dynamics).await?;
+    let mut found = Vec::new();
+    for flow in flows {
+        for module in flow.modules.iter().filter(|m| uses(m, connection_id, &dynamics)) {
+            found.push(Usage {
+                flow: flow.clone(),
+                module_key: module.key.clone(),
+                missing_scopes: missing_scopes(required_scopes(catalog, module), scopes),
+            });
+        }
+    }
+    Ok(found)
+}
+
+fn uses(module: &FlowModule, connection_id: ConnectionId, dynamics: &[DynamicConnectionId]) -> bool {
+    match module.target {
+        ModuleTarget::Connection(id) => id == connection_id,
+        ModuleTarget::Dynamic(id) => dynamics.contains(&id),
+        ModuleTarget::Unset => false,
+    }
+}
+
+/// The scopes a flow module needs, as its catalog module declares them.
+pub fn required_scopes<'a>(catalog: &'a Catalog, module: &FlowModule) -> &'a [String] {
+    catalog.get(&module.app_key).and_then(|app| app.module(&module.app_module)).map_or(&[], |m| m.scopes())
+}
+
+/// The flows that deleting the connection would break: running flows using it directly, or
+/// through a dynamic connection whose default it is.
+pub async fn flows_broken_by_delete(
+    db: &impl ConnectionTrait,
+    connection: &Connection,
+) -> Result<Vec<FlowRef>, sea_orm::DbErr> {
+    let defaults: Vec<DynamicConnectionId> =
+        store::dynamic_connections::containing(db, connection.team_id, connection.id)
+            .await?
+            .into_iter()
+            .filter(|d| d.default_connection == Some(connection.id))
+            .map(|d| d.id)
+            .collect();
+    let flows = store::flows::using(db, connection.team_id, connection.id, &defaults).await?;
+    Ok(flows.into_iter().filter(|f| f.status.is_running()).map(|f| flow_ref(&f)).collect())
+}
+
+pub fn flow_ref(flow: &Flow) -> FlowRef {
+    FlowRef { id: flow.id.to_string(), name: flow.name.clone(), status: flow.status.as_str().to_owned() }
+}
+
+/// A person-readable list of modules of running flows that miss scopes; empty when none do.
+pub fn gaps_message(usages: &[Usage]) -> Option<String> {
+    let gaps: Vec<String> = usages
+        .iter()
+        .filter(|u| u.flow.status.is_running() && !u.missing_scopes.is_empty())
+        .map(|u| {
+            format!(
+                "module {} of flow \"{}\" needs {}",
+                u.module_key,
+                u.flow.name,
+                u.missing_scopes.join(", ")
+            )
+        })
+        .collect();
+    (!gaps.is_empty()).then(|| gaps.join("; "))
+}

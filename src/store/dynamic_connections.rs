@@ -1,0 +1,144 @@
+//! Dynamic connections and their members.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    sea_query::Expr,
+};
+
+use super::entities::{dynamic_connection, dynamic_connection_member};
+use crate::domain::{ConnectionId, DynamicConnection, DynamicConnectionId, DynamicMember, TeamId};
+
+async fn with_members(
+    db: &impl ConnectionTrait,
+    rows: Vec<dynamic_connection::Model>,
+) -> Result<Vec<DynamicConnection>, DbErr> {
+    let ids: Vec<DynamicConnectionId> = rows.iter().map(|r| r.id).collect();
+    let members = dynamic_connection_member::Entity::find()
+        .filter(dynamic_connection_member::Column::DynamicConnectionId.is_in(ids))
+        .order_by_asc(dynamic_connection_member::Column::Label)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| DynamicConnection {
+            id: row.id,
+            team_id: row.team_id,
+            name: row.name,
+            app_key: row.app_key,
+            default_connection: row.default_connection_id,
+            members: members
+                .iter()
+                .filter(|m| m.dynamic_connection_id == row.id)
+                .map(|m| DynamicMember { connection_id: m.connection_id, label: m.label.clone() })
+                .collect(),
+        })
+        .collect())
+}
+
+pub async fn find(
+    db: &impl ConnectionTrait,
+    team_id: TeamId,
+    id: DynamicConnectionId,
+) -> Result<Option<DynamicConnection>, DbErr> {
+    let rows = dynamic_connection::Entity::find()
+        .filter(dynamic_connection::Column::TeamId.eq(team_id))
+        .filter(dynamic_connection::Column::Id.eq(id))
+        .all(db)
+        .await?;
+    Ok(with_members(db, rows).await?.pop())
+}
+
+pub async fn owner_of(db: &impl ConnectionTrait, id: DynamicConnectionId) -> Result<Option<TeamId>, DbErr> {
+    Ok(dynamic_connection::Entity::find_by_id(id).one(db).await?.map(|d| d.team_id))
+}
+
+pub async fn list(db: &impl ConnectionTrait, team_id: TeamId) -> Result<Vec<DynamicConnection>, DbErr> {
+    let rows = dynamic_connection::Entity::find()
+        .filter(dynamic_connection::Column::TeamId.eq(team_id))
+        .order_by_asc(dynamic_connection::Column::Name)
+        .all(db)
+        .await?;
+    with_members(db, rows).await
+}
+
+/// The dynamic connections a connection belongs to (as a member or the default).
+pub async fn containing(
+    db: &impl ConnectionTrait,
+    team_id: TeamId,
+    connection_id: ConnectionId,
+) -> Result<Vec<DynamicConnection>, DbErr> {
+    let member_of: Vec<DynamicConnectionId> = dynamic_connection_member::Entity::find()
+        .filter(dynamic_connection_member::Column::ConnectionId.eq(connection_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| m.dynamic_connection_id)
+        .collect();
+    let rows = dynamic_connection::Entity::find()
+        .filter(dynamic_connection::Column::TeamId.eq(team_id))
+        .filter(
+            sea_orm::Condition::any()
+                .add(dynamic_connection::Column::Id.is_in(member_of))
+                .add(dynamic_connection::Column::DefaultConnectionId.eq(connection_id)),
+        )
+        .all(db)
+        .await?;
+    with_members(db, rows).await
+}
+
+/// Writes a dynamic connection and replaces its members.
+pub async fn save(db: &impl ConnectionTrait, dynamic: &DynamicConnection, is_new: bool) -> Result<(), DbErr> {
+    let now = Utc::now();
+    if is_new {
+        let model = dynamic_connection::ActiveModel {
+            id: Set(dynamic.id),
+            team_id: Set(dynamic.team_id),
+            name: Set(dynamic.name.clone()),
+            app_key: Set(dynamic.app_key.clone()),
+            default_connection_id: Set(dynamic.default_connection),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        dynamic_connection::Entity::insert(model).exec_without_returning(db).await?;
+    } else {
+        dynamic_connection::Entity::update_many()
+            .col_expr(dynamic_connection::Column::Name, Expr::value(dynamic.name.clone()))
+            .col_expr(
+                dynamic_connection::Column::DefaultConnectionId,
+                Expr::value(dynamic.default_connection),
+            )
+            .col_expr(dynamic_connection::Column::UpdatedAt, Expr::value(now))
+            .filter(dynamic_connection::Column::TeamId.eq(dynamic.team_id))
+            .filter(dynamic_connection::Column::Id.eq(dynamic.id))
+            .exec(db)
+            .await?;
+        dynamic_connection_member::Entity::delete_many()
+            .filter(dynamic_connection_member::Column::DynamicConnectionId.eq(dynamic.id))
+            .exec(db)
+            .await?;
+    }
+    if dynamic.members.is_empty() {
+        return Ok(());
+    }
+    let rows = dynamic.members.iter().map(|m| dynamic_connection_member::ActiveModel {
+        dynamic_connection_id: Set(dynamic.id),
+        connection_id: Set(m.connection_id),
+        label: Set(m.label.clone()),
+    });
+    dynamic_connection_member::Entity::insert_many(rows).exec_without_returning(db).await?;
+    Ok(())
+}
+
+pub async fn delete(
+    db: &impl ConnectionTrait,
+    team_id: TeamId,
+    id: DynamicConnectionId,
+) -> Result<bool, DbErr> {
+    let result = dynamic_connection::Entity::delete_many()
+        .filter(dynamic_connection::Column::TeamId.eq(team_id))
+        .filter(dynamic_connection::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
