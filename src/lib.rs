@@ -13,6 +13,7 @@ pub mod events;
 pub mod flows;
 pub mod graphql;
 pub mod http;
+pub mod metrics;
 pub mod oauth;
 pub mod outbound;
 pub mod scheduler;

@@ -23,6 +23,7 @@ use crate::store;
 /// Opens the database, applies migrations and loads keys and catalog: everything a command
 /// needs before it does its work.
 pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
+    crate::metrics::install();
     let db = store::connect(&config.database_url).await?;
     store::migrate(&db).await?;
     let sealer = load_sealer(&config.master_keys)?;
@@ -117,7 +118,7 @@ impl Application {
         let server_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(tracing_actix_logger())
+                .wrap(actix_web::middleware::from_fn(http::request_telemetry))
                 .app_data(web::Data::new(schema.clone()))
                 .app_data(web::Data::new(server_state.clone()))
                 .app_data(web::Data::new(limits))
@@ -140,9 +141,4 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
-}
-
-/// Access log lines through `tracing`, without query strings (they may carry OAuth codes).
-fn tracing_actix_logger() -> actix_web::middleware::Logger {
-    actix_web::middleware::Logger::new("%{r}a \"%m %U\" %s %b %Dms").log_target("plugboard::http")
 }

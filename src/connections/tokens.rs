@@ -113,9 +113,11 @@ async fn refresh_locked(
         Ok(tokens) => tokens,
         Err(err) => {
             drop(txn);
+            crate::metrics::refresh(app.key(), refresh_result(&err));
             return Err(on_token_error(state, &current, err).await);
         }
     };
+    crate::metrics::refresh(app.key(), "ok");
     let expires_at = expiry(state, &tokens);
     secrets.access_token = Some(tokens.access_token.clone());
     if let Some(rotated) = tokens.refresh_token.clone() {
@@ -249,6 +251,14 @@ pub(super) fn token_client(
 pub(super) fn expiry(state: &AppState, tokens: &TokenSet) -> DateTime<Utc> {
     let lifetime = tokens.expires_in.unwrap_or(state.config.assumed_token_lifetime);
     Utc::now() + chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::hours(1))
+}
+
+fn refresh_result(err: &TokenError) -> &'static str {
+    match err {
+        TokenError::InvalidGrant { .. } => "invalid_grant",
+        TokenError::Unavailable { .. } => "unavailable",
+        TokenError::Rejected { .. } | TokenError::Setup(_) => "rejected",
+    }
 }
 
 /// Turns a failed refresh into a problem, flagging the connection when the grant is dead.

@@ -89,6 +89,7 @@ pub async fn verify_connection(
 }
 
 /// Checks a stored connection with its provider, announcing the start to watchers.
+#[tracing::instrument(skip_all, fields(connection_id = %connection.id, app = %connection.app_key))]
 pub async fn check_stored(
     state: &AppState,
     connection: &Connection,

@@ -1,15 +1,18 @@
 //! HTTP routes: `/graphql` (POST for queries, GET for GraphiQL or a WebSocket upgrade),
-//! `/graphql/ws` (subscriptions), `/oauth/callback` (consent), `/healthz`, `/readyz`.
+//! `/graphql/ws` (subscriptions), `/oauth/callback` (consent), `/metrics`, `/healthz`, `/readyz`.
 //! Handlers translate HTTP to calls into `graphql` and answer; no business rules here.
 
 mod graphql;
 mod health;
+mod metrics;
 mod oauth_callback;
 mod subscriptions;
+mod telemetry;
 
 use actix_web::{guard, web};
 
 pub use graphql::GraphqlLimits;
+pub use telemetry::request_telemetry;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -20,6 +23,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .route("/graphql/ws", web::get().to(subscriptions::websocket))
     .route("/oauth/callback", web::get().to(oauth_callback::callback))
+    .route("/metrics", web::get().to(metrics::metrics))
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz));
 }

@@ -30,7 +30,7 @@ pub async fn run_due_checks(state: &AppState) -> anyhow::Result<SweepReport> {
     run_due_checks_until(state, &AtomicBool::new(false)).await
 }
 
-#[tracing::instrument(skip_all, fields(sweep = tracing::field::Empty))]
+#[tracing::instrument(skip_all, fields(sweep = %uuid::Uuid::now_v7()))]
 pub async fn run_due_checks_until(state: &AppState, stop: &AtomicBool) -> anyhow::Result<SweepReport> {
     let config = &state.config;
     let pace = AppPace::per_second(config.app_rate_limit);

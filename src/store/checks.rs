@@ -124,3 +124,21 @@ pub async fn postpone_claimed(
         .await?;
     Ok(result.rows_affected)
 }
+
+/// When the most overdue check was due; for the scheduler-lag gauge.
+pub async fn oldest_due(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let oldest: Option<Option<DateTime<Utc>>> = Entity::find()
+        .select_only()
+        .column(Column::NextCheckAt)
+        .filter(Column::NextCheckAt.lte(now))
+        .filter(Column::Status.ne(ConnectionStatus::PendingAuthorization))
+        .order_by_asc(Column::NextCheckAt)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(oldest.flatten())
+}

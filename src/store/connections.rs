@@ -353,6 +353,22 @@ pub async fn count(
     filtered(team_id, filter).count(db).await
 }
 
+/// How many connections each app has in each status, across all teams (for metrics).
+pub async fn count_by_app_and_status(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<(String, ConnectionStatus, i64)>, DbErr> {
+    Entity::find()
+        .select_only()
+        .column(Column::AppKey)
+        .column(Column::Status)
+        .column_as(Column::Id.count(), "count")
+        .group_by(Column::AppKey)
+        .group_by(Column::Status)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
 /// A sealed blob to move under the active key, with what it is bound to.
 pub struct SealedRow {
     pub id: ConnectionId,

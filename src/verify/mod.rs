@@ -70,7 +70,13 @@ pub async fn check(outbound: &Outbound, values: &RequestValues<'_>) -> Result<Ch
             classify::unreachable(app.name(), &host, &error, outbound.timeout().as_secs())
         }
     };
-    tracing::info!(outcome = classified.outcome.as_str(), "verification finished");
+    let took = (Utc::now() - started_at).to_std().unwrap_or_default();
+    crate::metrics::verification(app.key(), classified.outcome.as_str(), took);
+    tracing::info!(
+        outcome = classified.outcome.as_str(),
+        took_ms = took.as_millis() as u64,
+        "verification finished"
+    );
     Ok(CheckResult {
         verification: Verification {
             outcome: classified.outcome,

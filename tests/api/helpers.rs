@@ -210,7 +210,7 @@ pub fn error_code(body: &Value) -> String {
 
 /// The test catalog: the real `openai` entry pointed at the local provider, and `test-crm`, an
 /// app that exists only here, with an account label and an app-specific scope signal.
-fn write_test_catalog(dir: &std::path::Path, provider: &str) {
+pub fn write_test_catalog(dir: &std::path::Path, provider: &str) {
     std::fs::create_dir_all(dir).unwrap();
     let openai = include_str!("../../providers/openai.toml")
         .replace("https://api.openai.com/v1", &format!("{provider}/v1"));

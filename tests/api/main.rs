@@ -13,6 +13,7 @@ mod health;
 mod limits;
 mod listing;
 mod oauth;
+mod observability;
 mod scheduler;
 mod schema;
 mod storage;
