@@ -27,7 +27,7 @@ pub fn install() {
                 metrics_exporter_prometheus::Matcher::Full("plugboard_verification_duration_seconds".into()),
                 &buckets,
             )
-            .and_then(|builder| builder.install_recorder().map_err(Into::into))
+            .and_then(|builder| builder.install_recorder())
         {
             Ok(handle) => Some(handle),
             Err(err) => {
