@@ -8,6 +8,7 @@ mod m20261128_000002_verifications;
 mod m20261128_000003_connection_health;
 mod m20261128_000004_oauth_states;
 mod m20261128_000005_flows;
+mod m20261128_000006_webhooks;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_connection_health::Migration),
             Box::new(m20261128_000004_oauth_states::Migration),
             Box::new(m20261128_000005_flows::Migration),
+            Box::new(m20261128_000006_webhooks::Migration),
         ]
     }
 }

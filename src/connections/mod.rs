@@ -121,6 +121,7 @@ pub async fn create(state: &AppState, principal: &Principal, input: CreateConnec
         None,
     );
     state.events.publish(event).await;
+    crate::webhooks::notify(state, crate::webhooks::CREATED, &connection, None).await;
     verification::publish_finished(state, &connection, verification.as_ref(), ConnectionStatus::Unverified)
         .await;
     tracing::info!(connection_id = %id, team_id = %connection.team_id, app = %connection.app_key, status = connection.status.as_str(), "connection created");
@@ -178,6 +179,7 @@ async fn create_pending(
     let event =
         ConnectionEvent::changed(team_id, id, ConnectionEventKind::Created, Some(connection.status), None);
     state.events.publish(event).await;
+    crate::webhooks::notify(state, crate::webhooks::CREATED, &connection, None).await;
     tracing::info!(connection_id = %id, %team_id, app = %connection.app_key, "connection created; waiting for consent");
     Ok(Changed { connection, verification: None, authorization_url: Some(url), warnings: Vec::new() })
 }
@@ -362,7 +364,8 @@ pub async fn delete(
     if !store::connections::delete(&txn, current.team_id, id).await? {
         return Err(AppError::NotFound("connection"));
     }
-    let detail = json!({ "app": current.app_key, "broken_flows": broken });
+    let broken_flows = broken.len();
+    let detail = json!({ "app": current.app_key, "broken_flows": broken.clone() });
     audit::record(&txn, &principal.actor(), &current, AuditAction::ConnectionDeleted, detail).await?;
     txn.commit().await?;
     let event = ConnectionEvent::changed(
@@ -373,7 +376,8 @@ pub async fn delete(
         Some(current.status),
     );
     state.events.publish(event).await;
-    tracing::info!(connection_id = %id, team_id = %current.team_id, broken_flows = broken.len(), "connection deleted");
+    crate::webhooks::notify(state, crate::webhooks::DELETED, &current, Some(broken)).await;
+    tracing::info!(connection_id = %id, team_id = %current.team_id, broken_flows, "connection deleted");
     Ok(id)
 }
 

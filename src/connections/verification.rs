@@ -277,6 +277,9 @@ pub(super) async fn publish_finished(
         state.events.publish(VerificationEvent::finished(connection.team_id, connection.id, check)).await;
     }
     if connection.status != previous_status {
+        if let Some(event) = crate::webhooks::status_event(previous_status, connection.status) {
+            crate::webhooks::notify(state, event, connection, None).await;
+        }
         let changed = ConnectionEvent::changed(
             connection.team_id,
             connection.id,

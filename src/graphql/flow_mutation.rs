@@ -1,10 +1,11 @@
-//! Changes to flows and dynamic connections.
+//! Changes to flows, dynamic connections and webhooks.
 
 use async_graphql::{Context, ID, InputObject, Object};
 
 use super::ids::parse_id;
 use super::types::connection::DeletePayload;
 use super::types::flow::{DynamicConnectionObject, FlowObject, FlowPayload, FlowStatus, ScopeWarning};
+use super::types::webhook::WebhookObject;
 use super::{caller, state};
 use crate::domain::{ConnectionId, DynamicConnectionId, FlowId, TeamId};
 use crate::error::AppResult;
@@ -173,6 +174,28 @@ impl FlowMutation {
         let id: DynamicConnectionId = parse_id(&id, "id")?;
         let connection_id: ConnectionId = parse_id(&connection_id, "connectionId")?;
         Ok(DynamicConnectionObject(flows::remove_member(state(ctx)?, caller(ctx)?, id, connection_id).await?))
+    }
+
+    /// Registers an endpoint for the team's connection events (`connection.needs_reauthorization`,
+    /// `connection.invalid`, `connection.recovered`, `connection.created`, `connection.deleted`).
+    /// Deliveries are signed with `secret`: `Plugboard-Signature: t=<unix time>,v1=<hex
+    /// HMAC-SHA256 of "<t>.<body>">`.
+    async fn create_webhook(
+        &self,
+        ctx: &Context<'_>,
+        team_id: ID,
+        url: String,
+        secret: String,
+    ) -> AppResult<WebhookObject> {
+        let team_id: TeamId = parse_id(&team_id, "teamId")?;
+        let hook = crate::webhooks::register(state(ctx)?, caller(ctx)?, team_id, &url, secret.into()).await?;
+        Ok(WebhookObject(hook))
+    }
+
+    async fn delete_webhook(&self, ctx: &Context<'_>, id: ID) -> AppResult<DeletePayload> {
+        let id: uuid::Uuid = parse_id(&id, "id")?;
+        let deleted = crate::webhooks::remove(state(ctx)?, caller(ctx)?, id).await?;
+        Ok(DeletePayload { deleted_id: ID(deleted.to_string()) })
     }
 
     async fn delete_dynamic_connection(&self, ctx: &Context<'_>, id: ID) -> AppResult<DeletePayload> {

@@ -1,5 +1,5 @@
 //! Finds broken connections before a flow does: a tokio-cron-scheduler tick runs a sweep of
-//! due checks (`run_due_checks`). Ticks never overlap on one instance; several instances share
+//! due checks (`run_due_checks`), then sends due webhook deliveries. Ticks never overlap on one instance; several instances share
 //! the work through claims in the database. At shutdown the sweep stops claiming, finishes
 //! what it holds and gives back the rest.
 
@@ -44,6 +44,12 @@ impl Scheduler {
                 };
                 if let Err(err) = run_due_checks_until(&state, &stop).await {
                     tracing::error!(error = format!("{err:#}"), "sweep failed; the next tick retries");
+                }
+                if let Err(err) = crate::webhooks::deliver_due(&state).await {
+                    tracing::error!(
+                        error = format!("{err:#}"),
+                        "webhook deliveries failed; the next tick retries"
+                    );
                 }
             })
         })

@@ -15,6 +15,7 @@ pub mod oauth_states;
 pub mod teams;
 pub mod tokens;
 pub mod verifications;
+pub mod webhooks;
 
 use std::time::Duration;
 

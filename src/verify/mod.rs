@@ -8,7 +8,7 @@ mod request;
 use chrono::Utc;
 use secrecy::ExposeSecret;
 
-pub use classify::Classified;
+pub use classify::{Classified, chain_mentions as error_mentions};
 pub use request::{BuildError, RequestValues, host_is_templated};
 
 use crate::domain::Verification;

@@ -19,4 +19,5 @@ mod schema;
 mod storage;
 mod subscriptions;
 mod verification;
+mod webhooks;
 mod ws;

@@ -7,6 +7,7 @@ pub mod enums;
 pub mod flow;
 pub mod team;
 pub mod viewer;
+pub mod webhook;
 
 use async_graphql::SimpleObject;
 

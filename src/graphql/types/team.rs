@@ -84,6 +84,12 @@ impl TeamObject {
         Ok(dynamics.into_iter().map(DynamicConnectionObject).collect())
     }
 
+    /// The team's webhook endpoints.
+    async fn webhooks(&self, ctx: &Context<'_>) -> AppResult<Vec<super::webhook::WebhookObject>> {
+        let hooks = crate::webhooks::list(state(ctx)?, caller(ctx)?, self.team.id).await?;
+        Ok(hooks.into_iter().map(super::webhook::WebhookObject).collect())
+    }
+
     /// Who did what to the team's connections, newest first.
     async fn audit_events(
         &self,

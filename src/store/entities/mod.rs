@@ -13,3 +13,5 @@ pub mod oauth_state;
 pub mod team;
 pub mod user;
 pub mod verification;
+pub mod webhook;
+pub mod webhook_delivery;

@@ -1,0 +1,180 @@
+//! Webhook endpoints and their deliveries. Deliveries are claimed like checks, so several
+//! instances never send the same one at once.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+
+pub use super::entities::webhook::Model as Webhook;
+pub use super::entities::webhook_delivery::Model as Delivery;
+use super::entities::{webhook, webhook_delivery};
+use crate::domain::TeamId;
+
+pub const PENDING: &str = "PENDING";
+pub const DELIVERED: &str = "DELIVERED";
+pub const FAILED: &str = "FAILED";
+
+pub async fn insert(db: &impl ConnectionTrait, hook: Webhook) -> Result<(), DbErr> {
+    let model = webhook::ActiveModel {
+        id: Set(hook.id),
+        team_id: Set(hook.team_id),
+        url: Set(hook.url),
+        sealed_secret: Set(hook.sealed_secret),
+        secret_key_id: Set(hook.secret_key_id),
+        created_at: Set(hook.created_at),
+    };
+    webhook::Entity::insert(model).exec_without_returning(db).await?;
+    Ok(())
+}
+
+pub async fn list(db: &impl ConnectionTrait, team_id: TeamId) -> Result<Vec<Webhook>, DbErr> {
+    webhook::Entity::find()
+        .filter(webhook::Column::TeamId.eq(team_id))
+        .order_by_asc(webhook::Column::CreatedAt)
+        .all(db)
+        .await
+}
+
+pub async fn find(
+    db: &impl ConnectionTrait,
+    team_id: TeamId,
+    id: uuid::Uuid,
+) -> Result<Option<Webhook>, DbErr> {
+    webhook::Entity::find()
+        .filter(webhook::Column::TeamId.eq(team_id))
+        .filter(webhook::Column::Id.eq(id))
+        .one(db)
+        .await
+}
+
+pub async fn owner_of(db: &impl ConnectionTrait, id: uuid::Uuid) -> Result<Option<TeamId>, DbErr> {
+    Ok(webhook::Entity::find_by_id(id).one(db).await?.map(|w| w.team_id))
+}
+
+pub async fn delete(db: &impl ConnectionTrait, team_id: TeamId, id: uuid::Uuid) -> Result<bool, DbErr> {
+    let result = webhook::Entity::delete_many()
+        .filter(webhook::Column::TeamId.eq(team_id))
+        .filter(webhook::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+/// Queues `event` with `payload` for every endpoint of the team.
+pub async fn enqueue(
+    db: &impl ConnectionTrait,
+    team_id: TeamId,
+    event: &str,
+    payload: &serde_json::Value,
+) -> Result<usize, DbErr> {
+    let hooks = list(db, team_id).await?;
+    if hooks.is_empty() {
+        return Ok(0);
+    }
+    let now = Utc::now();
+    let rows = hooks.iter().map(|hook| {
+        let id = uuid::Uuid::now_v7();
+        let mut body = payload.clone();
+        body["id"] = serde_json::json!(id);
+        webhook_delivery::ActiveModel {
+            id: Set(id),
+            webhook_id: Set(hook.id),
+            team_id: Set(team_id),
+            event: Set(event.to_owned()),
+            payload: Set(body),
+            status: Set(PENDING.to_owned()),
+            attempts: Set(0),
+            last_error: Set(None),
+            next_attempt_at: Set(now),
+            claimed_by: Set(None),
+            claim_expires_at: Set(None),
+            created_at: Set(now),
+            delivered_at: Set(None),
+        }
+    });
+    webhook_delivery::Entity::insert_many(rows).exec_without_returning(db).await?;
+    Ok(hooks.len())
+}
+
+/// Claims due deliveries for `claim` until `expires_at`, with their endpoints.
+pub async fn claim_due(
+    db: &impl ConnectionTrait,
+    claim: &str,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<(Delivery, Webhook)>, DbErr> {
+    use webhook_delivery::Column;
+    let mut due = Query::select();
+    due.column(Column::Id)
+        .from(webhook_delivery::Entity)
+        .cond_where(
+            Condition::all().add(Column::Status.eq(PENDING)).add(Column::NextAttemptAt.lte(now)).add(
+                Condition::any().add(Column::ClaimExpiresAt.is_null()).add(Column::ClaimExpiresAt.lt(now)),
+            ),
+        )
+        .order_by(Column::NextAttemptAt, sea_orm::Order::Asc)
+        .limit(limit);
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    webhook_delivery::Entity::update_many()
+        .col_expr(Column::ClaimedBy, Expr::value(claim))
+        .col_expr(Column::ClaimExpiresAt, Expr::value(expires_at))
+        .filter(Column::Id.in_subquery(due))
+        .exec(db)
+        .await?;
+    let deliveries = webhook_delivery::Entity::find().filter(Column::ClaimedBy.eq(claim)).all(db).await?;
+    let hook_ids: Vec<uuid::Uuid> = deliveries.iter().map(|d| d.webhook_id).collect();
+    let hooks = webhook::Entity::find().filter(webhook::Column::Id.is_in(hook_ids)).all(db).await?;
+    Ok(deliveries
+        .into_iter()
+        .filter_map(|d| hooks.iter().find(|h| h.id == d.webhook_id).cloned().map(|h| (d, h)))
+        .collect())
+}
+
+/// Records an attempt and releases the claim.
+pub async fn record_attempt(
+    db: &impl ConnectionTrait,
+    id: uuid::Uuid,
+    claim: &str,
+    status: &str,
+    attempts: i32,
+    last_error: Option<String>,
+    next_attempt_at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    use webhook_delivery::Column;
+    let delivered_at = (status == DELIVERED).then(Utc::now);
+    webhook_delivery::Entity::update_many()
+        .col_expr(Column::Status, Expr::value(status))
+        .col_expr(Column::Attempts, Expr::value(attempts))
+        .col_expr(Column::LastError, Expr::value(last_error))
+        .col_expr(Column::NextAttemptAt, Expr::value(next_attempt_at))
+        .col_expr(Column::DeliveredAt, Expr::value(delivered_at))
+        .col_expr(Column::ClaimedBy, Expr::value(Option::<String>::None))
+        .col_expr(Column::ClaimExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .filter(Column::Id.eq(id))
+        .filter(Column::ClaimedBy.eq(claim))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn deliveries(
+    db: &impl ConnectionTrait,
+    team_id: TeamId,
+    webhook_id: uuid::Uuid,
+    limit: u64,
+) -> Result<Vec<Delivery>, DbErr> {
+    use webhook_delivery::Column;
+    webhook_delivery::Entity::find()
+        .filter(Column::TeamId.eq(team_id))
+        .filter(Column::WebhookId.eq(webhook_id))
+        .order_by_desc(Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}

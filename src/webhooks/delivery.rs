@@ -1,0 +1,114 @@
+//! Sending queued deliveries: claimed in batches, POSTed as signed JSON, recorded, and retried
+//! with exponential backoff until they succeed or run out of attempts.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use futures_util::{StreamExt, stream};
+
+use super::{secret_of, sign};
+use crate::outbound::read_capped;
+use crate::state::AppState;
+use crate::store;
+use crate::store::webhooks::{DELIVERED, Delivery, FAILED, PENDING, Webhook};
+
+/// Attempts before a delivery is given up.
+pub const MAX_ATTEMPTS: i32 = 8;
+const FIRST_RETRY: Duration = Duration::from_secs(30);
+const LONGEST_RETRY: Duration = Duration::from_secs(3600);
+const BATCH: u64 = 100;
+const CONCURRENCY: usize = 16;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryReport {
+    pub delivered: u64,
+    pub retrying: u64,
+    pub failed: u64,
+}
+
+/// Sends every due delivery. A plain function: the scheduler tick calls it, and so do tests.
+pub async fn deliver_due(state: &AppState) -> anyhow::Result<DeliveryReport> {
+    let mut report = DeliveryReport::default();
+    loop {
+        let claim = format!("webhooks-{}", uuid::Uuid::now_v7());
+        let now = Utc::now();
+        let claimed =
+            store::webhooks::claim_due(&state.db, &claim, now, now + chrono::Duration::minutes(2), BATCH)
+                .await?;
+        if claimed.is_empty() {
+            return Ok(report);
+        }
+        let results: Vec<(Delivery, Result<(), String>)> = stream::iter(claimed)
+            .map(|(delivery, hook)| async move {
+                let sent = send(state, &hook, &delivery).await;
+                (delivery, sent)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        for (delivery, sent) in results {
+            let attempts = delivery.attempts + 1;
+            let (status, error, next) = match sent {
+                Ok(()) => (DELIVERED, None, Utc::now()),
+                Err(error) if attempts >= MAX_ATTEMPTS => (FAILED, Some(error), Utc::now()),
+                Err(error) => (PENDING, Some(error), Utc::now() + backoff(attempts)),
+            };
+            match status {
+                DELIVERED => report.delivered += 1,
+                FAILED => report.failed += 1,
+                _ => report.retrying += 1,
+            }
+            store::webhooks::record_attempt(&state.db, delivery.id, &claim, status, attempts, error, next)
+                .await?;
+        }
+    }
+}
+
+fn backoff(attempts: i32) -> chrono::Duration {
+    let exponent = u32::try_from(attempts.saturating_sub(1)).unwrap_or(0).min(16);
+    let wait = FIRST_RETRY.saturating_mul(2u32.saturating_pow(exponent)).min(LONGEST_RETRY);
+    chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1))
+}
+
+#[tracing::instrument(skip_all, fields(webhook_id = %hook.id, delivery_id = %delivery.id, event = %delivery.event))]
+async fn send(state: &AppState, hook: &Webhook, delivery: &Delivery) -> Result<(), String> {
+    let url = url::Url::parse(&hook.url).map_err(|err| format!("the URL is not valid: {err}"))?;
+    let client = state.outbound.client_for(&url, true).map_err(|err| err.to_string())?;
+    let secret = secret_of(state, hook).map_err(|err| {
+        tracing::error!(error = format!("{err:#}"), "could not open a webhook secret");
+        "the signing secret could not be opened; see the server log".to_owned()
+    })?;
+    let body = serde_json::to_vec(&delivery.payload).map_err(|err| err.to_string())?;
+    let timestamp = Utc::now().timestamp();
+    let response = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("plugboard-event", &delivery.event)
+        .header("plugboard-delivery", delivery.id.to_string())
+        .header("plugboard-signature", sign(&secret, timestamp, &body))
+        .body(body)
+        .send()
+        .await
+        .map_err(|err| describe(&err))?;
+    let status = response.status();
+    let _ = read_capped(response).await;
+    if status.is_success() {
+        tracing::info!(status = status.as_u16(), "webhook delivered");
+        Ok(())
+    } else {
+        tracing::warn!(status = status.as_u16(), "webhook endpoint refused the delivery");
+        Err(format!("the endpoint answered HTTP {}", status.as_u16()))
+    }
+}
+
+fn describe(err: &reqwest::Error) -> String {
+    if err.is_timeout() {
+        "the endpoint did not answer in time".into()
+    } else if crate::verify::error_mentions(err, "internal addresses") {
+        "the endpoint resolves to an internal address, which webhooks may not reach".into()
+    } else if err.is_connect() {
+        "the endpoint could not be reached".into()
+    } else {
+        "the request to the endpoint failed".into()
+    }
+}

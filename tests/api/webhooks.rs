@@ -1,0 +1,194 @@
+//! Webhooks: signed deliveries of connection events, with the flows affected, retried with
+//! backoff and recorded.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use hmac::{Hmac, Mac};
+use plugboard::domain::TeamRole;
+use plugboard::store::entities::webhook_delivery;
+use sea_orm::EntityTrait;
+use sea_orm::sea_query::Expr;
+use serde_json::{Value, json};
+use sha2::Sha256;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{Backend, CREATE_CONNECTION, Member, TestApp, error_code};
+use crate::on_every_database;
+
+on_every_database!(
+    status_changes_are_delivered_signed_with_the_flows_affected,
+    failed_deliveries_are_retried_with_backoff
+);
+
+const SECRET: &str = "whsec-test-signing-secret";
+const REGISTER: &str = "mutation($t: ID!, $url: String!, $secret: String!) { createWebhook(teamId: $t, url: $url, secret: $secret) { id url } }";
+const DELIVERIES: &str = "query($t: ID!) { team(id: $t) { webhooks { id deliveries(first: 50) { event status attempts lastError nextAttemptAt payload } } } }";
+
+async fn register(app: &TestApp, member: &Member, receiver: &MockServer) -> Value {
+    app.ok(
+        &member.token,
+        REGISTER,
+        json!({ "t": member.team_id, "url": format!("{}/hook", receiver.uri()), "secret": SECRET }),
+    )
+    .await
+}
+
+/// Waits until the receiver got `n` requests (deliveries run in the background).
+async fn received(receiver: &MockServer, n: usize) -> Vec<wiremock::Request> {
+    for _ in 0..100 {
+        let requests = receiver.received_requests().await.unwrap();
+        if requests.len() >= n {
+            return requests;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("expected {n} deliveries, got {:?}", receiver.received_requests().await.unwrap().len());
+}
+
+fn verify_signature(request: &wiremock::Request) {
+    let header = request.headers["plugboard-signature"].to_str().unwrap();
+    let (t, v1) = header.split_once(',').unwrap();
+    let timestamp = t.strip_prefix("t=").unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(&request.body);
+    let expected: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(v1.strip_prefix("v1=").unwrap(), expected, "the signature covers timestamp and body");
+    let age = Utc::now().timestamp() - timestamp.parse::<i64>().unwrap();
+    assert!((0..60).contains(&age));
+}
+
+fn event_types(requests: &[wiremock::Request]) -> Vec<String> {
+    requests.iter().map(|r| r.body_json::<Value>().unwrap()["type"].as_str().unwrap().to_owned()).collect()
+}
+
+async fn status_changes_are_delivered_signed_with_the_flows_affected(app: TestApp) {
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&receiver)
+        .await;
+    let hook = register(&app, &member, &receiver).await;
+    assert!(!hook.to_string().contains(SECRET), "the secret is never returned");
+
+    Mock::given(path("/crm/me"))
+        .respond_with(ResponseTemplate::new(200))
+        .up_to_n_times(1)
+        .mount(&app.provider)
+        .await;
+    let created = app
+        .ok(&member.token, CREATE_CONNECTION, json!({ "input": { "teamId": member.team_id, "app": "test-crm", "name": "CRM", "fields": { "api_key": "k-hook" } } }))
+        .await;
+    let id = created["createConnection"]["connection"]["id"].as_str().unwrap().to_owned();
+    app.ok(
+        &member.token,
+        "mutation($input: CreateFlowInput!) { createFlow(input: $input) { flow { id } } }",
+        json!({ "input": { "teamId": member.team_id, "name": "Nightly", "status": "ACTIVE",
+            "modules": [{ "key": "c", "app": "test-crm", "module": "list-contacts", "connectionId": id }] } }),
+    )
+    .await;
+    // The provider now rejects the key: the connection turns invalid.
+    Mock::given(path("/crm/me")).respond_with(ResponseTemplate::new(401)).mount(&app.provider).await;
+    app.ok(
+        &member.token,
+        "mutation($id: ID!) { verifyConnection(id: $id) { outcome } }",
+        json!({ "id": id }),
+    )
+    .await;
+
+    let requests = received(&receiver, 2).await;
+    assert_eq!(event_types(&requests), ["connection.created", "connection.invalid"]);
+    for request in &requests {
+        verify_signature(request);
+        assert!(!String::from_utf8_lossy(&request.body).contains("k-hook"));
+    }
+    let invalid: Value = requests[1].body_json().unwrap();
+    assert_eq!(invalid["connection"]["id"], id.as_str());
+    assert_eq!(invalid["connection"]["status"], "INVALID");
+    assert_eq!(invalid["flows"][0]["name"], "Nightly");
+    assert_eq!(requests[1].headers["plugboard-event"], "connection.invalid");
+
+    let data = app.ok(&member.token, DELIVERIES, json!({ "t": member.team_id })).await;
+    let deliveries = data["team"]["webhooks"][0]["deliveries"].as_array().unwrap();
+    assert!(deliveries.iter().all(|d| d["status"] == "DELIVERED" && d["attempts"] == 1), "{deliveries:?}");
+
+    app.ok(
+        &member.token,
+        "mutation($id: ID!, $c: Boolean) { deleteConnection(id: $id, confirm: $c) { deletedId } }",
+        json!({ "id": id, "c": true }),
+    )
+    .await;
+    let requests = received(&receiver, 3).await;
+    let deleted: Value = requests[2].body_json().unwrap();
+    assert_eq!(deleted["type"], "connection.deleted");
+    assert_eq!(deleted["flows"][0]["name"], "Nightly", "the flows the delete broke");
+}
+
+async fn failed_deliveries_are_retried_with_backoff(app: TestApp) {
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    let receiver = MockServer::start().await;
+    Mock::given(path("/hook"))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(1)
+        .mount(&receiver)
+        .await;
+    Mock::given(path("/hook")).respond_with(ResponseTemplate::new(200)).mount(&receiver).await;
+    register(&app, &member, &receiver).await;
+    app.create_api_key_connection(&member, "OpenAI", "sk-hook").await;
+    received(&receiver, 1).await;
+    plugboard::webhooks::deliver_due(&app.state).await.unwrap();
+
+    let data = app.ok(&member.token, DELIVERIES, json!({ "t": member.team_id })).await;
+    let delivery = &data["team"]["webhooks"][0]["deliveries"][0];
+    assert_eq!((delivery["status"].as_str(), delivery["attempts"].as_i64()), (Some("PENDING"), Some(1)));
+    assert_eq!(delivery["lastError"], "the endpoint answered HTTP 500");
+    let next: chrono::DateTime<Utc> = delivery["nextAttemptAt"].as_str().unwrap().parse().unwrap();
+    assert!(next > Utc::now() + chrono::Duration::seconds(20), "retried later, not at once");
+
+    webhook_delivery::Entity::update_many()
+        .col_expr(webhook_delivery::Column::NextAttemptAt, Expr::value(Utc::now()))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    let report = plugboard::webhooks::deliver_due(&app.state).await.unwrap();
+    assert_eq!(report.delivered, 1);
+    let data = app.ok(&member.token, DELIVERIES, json!({ "t": member.team_id })).await;
+    let delivery = &data["team"]["webhooks"][0]["deliveries"][0];
+    assert_eq!((delivery["status"].as_str(), delivery["attempts"].as_i64()), (Some("DELIVERED"), Some(2)));
+}
+
+#[tokio::test]
+async fn webhook_urls_obey_the_egress_policy_and_need_a_real_secret() {
+    let app =
+        TestApp::spawn_with(Backend::Sqlite, &[("PLUGBOARD_EGRESS_ALLOW_PRIVATE", "false")]).await.unwrap();
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    for (url, secret, field) in [
+        ("http://127.0.0.1:9/hook", SECRET, "url"),
+        ("http://169.254.169.254/latest", SECRET, "url"),
+        ("not a url", SECRET, "url"),
+        ("https://hooks.example.com/x", "short", "secret"),
+    ] {
+        let body = app
+            .graphql(
+                Some(&member.token),
+                REGISTER,
+                json!({ "t": member.team_id, "url": url, "secret": secret }),
+            )
+            .await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{url}");
+        assert_eq!(body["errors"][0]["extensions"]["field"], field);
+    }
+    let watcher = app.member("Acme", "mo@acme.test", TeamRole::Monitoring).await;
+    let body = app
+        .graphql(
+            Some(&watcher.token),
+            REGISTER,
+            json!({ "t": member.team_id, "url": "https://hooks.example.com/x", "secret": SECRET }),
+        )
+        .await;
+    assert_eq!(error_code(&body), "FORBIDDEN");
+}
