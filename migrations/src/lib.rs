@@ -12,6 +12,18 @@ mod m20261128_000006_webhooks;
 
 pub struct Migrator;
 
+/// A foreign key from `from_table.from_col` to `to_table.to_col`, with what happens to the row
+/// when its parent goes.
+pub(crate) fn foreign_key(
+    from_table: impl IntoIden,
+    from_col: impl IntoIden,
+    to_table: impl IntoIden,
+    to_col: impl IntoIden,
+    on_delete: ForeignKeyAction,
+) -> ForeignKeyCreateStatement {
+    ForeignKey::create().from(from_table, from_col).to(to_table, to_col).on_delete(on_delete).to_owned()
+}
+
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {

@@ -2,6 +2,8 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use crate::foreign_key;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -37,17 +39,19 @@ impl MigrationTrait for Migration {
                     .col(string(Memberships::Role))
                     .col(timestamp_with_time_zone(Memberships::CreatedAt))
                     .primary_key(Index::create().col(Memberships::TeamId).col(Memberships::UserId))
-                    .foreign_key(&mut cascade(
+                    .foreign_key(&mut foreign_key(
                         Memberships::Table,
                         Memberships::TeamId,
                         Teams::Table,
                         Teams::Id,
+                        ForeignKeyAction::Cascade,
                     ))
-                    .foreign_key(&mut cascade(
+                    .foreign_key(&mut foreign_key(
                         Memberships::Table,
                         Memberships::UserId,
                         Users::Table,
                         Users::Id,
+                        ForeignKeyAction::Cascade,
                     ))
                     .to_owned(),
             )
@@ -66,8 +70,20 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone(ApiTokens::CreatedAt))
                     .col(timestamp_with_time_zone_null(ApiTokens::LastUsedAt))
                     .col(timestamp_with_time_zone_null(ApiTokens::RevokedAt))
-                    .foreign_key(&mut cascade(ApiTokens::Table, ApiTokens::UserId, Users::Table, Users::Id))
-                    .foreign_key(&mut cascade(ApiTokens::Table, ApiTokens::TeamId, Teams::Table, Teams::Id))
+                    .foreign_key(&mut foreign_key(
+                        ApiTokens::Table,
+                        ApiTokens::UserId,
+                        Users::Table,
+                        Users::Id,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .foreign_key(&mut foreign_key(
+                        ApiTokens::Table,
+                        ApiTokens::TeamId,
+                        Teams::Table,
+                        Teams::Id,
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await?;
@@ -97,11 +113,12 @@ impl MigrationTrait for Migration {
                     .col(uuid_null(Connections::UpdatedBy))
                     .col(timestamp_with_time_zone(Connections::CreatedAt))
                     .col(timestamp_with_time_zone(Connections::UpdatedAt))
-                    .foreign_key(&mut cascade(
+                    .foreign_key(&mut foreign_key(
                         Connections::Table,
                         Connections::TeamId,
                         Teams::Table,
                         Teams::Id,
+                        ForeignKeyAction::Cascade,
                     ))
                     .to_owned(),
             )
@@ -140,11 +157,12 @@ impl MigrationTrait for Migration {
                     .col(string_null(AuditEvents::ConnectionName))
                     .col(json(AuditEvents::Detail))
                     .col(timestamp_with_time_zone(AuditEvents::CreatedAt))
-                    .foreign_key(&mut cascade(
+                    .foreign_key(&mut foreign_key(
                         AuditEvents::Table,
                         AuditEvents::TeamId,
                         Teams::Table,
                         Teams::Id,
+                        ForeignKeyAction::Cascade,
                     ))
                     .to_owned(),
             )
@@ -174,20 +192,6 @@ impl MigrationTrait for Migration {
         }
         Ok(())
     }
-}
-
-/// A foreign key whose rows go with their parent: a deleted team takes everything it owns.
-fn cascade(
-    from_table: impl IntoIden,
-    from_col: impl IntoIden,
-    to_table: impl IntoIden,
-    to_col: impl IntoIden,
-) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .from(from_table, from_col)
-        .to(to_table, to_col)
-        .on_delete(ForeignKeyAction::Cascade)
-        .to_owned()
 }
 
 #[derive(DeriveIden)]

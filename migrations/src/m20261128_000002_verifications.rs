@@ -2,6 +2,8 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use crate::foreign_key;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -20,13 +22,13 @@ impl MigrationTrait for Migration {
                     .col(string_null(Verifications::AccountLabel))
                     .col(timestamp_with_time_zone(Verifications::StartedAt))
                     .col(timestamp_with_time_zone(Verifications::FinishedAt))
-                    .foreign_key(
-                        &mut ForeignKey::create()
-                            .from(Verifications::Table, Verifications::ConnectionId)
-                            .to(Connections::Table, Connections::Id)
-                            .on_delete(ForeignKeyAction::Cascade)
-                            .to_owned(),
-                    )
+                    .foreign_key(&mut foreign_key(
+                        Verifications::Table,
+                        Verifications::ConnectionId,
+                        Connections::Table,
+                        Connections::Id,
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await?;

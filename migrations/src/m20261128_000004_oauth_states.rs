@@ -2,6 +2,8 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use crate::foreign_key;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -26,13 +28,13 @@ impl MigrationTrait for Migration {
                     .col(string(OauthStates::ActorLabel))
                     .col(timestamp_with_time_zone(OauthStates::ExpiresAt))
                     .col(timestamp_with_time_zone(OauthStates::CreatedAt))
-                    .foreign_key(
-                        &mut ForeignKey::create()
-                            .from(OauthStates::Table, OauthStates::ConnectionId)
-                            .to(Connections::Table, Connections::Id)
-                            .on_delete(ForeignKeyAction::Cascade)
-                            .to_owned(),
-                    )
+                    .foreign_key(&mut foreign_key(
+                        OauthStates::Table,
+                        OauthStates::ConnectionId,
+                        Connections::Table,
+                        Connections::Id,
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await

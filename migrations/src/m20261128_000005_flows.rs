@@ -3,6 +3,8 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use crate::foreign_key;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -20,20 +22,20 @@ impl MigrationTrait for Migration {
                     .col(uuid_null(DynamicConnections::DefaultConnectionId))
                     .col(timestamp_with_time_zone(DynamicConnections::CreatedAt))
                     .col(timestamp_with_time_zone(DynamicConnections::UpdatedAt))
-                    .foreign_key(
-                        &mut ForeignKey::create()
-                            .from(DynamicConnections::Table, DynamicConnections::TeamId)
-                            .to(Teams::Table, Teams::Id)
-                            .on_delete(ForeignKeyAction::Cascade)
-                            .to_owned(),
-                    )
-                    .foreign_key(
-                        &mut ForeignKey::create()
-                            .from(DynamicConnections::Table, DynamicConnections::DefaultConnectionId)
-                            .to(Connections::Table, Connections::Id)
-                            .on_delete(ForeignKeyAction::SetNull)
-                            .to_owned(),
-                    )
+                    .foreign_key(&mut foreign_key(
+                        DynamicConnections::Table,
+                        DynamicConnections::TeamId,
+                        Teams::Table,
+                        Teams::Id,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .foreign_key(&mut foreign_key(
+                        DynamicConnections::Table,
+                        DynamicConnections::DefaultConnectionId,
+                        Connections::Table,
+                        Connections::Id,
+                        ForeignKeyAction::SetNull,
+                    ))
                     .to_owned(),
             )
             .await?;
@@ -49,23 +51,20 @@ impl MigrationTrait for Migration {
                             .col(DynamicConnectionMembers::DynamicConnectionId)
                             .col(DynamicConnectionMembers::ConnectionId),
                     )
-                    .foreign_key(
-                        &mut ForeignKey::create()
-                            .from(
-                                DynamicConnectionMembers::Table,
-                                DynamicConnectionMembers::DynamicConnectionId,
-                            )
-                            .to(DynamicConnections::Table, DynamicConnections::Id)
-                            .on_delete(ForeignKeyAction::Cascade)
-                            .to_owned(),
-                    )
-                    .foreign_key(
-                        &mut ForeignKey::create()
-                            .from(DynamicConnectionMembers::Table, DynamicConnectionMembers::ConnectionId)
-                            .to(Connections::Table, Connections::Id)
-                            .on_delete(ForeignKeyAction::Cascade)
-                            .to_owned(),
-                    )
+                    .foreign_key(&mut foreign_key(
+                        DynamicConnectionMembers::Table,
+                        DynamicConnectionMembers::DynamicConnectionId,
+                        DynamicConnections::Table,
+                        DynamicConnections::Id,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .foreign_key(&mut foreign_key(
+                        DynamicConnectionMembers::Table,
+                        DynamicConnectionMembers::ConnectionId,
+                        Connections::Table,
+                        Connections::Id,
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await?;
@@ -79,13 +78,13 @@ impl MigrationTrait for Migration {
                     .col(string(Flows::Status))
                     .col(timestamp_with_time_zone(Flows::CreatedAt))
                     .col(timestamp_with_time_zone(Flows::UpdatedAt))
-                    .foreign_key(
-                        &mut ForeignKey::create()
-                            .from(Flows::Table, Flows::TeamId)
-                            .to(Teams::Table, Teams::Id)
-                            .on_delete(ForeignKeyAction::Cascade)
-                            .to_owned(),
-                    )
+                    .foreign_key(&mut foreign_key(
+                        Flows::Table,
+                        Flows::TeamId,
+                        Teams::Table,
+                        Teams::Id,
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await?;
@@ -102,27 +101,27 @@ impl MigrationTrait for Migration {
                     .col(uuid_null(FlowModules::ConnectionId))
                     .col(uuid_null(FlowModules::DynamicConnectionId))
                     .primary_key(Index::create().col(FlowModules::FlowId).col(FlowModules::Key))
-                    .foreign_key(
-                        &mut ForeignKey::create()
-                            .from(FlowModules::Table, FlowModules::FlowId)
-                            .to(Flows::Table, Flows::Id)
-                            .on_delete(ForeignKeyAction::Cascade)
-                            .to_owned(),
-                    )
-                    .foreign_key(
-                        &mut ForeignKey::create()
-                            .from(FlowModules::Table, FlowModules::ConnectionId)
-                            .to(Connections::Table, Connections::Id)
-                            .on_delete(ForeignKeyAction::SetNull)
-                            .to_owned(),
-                    )
-                    .foreign_key(
-                        &mut ForeignKey::create()
-                            .from(FlowModules::Table, FlowModules::DynamicConnectionId)
-                            .to(DynamicConnections::Table, DynamicConnections::Id)
-                            .on_delete(ForeignKeyAction::SetNull)
-                            .to_owned(),
-                    )
+                    .foreign_key(&mut foreign_key(
+                        FlowModules::Table,
+                        FlowModules::FlowId,
+                        Flows::Table,
+                        Flows::Id,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .foreign_key(&mut foreign_key(
+                        FlowModules::Table,
+                        FlowModules::ConnectionId,
+                        Connections::Table,
+                        Connections::Id,
+                        ForeignKeyAction::SetNull,
+                    ))
+                    .foreign_key(&mut foreign_key(
+                        FlowModules::Table,
+                        FlowModules::DynamicConnectionId,
+                        DynamicConnections::Table,
+                        DynamicConnections::Id,
+                        ForeignKeyAction::SetNull,
+                    ))
                     .to_owned(),
             )
             .await?;

@@ -2,6 +2,8 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use crate::foreign_key;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -18,13 +20,13 @@ impl MigrationTrait for Migration {
                     .col(blob(Webhooks::SealedSecret))
                     .col(string(Webhooks::SecretKeyId))
                     .col(timestamp_with_time_zone(Webhooks::CreatedAt))
-                    .foreign_key(
-                        &mut ForeignKey::create()
-                            .from(Webhooks::Table, Webhooks::TeamId)
-                            .to(Teams::Table, Teams::Id)
-                            .on_delete(ForeignKeyAction::Cascade)
-                            .to_owned(),
-                    )
+                    .foreign_key(&mut foreign_key(
+                        Webhooks::Table,
+                        Webhooks::TeamId,
+                        Teams::Table,
+                        Teams::Id,
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await?;
@@ -45,13 +47,13 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone_null(WebhookDeliveries::ClaimExpiresAt))
                     .col(timestamp_with_time_zone(WebhookDeliveries::CreatedAt))
                     .col(timestamp_with_time_zone_null(WebhookDeliveries::DeliveredAt))
-                    .foreign_key(
-                        &mut ForeignKey::create()
-                            .from(WebhookDeliveries::Table, WebhookDeliveries::WebhookId)
-                            .to(Webhooks::Table, Webhooks::Id)
-                            .on_delete(ForeignKeyAction::Cascade)
-                            .to_owned(),
-                    )
+                    .foreign_key(&mut foreign_key(
+                        WebhookDeliveries::Table,
+                        WebhookDeliveries::WebhookId,
+                        Webhooks::Table,
+                        Webhooks::Id,
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await?;

@@ -382,7 +382,7 @@ async fn store_completed(
     }
     audit::record(&txn, actor, &updated, action, detail).await?;
     if let Some(check) = check {
-        verification::record_history(&txn, state, &updated, &check.verification).await?;
+        verification::record_stored(&txn, state, actor, &updated, &check.verification).await?;
     }
     txn.commit().await?;
     state

@@ -102,15 +102,7 @@ pub async fn create(state: &AppState, principal: &Principal, input: CreateConnec
     )
     .await?;
     if let Some(check) = &verification {
-        verification::record_history(&txn, state, &connection, check).await?;
-        audit::record(
-            &txn,
-            &principal.actor(),
-            &connection,
-            AuditAction::ConnectionVerified,
-            audit::verification(check),
-        )
-        .await?;
+        verification::record_stored(&txn, state, &principal.actor(), &connection, check).await?;
     }
     txn.commit().await?;
     let event = ConnectionEvent::changed(
@@ -244,15 +236,7 @@ pub async fn edit(
     detail["changed_fields"] = json!(audit::changed_fields(&current, &edited));
     audit::record(&txn, &principal.actor(), &edited, AuditAction::ConnectionEdited, detail).await?;
     if let Some(check) = &verification {
-        verification::record_history(&txn, state, &edited, check).await?;
-        audit::record(
-            &txn,
-            &principal.actor(),
-            &edited,
-            AuditAction::ConnectionVerified,
-            audit::verification(check),
-        )
-        .await?;
+        verification::record_stored(&txn, state, &principal.actor(), &edited, check).await?;
     }
     txn.commit().await?;
     let event =

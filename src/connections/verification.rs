@@ -159,35 +159,11 @@ pub async fn record_check(
     guard: Guard<'_>,
     check: &CheckResult,
 ) -> AppResult<Option<Connection>> {
-    let check = &with_module_scopes(state, connection, check.clone()).await?;
-    let outcome = check.verification.outcome;
-    let status = outcome.next_status(connection.status);
-    let health = state.schedule.after_check(
-        &connection.health,
-        outcome,
-        Utc::now(),
-        jitter(),
-        refresh_due(state, connection.expires_at),
-    );
-    let record = CheckRecord { verification: &check.verification, status, health: &health };
     let txn = state.db.begin().await?;
-    let Some(recorded) =
-        store::checks::record(&txn, connection.team_id, connection.id, guard, record).await?
-    else {
-        return Ok(None);
-    };
-    record_history(&txn, state, &recorded, &check.verification).await?;
-    audit::record(
-        &txn,
-        actor,
-        &recorded,
-        AuditAction::ConnectionVerified,
-        audit::verification(&check.verification),
-    )
-    .await?;
+    let written = write_check(&txn, state, actor, connection, guard, check).await?;
     txn.commit().await?;
-    publish_finished(state, &recorded, Some(&check.verification), connection.status).await;
-    tracing::info!(connection_id = %recorded.id, team_id = %recorded.team_id, outcome = outcome.as_str(), status = status.as_str(), "verification recorded");
+    let Some((recorded, verification)) = written else { return Ok(None) };
+    publish_finished(state, &recorded, Some(&verification), connection.status).await;
     Ok(Some(recorded))
 }
 
@@ -205,46 +181,50 @@ pub async fn record_scheduled_checks(
     claim: &str,
     batch: &[CheckedConnection],
 ) -> AppResult<u64> {
-    let now = Utc::now();
     let txn = state.db.begin().await?;
     let mut written = Vec::with_capacity(batch.len());
     for CheckedConnection { connection, check } in batch {
-        let check = with_module_scopes(state, connection, check.clone()).await?;
-        let outcome = check.verification.outcome;
-        let health = state.schedule.after_check(
-            &connection.health,
-            outcome,
-            now,
-            jitter(),
-            refresh_due(state, connection.expires_at),
-        );
-        let record = CheckRecord {
-            verification: &check.verification,
-            status: outcome.next_status(connection.status),
-            health: &health,
-        };
-        let Some(recorded) =
-            store::checks::record(&txn, connection.team_id, connection.id, Guard::Claim(claim), record)
-                .await?
-        else {
-            continue;
-        };
-        record_history(&txn, state, &recorded, &check.verification).await?;
-        audit::record(
-            &txn,
-            actor,
-            &recorded,
-            AuditAction::ConnectionVerified,
-            audit::verification(&check.verification),
-        )
-        .await?;
-        written.push((recorded, connection.status, check.verification));
+        if let Some((recorded, verification)) =
+            write_check(&txn, state, actor, connection, Guard::Claim(claim), check).await?
+        {
+            written.push((recorded, connection.status, verification));
+        }
     }
     txn.commit().await?;
     for (recorded, previous, verification) in &written {
         publish_finished(state, recorded, Some(verification), *previous).await;
     }
     Ok(written.len() as u64)
+}
+
+/// The writes of one check inside the caller's transaction: what the flows' modules make of it,
+/// the status and health it leads to, history and audit. `None` when `guard` no longer holds.
+async fn write_check(
+    txn: &impl sea_orm::ConnectionTrait,
+    state: &AppState,
+    actor: &Actor,
+    connection: &Connection,
+    guard: Guard<'_>,
+    check: &CheckResult,
+) -> AppResult<Option<(Connection, Verification)>> {
+    let check = with_module_scopes(state, connection, check.clone()).await?;
+    let outcome = check.verification.outcome;
+    let status = outcome.next_status(connection.status);
+    let health = state.schedule.after_check(
+        &connection.health,
+        outcome,
+        Utc::now(),
+        jitter(),
+        refresh_due(state, connection.expires_at),
+    );
+    let record = CheckRecord { verification: &check.verification, status, health: &health };
+    let Some(recorded) = store::checks::record(txn, connection.team_id, connection.id, guard, record).await?
+    else {
+        return Ok(None);
+    };
+    record_stored(txn, state, actor, &recorded, &check.verification).await?;
+    tracing::info!(connection_id = %recorded.id, outcome = outcome.as_str(), status = status.as_str(), "verification recorded");
+    Ok(Some((recorded, check.verification)))
 }
 
 /// A passing check of a connection whose running flows' modules need scopes it was not granted
@@ -291,21 +271,24 @@ pub(super) async fn publish_finished(
     }
 }
 
-pub(super) async fn record_history(
-    db: &impl sea_orm::ConnectionTrait,
+/// History and audit of the check made of credentials as they were stored (create, edit,
+/// consent), inside the caller's transaction.
+pub(super) async fn record_stored(
+    txn: &impl sea_orm::ConnectionTrait,
     state: &AppState,
+    actor: &Actor,
     connection: &Connection,
     check: &Verification,
 ) -> AppResult<()> {
     store::verifications::record(
-        db,
+        txn,
         connection.team_id,
         connection.id,
         check,
         state.config.verification_history,
     )
     .await?;
-    Ok(())
+    audit::record(txn, actor, connection, AuditAction::ConnectionVerified, audit::verification(check)).await
 }
 
 /// A number in [0, 1) to spread checks over time.
