@@ -26,7 +26,12 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 /// Opens the database at `url` (SQLite files are created when missing, with their folder).
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     if let Some(folder) = sqlite_folder(url) {
-        std::fs::create_dir_all(&folder)
+        // Private to the service's user, like the key file that may live beside it.
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&folder)
             .with_context(|| format!("could not create {} for the SQLite database", folder.display()))?;
     }
     let mut options = ConnectOptions::new(url.to_owned());
