@@ -157,12 +157,38 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         println!();
     }
     let scheduler = Scheduler::start(state.clone()).await?;
-    let app = Application::serve(listener, state)?;
+    let app = Application::serve(listener, state.clone())?;
     tracing::info!(port = app.port(), "listening");
     println!("GraphiQL: {graphql_url}");
-    // Returns once a SIGTERM or Ctrl-C has stopped the HTTP server gracefully.
-    let served = app.run_until_stopped().await;
+    let server = app.handle();
+    let serving = tokio::spawn(app.run_until_stopped());
+    shutdown_signal().await;
+    // In order: tell subscribers, stop claiming and let a running sweep record what it checked,
+    // then stop HTTP once in-flight requests are answered.
+    tracing::info!("shutting down");
+    state.events.close();
     scheduler.shutdown().await;
-    served?;
+    server.stop(true).await;
+    serving.await??;
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// SIGTERM (what orchestrators send) or Ctrl-C.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM; stop with Ctrl-C");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = terminate => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
 }

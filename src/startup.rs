@@ -126,12 +126,19 @@ impl Application {
         })
         .listen(listener)?
         .shutdown_timeout(10)
+        // The binary handles signals itself, to close subscriptions and the scheduler in order.
+        .disable_signals()
         .run();
         Ok(Application { port, server, state })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Stops the server (gracefully when `graceful`), from another task.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 
     pub fn state(&self) -> &AppState {

@@ -150,6 +150,8 @@ impl ConnectionEvent {
 pub struct EventBus {
     local: broadcast::Sender<Arc<Event>>,
     postgres: Option<postgres::Notifier>,
+    /// Set at shutdown: every subscription completes.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl EventBus {
@@ -162,7 +164,7 @@ impl EventBus {
             }
             _ => None,
         };
-        Ok(EventBus { local, postgres })
+        Ok(EventBus { local, postgres, closing: tokio::sync::watch::Sender::new(false) })
     }
 
     /// Sends `event` to every subscriber of every instance. Never fails the caller: a lost event
@@ -177,8 +179,14 @@ impl EventBus {
         }
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
-        self.local.subscribe()
+    /// A subscription to every event, and a signal that turns true when the service shuts down.
+    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<Event>>, tokio::sync::watch::Receiver<bool>) {
+        (self.local.subscribe(), self.closing.subscribe())
+    }
+
+    /// Ends every subscription (at shutdown), so clients are told instead of cut off.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
     }
 
     /// How many subscriptions are open on this instance.

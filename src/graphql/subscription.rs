@@ -7,6 +7,7 @@ use async_graphql::{Context, Enum, ID, SimpleObject, Subscription};
 use futures_util::Stream;
 use futures_util::stream::{self, StreamExt};
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::watch;
 
 use super::ids::parse_id;
 use super::types::connection::Verification;
@@ -113,15 +114,27 @@ async fn team_events(ctx: &Context<'_>, team_id: &ID) -> AppResult<impl Stream<I
     let team: TeamId = parse_id(team_id, "teamId")?;
     let state = state(ctx)?;
     access::team_access(&state.db, caller(ctx)?, team).await?;
-    let receiver = state.events.subscribe();
-    Ok(of_team(receiver, team))
+    let (receiver, closing) = state.events.subscribe();
+    Ok(of_team(receiver, closing, team))
 }
 
-fn of_team(receiver: broadcast::Receiver<Arc<Event>>, team: TeamId) -> impl Stream<Item = Arc<Event>> {
-    stream::unfold(receiver, move |mut receiver| async move {
+/// The team's events until the service shuts down.
+fn of_team(
+    receiver: broadcast::Receiver<Arc<Event>>,
+    closing: watch::Receiver<bool>,
+    team: TeamId,
+) -> impl Stream<Item = Arc<Event>> {
+    stream::unfold((receiver, closing), move |(mut receiver, mut closing)| async move {
         loop {
-            match receiver.recv().await {
-                Ok(event) if event.team_id() == team => return Some((event, receiver)),
+            if *closing.borrow() {
+                return None;
+            }
+            let received = tokio::select! {
+                received = receiver.recv() => received,
+                _ = closing.changed() => return None,
+            };
+            match received {
+                Ok(event) if event.team_id() == team => return Some((event, (receiver, closing))),
                 Ok(_) => continue,
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, team_id = %team, "a slow subscriber missed events");

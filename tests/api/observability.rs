@@ -1,7 +1,6 @@
 //! What an operator sees: metrics, request ids, and logs that never hold a secret.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use plugboard::domain::TeamRole;
 use serde_json::json;
@@ -9,6 +8,7 @@ use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{Backend, TestApp};
+use crate::process::ServiceProcess;
 
 #[tokio::test]
 async fn metrics_count_connections_verifications_and_requests() {
@@ -59,39 +59,17 @@ async fn trace_logs_hold_no_secret() {
     let data = tempfile::tempdir().unwrap();
     let providers = data.path().join("providers");
     crate::helpers::write_test_catalog(&providers, &provider.uri());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_plugboard"))
-        .arg("serve")
-        .env("DATABASE_URL", format!("sqlite://{}/db.sqlite?mode=rwc", data.path().display()))
-        .env("PLUGBOARD_DATA_DIR", data.path())
-        .env("PLUGBOARD_LISTEN", format!("127.0.0.1:{port}"))
-        .env("PLUGBOARD_MASTER_KEYS", crate::helpers::TEST_MASTER_KEYS)
-        .env("PLUGBOARD_PROVIDERS_DIR", &providers)
-        .env("PLUGBOARD_EGRESS_ALLOW_PRIVATE", "true")
-        .env("PLUGBOARD_APP_TEST_OAUTH_CLIENT_ID", crate::helpers::OAUTH_CLIENT_ID)
-        .env("PLUGBOARD_APP_TEST_OAUTH_CLIENT_SECRET", crate::helpers::OAUTH_CLIENT_SECRET)
-        .env("RUST_LOG", "trace")
+    let service = ServiceProcess::start(&[
+        ("PLUGBOARD_PROVIDERS_DIR", providers.display().to_string()),
+        ("PLUGBOARD_EGRESS_ALLOW_PRIVATE", "true".into()),
+        ("PLUGBOARD_APP_TEST_OAUTH_CLIENT_ID", crate::helpers::OAUTH_CLIENT_ID.into()),
+        ("PLUGBOARD_APP_TEST_OAUTH_CLIENT_SECRET", crate::helpers::OAUTH_CLIENT_SECRET.into()),
+        ("RUST_LOG", "trace".into()),
         // Longer than the provider's token lifetime: every use refreshes, so refresh is logged too.
-        .env("PLUGBOARD_TOKEN_REFRESH_SKEW_SECS", "7200")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let stderr = child.stderr.take().unwrap();
-    let logs = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
-    let mut token = String::new();
-    for line in stdout.lines() {
-        let line = line.unwrap();
-        if line.trim_start().starts_with("pbu_") {
-            token = line.trim().to_owned();
-        }
-        if line.starts_with("GraphiQL:") {
-            break;
-        }
-    }
-    assert!(!token.is_empty(), "the demo token was printed");
-    let base = format!("http://127.0.0.1:{port}");
+        ("PLUGBOARD_TOKEN_REFRESH_SKEW_SECS", "7200".into()),
+    ]);
+    let token = service.token.clone();
+    let base = service.base_url.clone();
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let gql = |query: &'static str, variables: serde_json::Value, token: String| {
         let (client, base) = (client.clone(), base.clone());
@@ -143,15 +121,15 @@ async fn trace_logs_hold_no_secret() {
     .await;
     let flow_id = flow["data"]["createFlow"]["flow"]["id"].clone();
     // A service token for the runner, through the CLI like an operator.
-    let service = Command::new(env!("CARGO_BIN_EXE_plugboard"))
+    let issued = Command::new(env!("CARGO_BIN_EXE_plugboard"))
         .args(["service-token", "--team", "Demo"])
-        .env("DATABASE_URL", format!("sqlite://{}/db.sqlite?mode=rwc", data.path().display()))
+        .env("DATABASE_URL", service.database_url())
         .env("PLUGBOARD_MASTER_KEYS", crate::helpers::TEST_MASTER_KEYS)
         .env("PLUGBOARD_PROVIDERS_DIR", &providers)
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();
-    let service_token = String::from_utf8_lossy(&service.stdout).lines().last().unwrap().trim().to_owned();
+    let service_token = String::from_utf8_lossy(&issued.stdout).lines().last().unwrap().trim().to_owned();
     let credentials =
         "query($f: ID!, $m: String!) { moduleCredentials(flowId: $f, moduleKey: $m) { accessToken fields } }";
     let read = gql(credentials, json!({ "f": flow_id, "m": "k" }), service_token.clone()).await;
@@ -161,9 +139,7 @@ async fn trace_logs_hold_no_secret() {
     assert!(refresh["data"]["moduleCredentials"]["accessToken"].as_str().is_some(), "{refresh}");
     assert_eq!(fake.token_requests(), before + 1, "the credential read refreshed the token");
 
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let logs = logs.join().unwrap();
+    let (_, logs) = service.terminate();
     assert!(logs.contains("TRACE") || logs.contains("DEBUG"), "logs were captured at a fine level");
     assert!(logs.contains("verification finished"));
     for secret in [

@@ -1,0 +1,81 @@
+//! The `plugboard serve` binary as an operator runs it: a child process with its own data
+//! directory, its logs captured, and the demo token it prints.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::thread::JoinHandle;
+
+pub struct ServiceProcess {
+    pub child: Child,
+    pub base_url: String,
+    pub token: String,
+    pub data_dir: tempfile::TempDir,
+    logs: Option<JoinHandle<String>>,
+}
+
+impl ServiceProcess {
+    /// Starts `plugboard serve` on a free port with `env`, and waits for it to be listening.
+    pub fn start(env: &[(&str, String)]) -> ServiceProcess {
+        let data_dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_plugboard"));
+        command
+            .arg("serve")
+            .env("DATABASE_URL", database_url(&data_dir.path().to_path_buf()))
+            .env("PLUGBOARD_DATA_DIR", data_dir.path())
+            .env("PLUGBOARD_LISTEN", format!("127.0.0.1:{port}"))
+            .env("PLUGBOARD_MASTER_KEYS", crate::helpers::TEST_MASTER_KEYS)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let stderr = child.stderr.take().unwrap();
+        let logs = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+        let mut token = String::new();
+        for line in stdout.lines() {
+            let line = line.unwrap();
+            if line.trim_start().starts_with("pbu_") {
+                token = line.trim().to_owned();
+            }
+            if line.starts_with("GraphiQL:") {
+                break;
+            }
+        }
+        assert!(!token.is_empty(), "the demo token was printed");
+        ServiceProcess {
+            child,
+            base_url: format!("http://127.0.0.1:{port}"),
+            token,
+            data_dir,
+            logs: Some(logs),
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        database_url(&self.data_dir.path().to_path_buf())
+    }
+
+    /// Sends SIGTERM, waits for the exit, and answers its exit status and everything it logged.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = self.child.wait().unwrap();
+        let logs = self.logs.take().map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+        (status, logs)
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn database_url(dir: &PathBuf) -> String {
+    format!("sqlite://{}/db.sqlite?mode=rwc", dir.display())
+}
