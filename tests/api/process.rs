@@ -2,7 +2,7 @@
 //! directory, its logs captured, and the demo token it prints.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
 
@@ -22,7 +22,7 @@ impl ServiceProcess {
         let mut command = Command::new(env!("CARGO_BIN_EXE_plugboard"));
         command
             .arg("serve")
-            .env("DATABASE_URL", database_url(&data_dir.path().to_path_buf()))
+            .env("DATABASE_URL", database_url(data_dir.path()))
             .env("PLUGBOARD_DATA_DIR", data_dir.path())
             .env("PLUGBOARD_LISTEN", format!("127.0.0.1:{port}"))
             .env("PLUGBOARD_MASTER_KEYS", crate::helpers::TEST_MASTER_KEYS)
@@ -56,7 +56,7 @@ impl ServiceProcess {
     }
 
     pub fn database_url(&self) -> String {
-        database_url(&self.data_dir.path().to_path_buf())
+        database_url(self.data_dir.path())
     }
 
     /// Sends SIGTERM, waits for the exit, and answers its exit status and everything it logged.
@@ -76,6 +76,6 @@ impl Drop for ServiceProcess {
     }
 }
 
-fn database_url(dir: &PathBuf) -> String {
+fn database_url(dir: &Path) -> String {
     format!("sqlite://{}/db.sqlite?mode=rwc", dir.display())
 }
