@@ -9,6 +9,7 @@ mod m20261128_000003_connection_health;
 mod m20261128_000004_oauth_states;
 mod m20261128_000005_flows;
 mod m20261128_000006_webhooks;
+mod m20261128_000007_list_index;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_oauth_states::Migration),
             Box::new(m20261128_000005_flows::Migration),
             Box::new(m20261128_000006_webhooks::Migration),
+            Box::new(m20261128_000007_list_index::Migration),
         ]
     }
 }
