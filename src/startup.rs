@@ -124,6 +124,8 @@ impl Application {
                 .app_data(web::Data::new(limits))
                 .configure(http::routes)
         })
+        // Events are small writes; without this the first one waits for the client's delayed ACK.
+        .tcp_nodelay(true)
         .listen(listener)?
         .shutdown_timeout(10)
         // The binary handles signals itself, to close subscriptions and the scheduler in order.

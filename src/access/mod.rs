@@ -30,7 +30,12 @@ pub async fn authenticate(db: &impl ConnectionTrait, bearer: &str) -> AppResult<
         }
         _ => return Err(AppError::Unauthenticated),
     };
-    store::tokens::touch(db, stored.id, Utc::now()).await?;
+    // Recorded at most once a minute, and without a write otherwise: on SQLite even an UPDATE
+    // that matches nothing takes the write lock.
+    let now = Utc::now();
+    if stored.last_used_at.is_none_or(|last| now - last > chrono::Duration::minutes(1)) {
+        store::tokens::touch(db, stored.id, now).await?;
+    }
     Ok(principal)
 }
 
