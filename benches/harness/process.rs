@@ -1,0 +1,100 @@
+//! Figures about this process: resident memory from `/proc/self/status`, and the open-file limit
+//! the fan-out needs. Linux only; elsewhere the figures are reported as unknown.
+
+use anyhow::{Context, bail};
+
+/// The system's load averages (1, 5 and 15 minutes), to tell a quiet machine from a busy one.
+pub fn load_average() -> Option<String> {
+    let loadavg = std::fs::read_to_string("/proc/loadavg").ok()?;
+    Some(loadavg.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+}
+
+/// Current resident memory (`VmRSS`) in bytes.
+pub fn rss() -> Option<u64> {
+    status_kib("VmRSS:").map(|kib| kib * 1024)
+}
+
+/// Peak resident memory (`VmHWM`) in bytes, since start or the last [`reset_peak_rss`].
+pub fn peak_rss() -> Option<u64> {
+    status_kib("VmHWM:").map(|kib| kib * 1024)
+}
+
+/// Resets the peak to the current resident memory (writing 5 to `/proc/self/clear_refs`), so a
+/// scenario's peak is its own and not an earlier scenario's. Answers whether it could.
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+fn status_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with(field))?;
+    line[field.len()..].trim().trim_end_matches("kB").trim().parse().ok()
+}
+
+/// Makes sure this process may hold `needed` open files, raising the soft limit (up to the hard
+/// one) when it is lower. Answers the limit now in force, or says what the operator must do.
+pub fn ensure_open_files(needed: u64) -> anyhow::Result<u64> {
+    let (soft, hard) = rlimit::open_files()
+        .context("could not read the open-file limit; run `ulimit -n 8192` before the bench")?;
+    if soft >= needed {
+        return Ok(soft);
+    }
+    if hard < needed {
+        bail!(
+            "this needs {needed} open files but the hard limit is {hard}; run `ulimit -n {}` (as a user \
+             allowed to) before the bench",
+            needed.max(8192)
+        );
+    }
+    rlimit::set_open_files(hard, hard).with_context(|| {
+        format!("could not raise the open-file limit from {soft}; run `ulimit -n 8192` before the bench")
+    })?;
+    Ok(hard)
+}
+
+/// `getrlimit`/`setrlimit` from the C library std already links, for `RLIMIT_NOFILE`: the bench
+/// takes no dependency for two calls.
+#[cfg(target_os = "linux")]
+mod rlimit {
+    #[repr(C)]
+    struct Limit {
+        soft: u64,
+        hard: u64,
+    }
+
+    const RLIMIT_NOFILE: i32 = 7;
+
+    unsafe extern "C" {
+        fn getrlimit(resource: i32, limit: *mut Limit) -> i32;
+        fn setrlimit(resource: i32, limit: *const Limit) -> i32;
+    }
+
+    pub fn open_files() -> std::io::Result<(u64, u64)> {
+        let mut limit = Limit { soft: 0, hard: 0 };
+        // SAFETY: `limit` is a valid, writable `struct rlimit` (two `rlim_t`, 64-bit on Linux).
+        if unsafe { getrlimit(RLIMIT_NOFILE, &raw mut limit) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok((limit.soft, limit.hard))
+    }
+
+    pub fn set_open_files(soft: u64, hard: u64) -> std::io::Result<()> {
+        let limit = Limit { soft, hard };
+        // SAFETY: `limit` is a valid `struct rlimit` that outlives the call.
+        if unsafe { setrlimit(RLIMIT_NOFILE, &raw const limit) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod rlimit {
+    pub fn open_files() -> std::io::Result<(u64, u64)> {
+        Err(std::io::Error::other("unknown on this system"))
+    }
+
+    pub fn set_open_files(_soft: u64, _hard: u64) -> std::io::Result<()> {
+        Err(std::io::Error::other("unknown on this system"))
+    }
+}

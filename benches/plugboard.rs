@@ -1,0 +1,138 @@
+//! Plugboard's benchmarks (issue 8): the real service and its background work under load, with
+//! figures printed for people and one summary line per scenario. BENCHMARKS.md holds the results.
+//!
+//! ```sh
+//! cargo bench --bench plugboard -- [a|b|c|d|e|all]... [--quick]
+//! ```
+//!
+//! a list, b sweep, c fan-out, d refresh storm, e key rotation; `--quick` runs each with ten
+//! times fewer items, for a smoke run. `PLUGBOARD_BENCH_DATABASE_URL` (or
+//! `PLUGBOARD_TEST_DATABASE_URL`) adds scenario a on PostgreSQL; `PLUGBOARD_BENCH_LOG=1` shows the
+//! service's logs.
+
+mod harness;
+mod scenarios;
+
+use std::process::ExitCode;
+
+use harness::{Scale, Summary};
+
+const USAGE: &str = "usage: cargo bench --bench plugboard -- [a|b|c|d|e|all]... [--quick]";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    List,
+    Sweep,
+    FanOut,
+    RefreshStorm,
+    KeyRotation,
+}
+
+impl Scenario {
+    const ALL: [Scenario; 5] =
+        [Scenario::List, Scenario::Sweep, Scenario::FanOut, Scenario::RefreshStorm, Scenario::KeyRotation];
+
+    fn title(self) -> &'static str {
+        match self {
+            Scenario::List => "a. List: team.connections(first: 50) beside { __typename }",
+            Scenario::Sweep => "b. Sweep: due checks against a provider answering in 20 ms, 256 at a time",
+            Scenario::FanOut => "c. Fan-out: verifications to every WebSocket subscriber of a team",
+            Scenario::RefreshStorm => "d. Refresh storm: concurrent credential reads of one expired token",
+            Scenario::KeyRotation => "e. Key rotation: rotate_keys from k1 to k2",
+        }
+    }
+
+    async fn run(self, scale: Scale) -> anyhow::Result<Vec<Summary>> {
+        match self {
+            Scenario::List => scenarios::list::run(scale).await,
+            Scenario::Sweep => scenarios::sweep::run(scale).await,
+            Scenario::FanOut => scenarios::fanout::run(scale).await,
+            Scenario::RefreshStorm => scenarios::refresh::run(scale).await,
+            Scenario::KeyRotation => scenarios::rotation::run(scale).await,
+        }
+    }
+}
+
+/// Scenarios in the order asked (all when none is named), and the scale.
+fn parse_args(args: impl Iterator<Item = String>) -> Result<(Vec<Scenario>, Scale), String> {
+    let mut chosen = Vec::new();
+    let mut scale = Scale { quick: false };
+    for arg in args {
+        match arg.as_str() {
+            "a" => chosen.push(Scenario::List),
+            "b" => chosen.push(Scenario::Sweep),
+            "c" => chosen.push(Scenario::FanOut),
+            "d" => chosen.push(Scenario::RefreshStorm),
+            "e" => chosen.push(Scenario::KeyRotation),
+            "all" => chosen.extend(Scenario::ALL),
+            "--quick" => scale.quick = true,
+            // `cargo bench` passes this to every bench binary.
+            "--bench" => {}
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    if chosen.is_empty() {
+        chosen.extend(Scenario::ALL);
+    }
+    chosen.dedup();
+    Ok((chosen, scale))
+}
+
+/// Other work on the machine skews every figure; the load average shows whether there was any.
+fn print_load(when: &str) {
+    let load = harness::process::load_average().unwrap_or_else(|| "unknown".into());
+    println!("load average {when}: {load}");
+}
+
+fn main() -> ExitCode {
+    let (scenarios, scale) = match parse_args(std::env::args().skip(1)) {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    if std::env::var_os("PLUGBOARD_BENCH_LOG").is_some() {
+        plugboard::telemetry::init(plugboard::config::LogFormat::Text);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("could not start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "plugboard benchmarks{}, {cores} cores",
+        if scale.quick { " (--quick: ten times fewer items)" } else { "" }
+    );
+    let mut summaries = Vec::new();
+    let mut failed = false;
+    for scenario in scenarios {
+        println!("\n{}", scenario.title());
+        print_load("before");
+        let outcome = runtime.block_on(scenario.run(scale));
+        print_load("after");
+        match outcome {
+            Ok(lines) => {
+                for summary in &lines {
+                    println!("{summary}");
+                }
+                summaries.extend(lines.into_iter().map(|s| s.to_string()));
+            }
+            Err(err) => {
+                failed = true;
+                let line = format!("{}: FAILED: {err:#}", scenario.title());
+                println!("{line}");
+                summaries.push(line);
+            }
+        }
+    }
+    println!("\nsummary");
+    for line in &summaries {
+        println!("{line}");
+    }
+    // A missed target is a finding, not a failure; a scenario that could not run is one.
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}

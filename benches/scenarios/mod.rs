@@ -1,0 +1,8 @@
+//! The five scenarios of issue 8, one module each. Every scenario prints its figures as it goes
+//! and answers the summary lines it ends with.
+
+pub mod fanout;
+pub mod list;
+pub mod refresh;
+pub mod rotation;
+pub mod sweep;
