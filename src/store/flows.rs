@@ -186,8 +186,3 @@ pub async fn using(
         .await?;
     with_modules(db, rows).await
 }
-
-/// Whether any running flow uses the connection, directly or through `dynamics`.
-pub fn any_running(flows: &[Flow]) -> bool {
-    flows.iter().any(|f| f.status.is_running())
-}

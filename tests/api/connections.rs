@@ -10,7 +10,6 @@ use crate::on_every_database;
 on_every_database!(
     create_returns_public_fields_and_names_the_secrets_without_values,
     create_validates_fields_against_the_app_form,
-    oauth_apps_are_refused_with_a_clear_error,
     edit_requires_secrets_to_be_reentered,
     edit_replaces_everything_and_bumps_the_version,
     stale_edit_answers_conflict_and_changes_nothing,
@@ -135,20 +134,6 @@ async fn create_validates_fields_against_the_app_form(app: TestApp) {
         )
         .await;
     assert_eq!(count["team"]["connections"]["totalCount"], 0, "nothing was created");
-}
-
-async fn oauth_apps_are_refused_with_a_clear_error(app: TestApp) {
-    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
-    let body = app
-        .graphql(
-            Some(&member.token),
-            CREATE_CONNECTION,
-            json!({ "input": {
-            "teamId": member.team_id, "app": "github", "name": "GitHub", "fields": {} } }),
-        )
-        .await;
-    assert_eq!(error_code(&body), "BAD_USER_INPUT");
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("OAuth"), "{body}");
 }
 
 async fn edit_requires_secrets_to_be_reentered(app: TestApp) {
