@@ -15,7 +15,18 @@ pub async fn record(
     action: AuditAction,
     detail: serde_json::Value,
 ) -> AppResult<()> {
-    let event = AuditEvent {
+    store::audit::record(db, &event(actor, connection, action, detail)).await?;
+    Ok(())
+}
+
+/// The trail's entry for `action` on `connection`, made now.
+pub fn event(
+    actor: &Actor,
+    connection: &Connection,
+    action: AuditAction,
+    detail: serde_json::Value,
+) -> AuditEvent {
+    AuditEvent {
         id: AuditEventId::new(),
         team_id: connection.team_id,
         actor: actor.clone(),
@@ -24,9 +35,7 @@ pub async fn record(
         connection_name: Some(connection.name.as_str().to_owned()),
         detail,
         created_at: Utc::now(),
-    };
-    store::audit::record(db, &event).await?;
-    Ok(())
+    }
 }
 
 /// What the trail records about a connection's content: field names, not values.

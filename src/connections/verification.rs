@@ -19,7 +19,7 @@ use crate::events::{ConnectionEvent, ConnectionEventKind, VerificationEvent};
 use crate::flows;
 use crate::state::AppState;
 use crate::store;
-use crate::store::checks::{CheckRecord, Guard};
+use crate::store::checks::{CheckRecord, ClaimedCheck, Guard};
 use crate::verify::{self, CheckResult, RequestValues, VerifyError};
 
 /// Checks credentials not stored yet (of connection `id`, new or edited). `None` when the app
@@ -173,28 +173,83 @@ pub struct CheckedConnection {
     pub check: CheckResult,
 }
 
-/// Records a batch of scheduled checks made under `claim` in one transaction, then tells
-/// watchers. Answers how many were written; the others changed meanwhile and are dropped.
+/// Records a batch of scheduled checks made under `claim` in one transaction of a few
+/// statements, however large the batch, then tells watchers. Answers how many were written; the
+/// others were deleted or taken over by another sweep meanwhile, and are dropped.
 pub async fn record_scheduled_checks(
     state: &AppState,
     actor: &Actor,
     claim: &str,
     batch: &[CheckedConnection],
 ) -> AppResult<u64> {
-    let txn = state.db.begin().await?;
-    let mut written = Vec::with_capacity(batch.len());
+    let ids: Vec<ConnectionId> = batch.iter().map(|c| c.connection.id).collect();
+    // Most connections no flow uses; only the others need their usages looked up.
+    let possibly_used = flows::usage::possibly_used(&state.db, &ids).await?;
+    let mut findings = Vec::with_capacity(batch.len());
     for CheckedConnection { connection, check } in batch {
-        if let Some((recorded, verification)) =
-            write_check(&txn, state, actor, connection, Guard::Claim(claim), check).await?
-        {
-            written.push((recorded, connection.status, verification));
-        }
+        let verification = if possibly_used.contains(&connection.id) {
+            with_module_scopes(state, connection, check.clone()).await?.verification
+        } else {
+            check.verification.clone()
+        };
+        let (status, health) = next_state(state, connection, verification.outcome);
+        findings.push((connection, verification, status, health));
     }
+    let records: Vec<ClaimedCheck> = findings
+        .iter()
+        .map(|(connection, verification, status, health)| ClaimedCheck {
+            id: connection.id,
+            record: CheckRecord { verification, status: *status, health },
+        })
+        .collect();
+
+    let txn = state.db.begin().await?;
+    let written = store::checks::record_claimed(&txn, claim, &records).await?;
+    drop(records);
+    findings.retain(|(connection, ..)| written.contains(&connection.id));
+    let history: Vec<_> =
+        findings.iter().map(|(c, verification, ..)| (c.team_id, c.id, verification)).collect();
+    store::verifications::record_many(&txn, &history, state.config.verification_history).await?;
+    let trail: Vec<_> = findings
+        .iter()
+        .map(|(c, verification, ..)| {
+            audit::event(actor, c, AuditAction::ConnectionVerified, audit::verification(verification))
+        })
+        .collect();
+    store::audit::record_many(&txn, &trail).await?;
     txn.commit().await?;
-    for (recorded, previous, verification) in &written {
-        publish_finished(state, recorded, Some(verification), *previous).await;
+
+    for (connection, verification, status, health) in &findings {
+        let recorded = (*connection).clone().after_check(verification, *status, health.clone());
+        log_recorded(&recorded, verification.outcome, connection.status);
+        publish_finished(state, &recorded, Some(verification), connection.status).await;
     }
-    Ok(written.len() as u64)
+    Ok(findings.len() as u64)
+}
+
+/// The status and health a check's outcome leads to.
+fn next_state(
+    state: &AppState,
+    connection: &Connection,
+    outcome: VerificationOutcome,
+) -> (ConnectionStatus, Health) {
+    let health = state.schedule.after_check(
+        &connection.health,
+        outcome,
+        Utc::now(),
+        jitter(),
+        refresh_due(state, connection.expires_at),
+    );
+    (outcome.next_status(connection.status), health)
+}
+
+/// A change of status is news for an operator; a check that changes nothing is detail.
+fn log_recorded(recorded: &Connection, outcome: VerificationOutcome, previous: ConnectionStatus) {
+    if recorded.status == previous {
+        tracing::debug!(connection_id = %recorded.id, app = %recorded.app_key, outcome = outcome.as_str(), status = recorded.status.as_str(), "verification recorded");
+    } else {
+        tracing::info!(connection_id = %recorded.id, app = %recorded.app_key, outcome = outcome.as_str(), status = recorded.status.as_str(), previous = previous.as_str(), "verification recorded; status changed");
+    }
 }
 
 /// The writes of one check inside the caller's transaction: what the flows' modules make of it,
@@ -208,22 +263,14 @@ async fn write_check(
     check: &CheckResult,
 ) -> AppResult<Option<(Connection, Verification)>> {
     let check = with_module_scopes(state, connection, check.clone()).await?;
-    let outcome = check.verification.outcome;
-    let status = outcome.next_status(connection.status);
-    let health = state.schedule.after_check(
-        &connection.health,
-        outcome,
-        Utc::now(),
-        jitter(),
-        refresh_due(state, connection.expires_at),
-    );
+    let (status, health) = next_state(state, connection, check.verification.outcome);
     let record = CheckRecord { verification: &check.verification, status, health: &health };
     let Some(recorded) = store::checks::record(txn, connection.team_id, connection.id, guard, record).await?
     else {
         return Ok(None);
     };
     record_stored(txn, state, actor, &recorded, &check.verification).await?;
-    tracing::info!(connection_id = %recorded.id, outcome = outcome.as_str(), status = status.as_str(), "verification recorded");
+    log_recorded(&recorded, check.verification.outcome, connection.status);
     Ok(Some((recorded, check.verification)))
 }
 

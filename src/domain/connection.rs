@@ -32,6 +32,24 @@ pub struct Connection {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Connection {
+    /// The connection as it stands once `check` is recorded with the status and health it led
+    /// to: what the store writes, without reading it back.
+    pub fn after_check(mut self, check: &Verification, status: ConnectionStatus, health: Health) -> Self {
+        if let Some(label) = &check.account_label {
+            self.account_label = Some(label.clone());
+        }
+        self.last_verification = Some(Verification {
+            // The account is shown beside a passing check only.
+            account_label: self.account_label.clone().filter(|_| check.outcome == VerificationOutcome::Ok),
+            ..check.clone()
+        });
+        self.status = status;
+        self.health = health;
+        self
+    }
+}
+
 /// The result of one check of a connection against its provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {

@@ -1,6 +1,8 @@
 //! Which modules use a connection and which scopes they miss: the facts behind safe deletes,
 //! edit warnings, scope findings at checks, and `Connection.usedBy` / `missingScopes`.
 
+use std::collections::HashSet;
+
 use sea_orm::ConnectionTrait;
 
 use crate::catalog::Catalog;
@@ -105,4 +107,16 @@ pub fn gaps_message(usages: &[Usage]) -> Option<String> {
         })
         .collect();
     (!gaps.is_empty()).then(|| gaps.join("; "))
+}
+
+/// Of `ids`, the connections that may have usages: those a module names, or that belong to a
+/// dynamic connection. Lets a batch look up usages only where there can be some.
+pub async fn possibly_used(
+    db: &impl ConnectionTrait,
+    ids: &[ConnectionId],
+) -> Result<HashSet<ConnectionId>, sea_orm::DbErr> {
+    let mut found: HashSet<ConnectionId> =
+        store::flows::named_by_modules(db, ids).await?.into_iter().collect();
+    found.extend(store::dynamic_connections::grouped(db, ids).await?);
+    Ok(found)
 }

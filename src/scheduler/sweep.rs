@@ -1,16 +1,24 @@
-//! One sweep: claim due connections in batches, check them with bounded concurrency and a
-//! per-app pace, and record the results in batches. A plain async function the cron tick calls
-//! and tests call directly. A failing connection is logged and the sweep goes on.
+//! One sweep: a pipeline that claims due connections a batch ahead, checks them with bounded
+//! concurrency and a per-app pace, and records results in batches while later checks are still
+//! running. A plain async function the cron tick calls and tests call directly. A connection
+//! that cannot be checked is logged and postponed, and the sweep goes on.
+//!
+//! ```text
+//! claim (batch)  ──channel──▶  check (N at a time)  ──channel──▶  record (spawned, batches)
+//! ```
+//! Both channels are bounded, so memory stays at about two claimed batches however many
+//! connections are due, and a slow database slows the checks instead of piling up results.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::Utc;
-use futures_util::StreamExt;
-use futures_util::stream;
+use futures_util::{StreamExt, future, stream};
+use tokio::sync::mpsc;
 
 use super::rate::AppPace;
 use crate::connections::{self, CheckedConnection};
-use crate::domain::{Actor, ActorKind, Connection};
+use crate::domain::{Actor, ActorKind, Connection, ConnectionId};
+use crate::error::AppResult;
 use crate::state::AppState;
 use crate::store;
 
@@ -19,11 +27,17 @@ use crate::store;
 pub struct SweepReport {
     pub claimed: u64,
     pub recorded: u64,
-    /// Results dropped because the connection changed or was deleted during the check.
+    /// Results dropped because the connection was deleted, or its claim taken over, during the check.
     pub dropped: u64,
     /// Connections that could not be checked at all (logged), postponed by one interval.
     pub skipped: u64,
 }
+
+/// Results written per transaction, at most: a few statements for the whole batch.
+const RECORD_BATCH: usize = 500;
+
+/// A claimed connection with its sealed secrets.
+type Claimed = (Connection, Option<Vec<u8>>);
 
 /// Checks every due connection, until none is due or `stop` is set.
 pub async fn run_due_checks(state: &AppState) -> anyhow::Result<SweepReport> {
@@ -32,36 +46,32 @@ pub async fn run_due_checks(state: &AppState) -> anyhow::Result<SweepReport> {
 
 #[tracing::instrument(skip_all, fields(sweep = %uuid::Uuid::now_v7()))]
 pub async fn run_due_checks_until(state: &AppState, stop: &AtomicBool) -> anyhow::Result<SweepReport> {
-    let config = &state.config;
-    let pace = AppPace::per_second(config.app_rate_limit);
-    let actor = Actor { kind: ActorKind::System, id: None, label: "scheduler".into() };
-    let mut report = SweepReport::default();
-    while !stop.load(Ordering::Relaxed) {
-        let claim = format!("sweep-{}", uuid::Uuid::now_v7());
-        let now = Utc::now();
-        let lease = chrono::Duration::from_std(config.check_lease).unwrap_or(chrono::Duration::minutes(5));
-        let claimed =
-            store::checks::claim_due(&state.db, &claim, now, now + lease, config.check_batch).await?;
-        if claimed.is_empty() {
-            break;
-        }
-        report.claimed += claimed.len() as u64;
-        let results: Vec<Option<CheckedConnection>> = stream::iter(claimed)
-            .map(|(connection, sealed)| check_one(state, &pace, connection, sealed))
-            .buffer_unordered(config.check_concurrency)
-            .collect()
-            .await;
-        let (checked, skipped): (Vec<_>, Vec<_>) = results.into_iter().partition(Option::is_some);
-        report.skipped += skipped.len() as u64;
-        let checked: Vec<CheckedConnection> = checked.into_iter().flatten().collect();
-        for chunk in checked.chunks(WRITE_BATCH) {
-            let written = connections::record_scheduled_checks(state, &actor, &claim, chunk).await?;
-            report.recorded += written;
-            report.dropped += chunk.len() as u64 - written;
-        }
-        // Whatever this claim still holds (skipped connections) goes back, postponed.
-        store::checks::postpone_claimed(&state.db, &claim, Utc::now() + state.schedule.interval).await?;
+    // One claim token for the whole sweep: what it still holds at the end goes back.
+    let claim = format!("sweep-{}", uuid::Uuid::now_v7());
+    let batch = usize::try_from(state.config.check_batch).unwrap_or(usize::MAX).max(1);
+    let (claimed_tx, claimed_rx) = mpsc::channel::<Claimed>(batch);
+    let (checked_tx, checked_rx) = mpsc::channel::<CheckedConnection>(RECORD_BATCH);
+    // On its own task, so recording uses another core while checks run.
+    let recorder = tokio::spawn(record_all(state.clone(), claim.clone(), checked_rx));
+    let (claimed, skipped) = tokio::join!(
+        claim_all(state, &claim, stop, claimed_tx),
+        check_all(state, stop, claimed_rx, checked_tx)
+    );
+    let recorded = recorder.await.map_err(|err| anyhow::anyhow!("the sweep's recorder failed: {err}"))?;
+    let report = SweepReport {
+        claimed: claimed?,
+        recorded: recorded.as_ref().map_or(0, |r| r.0),
+        dropped: recorded.as_ref().map_or(0, |r| r.1),
+        skipped: skipped.len() as u64,
+    };
+    recorded?;
+    // Connections that could not be checked wait an interval; any still held (claimed ahead
+    // when `stop` was set) go back as they were.
+    let next_check_at = Utc::now() + state.schedule.interval;
+    for ids in skipped.chunks(RECORD_BATCH) {
+        store::checks::postpone(&state.db, &claim, ids, next_check_at).await?;
     }
+    store::checks::release_claimed(&state.db, &claim).await?;
     tracing::info!(
         claimed = report.claimed,
         recorded = report.recorded,
@@ -72,21 +82,100 @@ pub async fn run_due_checks_until(state: &AppState, stop: &AtomicBool) -> anyhow
     Ok(report)
 }
 
-/// Results written per transaction.
-const WRITE_BATCH: usize = 100;
+/// Claims due connections a batch at a time and passes them on, until none is due, `stop` is
+/// set, or the checks stopped taking them. Answers how many it claimed.
+async fn claim_all(
+    state: &AppState,
+    claim: &str,
+    stop: &AtomicBool,
+    claimed: mpsc::Sender<Claimed>,
+) -> anyhow::Result<u64> {
+    let config = &state.config;
+    let lease = chrono::Duration::from_std(config.check_lease).unwrap_or(chrono::Duration::minutes(5));
+    let mut total = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let now = Utc::now();
+        let batch = store::checks::claim_due(&state.db, claim, now, now + lease, config.check_batch).await?;
+        if batch.is_empty() {
+            break;
+        }
+        total += batch.len() as u64;
+        for connection in batch {
+            if claimed.send(connection).await.is_err() {
+                // The checks ended early; what was not sent is released at the end.
+                return Ok(total);
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// Checks claimed connections, `check_concurrency` at a time, and passes the results on.
+/// Stops taking new ones when `stop` is set. Answers the connections that could not be checked.
+async fn check_all(
+    state: &AppState,
+    stop: &AtomicBool,
+    claimed: mpsc::Receiver<Claimed>,
+    checked: mpsc::Sender<CheckedConnection>,
+) -> Vec<ConnectionId> {
+    let pace = AppPace::per_second(state.config.app_rate_limit);
+    let claimed =
+        stream::unfold(
+            claimed,
+            |mut claimed| async move { claimed.recv().await.map(|next| (next, claimed)) },
+        );
+    let mut results = std::pin::pin!(
+        claimed
+            .take_while(|_| future::ready(!stop.load(Ordering::Relaxed)))
+            .map(|(connection, sealed)| check_one(state, &pace, connection, sealed))
+            .buffer_unordered(state.config.check_concurrency)
+    );
+    let mut skipped = Vec::new();
+    while let Some(result) = results.next().await {
+        match result {
+            Ok(done) => {
+                if checked.send(done).await.is_err() {
+                    // The recorder failed; its error ends the sweep.
+                    break;
+                }
+            }
+            Err(id) => skipped.push(id),
+        }
+    }
+    skipped
+}
 
 async fn check_one(
     state: &AppState,
     pace: &AppPace,
     connection: Connection,
     sealed: Option<Vec<u8>>,
-) -> Option<CheckedConnection> {
+) -> Result<CheckedConnection, ConnectionId> {
     pace.wait(&connection.app_key).await;
     match connections::check_stored(state, &connection, sealed.as_deref()).await {
-        Ok(check) => Some(CheckedConnection { connection, check }),
+        Ok(check) => Ok(CheckedConnection { connection, check }),
         Err(err) => {
             tracing::warn!(connection_id = %connection.id, app = %connection.app_key, error = %err, "could not check a connection; postponed");
-            None
+            Err(connection.id)
         }
     }
+}
+
+/// Records results as they arrive, as many as are waiting (up to `RECORD_BATCH`) per
+/// transaction. Answers how many were recorded and how many dropped as stale.
+async fn record_all(
+    state: AppState,
+    claim: String,
+    mut checked: mpsc::Receiver<CheckedConnection>,
+) -> AppResult<(u64, u64)> {
+    let actor = Actor { kind: ActorKind::System, id: None, label: "scheduler".into() };
+    let (mut recorded, mut dropped) = (0, 0);
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    while checked.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        let written = connections::record_scheduled_checks(&state, &actor, &claim, &batch).await?;
+        recorded += written;
+        dropped += batch.len() as u64 - written;
+        batch.clear();
+    }
+    Ok((recorded, dropped))
 }

@@ -8,7 +8,15 @@ use super::entities::audit_event::{self, Column, Entity};
 use crate::domain::{Actor, AuditEvent, AuditEventId, ConnectionId, TeamId};
 
 pub async fn record(db: &impl ConnectionTrait, event: &AuditEvent) -> Result<(), DbErr> {
-    let model = audit_event::ActiveModel {
+    record_many(db, std::slice::from_ref(event)).await
+}
+
+/// Records several events in one statement.
+pub async fn record_many(db: &impl ConnectionTrait, events: &[AuditEvent]) -> Result<(), DbErr> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let models = events.iter().map(|event| audit_event::ActiveModel {
         id: Set(event.id),
         team_id: Set(event.team_id),
         actor_kind: Set(event.actor.kind),
@@ -19,8 +27,8 @@ pub async fn record(db: &impl ConnectionTrait, event: &AuditEvent) -> Result<(),
         connection_name: Set(event.connection_name.clone()),
         detail: Set(event.detail.clone()),
         created_at: Set(event.created_at),
-    };
-    Entity::insert(model).exec_without_returning(db).await?;
+    });
+    Entity::insert_many(models).exec_without_returning(db).await?;
     Ok(())
 }
 

@@ -5,9 +5,15 @@
 //! connection at once, and a dead instance's claims lapse. Results are written only where the
 //! claim (or, for a manual check, the version) still holds.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, LockBehavior, LockType, Query};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter};
+use sea_orm::sea_query::{
+    CommonTableExpression, Expr, ExprTrait, Func, LockBehavior, LockType, Query, Values,
+};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, DeriveIden, EntityTrait, QueryFilter,
+};
 
 use super::connections::{scoped, to_connection};
 use super::entities::connection::{Column, Entity};
@@ -65,8 +71,115 @@ pub async fn record(
     scoped(team_id).filter(Column::Id.eq(id)).one(db).await?.map(to_connection).transpose()
 }
 
+/// A scheduled check's result, to be written under the sweep's claim.
+pub struct ClaimedCheck<'a> {
+    pub id: ConnectionId,
+    pub record: CheckRecord<'a>,
+}
+
+/// The rows of `record_claimed`'s statement, one per result.
+#[derive(DeriveIden)]
+enum Results {
+    Table,
+    ConnectionId,
+    Status,
+    Outcome,
+    Message,
+    StartedAt,
+    FinishedAt,
+    AccountLabel,
+    NextCheckAt,
+    ConsecutiveFailures,
+    LastSuccessAt,
+    LastFailureAt,
+}
+
+/// Records scheduled checks in one statement, each only where `claim` still holds, and
+/// releases their claims. Answers the connections written; the others were deleted, or their
+/// claim lapsed and was taken over, and their results are dropped.
+///
+/// `WITH results(...) AS (VALUES ...) UPDATE connections ... FROM results ... RETURNING id`: the
+/// same statement on SQLite and PostgreSQL. Callers keep a batch to a few hundred results, well
+/// under either database's limit on bound values.
+pub async fn record_claimed(
+    db: &impl ConnectionTrait,
+    claim: &str,
+    checks: &[ClaimedCheck<'_>],
+) -> Result<HashSet<ConnectionId>, DbErr> {
+    if checks.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let rows = checks
+        .iter()
+        .map(|ClaimedCheck { id, record }| {
+            let check = record.verification;
+            Values(vec![
+                (*id).into(),
+                record.status.into(),
+                check.outcome.into(),
+                check.message.clone().into(),
+                check.started_at.into(),
+                check.finished_at.into(),
+                check.account_label.clone().into(),
+                record.health.next_check_at.into(),
+                record.health.consecutive_failures.into(),
+                record.health.last_success_at.into(),
+                record.health.last_failure_at.into(),
+            ])
+        })
+        .collect();
+    let mut results = CommonTableExpression::new();
+    results
+        .table_name(Results::Table)
+        .columns([
+            Results::ConnectionId,
+            Results::Status,
+            Results::Outcome,
+            Results::Message,
+            Results::StartedAt,
+            Results::FinishedAt,
+            Results::AccountLabel,
+            Results::NextCheckAt,
+            Results::ConsecutiveFailures,
+            Results::LastSuccessAt,
+            Results::LastFailureAt,
+        ])
+        .values(rows);
+    let new = |column: Results| Expr::col((Results::Table, column));
+    let statement = Query::update()
+        .table(Entity)
+        .values([
+            (Column::Status, new(Results::Status)),
+            (Column::LastVerificationOutcome, new(Results::Outcome)),
+            (Column::LastVerificationMessage, new(Results::Message)),
+            (Column::LastVerificationStartedAt, new(Results::StartedAt)),
+            (Column::LastVerificationFinishedAt, new(Results::FinishedAt)),
+            // A check that names no account keeps the one known.
+            (
+                Column::AccountLabel,
+                Func::coalesce([new(Results::AccountLabel), Expr::col((Entity, Column::AccountLabel))])
+                    .into(),
+            ),
+            (Column::NextCheckAt, new(Results::NextCheckAt)),
+            (Column::ConsecutiveFailures, new(Results::ConsecutiveFailures)),
+            (Column::LastSuccessAt, new(Results::LastSuccessAt)),
+            (Column::LastFailureAt, new(Results::LastFailureAt)),
+            (Column::ClaimedBy, Expr::value(Option::<String>::None)),
+            (Column::ClaimExpiresAt, Expr::value(Option::<DateTime<Utc>>::None)),
+        ])
+        .from(Results::Table)
+        .and_where(Expr::col((Entity, Column::Id)).equals((Results::Table, Results::ConnectionId)))
+        .and_where(Expr::col((Entity, Column::ClaimedBy)).eq(claim))
+        .returning_col(Column::Id)
+        .with_cte(results)
+        .to_owned();
+    let written = db.query_all(&statement).await?;
+    written.iter().map(|row| row.try_get::<ConnectionId>("", "id")).collect()
+}
+
 /// Claims up to `limit` due connections for `claim` until `expires_at`, and answers them with
-/// their sealed secrets, most overdue first. Connections waiting for consent are never due.
+/// their sealed secrets: the most overdue, and only those this call claimed, so one sweep can
+/// claim again under the same token while it still holds earlier claims. Connections waiting for consent are never due.
 pub async fn claim_due(
     db: &impl ConnectionTrait,
     claim: &str,
@@ -93,13 +206,12 @@ pub async fn claim_due(
         // Two instances claiming at once each skip what the other is taking.
         due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     }
-    Entity::update_many()
+    let rows = Entity::update_many()
         .col_expr(Column::ClaimedBy, Expr::value(claim))
         .col_expr(Column::ClaimExpiresAt, Expr::value(expires_at))
         .filter(Column::Id.in_subquery(due))
-        .exec(db)
+        .exec_with_returning(db)
         .await?;
-    let rows = Entity::find().filter(Column::ClaimedBy.eq(claim)).all(db).await?;
     rows.into_iter()
         .map(|mut model| {
             let sealed = model.sealed_secrets.take();
@@ -108,15 +220,28 @@ pub async fn claim_due(
         .collect()
 }
 
-/// Postpones what `claim` still holds to `next_check_at` and gives it back: connections a sweep
-/// could not check at all.
-pub async fn postpone_claimed(
+/// Postpones the connections `ids` that `claim` still holds to `next_check_at` and gives them
+/// back: connections a sweep could not check at all.
+pub async fn postpone(
     db: &impl ConnectionTrait,
     claim: &str,
+    ids: &[ConnectionId],
     next_check_at: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
     let result = Entity::update_many()
         .col_expr(Column::NextCheckAt, Expr::value(next_check_at))
+        .col_expr(Column::ClaimedBy, Expr::value(Option::<String>::None))
+        .col_expr(Column::ClaimExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .filter(Column::ClaimedBy.eq(claim))
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
+/// Gives back, unchanged, whatever `claim` still holds: connections claimed but not checked.
+pub async fn release_claimed(db: &impl ConnectionTrait, claim: &str) -> Result<u64, DbErr> {
+    let result = Entity::update_many()
         .col_expr(Column::ClaimedBy, Expr::value(Option::<String>::None))
         .col_expr(Column::ClaimExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
         .filter(Column::ClaimedBy.eq(claim))

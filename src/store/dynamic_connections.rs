@@ -2,7 +2,7 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::Expr,
 };
 
@@ -141,4 +141,26 @@ pub async fn delete(
         .exec(db)
         .await?;
     Ok(result.rows_affected > 0)
+}
+
+/// Of `ids`, the connections that belong to a dynamic connection, as a member or its default.
+pub async fn grouped(db: &impl ConnectionTrait, ids: &[ConnectionId]) -> Result<Vec<ConnectionId>, DbErr> {
+    let mut found: Vec<ConnectionId> = dynamic_connection_member::Entity::find()
+        .select_only()
+        .column(dynamic_connection_member::Column::ConnectionId)
+        .distinct()
+        .filter(dynamic_connection_member::Column::ConnectionId.is_in(ids.to_vec()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let defaults: Vec<Option<ConnectionId>> = dynamic_connection::Entity::find()
+        .select_only()
+        .column(dynamic_connection::Column::DefaultConnectionId)
+        .distinct()
+        .filter(dynamic_connection::Column::DefaultConnectionId.is_in(ids.to_vec()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    found.extend(defaults.into_iter().flatten());
+    Ok(found)
 }

@@ -3,7 +3,7 @@
 use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    sea_query::Expr,
+    QuerySelect, sea_query::Expr,
 };
 
 use super::entities::{flow, flow_module};
@@ -185,4 +185,19 @@ pub async fn using(
         .all(db)
         .await?;
     with_modules(db, rows).await
+}
+
+/// Of `ids`, the connections some module names directly.
+pub async fn named_by_modules(
+    db: &impl ConnectionTrait,
+    ids: &[ConnectionId],
+) -> Result<Vec<ConnectionId>, DbErr> {
+    flow_module::Entity::find()
+        .select_only()
+        .column(flow_module::Column::ConnectionId)
+        .distinct()
+        .filter(flow_module::Column::ConnectionId.is_in(ids.to_vec()))
+        .into_tuple()
+        .all(db)
+        .await
 }

@@ -1,7 +1,9 @@
 //! The last checks of each connection, newest first.
 
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Order, Query, WindowStatement};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, DeriveIden, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
 use super::entities::verification::{self, Column, Entity};
@@ -15,33 +17,59 @@ pub async fn record(
     check: &Verification,
     keep: u64,
 ) -> Result<(), DbErr> {
-    let model = verification::ActiveModel {
+    record_many(db, &[(team_id, connection_id, check)], keep).await
+}
+
+/// Records checks of several connections (two statements, however many), and forgets all but
+/// the newest `keep` of each.
+pub async fn record_many(
+    db: &impl ConnectionTrait,
+    checks: &[(TeamId, ConnectionId, &Verification)],
+    keep: u64,
+) -> Result<(), DbErr> {
+    if checks.is_empty() {
+        return Ok(());
+    }
+    let models = checks.iter().map(|(team_id, connection_id, check)| verification::ActiveModel {
         id: Set(uuid::Uuid::now_v7()),
-        team_id: Set(team_id),
-        connection_id: Set(connection_id),
+        team_id: Set(*team_id),
+        connection_id: Set(*connection_id),
         outcome: Set(check.outcome),
         message: Set(check.message.clone()),
         account_label: Set(check.account_label.clone()),
         started_at: Set(check.started_at),
         finished_at: Set(check.finished_at),
-    };
-    Entity::insert(model).exec_without_returning(db).await?;
-    let stale: Vec<uuid::Uuid> = Entity::find()
-        .select_only()
+    });
+    Entity::insert_many(models).exec_without_returning(db).await?;
+    // Rank each connection's history newest first and delete what falls beyond `keep`.
+    let connections: Vec<ConnectionId> = checks.iter().map(|(_, id, _)| *id).collect();
+    let ranked = Query::select()
         .column(Column::Id)
-        .filter(Column::TeamId.eq(team_id))
-        .filter(Column::ConnectionId.eq(connection_id))
-        .order_by_desc(Column::Id)
-        .offset(keep)
-        // SQLite accepts OFFSET only after a LIMIT; nothing real has this many checks.
-        .limit(1_000_000)
-        .into_tuple()
-        .all(db)
-        .await?;
-    if !stale.is_empty() {
-        Entity::delete_many().filter(Column::Id.is_in(stale)).exec(db).await?;
-    }
+        .expr_window_as(
+            Func::cust(RowNumber),
+            WindowStatement::partition_by(Column::ConnectionId).order_by(Column::Id, Order::Desc).to_owned(),
+            Ranked::Newer,
+        )
+        .from(Entity)
+        .and_where(Column::ConnectionId.is_in(connections))
+        .to_owned();
+    let stale = Query::select()
+        .column(Column::Id)
+        .from_subquery(ranked, Ranked::Table)
+        .and_where(Expr::col(Ranked::Newer).gt(keep))
+        .to_owned();
+    Entity::delete_many().filter(Column::Id.in_subquery(stale)).exec(db).await?;
     Ok(())
+}
+
+#[derive(DeriveIden)]
+struct RowNumber;
+
+/// A connection's history numbered newest first.
+#[derive(DeriveIden)]
+enum Ranked {
+    Table,
+    Newer,
 }
 
 pub async fn list(

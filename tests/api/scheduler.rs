@@ -1,16 +1,18 @@
 //! The scheduler's sweep, called directly as the cron tick would call it.
 
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
 use plugboard::domain::{ConnectionId, TeamRole};
-use plugboard::scheduler::run_due_checks;
+use plugboard::scheduler::{run_due_checks, run_due_checks_until};
 use plugboard::store::entities::connection;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
-use wiremock::matchers::{method, path};
+use wiremock::matchers::{header_regex, method, path};
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::{Backend, CREATE_CONNECTION, Member, TestApp};
@@ -21,6 +23,7 @@ on_every_database!(
     a_scheduled_check_streams_started_and_finished,
     an_outage_keeps_the_status_and_retries_within_minutes,
     claims_of_a_stopped_instance_are_taken_after_they_lapse,
+    a_batch_of_results_reads_back_as_the_sweep_announced_it,
 );
 
 const HEALTH: &str = "query($id: ID!) { connection(id: $id) { status consecutiveFailures lastSuccessAt lastFailureAt nextCheckAt lastVerification { outcome } } }";
@@ -205,4 +208,275 @@ async fn two_instances_on_one_postgres_check_each_connection_once_and_share_even
         }
     }
     assert_eq!(finished, N, "the subscriber on B saw every check, A's included");
+}
+
+/// A sweep in several claims and record batches: mixed outcomes, a connection a running flow
+/// uses without the scope it needs (directly, and through a dynamic connection), history kept
+/// to its limit. What is stored, and what watchers were told, must agree for every connection.
+async fn a_sweep_in_batches_records_every_result_as_watchers_are_told(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(
+        backend,
+        &[
+            ("PLUGBOARD_CHECK_BATCH", "4"),
+            ("PLUGBOARD_APP_RATE_LIMIT", "10000"),
+            ("PLUGBOARD_VERIFICATION_HISTORY", "2"),
+        ],
+    )
+    .await
+    else {
+        return eprintln!("skipped: set PLUGBOARD_TEST_DATABASE_URL to run on PostgreSQL");
+    };
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    crm_ok(&app).await;
+    let (mut good, mut bad) = (Vec::new(), Vec::new());
+    for i in 0..9 {
+        good.push(crm_connection(&app, &member, &format!("good-{i}")).await);
+    }
+    for i in 0..5 {
+        bad.push(crm_connection(&app, &member, &format!("bad-{i}")).await);
+    }
+    // good[0] is used directly; good[1] and good[2] (the default) through the dynamic connection.
+    let (direct, grouped) = (&good[0], &good[1]);
+    let flagged = &good[..3];
+    let dynamic = app
+        .ok(
+            &member.token,
+            "mutation($input: CreateDynamicConnectionInput!) { createDynamicConnection(input: $input) { id } }",
+            json!({ "input": { "teamId": member.team_id, "name": "Per department", "app": "test-crm",
+                "members": [{ "connectionId": good[2], "label": "sales" }, { "connectionId": grouped, "label": "support" }],
+                "defaultConnectionId": good[2] } }),
+        )
+        .await["createDynamicConnection"]["id"]
+        .clone();
+    // A running flow whose modules need `contacts.read`, which no connection was granted.
+    app.ok(
+        &member.token,
+        "mutation($input: CreateFlowInput!) { createFlow(input: $input) { flow { id } } }",
+        json!({ "input": { "teamId": member.team_id, "name": "Sync", "status": "ACTIVE", "modules": [
+            { "key": "direct", "app": "test-crm", "module": "list-contacts", "connectionId": direct },
+            { "key": "by-department", "app": "test-crm", "module": "list-contacts", "dynamicConnectionId": dynamic },
+        ] } }),
+    )
+    .await;
+    // From now on the provider refuses the bad keys.
+    app.provider.reset().await;
+    Mock::given(header_regex("authorization", "^Bearer bad-"))
+        .respond_with(ResponseTemplate::new(401))
+        .with_priority(1)
+        .mount(&app.provider)
+        .await;
+    crm_ok(&app).await;
+
+    let mut subscriber =
+        Subscriber::connect(&app.address, "/graphql/ws", Protocol::TransportWs, &member.token).await.unwrap();
+    subscriber
+        .subscribe("v", "subscription($t: ID!) { verificationEvents(teamId: $t) { connectionId phase verification { outcome } } }", json!({ "t": member.team_id }))
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..2 {
+        make_all_due(&app).await;
+        let report = run_due_checks(&app.state).await.unwrap();
+        assert_eq!((report.claimed, report.recorded, report.dropped, report.skipped), (14, 14, 0, 0));
+    }
+
+    let expected = |id: &String| match id {
+        id if bad.contains(id) => ("INVALID_CREDENTIALS", "INVALID"),
+        id if flagged.contains(id) => ("INSUFFICIENT_SCOPES", "INVALID"),
+        _ => ("OK", "ACTIVE"),
+    };
+    let mut told: std::collections::HashMap<String, Vec<String>> = Default::default();
+    while told.values().map(Vec::len).sum::<usize>() < 28 {
+        let Some(event) = subscriber.next_data(Duration::from_secs(10)).await else { break };
+        let event = &event["data"]["verificationEvents"];
+        if event["phase"] == "FINISHED" {
+            let outcome = event["verification"]["outcome"].as_str().unwrap().to_owned();
+            told.entry(event["connectionId"].as_str().unwrap().to_owned()).or_default().push(outcome);
+        }
+    }
+    let query = "query($id: ID!) { connection(id: $id) { status accountLabel lastVerification { outcome message } verifications { outcome } } }";
+    for id in good.iter().chain(&bad) {
+        let (outcome, status) = expected(id);
+        assert_eq!(told[id], [outcome, outcome], "watchers were told of both sweeps' checks of {id}");
+        let stored = &app.ok(&member.token, query, json!({ "id": id })).await["connection"];
+        assert_eq!(stored["status"], status, "{id}: {stored}");
+        assert_eq!(stored["lastVerification"]["outcome"], outcome, "{id}: {stored}");
+        assert_eq!(
+            stored["verifications"],
+            json!([{ "outcome": outcome }, { "outcome": outcome }]),
+            "history kept to 2"
+        );
+        assert_eq!(stored["accountLabel"], "crm@acme.test", "a failed check keeps the account known");
+        if outcome == "INSUFFICIENT_SCOPES" {
+            let message = stored["lastVerification"]["message"].as_str().unwrap();
+            assert!(message.contains("contacts.read"), "{message}");
+        }
+    }
+    let held = connection::Entity::find()
+        .filter(connection::Column::ClaimedBy.is_not_null())
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert!(held.is_empty(), "every claim was released");
+    let audit = app
+        .ok(&member.token, "query($t: ID!) { team(id: $t) { auditEvents(first: 100) { edges { node { action actor { label } } } } } }", json!({ "t": member.team_id }))
+        .await;
+    let by_scheduler = audit["team"]["auditEvents"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["node"]["actor"]["label"] == "scheduler" && e["node"]["action"] == "CONNECTION_VERIFIED"
+        })
+        .count();
+    assert_eq!(by_scheduler, 28, "one audit entry per recorded check");
+}
+
+#[tokio::test]
+async fn a_sweep_in_batches_records_every_result_on_sqlite() {
+    a_sweep_in_batches_records_every_result_as_watchers_are_told(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_sweep_in_batches_records_every_result_on_postgres() {
+    a_sweep_in_batches_records_every_result_as_watchers_are_told(Backend::Postgres).await;
+}
+
+/// Shutdown mid-sweep: the checks under way are recorded, and what was claimed ahead but not
+/// checked goes back still due, so the next sweep (here or on another instance) checks it.
+#[tokio::test]
+async fn a_stopped_sweep_gives_back_what_it_claimed_ahead_still_due() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            ("PLUGBOARD_CHECK_BATCH", "5"),
+            ("PLUGBOARD_CHECK_CONCURRENCY", "2"),
+            ("PLUGBOARD_APP_RATE_LIMIT", "10000"),
+        ],
+    )
+    .await
+    .unwrap();
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    crm_ok(&app).await;
+    for i in 0..12 {
+        crm_connection(&app, &member, &format!("key-{i}")).await;
+    }
+    app.provider.reset().await;
+    Mock::given(path("/crm/me"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "user": { "email": "crm@acme.test" } }))
+                .set_delay(Duration::from_millis(300)),
+        )
+        .mount(&app.provider)
+        .await;
+    make_all_due(&app).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopper = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            stop.store(true, Ordering::Relaxed);
+        })
+    };
+    let report = run_due_checks_until(&app.state, &stop).await.unwrap();
+    stopper.await.unwrap();
+    assert_eq!(report.recorded, 2, "the two checks under way were recorded: {report:?}");
+    assert!(report.claimed > report.recorded, "the sweep had claimed ahead: {report:?}");
+
+    let rows = connection::Entity::find().all(&app.state.db).await.unwrap();
+    assert!(rows.iter().all(|row| row.claimed_by.is_none()), "nothing stays claimed");
+    let still_due = rows.iter().filter(|row| row.next_check_at.is_some_and(|at| at <= Utc::now())).count();
+    assert_eq!(still_due, 10, "what was not checked is still due, not postponed");
+    let report = run_due_checks(&app.state).await.unwrap();
+    assert_eq!(report.recorded, 10, "the next sweep checks the rest");
+}
+
+/// The sweep tells watchers what it wrote without reading it back: `Connection::after_check`
+/// must be exactly what the batched statement stores, for a check that names an account and one
+/// that does not, and a result under a claim that lapsed must not land.
+async fn a_batch_of_results_reads_back_as_the_sweep_announced_it(app: TestApp) {
+    use plugboard::domain::{ConnectionStatus, Health, Verification, VerificationOutcome};
+    use plugboard::store::checks::{CheckRecord, ClaimedCheck, claim_due, record_claimed};
+
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    crm_ok(&app).await;
+    for key in ["key-a", "key-b", "key-c"] {
+        crm_connection(&app, &member, key).await;
+    }
+    make_all_due(&app).await;
+    let db = &app.state.db;
+    // Whole microseconds: what both databases keep of a timestamp.
+    let now = chrono::DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap();
+    let claimed = claim_due(db, "sweep-test", now, now + chrono::Duration::minutes(5), 10).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    let (a, b, c) = (&claimed[0].0, &claimed[1].0, &claimed[2].0);
+    let passed = Verification {
+        outcome: VerificationOutcome::Ok,
+        message: None,
+        account_label: Some("renamed@acme.test".into()),
+        started_at: now,
+        finished_at: now + chrono::Duration::milliseconds(20),
+    };
+    let failed = Verification {
+        outcome: VerificationOutcome::InvalidCredentials,
+        message: Some("the provider refused the API key".into()),
+        account_label: None,
+        ..passed.clone()
+    };
+    let healthy = Health {
+        next_check_at: Some(now + chrono::Duration::days(1)),
+        consecutive_failures: 0,
+        last_success_at: Some(now),
+        last_failure_at: None,
+    };
+    let failing = Health {
+        next_check_at: Some(now + chrono::Duration::minutes(1)),
+        consecutive_failures: 1,
+        last_success_at: a.health.last_success_at,
+        last_failure_at: Some(now),
+    };
+    // Another sweep took over c's claim meanwhile.
+    connection::Entity::update_many()
+        .col_expr(connection::Column::ClaimedBy, Expr::value("another-sweep"))
+        .filter(connection::Column::Id.eq(c.id))
+        .exec(db)
+        .await
+        .unwrap();
+    let records = [
+        ClaimedCheck {
+            id: a.id,
+            record: CheckRecord { verification: &passed, status: ConnectionStatus::Active, health: &healthy },
+        },
+        ClaimedCheck {
+            id: b.id,
+            record: CheckRecord {
+                verification: &failed,
+                status: ConnectionStatus::Invalid,
+                health: &failing,
+            },
+        },
+        ClaimedCheck {
+            id: c.id,
+            record: CheckRecord { verification: &passed, status: ConnectionStatus::Active, health: &healthy },
+        },
+    ];
+    let written = record_claimed(db, "sweep-test", &records).await.unwrap();
+    assert_eq!(written, HashSet::from([a.id, b.id]), "c's result was stale and dropped");
+
+    for (before, check, status, health) in
+        [(a, &passed, ConnectionStatus::Active, &healthy), (b, &failed, ConnectionStatus::Invalid, &failing)]
+    {
+        let announced = before.clone().after_check(check, status, health.clone());
+        let stored =
+            plugboard::store::connections::find(db, before.team_id, before.id).await.unwrap().unwrap();
+        assert_eq!(format!("{stored:?}"), format!("{announced:?}"));
+    }
+    let c_now = plugboard::store::connections::find(db, c.team_id, c.id).await.unwrap().unwrap();
+    assert_eq!(format!("{c_now:?}"), format!("{c:?}"), "a stale result changes nothing");
+    let released = connection::Entity::find_by_id(a.id).one(db).await.unwrap().unwrap();
+    assert!(
+        released.claimed_by.is_none() && released.claim_expires_at.is_none(),
+        "recording releases the claim"
+    );
 }
