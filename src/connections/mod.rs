@@ -376,10 +376,12 @@ pub async fn get(state: &AppState, principal: &Principal, id: ConnectionId) -> A
 pub struct Page {
     pub connections: Vec<Connection>,
     pub has_next_page: bool,
-    pub total_count: u64,
+    /// How many connections match across all pages; counted only when asked for.
+    pub total_count: Option<u64>,
 }
 
-/// One page of a team's connections. The caller's access to the team is checked first.
+/// One page of a team's connections, counting them all too when `count` is set (the page and
+/// the count are read at once). The caller's access to the team is checked first.
 pub async fn list(
     state: &AppState,
     principal: &Principal,
@@ -387,12 +389,19 @@ pub async fn list(
     filter: &ConnectionFilter,
     after: Option<ConnectionId>,
     first: u64,
+    count: bool,
 ) -> AppResult<Page> {
     access::team_access(&state.db, principal, team_id).await?;
-    let mut connections = store::connections::list(&state.db, team_id, filter, after, first + 1).await?;
+    let page = store::connections::list(&state.db, team_id, filter, after, first + 1);
+    let total = async {
+        match count {
+            true => store::connections::count(&state.db, team_id, filter).await.map(Some),
+            false => Ok(None),
+        }
+    };
+    let (mut connections, total_count) = tokio::try_join!(page, total)?;
     let has_next_page = connections.len() as u64 > first;
     connections.truncate(first as usize);
-    let total_count = store::connections::count(&state.db, team_id, filter).await?;
     Ok(Page { connections, has_next_page, total_count })
 }
 

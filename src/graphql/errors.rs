@@ -1,49 +1,20 @@
 //! The one place service errors become GraphQL errors.
 //!
 //! Resolvers return `AppResult`; async-graphql keeps the `AppError` as the error's source, and
-//! this extension turns it into `extensions.code` (plus `field` for bad input). `INTERNAL`
+//! `with_codes`, applied to every answer by `AppSchema`, turns it into `extensions.code` (plus
+//! `field` for bad input). `INTERNAL`
 //! errors are logged here with their full detail and answered without it. Errors raised by
 //! async-graphql itself (syntax, validation, limits, bad variables) are the client's to fix and
 //! get `BAD_USER_INPUT`. Every error leaves with a code.
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe};
 use async_graphql::{Response, ServerError};
-use futures_util::StreamExt;
-use futures_util::stream::BoxStream;
 
 use crate::error::AppError;
 
 pub const INTERNAL_MESSAGE: &str = "internal error; the operator can find the details in the server log";
 
-pub struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesExtension)
-    }
-}
-
-struct ErrorCodesExtension;
-
-#[async_trait::async_trait]
-impl Extension for ErrorCodesExtension {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        with_codes(next.run(ctx).await)
-    }
-
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        next.run(ctx, stream).map(with_codes).boxed()
-    }
-}
-
-fn with_codes(mut response: Response) -> Response {
+/// Gives every error of `response` its code.
+pub(super) fn with_codes(mut response: Response) -> Response {
     for error in &mut response.errors {
         add_code(error);
     }

@@ -4,6 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
+use async_graphql::Executor;
 use async_graphql::http::GraphiQLSource;
 use futures_util::StreamExt;
 use serde_json::json;

@@ -52,7 +52,10 @@ impl TeamObject {
         let after: Option<ConnectionId> =
             after.map(|c| decode_cursor(CONNECTION_CURSOR, &c, "after")).transpose()?;
         let filter = ConnectionFilter { app, status: status.map(Into::into), search };
-        let page = connections::list(state(ctx)?, caller(ctx)?, self.team.id, &filter, after, first).await?;
+        // Counting every match costs more than the page itself; only when the client asks.
+        let count = ctx.look_ahead().field("totalCount").exists();
+        let page =
+            connections::list(state(ctx)?, caller(ctx)?, self.team.id, &filter, after, first, count).await?;
         let edges: Vec<ConnectionEdge> = page
             .connections
             .into_iter()
@@ -67,7 +70,8 @@ impl TeamObject {
                 end_cursor: edges.last().map(|e| e.cursor.clone()),
             },
             edges,
-            total_count: page.total_count,
+            // Resolved only when asked for, and then counted.
+            total_count: page.total_count.unwrap_or_default(),
         })
     }
 
