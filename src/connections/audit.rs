@@ -4,7 +4,9 @@ use chrono::Utc;
 use sea_orm::ConnectionTrait;
 use serde_json::json;
 
-use crate::domain::{Actor, AuditAction, AuditEvent, AuditEventId, Connection, Verification};
+use crate::domain::{
+    Actor, AuditAction, AuditEvent, AuditEventId, Connection, ConnectionStatus, Verification,
+};
 use crate::error::AppResult;
 use crate::store;
 
@@ -52,6 +54,20 @@ pub fn verification(check: &Verification) -> serde_json::Value {
     json!({
         "outcome": check.outcome.as_str(),
         "account_label": check.account_label,
+    })
+}
+
+/// A check that moved the connection from one status to another.
+pub fn status_change(
+    check: &Verification,
+    from: ConnectionStatus,
+    to: ConnectionStatus,
+) -> serde_json::Value {
+    json!({
+        "outcome": check.outcome.as_str(),
+        "account_label": check.account_label,
+        "previous_status": from.as_str(),
+        "status": to.as_str(),
     })
 }
 

@@ -174,7 +174,8 @@ pub struct CheckedConnection {
 }
 
 /// Records a batch of scheduled checks made under `claim` in one transaction of a few
-/// statements, however large the batch, then tells watchers. Answers how many were written; the
+/// statements, however large the batch, then tells watchers. Every check joins the connection's
+/// history; those that changed its status also join the audit trail. Answers how many were written; the
 /// others were deleted or taken over by another sweep meanwhile, and are dropped.
 pub async fn record_scheduled_checks(
     state: &AppState,
@@ -210,10 +211,13 @@ pub async fn record_scheduled_checks(
     let history: Vec<_> =
         findings.iter().map(|(c, verification, ..)| (c.team_id, c.id, verification)).collect();
     store::verifications::record_many(&txn, &history, state.config.verification_history).await?;
+    // The trail records what the scheduler changed; a check that finds nothing new is history.
     let trail: Vec<_> = findings
         .iter()
-        .map(|(c, verification, ..)| {
-            audit::event(actor, c, AuditAction::ConnectionVerified, audit::verification(verification))
+        .filter(|(c, _, status, _)| *status != c.status)
+        .map(|(c, verification, status, _)| {
+            let detail = audit::status_change(verification, c.status, *status);
+            audit::event(actor, c, AuditAction::ConnectionVerified, detail)
         })
         .collect();
     store::audit::record_many(&txn, &trail).await?;

@@ -11,7 +11,7 @@ use plugboard::scheduler::{run_due_checks, run_due_checks_until};
 use plugboard::store::entities::connection;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use serde_json::json;
+use serde_json::{Value, json};
 use wiremock::matchers::{header_regex, method, path};
 use wiremock::{Mock, ResponseTemplate};
 
@@ -85,13 +85,24 @@ async fn a_scheduled_check_streams_started_and_finished(app: TestApp) {
     let health = app.ok(&member.token, HEALTH, json!({ "id": id })).await;
     let next: chrono::DateTime<Utc> = health["connection"]["nextCheckAt"].as_str().unwrap().parse().unwrap();
     assert!(next > Utc::now() + chrono::Duration::hours(20), "the next check is about a day away: {next}");
-    let audit = app
-        .ok(&member.token, "query($t: ID!) { team(id: $t) { auditEvents(first: 1) { edges { node { action actor { kind label } } } } } }", json!({ "t": member.team_id }))
+    let history = app
+        .ok(
+            &member.token,
+            "query($id: ID!) { connection(id: $id) { verifications { outcome } } }",
+            json!({ "id": id }),
+        )
         .await;
-    assert_eq!(
-        audit["team"]["auditEvents"]["edges"][0]["node"]["actor"],
-        json!({ "kind": "SYSTEM", "label": "scheduler" })
-    );
+    assert_eq!(history["connection"]["verifications"], json!([{ "outcome": "OK" }, { "outcome": "OK" }]));
+    let audit = app
+        .ok(&member.token, "query($t: ID!) { team(id: $t) { auditEvents(first: 10) { edges { node { actor { kind } } } } } }", json!({ "t": member.team_id }))
+        .await;
+    let by_system = audit["team"]["auditEvents"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["node"]["actor"]["kind"] == "SYSTEM")
+        .count();
+    assert_eq!(by_system, 0, "a check that changes nothing is history, not audit trail");
 }
 
 async fn an_outage_keeps_the_status_and_retries_within_minutes(app: TestApp) {
@@ -318,17 +329,32 @@ async fn a_sweep_in_batches_records_every_result_as_watchers_are_told(backend: B
         .unwrap();
     assert!(held.is_empty(), "every claim was released");
     let audit = app
-        .ok(&member.token, "query($t: ID!) { team(id: $t) { auditEvents(first: 100) { edges { node { action actor { label } } } } } }", json!({ "t": member.team_id }))
+        .ok(&member.token, "query($t: ID!) { team(id: $t) { auditEvents(first: 100) { edges { node { action connectionId detail actor { label } } } } } }", json!({ "t": member.team_id }))
         .await;
-    let by_scheduler = audit["team"]["auditEvents"]["edges"]
+    let mut changed: Vec<(String, Value)> = audit["team"]["auditEvents"]["edges"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| {
-            e["node"]["actor"]["label"] == "scheduler" && e["node"]["action"] == "CONNECTION_VERIFIED"
+        .map(|e| &e["node"])
+        .filter(|n| n["actor"]["label"] == "scheduler")
+        .map(|n| {
+            assert_eq!(n["action"], "CONNECTION_VERIFIED");
+            (n["connectionId"].as_str().unwrap().to_owned(), n["detail"].clone())
         })
-        .count();
-    assert_eq!(by_scheduler, 28, "one audit entry per recorded check");
+        .collect();
+    changed.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut expected_changes: Vec<(String, Value)> = flagged
+        .iter()
+        .chain(&bad)
+        .map(|id| {
+            let (outcome, status) = expected(id);
+            // Credentials that work name their account, even when a module misses a scope.
+            let account = if flagged.contains(id) { json!("crm@acme.test") } else { Value::Null };
+            (id.clone(), json!({ "outcome": outcome, "account_label": account, "previous_status": "ACTIVE", "status": status }))
+        })
+        .collect();
+    expected_changes.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(changed, expected_changes, "the trail has each change of status once, and no unchanged check");
 }
 
 #[tokio::test]
