@@ -85,3 +85,20 @@ async fn the_sqlite_file_holds_no_secret_value() {
         assert!(!contains(&bytes, secret.as_bytes()), "{secret} found in the SQLite file");
     }
 }
+
+/// SQLite runs with a write-ahead log, so the Connections page reads while a sweep writes, and
+/// with every commit synced, so a stored refresh token survives a power cut.
+#[tokio::test]
+async fn sqlite_keeps_a_write_ahead_log_and_syncs_every_commit() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let db = &app.state.db;
+    let pragma = |name: &str| {
+        let statement = Statement::from_string(db.get_database_backend(), format!("PRAGMA {name}"));
+        async move { db.query_one_raw(statement).await.unwrap().expect("the pragma answers") }
+    };
+    let journal: String = pragma("journal_mode").await.try_get_by_index(0).unwrap();
+    assert_eq!(journal, "wal");
+    let synchronous: i32 = pragma("synchronous").await.try_get_by_index(0).unwrap();
+    assert_eq!(synchronous, 2, "FULL");
+}
