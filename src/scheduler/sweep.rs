@@ -9,6 +9,7 @@
 //! Both channels are bounded, so memory stays at about two claimed batches however many
 //! connections are due, and a slow database slows the checks instead of piling up results.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::Utc;
@@ -50,7 +51,8 @@ pub async fn run_due_checks_until(state: &AppState, stop: &AtomicBool) -> anyhow
     let claim = format!("sweep-{}", uuid::Uuid::now_v7());
     let batch = usize::try_from(state.config.check_batch).unwrap_or(usize::MAX).max(1);
     let (claimed_tx, claimed_rx) = mpsc::channel::<Claimed>(batch);
-    let (checked_tx, checked_rx) = mpsc::channel::<CheckedConnection>(RECORD_BATCH);
+    // Room for two batches, so checks keep running while one batch is being written.
+    let (checked_tx, checked_rx) = mpsc::channel::<CheckedConnection>(2 * RECORD_BATCH);
     // On its own task, so recording uses another core while checks run.
     let recorder = tokio::spawn(record_all(state.clone(), claim.clone(), checked_rx));
     let (claimed, skipped) = tokio::join!(
@@ -118,7 +120,7 @@ async fn check_all(
     claimed: mpsc::Receiver<Claimed>,
     checked: mpsc::Sender<CheckedConnection>,
 ) -> Vec<ConnectionId> {
-    let pace = AppPace::per_second(state.config.app_rate_limit);
+    let pace = Arc::new(AppPace::per_second(state.config.app_rate_limit));
     let claimed =
         stream::unfold(
             claimed,
@@ -127,7 +129,7 @@ async fn check_all(
     let mut results = std::pin::pin!(
         claimed
             .take_while(|_| future::ready(!stop.load(Ordering::Relaxed)))
-            .map(|(connection, sealed)| check_one(state, &pace, connection, sealed))
+            .map(|(connection, sealed)| spawn_check(state.clone(), pace.clone(), connection, sealed))
             .buffer_unordered(state.config.check_concurrency)
     );
     let mut skipped = Vec::new();
@@ -143,6 +145,25 @@ async fn check_all(
         }
     }
     skipped
+}
+
+/// Checks one connection on its own task, so the work of many checks (opening secrets, building
+/// requests, reading answers) spreads over every worker thread instead of the sweep's one.
+async fn spawn_check(
+    state: AppState,
+    pace: Arc<AppPace>,
+    connection: Connection,
+    sealed: Option<Vec<u8>>,
+) -> Result<CheckedConnection, ConnectionId> {
+    let id = connection.id;
+    let app = connection.app_key.clone();
+    match tokio::spawn(async move { check_one(&state, &pace, connection, sealed).await }).await {
+        Ok(result) => result,
+        Err(err) => {
+            tracing::error!(connection_id = %id, app = %app, error = %err, "a check failed unexpectedly; postponed");
+            Err(id)
+        }
+    }
 }
 
 async fn check_one(

@@ -146,7 +146,8 @@ pub async fn record_claimed(
         ])
         .values(rows);
     let new = |column: Results| Expr::col((Results::Table, column));
-    let statement = Query::update()
+    let mut statement = Query::update();
+    statement
         .table(Entity)
         .values([
             (Column::Status, new(Results::Status)),
@@ -171,8 +172,7 @@ pub async fn record_claimed(
         .and_where(Expr::col((Entity, Column::Id)).equals((Results::Table, Results::ConnectionId)))
         .and_where(Expr::col((Entity, Column::ClaimedBy)).eq(claim))
         .returning_col(Column::Id)
-        .with_cte(results)
-        .to_owned();
+        .with_cte(results);
     let written = db.query_all(&statement).await?;
     written.iter().map(|row| row.try_get::<ConnectionId>("", "id")).collect()
 }
