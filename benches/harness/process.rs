@@ -25,6 +25,11 @@ pub fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
+/// CPU time this process has used so far, user and system, over all its threads.
+pub fn cpu_time() -> Option<std::time::Duration> {
+    sys::cpu_time().ok()
+}
+
 fn status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|line| line.starts_with(field))?;
@@ -34,7 +39,7 @@ fn status_kib(field: &str) -> Option<u64> {
 /// Makes sure this process may hold `needed` open files, raising the soft limit (up to the hard
 /// one) when it is lower. Answers the limit now in force, or says what the operator must do.
 pub fn ensure_open_files(needed: u64) -> anyhow::Result<u64> {
-    let (soft, hard) = rlimit::open_files()
+    let (soft, hard) = sys::open_files()
         .context("could not read the open-file limit; run `ulimit -n 8192` before the bench")?;
     if soft >= needed {
         return Ok(soft);
@@ -46,16 +51,16 @@ pub fn ensure_open_files(needed: u64) -> anyhow::Result<u64> {
             needed.max(8192)
         );
     }
-    rlimit::set_open_files(hard, hard).with_context(|| {
+    sys::set_open_files(hard, hard).with_context(|| {
         format!("could not raise the open-file limit from {soft}; run `ulimit -n 8192` before the bench")
     })?;
     Ok(hard)
 }
 
-/// `getrlimit`/`setrlimit` from the C library std already links, for `RLIMIT_NOFILE`: the bench
-/// takes no dependency for two calls.
+/// `getrlimit`/`setrlimit` (for `RLIMIT_NOFILE`) and `getrusage` from the C library std already
+/// links: the bench takes no dependency for three calls.
 #[cfg(target_os = "linux")]
-mod rlimit {
+mod sys {
     #[repr(C)]
     struct Limit {
         soft: u64,
@@ -63,10 +68,39 @@ mod rlimit {
     }
 
     const RLIMIT_NOFILE: i32 = 7;
+    const RUSAGE_SELF: i32 = 0;
+
+    /// `struct timeval` on 64-bit Linux.
+    #[repr(C)]
+    #[derive(Default, Clone, Copy)]
+    struct TimeVal {
+        seconds: i64,
+        microseconds: i64,
+    }
+
+    /// `struct rusage`: the two times, then 14 longs this bench does not read.
+    #[repr(C)]
+    #[derive(Default)]
+    struct Usage {
+        user: TimeVal,
+        system: TimeVal,
+        rest: [i64; 14],
+    }
 
     unsafe extern "C" {
         fn getrlimit(resource: i32, limit: *mut Limit) -> i32;
         fn setrlimit(resource: i32, limit: *const Limit) -> i32;
+        fn getrusage(who: i32, usage: *mut Usage) -> i32;
+    }
+
+    pub fn cpu_time() -> std::io::Result<std::time::Duration> {
+        let mut usage = Usage::default();
+        // SAFETY: `usage` is a valid, writable `struct rusage` for 64-bit Linux.
+        if unsafe { getrusage(RUSAGE_SELF, &raw mut usage) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let micros = |t: TimeVal| t.seconds as u64 * 1_000_000 + t.microseconds as u64;
+        Ok(std::time::Duration::from_micros(micros(usage.user) + micros(usage.system)))
     }
 
     pub fn open_files() -> std::io::Result<(u64, u64)> {
@@ -89,7 +123,11 @@ mod rlimit {
 }
 
 #[cfg(not(target_os = "linux"))]
-mod rlimit {
+mod sys {
+    pub fn cpu_time() -> std::io::Result<std::time::Duration> {
+        Err(std::io::Error::other("unknown on this system"))
+    }
+
     pub fn open_files() -> std::io::Result<(u64, u64)> {
         Err(std::io::Error::other("unknown on this system"))
     }

@@ -42,12 +42,14 @@ pub async fn run(scale: Scale) -> anyhow::Result<Vec<Summary>> {
     let reset = process::reset_peak_rss();
     let rss_before = process::rss();
     let busy_before = provider.busy();
+    let cpu_before = process::cpu_time();
     let started = Instant::now();
     // On a runtime worker, as the cron tick runs it.
     let state = instance.state.clone();
     let report = tokio::spawn(async move { run_due_checks(&state).await }).await??;
     let wall = started.elapsed();
     let peak = process::peak_rss();
+    let cpu = process::cpu_time().zip(cpu_before).map(|(after, before)| after - before);
     let busy = provider.busy() - busy_before;
 
     let db = &instance.state.db;
@@ -76,6 +78,16 @@ pub async fn run(scale: Scale) -> anyhow::Result<Vec<Summary>> {
          beyond the history limit) after one look-up of flow usages; stored now: {history} verifications, \
          {audit} audit events"
     );
+    if let Some(cpu) = cpu {
+        println!(
+            "{label}: CPU time {} over the wall's {} ({:.2} of the machine's {} cores busy; service, provider and \
+             bench together)",
+            secs(cpu),
+            secs(wall),
+            cpu.as_secs_f64() / wall.as_secs_f64(),
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+        );
+    }
     let rss_note = if reset { "peak reset before the sweep" } else { "peak since process start" };
     println!(
         "{label}: peak RSS {} (VmHWM, {rss_note}; includes the in-process provider and the bench), RSS {} \
