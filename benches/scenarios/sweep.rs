@@ -74,9 +74,9 @@ pub async fn run(scale: Scale) -> anyhow::Result<Vec<Summary>> {
     );
     println!(
         "{label}: {per_second:.0} recorded checks/s; a batch of up to 500 results is one transaction of one \
-         multi-row statement each (UPDATE connections, INSERT verifications, INSERT audit_events, DELETE \
-         beyond the history limit) after one look-up of flow usages; stored now: {history} verifications, \
-         {audit} audit events"
+         multi-row statement each (UPDATE connections, INSERT verifications, DELETE beyond the history \
+         limit, INSERT audit_events for changes of status only) after three look-ups of which connections \
+         flows use; stored now: {history} verifications, {audit} audit events"
     );
     if let Some(cpu) = cpu {
         println!(
