@@ -59,18 +59,24 @@ async fn crm_ok(app: &TestApp) {
         .await;
 }
 
-async fn a_scheduled_check_streams_started_and_finished(app: TestApp) {
-    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
-    let id = app.create_api_key_connection(&member, "OpenAI", "sk-scheduled").await;
-    let report = run_due_checks(&app.state).await.unwrap();
-    assert_eq!(report.claimed, 0, "a connection checked at create is not due for a day");
-
+/// A subscriber to the team's verification events, subscribed by the time this returns.
+async fn watch_verifications(app: &TestApp, member: &Member) -> Subscriber {
     let mut subscriber =
         Subscriber::connect(&app.address, "/graphql/ws", Protocol::TransportWs, &member.token).await.unwrap();
     subscriber
         .subscribe("v", "subscription($t: ID!) { verificationEvents(teamId: $t) { connectionId phase verification { outcome } } }", json!({ "t": member.team_id }))
         .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
+    subscriber
+}
+
+async fn a_scheduled_check_streams_started_and_finished(app: TestApp) {
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    let id = app.create_api_key_connection(&member, "OpenAI", "sk-scheduled").await;
+    let report = run_due_checks(&app.state).await.unwrap();
+    assert_eq!(report.claimed, 0, "a connection checked at create is not due for a day");
+
+    let mut subscriber = watch_verifications(&app, &member).await;
     make_all_due(&app).await;
     let report = run_due_checks(&app.state).await.unwrap();
     assert_eq!((report.claimed, report.recorded), (1, 1));
@@ -278,12 +284,7 @@ async fn a_sweep_in_batches_records_every_result_as_watchers_are_told(backend: B
         .await;
     crm_ok(&app).await;
 
-    let mut subscriber =
-        Subscriber::connect(&app.address, "/graphql/ws", Protocol::TransportWs, &member.token).await.unwrap();
-    subscriber
-        .subscribe("v", "subscription($t: ID!) { verificationEvents(teamId: $t) { connectionId phase verification { outcome } } }", json!({ "t": member.team_id }))
-        .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut subscriber = watch_verifications(&app, &member).await;
     for _ in 0..2 {
         make_all_due(&app).await;
         let report = run_due_checks(&app.state).await.unwrap();
