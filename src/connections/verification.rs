@@ -175,8 +175,8 @@ pub struct CheckedConnection {
 
 /// Records a batch of scheduled checks made under `claim` in one transaction of a few
 /// statements, however large the batch, then tells watchers. Every check joins the connection's
-/// history; those that changed its status also join the audit trail. Answers how many were written; the
-/// others were deleted or taken over by another sweep meanwhile, and are dropped.
+/// history; those that changed its status also join the audit trail. Answers how many were
+/// written; the others were deleted or taken over by another sweep meanwhile, and are dropped.
 pub async fn record_scheduled_checks(
     state: &AppState,
     actor: &Actor,

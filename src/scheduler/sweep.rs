@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::Utc;
 use futures_util::{StreamExt, future, stream};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::rate::AppPace;
 use crate::connections::{self, CheckedConnection};
@@ -54,19 +55,14 @@ pub async fn run_due_checks_until(state: &AppState, stop: &AtomicBool) -> anyhow
     // Room for two batches, so checks keep running while one batch is being written.
     let (checked_tx, checked_rx) = mpsc::channel::<CheckedConnection>(2 * RECORD_BATCH);
     // On its own task, so recording uses another core while checks run.
-    let recorder = tokio::spawn(record_all(state.clone(), claim.clone(), checked_rx));
+    let recorder = tokio::spawn(record_all(state.clone(), claim.clone(), checked_rx).in_current_span());
     let (claimed, skipped) = tokio::join!(
         claim_all(state, &claim, stop, claimed_tx),
         check_all(state, stop, claimed_rx, checked_tx)
     );
-    let recorded = recorder.await.map_err(|err| anyhow::anyhow!("the sweep's recorder failed: {err}"))?;
-    let report = SweepReport {
-        claimed: claimed?,
-        recorded: recorded.as_ref().map_or(0, |r| r.0),
-        dropped: recorded.as_ref().map_or(0, |r| r.1),
-        skipped: skipped.len() as u64,
-    };
-    recorded?;
+    let (recorded, dropped) =
+        recorder.await.map_err(|err| anyhow::anyhow!("the sweep's recorder failed: {err}"))??;
+    let report = SweepReport { claimed: claimed?, recorded, dropped, skipped: skipped.len() as u64 };
     // Connections that could not be checked wait an interval; any still held (claimed ahead
     // when `stop` was set) go back as they were.
     let next_check_at = Utc::now() + state.schedule.interval;
@@ -157,7 +153,8 @@ async fn spawn_check(
 ) -> Result<CheckedConnection, ConnectionId> {
     let id = connection.id;
     let app = connection.app_key.clone();
-    match tokio::spawn(async move { check_one(&state, &pace, connection, sealed).await }).await {
+    let check = async move { check_one(&state, &pace, connection, sealed).await };
+    match tokio::spawn(check.in_current_span()).await {
         Ok(result) => result,
         Err(err) => {
             tracing::error!(connection_id = %id, app = %app, error = %err, "a check failed unexpectedly; postponed");

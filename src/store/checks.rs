@@ -179,7 +179,8 @@ pub async fn record_claimed(
 
 /// Claims up to `limit` due connections for `claim` until `expires_at`, and answers them with
 /// their sealed secrets: the most overdue, and only those this call claimed, so one sweep can
-/// claim again under the same token while it still holds earlier claims. Connections waiting for consent are never due.
+/// claim again under the same token while it still holds earlier claims. Connections waiting
+/// for consent are never due.
 pub async fn claim_due(
     db: &impl ConnectionTrait,
     claim: &str,
