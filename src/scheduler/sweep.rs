@@ -55,9 +55,11 @@ pub async fn run_due_checks_until(state: &AppState, stop: &AtomicBool) -> anyhow
     // Room for two batches, so checks keep running while one batch is being written.
     let (checked_tx, checked_rx) = mpsc::channel::<CheckedConnection>(2 * RECORD_BATCH);
     // On its own task, so recording uses another core while checks run.
-    let recorder = tokio::spawn(record_all(state.clone(), claim.clone(), checked_rx).in_current_span());
+    let writes = WriteTurns::for_database(&state.db);
+    let recorder =
+        tokio::spawn(record_all(state.clone(), claim.clone(), writes.clone(), checked_rx).in_current_span());
     let (claimed, skipped) = tokio::join!(
-        claim_all(state, &claim, stop, claimed_tx),
+        claim_all(state, &claim, &writes, stop, claimed_tx),
         check_all(state, stop, claimed_rx, checked_tx)
     );
     let (recorded, dropped) =
@@ -85,6 +87,7 @@ pub async fn run_due_checks_until(state: &AppState, stop: &AtomicBool) -> anyhow
 async fn claim_all(
     state: &AppState,
     claim: &str,
+    writes: &WriteTurns,
     stop: &AtomicBool,
     claimed: mpsc::Sender<Claimed>,
 ) -> anyhow::Result<u64> {
@@ -93,7 +96,10 @@ async fn claim_all(
     let mut total = 0;
     while !stop.load(Ordering::Relaxed) {
         let now = Utc::now();
-        let batch = store::checks::claim_due(&state.db, claim, now, now + lease, config.check_batch).await?;
+        let batch = {
+            let _turn = writes.take().await;
+            store::checks::claim_due(&state.db, claim, now, now + lease, config.check_batch).await?
+        };
         if batch.is_empty() {
             break;
         }
@@ -184,16 +190,44 @@ async fn check_one(
 async fn record_all(
     state: AppState,
     claim: String,
+    writes: WriteTurns,
     mut checked: mpsc::Receiver<CheckedConnection>,
 ) -> AppResult<(u64, u64)> {
     let actor = Actor { kind: ActorKind::System, id: None, label: "scheduler".into() };
     let (mut recorded, mut dropped) = (0, 0);
     let mut batch = Vec::with_capacity(RECORD_BATCH);
     while checked.recv_many(&mut batch, RECORD_BATCH).await > 0 {
-        let written = connections::record_scheduled_checks(&state, &actor, &claim, &batch).await?;
+        let written = {
+            let _turn = writes.take().await;
+            connections::record_scheduled_checks(&state, &actor, &claim, &batch).await?
+        };
         recorded += written;
         dropped += batch.len() as u64 - written;
         batch.clear();
     }
     Ok((recorded, dropped))
+}
+
+/// Turns between the sweep's two writers, the claimer and the recorder, on SQLite.
+///
+/// SQLite lets one transaction write at a time. A writer that finds the database locked waits
+/// in SQLite's busy handler, which sleeps in steps of up to 100 ms without being woken when the
+/// lock frees: the claimer then stalls the checks, or the recorder the claimer. Taking turns
+/// here hands the lock over the moment it is free. PostgreSQL locks rows, so there both write
+/// at once.
+#[derive(Clone)]
+struct WriteTurns(Option<Arc<tokio::sync::Mutex<()>>>);
+
+impl WriteTurns {
+    fn for_database(db: &sea_orm::DatabaseConnection) -> Self {
+        let sqlite = db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite;
+        WriteTurns(sqlite.then(|| Arc::new(tokio::sync::Mutex::new(()))))
+    }
+
+    async fn take(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.0 {
+            Some(turns) => Some(turns.lock().await),
+            None => None,
+        }
+    }
 }
