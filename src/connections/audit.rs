@@ -63,12 +63,10 @@ pub fn status_change(
     from: ConnectionStatus,
     to: ConnectionStatus,
 ) -> serde_json::Value {
-    json!({
-        "outcome": check.outcome.as_str(),
-        "account_label": check.account_label,
-        "previous_status": from.as_str(),
-        "status": to.as_str(),
-    })
+    let mut detail = verification(check);
+    detail["previous_status"] = json!(from.as_str());
+    detail["status"] = json!(to.as_str());
+    detail
 }
 
 /// The names of what an edit changed; secrets count as replaced, since they are always re-entered.

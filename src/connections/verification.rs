@@ -19,7 +19,7 @@ use crate::events::{ConnectionEvent, ConnectionEventKind, VerificationEvent};
 use crate::flows;
 use crate::state::AppState;
 use crate::store;
-use crate::store::checks::{CheckRecord, ClaimedCheck, Guard};
+use crate::store::checks::{CheckRecord, ClaimedCheck};
 use crate::verify::{self, CheckResult, RequestValues, VerifyError};
 
 /// Checks credentials not stored yet (of connection `id`, new or edited). `None` when the app
@@ -76,14 +76,9 @@ pub async fn verify_connection(
         .await?
         .ok_or(AppError::NotFound("connection"))?;
     let check = check_stored(state, &connection, sealed.as_deref()).await?;
-    let recorded =
-        record_check(state, &principal.actor(), &connection, Guard::Version(connection.version), &check)
-            .await?
-            .ok_or_else(|| {
-                AppError::Conflict(
-                    "the connection was edited while it was being checked; verify it again".into(),
-                )
-            })?;
+    let recorded = record_check(state, &principal.actor(), &connection, &check).await?.ok_or_else(|| {
+        AppError::Conflict("the connection was edited while it was being checked; verify it again".into())
+    })?;
     // What was recorded, which includes what the flows' modules made of the check.
     Ok(recorded.last_verification.unwrap_or(check.verification))
 }
@@ -149,18 +144,17 @@ fn token_problem_check(problem: TokenProblem, started_at: chrono::DateTime<Utc>)
     })
 }
 
-/// Writes a check's result if `guard` still holds: status, health, history and audit in one
-/// transaction, then tells watchers. Answers the updated connection, or `None` when the result
-/// was stale and dropped.
+/// Writes a manual check's result if the connection is still at the version checked: status,
+/// health, history and audit in one transaction, then tells watchers. Answers the updated
+/// connection, or `None` when the result was stale and dropped.
 pub async fn record_check(
     state: &AppState,
     actor: &Actor,
     connection: &Connection,
-    guard: Guard<'_>,
     check: &CheckResult,
 ) -> AppResult<Option<Connection>> {
     let txn = state.db.begin().await?;
-    let written = write_check(&txn, state, actor, connection, guard, check).await?;
+    let written = write_check(&txn, state, actor, connection, check).await?;
     txn.commit().await?;
     let Some((recorded, verification)) = written else { return Ok(None) };
     publish_finished(state, &recorded, Some(&verification), connection.status).await;
@@ -257,19 +251,20 @@ fn log_recorded(recorded: &Connection, outcome: VerificationOutcome, previous: C
 }
 
 /// The writes of one check inside the caller's transaction: what the flows' modules make of it,
-/// the status and health it leads to, history and audit. `None` when `guard` no longer holds.
+/// the status and health it leads to, history and audit. `None` when the connection changed
+/// meanwhile.
 async fn write_check(
     txn: &impl sea_orm::ConnectionTrait,
     state: &AppState,
     actor: &Actor,
     connection: &Connection,
-    guard: Guard<'_>,
     check: &CheckResult,
 ) -> AppResult<Option<(Connection, Verification)>> {
     let check = with_module_scopes(state, connection, check.clone()).await?;
     let (status, health) = next_state(state, connection, check.verification.outcome);
     let record = CheckRecord { verification: &check.verification, status, health: &health };
-    let Some(recorded) = store::checks::record(txn, connection.team_id, connection.id, guard, record).await?
+    let Some(recorded) =
+        store::checks::record(txn, connection.team_id, connection.id, connection.version, record).await?
     else {
         return Ok(None);
     };

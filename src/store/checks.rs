@@ -26,21 +26,13 @@ pub struct CheckRecord<'a> {
     pub health: &'a Health,
 }
 
-/// The condition under which a result may still be written.
-pub enum Guard<'a> {
-    /// A manual check of the credentials at this version.
-    Version(i32),
-    /// A scheduled check under this claim; writing it releases the claim.
-    Claim(&'a str),
-}
-
-/// Records a check. Answers `None` when the guard no longer holds (the connection was edited,
-/// deleted, or the claim lapsed and was taken over), so a stale result never lands.
+/// Records a manual check of the credentials at `version`. Answers `None` when the connection
+/// was edited or deleted meanwhile, so a stale result never lands.
 pub async fn record(
     db: &impl ConnectionTrait,
     team_id: TeamId,
     id: ConnectionId,
-    guard: Guard<'_>,
+    version: i32,
     record: CheckRecord<'_>,
 ) -> Result<Option<Connection>, DbErr> {
     let check = record.verification;
@@ -57,14 +49,10 @@ pub async fn record(
     if let Some(label) = &check.account_label {
         update = update.col_expr(Column::AccountLabel, Expr::value(label.clone()));
     }
-    let update = update.filter(Column::TeamId.eq(team_id)).filter(Column::Id.eq(id));
-    let update = match guard {
-        Guard::Version(version) => update.filter(Column::Version.eq(version)),
-        Guard::Claim(claim) => update
-            .col_expr(Column::ClaimedBy, Expr::value(Option::<String>::None))
-            .col_expr(Column::ClaimExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
-            .filter(Column::ClaimedBy.eq(claim)),
-    };
+    let update = update
+        .filter(Column::TeamId.eq(team_id))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Version.eq(version));
     if update.exec(db).await?.rows_affected == 0 {
         return Ok(None);
     }

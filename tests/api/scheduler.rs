@@ -387,27 +387,14 @@ async fn a_stopped_sweep_gives_back_what_it_claimed_ahead_still_due() {
     for i in 0..12 {
         crm_connection(&app, &member, &format!("key-{i}")).await;
     }
+    // Shutdown begins the moment the first check reaches the provider: both checks the sweep
+    // may run at once are under way by then, and nothing after them is.
+    let stop = Arc::new(AtomicBool::new(false));
     app.provider.reset().await;
-    Mock::given(path("/crm/me"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({ "user": { "email": "crm@acme.test" } }))
-                .set_delay(Duration::from_millis(300)),
-        )
-        .mount(&app.provider)
-        .await;
+    Mock::given(path("/crm/me")).respond_with(StopOnRequest(stop.clone())).mount(&app.provider).await;
     make_all_due(&app).await;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let stopper = {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(150)).await;
-            stop.store(true, Ordering::Relaxed);
-        })
-    };
     let report = run_due_checks_until(&app.state, &stop).await.unwrap();
-    stopper.await.unwrap();
     assert_eq!(report.recorded, 2, "the two checks under way were recorded: {report:?}");
     assert!(report.claimed > report.recorded, "the sweep had claimed ahead: {report:?}");
 
@@ -417,6 +404,18 @@ async fn a_stopped_sweep_gives_back_what_it_claimed_ahead_still_due() {
     assert_eq!(still_due, 10, "what was not checked is still due, not postponed");
     let report = run_due_checks(&app.state).await.unwrap();
     assert_eq!(report.recorded, 10, "the next sweep checks the rest");
+}
+
+/// A provider that answers after 100 ms and sets `stop` as soon as it is asked.
+struct StopOnRequest(Arc<AtomicBool>);
+
+impl wiremock::Respond for StopOnRequest {
+    fn respond(&self, _request: &wiremock::Request) -> ResponseTemplate {
+        self.0.store(true, Ordering::Relaxed);
+        ResponseTemplate::new(200)
+            .set_body_json(json!({ "user": { "email": "crm@acme.test" } }))
+            .set_delay(Duration::from_millis(100))
+    }
 }
 
 /// The sweep tells watchers what it wrote without reading it back: `Connection::after_check`
