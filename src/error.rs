@@ -31,6 +31,9 @@ pub enum AppError {
     NeedsReauthorization(String),
     #[error("{0}")]
     ProviderUnavailable(String),
+    /// Too many calls to providers from this request or token; try again after `retry_after`.
+    #[error("{message}")]
+    RateLimited { message: String, retry_after: std::time::Duration },
     /// Shared so the error can be cloned into GraphQL responses; the detail is only logged.
     #[error("{0:#}")]
     Internal(Arc<anyhow::Error>),
@@ -53,6 +56,7 @@ impl AppError {
             AppError::AccountValidation { .. } => "ACCOUNT_VALIDATION_ERROR",
             AppError::NeedsReauthorization(_) => "NEEDS_REAUTHORIZATION",
             AppError::ProviderUnavailable(_) => "PROVIDER_UNAVAILABLE",
+            AppError::RateLimited { .. } => "RATE_LIMITED",
             AppError::Internal(_) => "INTERNAL",
         }
     }

@@ -1,9 +1,10 @@
 //! Prometheus metrics at `/metrics`, through the `metrics` facade and its Prometheus exporter.
 //! Counters and histograms are recorded where things happen; gauges that describe the database
-//! (connections by status and app, scheduler lag) are measured when scraped. Labels are app
-//! keys, outcomes, routes and statuses: never ids or anything a user typed.
+//! (connections by status and app, scheduler lag) are measured on a scrape at most every 15 s.
+//! Every label comes from a closed set: app keys of the catalog, outcomes, route templates,
+//! method names and status classes; never ids or anything a caller typed.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -47,18 +48,66 @@ pub fn refresh(app: &str, result: &'static str) {
     counter!("plugboard_token_refreshes_total", "app" => app.to_owned(), "result" => result).increment(1);
 }
 
-pub fn http_request(route: &str, method: &str, status: u16) {
+/// Counts a request. `route` is the matched route template (or `unmatched`), never the path;
+/// the method and status become closed sets, so no caller can add series.
+pub fn http_request(route: &str, method: &actix_web::http::Method, status: u16) {
     counter!(
         "plugboard_http_requests_total",
         "route" => route.to_owned(),
-        "method" => method.to_owned(),
-        "status" => status.to_string()
+        "method" => method_label(method),
+        "status" => status_class(status)
     )
     .increment(1);
 }
 
-/// The exposition text, with the database gauges measured now.
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// How long the database gauges are reused between scrapes: a scrape is then one read of
+/// memory, however often (and by however many) it is asked for.
+const DATABASE_GAUGES_TTL: Duration = Duration::from_secs(15);
+
+/// When each database's gauges were last measured (one process may serve several, as tests
+/// do); the lock also makes concurrent scrapes wait for one measurement instead of each
+/// running its own.
+static MEASURED: tokio::sync::Mutex<BTreeMap<String, std::time::Instant>> =
+    tokio::sync::Mutex::const_new(BTreeMap::new());
+
+/// The exposition text, with the database gauges at most `DATABASE_GAUGES_TTL` old.
 pub async fn render(state: &AppState) -> anyhow::Result<String> {
+    let mut measured = MEASURED.lock().await;
+    let database = &state.config.database_url;
+    if measured.get(database).is_none_or(|at| at.elapsed() >= DATABASE_GAUGES_TTL) {
+        measure_database(state).await?;
+        measured.insert(database.clone(), std::time::Instant::now());
+    }
+    drop(measured);
+    gauge!("plugboard_open_subscriptions").set(state.events.subscribers() as f64);
+    Ok(HANDLE.get().and_then(Option::as_ref).map(PrometheusHandle::render).unwrap_or_default())
+}
+
+async fn measure_database(state: &AppState) -> anyhow::Result<()> {
     let counts = store::connections::count_by_app_and_status(&state.db).await?;
     {
         let mut seen = SEEN.lock().map_err(|_| anyhow::anyhow!("metrics state poisoned"))?;
@@ -79,6 +128,5 @@ pub async fn render(state: &AppState) -> anyhow::Result<String> {
         None => 0.0,
     };
     gauge!("plugboard_scheduler_lag_seconds").set(lag);
-    gauge!("plugboard_open_subscriptions").set(state.events.subscribers() as f64);
-    Ok(HANDLE.get().and_then(Option::as_ref).map(PrometheusHandle::render).unwrap_or_default())
+    Ok(())
 }

@@ -13,7 +13,7 @@ use crate::catalog::Catalog;
 use crate::config::{Config, KeySource};
 use crate::crypto::{self, Sealer};
 use crate::events::EventBus;
-use crate::graphql::{self, Limits};
+use crate::graphql;
 use crate::http::{self, GraphqlLimits};
 use crate::oauth::{OAuthClients, SingleFlight};
 use crate::outbound::{Outbound, OutboundSettings};
@@ -110,10 +110,7 @@ impl Application {
     pub fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<Self> {
         let config = state.config.clone();
         let port = listener.local_addr()?.port();
-        let schema = graphql::build_schema(
-            state.clone(),
-            Limits { depth: config.max_query_depth, complexity: config.max_query_complexity },
-        );
+        let schema = graphql::build_schema(state.clone(), config.graphql_limits());
         let limits = GraphqlLimits { max_body_bytes: config.max_body_bytes };
         let server_state = state.clone();
         let server = HttpServer::new(move || {

@@ -4,7 +4,6 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
-use async_graphql::Executor;
 use async_graphql::http::GraphiQLSource;
 use futures_util::StreamExt;
 use serde_json::json;
@@ -55,6 +54,20 @@ pub async fn execute(
             );
         }
     };
+    let operations = match &batch {
+        async_graphql::BatchRequest::Single(_) => 1,
+        async_graphql::BatchRequest::Batch(requests) => requests.len(),
+    };
+    let max_batch = schema.limits().max_batch;
+    if operations == 0 || operations > max_batch {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "a batch carries 1 to {max_batch} operations (PLUGBOARD_MAX_BATCH); this one has {operations}"
+            ),
+            "BAD_USER_INPUT",
+        );
+    }
     let caller = match caller_from_headers(&state, request.headers()).await {
         Ok(caller) => caller,
         Err(err) => {
@@ -62,7 +75,7 @@ pub async fn execute(
             return error_response(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE, "INTERNAL");
         }
     };
-    let response = schema.execute_batch(batch.data(caller)).await;
+    let response = schema.execute_http(batch, caller).await;
     HttpResponse::Ok().json(response)
 }
 

@@ -86,6 +86,8 @@ impl TestApp {
             // Generic apps in tests point at the local provider on loopback.
             ("PLUGBOARD_EGRESS_ALLOW_PRIVATE".into(), "true".into()),
             ("PLUGBOARD_HTTP_TIMEOUT_SECS".into(), "2".into()),
+            // Tests create connections by the hundred; `hostile` tests the rate limit itself.
+            ("PLUGBOARD_PROVIDER_CALLS_PER_MINUTE".into(), "100000".into()),
             ("PLUGBOARD_APP_TEST_OAUTH_CLIENT_ID".into(), OAUTH_CLIENT_ID.into()),
             ("PLUGBOARD_APP_TEST_OAUTH_CLIENT_SECRET".into(), OAUTH_CLIENT_SECRET.into()),
         ]);

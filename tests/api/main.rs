@@ -10,6 +10,7 @@ mod connections;
 mod fake_oauth;
 mod flows;
 mod health;
+mod hostile;
 mod limits;
 mod listing;
 mod oauth;
