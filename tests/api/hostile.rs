@@ -312,3 +312,28 @@ async fn a_corpus_of_nasty_bodies_never_takes_the_service_down() {
         assert_alive(&app).await;
     }
 }
+
+#[tokio::test]
+async fn deep_documents_over_websocket_are_refused_and_the_socket_goes_on() {
+    use crate::ws::{Protocol, Subscriber};
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    let mut socket = Subscriber::connect(&app.address, "/graphql/ws", Protocol::TransportWs, &member.token)
+        .await
+        .expect("the socket opens");
+    let deep = format!(
+        "subscription {{ verificationEvents(teamId: {}1{}) {{ phase }} }}",
+        "[".repeat(3000),
+        "]".repeat(3000)
+    );
+    socket.subscribe("deep", &deep, json!({})).await;
+    let answer = socket.next_message().await.expect("an answer");
+    // async-graphql answers a refused operation as a result carrying only errors.
+    assert_eq!(answer["id"], "deep", "{answer}");
+    assert_eq!(answer["payload"]["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{answer}");
+    assert!(answer["payload"]["data"].is_null(), "{answer}");
+    socket.subscribe("plain", "{ viewer { email } }", json!({})).await;
+    let answer = socket.next_message().await.expect("an answer");
+    assert_eq!(answer["payload"]["data"]["viewer"]["email"], "ana@acme.test", "{answer}");
+    assert_alive(&app).await;
+}
