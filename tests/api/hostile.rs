@@ -332,6 +332,8 @@ async fn deep_documents_over_websocket_are_refused_and_the_socket_goes_on() {
     assert_eq!(answer["id"], "deep", "{answer}");
     assert_eq!(answer["payload"]["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{answer}");
     assert!(answer["payload"]["data"].is_null(), "{answer}");
+    let complete = socket.next_message().await.expect("the refused operation completes");
+    assert_eq!((&complete["id"], &complete["type"]), (&json!("deep"), &json!("complete")), "{complete}");
     socket.subscribe("plain", "{ viewer { email } }", json!({})).await;
     let answer = socket.next_message().await.expect("an answer");
     assert_eq!(answer["payload"]["data"]["viewer"]["email"], "ana@acme.test", "{answer}");
