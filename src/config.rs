@@ -258,24 +258,6 @@ impl Config {
         })
     }
 
-    /// What one GraphQL request may ask, from the settings above.
-    pub fn graphql_limits(&self) -> crate::graphql::limits::RequestLimits {
-        use crate::graphql::limits::{DocumentLimits, ProviderCallLimits, RequestLimits};
-        RequestLimits {
-            document: DocumentLimits {
-                max_nesting: self.max_query_nesting,
-                max_tokens: self.max_query_tokens,
-            },
-            max_depth: self.max_query_depth,
-            max_complexity: self.max_query_complexity,
-            max_batch: self.max_batch,
-            provider_calls: ProviderCallLimits {
-                per_request: self.provider_calls_per_request,
-                per_minute: self.provider_calls_per_minute,
-            },
-        }
-    }
-
     /// When the scheduler checks connections.
     pub fn schedule(&self) -> crate::domain::SchedulePolicy {
         crate::domain::SchedulePolicy { interval: self.check_interval, ..Default::default() }
