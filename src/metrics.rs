@@ -1,23 +1,16 @@
-//! Prometheus metrics at `/metrics`, through the `metrics` facade and its Prometheus exporter.
-//! Counters and histograms are recorded where things happen; gauges that describe the database
-//! (connections by status and app, scheduler lag) are measured on a scrape at most every 15 s.
+//! Prometheus metrics, through the `metrics` facade and its Prometheus exporter: counters and
+//! histograms recorded where things happen (`/metrics` in `http` adds the database gauges).
 //! Every label comes from a closed set: app keys of the catalog, outcomes, route templates,
-//! method names and status classes; never ids or anything a caller typed.
+//! method names and status classes; never ids or anything a caller typed. A leaf: it imports
+//! nothing of the service, so any layer may record.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use chrono::Utc;
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use crate::state::AppState;
-use crate::store;
-
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-/// (app, status) pairs reported before, so a pair that disappears drops to zero.
-static SEEN: Mutex<BTreeSet<(String, &'static str)>> = Mutex::new(BTreeSet::new());
 
 /// Installs the recorder once per process (several apps in one test process share it).
 pub fn install() {
@@ -84,49 +77,7 @@ fn status_class(status: u16) -> &'static str {
     }
 }
 
-/// How long the database gauges are reused between scrapes: a scrape is then one read of
-/// memory, however often (and by however many) it is asked for.
-const DATABASE_GAUGES_TTL: Duration = Duration::from_secs(15);
-
-/// When each database's gauges were last measured (one process may serve several, as tests
-/// do); the lock also makes concurrent scrapes wait for one measurement instead of each
-/// running its own.
-static MEASURED: tokio::sync::Mutex<BTreeMap<String, std::time::Instant>> =
-    tokio::sync::Mutex::const_new(BTreeMap::new());
-
-/// The exposition text, with the database gauges at most `DATABASE_GAUGES_TTL` old.
-pub async fn render(state: &AppState) -> anyhow::Result<String> {
-    let mut measured = MEASURED.lock().await;
-    let database = &state.config.database_url;
-    if measured.get(database).is_none_or(|at| at.elapsed() >= DATABASE_GAUGES_TTL) {
-        measure_database(state).await?;
-        measured.insert(database.clone(), std::time::Instant::now());
-    }
-    drop(measured);
-    gauge!("plugboard_open_subscriptions").set(state.events.subscribers() as f64);
-    Ok(HANDLE.get().and_then(Option::as_ref).map(PrometheusHandle::render).unwrap_or_default())
-}
-
-async fn measure_database(state: &AppState) -> anyhow::Result<()> {
-    let counts = store::connections::count_by_app_and_status(&state.db).await?;
-    {
-        let mut seen = SEEN.lock().map_err(|_| anyhow::anyhow!("metrics state poisoned"))?;
-        for key in seen.iter() {
-            if !counts.iter().any(|(app, status, _)| (app, status.as_str()) == (&key.0, key.1)) {
-                gauge!("plugboard_connections", "app" => key.0.clone(), "status" => key.1).set(0.0);
-            }
-        }
-        for (app, status, count) in &counts {
-            gauge!("plugboard_connections", "app" => app.clone(), "status" => status.as_str())
-                .set(*count as f64);
-            seen.insert((app.clone(), status.as_str()));
-        }
-    }
-    let now = Utc::now();
-    let lag = match store::checks::oldest_due(&state.db, now).await? {
-        Some(due) => (now - due).num_milliseconds().max(0) as f64 / 1000.0,
-        None => 0.0,
-    };
-    gauge!("plugboard_scheduler_lag_seconds").set(lag);
-    Ok(())
+/// The exposition text of everything recorded so far.
+pub fn exposition() -> String {
+    HANDLE.get().and_then(Option::as_ref).map(PrometheusHandle::render).unwrap_or_default()
 }

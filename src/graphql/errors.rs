@@ -11,7 +11,7 @@ use async_graphql::{Response, ServerError};
 
 use crate::error::AppError;
 
-pub const INTERNAL_MESSAGE: &str = "internal error; the operator can find the details in the server log";
+use crate::error::INTERNAL_MESSAGE;
 
 /// The answer to a request that failed on our side before it produced one (its detail was
 /// logged where it happened).

@@ -32,8 +32,6 @@ use subscription::SubscriptionRoot;
 use types::PageInfo;
 use types::audit::{AuditEvent, AuditEventEdge, AuditEventList};
 
-pub use errors::INTERNAL_MESSAGE;
-
 /// Every mutation: connections, and flows with dynamic connections.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]

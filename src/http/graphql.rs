@@ -10,7 +10,8 @@ use serde_json::json;
 
 use crate::access;
 use crate::error::AppError;
-use crate::graphql::{AppSchema, Caller, INTERNAL_MESSAGE};
+use crate::error::INTERNAL_MESSAGE;
+use crate::graphql::{AppSchema, Caller};
 use crate::state::AppState;
 
 /// Request-level limits; query depth and complexity are enforced by the schema itself.
