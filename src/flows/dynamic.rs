@@ -1,8 +1,6 @@
 //! Dynamic connections: a named set of one app's connections with a default, so a flow can be
 //! switched between them (one per department) without editing it.
 
-use sea_orm::TransactionTrait;
-
 use crate::access;
 use crate::domain::{ConnectionId, DynamicConnection, DynamicConnectionId, DynamicMember, Principal, TeamId};
 use crate::error::{AppError, AppResult};
@@ -50,7 +48,7 @@ pub async fn create_dynamic(
         Some(id) => Some(member_id(&dynamic, id, "defaultConnectionId")?),
         None => dynamic.members.first().map(|m| m.connection_id),
     };
-    let txn = state.db.begin().await?;
+    let txn = crate::store::begin(&state.db).await?;
     store::dynamic_connections::save(&txn, &dynamic, true).await?;
     txn.commit().await?;
     Ok(dynamic)

@@ -6,7 +6,6 @@ mod dynamic;
 pub mod usage;
 
 use chrono::Utc;
-use sea_orm::TransactionTrait;
 
 pub use credentials::{ModuleCredentials, module_credentials};
 pub use dynamic::{
@@ -60,7 +59,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let txn = state.db.begin().await?;
+    let txn = crate::store::begin(&state.db).await?;
     store::flows::save(&txn, &flow, true).await?;
     txn.commit().await?;
     tracing::info!(flow_id = %flow.id, %team_id, modules = flow.modules.len(), "flow created");
@@ -87,7 +86,7 @@ pub async fn update(
     if let Some(modules) = modules {
         flow.modules = check_modules(state, flow.team_id, modules).await?;
     }
-    let txn = state.db.begin().await?;
+    let txn = crate::store::begin(&state.db).await?;
     store::flows::save(&txn, &flow, false).await?;
     txn.commit().await?;
     let flow = get(state, principal, id).await?;
