@@ -96,59 +96,46 @@ pub fn status_event(previous: ConnectionStatus, now: ConnectionStatus) -> Option
     }
 }
 
-/// Queues `event` about `connection` for the team's endpoints, with the flows it affects (those
-/// using it now, or `affected` when the caller knows better, as after a delete), and starts
-/// delivering in the background. A failure here is logged: the change itself stands.
-pub async fn notify(
+/// Queues `event` about `connection` for the team's endpoints inside the caller's transaction,
+/// with the flows it affects (those using it now, or `affected` when the caller knows better, as
+/// after a delete). The deliveries exist exactly when the change does; the dispatcher sends
+/// them once the caller has committed and woken it.
+pub async fn stage(
+    txn: &impl sea_orm::ConnectionTrait,
     state: &AppState,
     event: &'static str,
     connection: &Connection,
     affected: Option<Vec<FlowRef>>,
-) {
-    let result = async {
-        let affected = match affected {
-            Some(flows) => flows,
-            None => {
-                let mut refs: Vec<FlowRef> = Vec::new();
-                for usage in flows::usage::usages(&state.db, &state.catalog, connection).await? {
-                    if !refs.iter().any(|f| f.id == usage.flow.id.to_string()) {
-                        refs.push(flows::usage::flow_ref(&usage.flow));
-                    }
+) -> AppResult<()> {
+    let affected = match affected {
+        Some(flows) => flows,
+        None => {
+            let mut refs: Vec<FlowRef> = Vec::new();
+            for usage in flows::usage::usages(txn, &state.catalog, connection).await? {
+                if !refs.iter().any(|f| f.id == usage.flow.id.to_string()) {
+                    refs.push(flows::usage::flow_ref(&usage.flow));
                 }
-                refs
             }
-        };
-        let payload = json!({
-            "type": event,
-            "created_at": Utc::now(),
-            "team_id": connection.team_id.to_string(),
-            "connection": {
-                "id": connection.id.to_string(),
-                "name": connection.name.as_str(),
-                "app": connection.app_key,
-                "status": connection.status.as_str(),
-            },
-            "flows": affected,
-        });
-        store::webhooks::enqueue(&state.db, connection.team_id, event, &payload).await
-    }
-    .await;
-    match result {
-        Ok(0) => {}
-        Ok(queued) => {
-            tracing::info!(event, connection_id = %connection.id, queued, "webhook deliveries queued");
-            let state = state.clone();
-            tokio::spawn(async move {
-                if let Err(err) = deliver_due(&state).await {
-                    tracing::warn!(
-                        error = format!("{err:#}"),
-                        "webhook delivery pass failed; the scheduler retries"
-                    );
-                }
-            });
+            refs
         }
-        Err(err) => tracing::error!(error = %err, event, "could not queue webhook deliveries"),
+    };
+    let payload = json!({
+        "type": event,
+        "created_at": Utc::now(),
+        "team_id": connection.team_id.to_string(),
+        "connection": {
+            "id": connection.id.to_string(),
+            "name": connection.name.as_str(),
+            "app": connection.app_key,
+            "status": connection.status.as_str(),
+        },
+        "flows": affected,
+    });
+    let queued = store::webhooks::enqueue(txn, connection.team_id, event, &payload).await?;
+    if queued > 0 {
+        tracing::info!(event, connection_id = %connection.id, queued, "webhook deliveries queued");
     }
+    Ok(())
 }
 
 /// Opens an endpoint's signing secret.
