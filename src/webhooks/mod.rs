@@ -15,7 +15,7 @@ pub use signature::sign;
 
 use crate::access;
 use crate::crypto::Binding;
-use crate::domain::{Connection, ConnectionStatus, Principal, TeamId};
+use crate::domain::{AuditAction, AuditEvent, Connection, ConnectionStatus, Principal, TeamId};
 use crate::error::{AppError, AppResult, FlowRef};
 use crate::flows;
 use crate::state::AppState;
@@ -62,7 +62,10 @@ pub async fn register(
         secret_key_id: state.sealer.active_key_id().to_string(),
         created_at: Utc::now(),
     };
-    store::webhooks::insert(&state.db, hook.clone()).await?;
+    let txn = store::begin(&state.db).await?;
+    store::webhooks::insert(&txn, hook.clone()).await?;
+    audit(&txn, principal, &hook, AuditAction::WebhookCreated).await?;
+    txn.commit().await?;
     tracing::info!(webhook_id = %id, %team_id, "webhook registered");
     Ok(hook)
 }
@@ -72,8 +75,27 @@ pub async fn remove(state: &AppState, principal: &Principal, id: uuid::Uuid) -> 
     let team_id = store::webhooks::owner_of(&state.db, id).await?.ok_or_else(not_found)?;
     access::team_access(&state.db, principal, team_id).await.map_err(|_| not_found())?;
     access::require_manage(&state.db, principal, team_id).await?;
-    store::webhooks::delete(&state.db, team_id, id).await?;
+    let hook = store::webhooks::find(&state.db, team_id, id).await?.ok_or_else(not_found)?;
+    let txn = store::begin(&state.db).await?;
+    store::webhooks::delete(&txn, team_id, id).await?;
+    audit(&txn, principal, &hook, AuditAction::WebhookDeleted).await?;
+    txn.commit().await?;
     Ok(id)
+}
+
+/// The trail's entry for a change to an endpoint. Its URL's host only: a path or query may
+/// carry a token of the receiver's (as Slack's incoming webhooks do).
+async fn audit(
+    txn: &impl sea_orm::ConnectionTrait,
+    principal: &Principal,
+    hook: &Webhook,
+    action: AuditAction,
+) -> AppResult<()> {
+    let host = url::Url::parse(&hook.url).ok().and_then(|url| url.host_str().map(str::to_owned));
+    let detail = json!({ "webhook": { "id": hook.id, "host": host } });
+    store::audit::record(txn, &AuditEvent::about_team(hook.team_id, &principal.actor(), action, detail))
+        .await?;
+    Ok(())
 }
 
 pub async fn list(state: &AppState, principal: &Principal, team_id: TeamId) -> AppResult<Vec<Webhook>> {

@@ -46,6 +46,14 @@ pub enum AuditAction {
     ConnectionVerified,
     ConnectionReauthorized,
     CredentialsRead,
+    FlowCreated,
+    FlowUpdated,
+    FlowDeleted,
+    DynamicConnectionCreated,
+    DynamicConnectionChanged,
+    DynamicConnectionDeleted,
+    WebhookCreated,
+    WebhookDeleted,
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
