@@ -18,7 +18,8 @@ mod tests;
 pub use error::{CatalogError, Problem};
 pub use form::{FieldError, FormMode, FormValues};
 pub use request::{
-    BasicCredentials, Condition, CredentialParam, CredentialRules, VerifyMethod, VerifyRequest,
+    BasicCredentials, BodyRule, Condition, CredentialParam, CredentialRules, FailureOutcome, FailureRule,
+    VerifyMethod, VerifyRequest,
 };
 pub use template::{MissingValue, Template, TemplateError};
 pub use types::{App, AppField, AppModule, ClientAuth, OAuthSettings};

@@ -1,51 +1,183 @@
 //! Turns what a provider answered into a verification outcome and a message a person can act
-//! on. Only a definite rejection (401, 403, other 4xx) condemns credentials; 5xx, 429, timeouts
-//! and network failures are the provider's trouble and change nothing. Messages never quote the
-//! provider's body, which may echo what was sent.
+//! on: the status, and what the app file says its body and `WWW-Authenticate` header mean
+//! (`[verify] ok_body` and `failures`). Only a definite rejection condemns credentials; 5xx,
+//! 429, timeouts and network failures are the provider's trouble and change nothing. Messages
+//! never quote the provider's body, which may echo what was sent; the account label and scope
+//! names taken from it are stripped of the request's secrets.
+//!
+//! [`response`] is the one place that reads a provider's answer; the proxy uses it too.
 
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, WWW_AUTHENTICATE};
+use serde_json::Value;
 
-use crate::catalog::VerifyRequest;
+use crate::catalog::{FailureOutcome, FailureRule, VerifyRequest};
 use crate::domain::VerificationOutcome;
+use crate::outbound::redact::Redactor;
 
-/// The outcome of one answer, with the account the provider named when it was OK.
+/// The outcome of one answer, with the account the provider named when it was OK and the
+/// scopes it said were missing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Classified {
     pub outcome: VerificationOutcome,
     pub message: String,
     pub account_label: Option<String>,
+    pub missing_scopes: Vec<String>,
 }
 
 const MAX_LABEL_CHARS: usize = 200;
+const MAX_SCOPES: usize = 20;
+const MAX_SCOPE_CHARS: usize = 100;
 
-pub fn answer(
+/// Classifies a provider's answer to a request made with a connection's credentials.
+/// `redactor` holds what the request sent, so nothing echoed comes back out.
+pub fn response(
     app_name: &str,
     verify: &VerifyRequest,
     status: StatusCode,
     headers: &HeaderMap,
     body: &[u8],
+    redactor: &Redactor,
 ) -> Classified {
     let code = status.as_u16();
-    if verify.is_ok(code) {
-        let account_label = verify.account_pointer().and_then(|pointer| account_label(body, pointer));
-        let message = match &account_label {
-            Some(label) => format!("{app_name} accepted the credentials (account {label})"),
-            None => format!("{app_name} accepted the credentials"),
-        };
-        return Classified { outcome: VerificationOutcome::Ok, message, account_label };
+    let json: Option<Value> = serde_json::from_slice(body).ok();
+    if let Some(rule) = verify.failures().iter().find(|rule| matches(rule, code, headers, json.as_ref())) {
+        return by_rule(app_name, rule, code, headers, json.as_ref(), redactor);
     }
+    if verify.is_ok(code) {
+        return ok_answer(app_name, verify, code, json.as_ref(), redactor);
+    }
+    if bearer_param(headers, "error").is_some_and(|error| error.eq_ignore_ascii_case("insufficient_scope")) {
+        let scopes = bearer_param(headers, "scope").map(|s| scope_list(&Value::String(s), redactor));
+        return missing_scope(app_name, code, scopes.unwrap_or_default());
+    }
+    if (400..500).contains(&code)
+        && verify
+            .insufficient_scope_body()
+            .is_some_and(|signal| String::from_utf8_lossy(body).contains(signal))
+    {
+        return missing_scope(app_name, code, Vec::new());
+    }
+    by_status(app_name, code)
+}
+
+/// Whether `rule` describes this answer: every part it gives must match.
+fn matches(rule: &FailureRule, code: u16, headers: &HeaderMap, json: Option<&Value>) -> bool {
+    if !rule.statuses().is_empty() && !rule.statuses().contains(&code) {
+        return false;
+    }
+    if let Some(pointer) = rule.pointer() {
+        let Some(found) = json.and_then(|json| json.pointer(pointer)).filter(|v| !v.is_null()) else {
+            return false;
+        };
+        if !rule.equals().is_empty() && !rule.equals().contains(found) {
+            return false;
+        }
+    }
+    if let Some(expected) = rule.www_authenticate()
+        && !bearer_param(headers, "error").is_some_and(|error| error.eq_ignore_ascii_case(expected))
+    {
+        return false;
+    }
+    true
+}
+
+fn by_rule(
+    app_name: &str,
+    rule: &FailureRule,
+    code: u16,
+    headers: &HeaderMap,
+    json: Option<&Value>,
+    redactor: &Redactor,
+) -> Classified {
+    match rule.outcome() {
+        FailureOutcome::InsufficientScopes => {
+            let named = rule.scope_pointer().and_then(|pointer| json.and_then(|json| json.pointer(pointer)));
+            let scopes = match named {
+                Some(value) => scope_list(value, redactor),
+                None => bearer_param(headers, "scope")
+                    .map(|s| scope_list(&Value::String(s), redactor))
+                    .unwrap_or_default(),
+            };
+            missing_scope(app_name, code, scopes)
+        }
+        FailureOutcome::InvalidCredentials => failed(
+            VerificationOutcome::InvalidCredentials,
+            format!(
+                "{app_name} rejected the credentials (HTTP {code}, as its answer says); check that they are right and have not been revoked or expired"
+            ),
+        ),
+        FailureOutcome::ProviderUnavailable => failed(
+            VerificationOutcome::ProviderUnavailable,
+            format!(
+                "{app_name} could not answer the check for now (HTTP {code}, as its answer says); the status is unchanged and the check will be retried"
+            ),
+        ),
+    }
+}
+
+fn ok_answer(
+    app_name: &str,
+    verify: &VerifyRequest,
+    code: u16,
+    json: Option<&Value>,
+    redactor: &Redactor,
+) -> Classified {
+    if !verify.ok_body().is_empty() {
+        let Some(json) = json else {
+            return failed(
+                VerificationOutcome::ProviderUnavailable,
+                format!(
+                    "{app_name} answered HTTP {code} without the JSON body its check expects; the status is unchanged and the check will be retried"
+                ),
+            );
+        };
+        if let Some(broken) = verify.ok_body().iter().find(|rule| !rule.holds(json)) {
+            return failed(
+                VerificationOutcome::InvalidCredentials,
+                format!(
+                    "{app_name} answered HTTP {code} but its body reports a failure ({}); check that the credentials are right and have not been revoked",
+                    broken.describe()
+                ),
+            );
+        }
+    }
+    let account_label = verify
+        .account_pointer()
+        .and_then(|pointer| json.and_then(|json| account_label(json, pointer, redactor)));
+    let message = match &account_label {
+        Some(label) => format!("{app_name} accepted the credentials (account {label})"),
+        None => format!("{app_name} accepted the credentials"),
+    };
+    Classified { outcome: VerificationOutcome::Ok, message, account_label, missing_scopes: Vec::new() }
+}
+
+fn missing_scope(app_name: &str, code: u16, scopes: Vec<String>) -> Classified {
+    let which = if scopes.is_empty() {
+        "a permission (scope) the check needs".to_owned()
+    } else {
+        format!("the scope {}", scopes.join(", "))
+    };
+    Classified {
+        outcome: VerificationOutcome::InsufficientScopes,
+        message: format!(
+            "{app_name} accepted the credentials but they lack {which} (HTTP {code}); grant it and reconnect"
+        ),
+        account_label: None,
+        missing_scopes: scopes,
+    }
+}
+
+fn failed(outcome: VerificationOutcome, message: String) -> Classified {
+    Classified { outcome, message, account_label: None, missing_scopes: Vec::new() }
+}
+
+fn by_status(app_name: &str, code: u16) -> Classified {
     let (outcome, message) = match code {
         401 => (
             VerificationOutcome::InvalidCredentials,
             format!(
                 "{app_name} rejected the credentials (HTTP 401); check that they are right and have not been revoked or expired"
-            ),
-        ),
-        403 if signals_missing_scope(verify, headers, body) => (
-            VerificationOutcome::InsufficientScopes,
-            format!(
-                "{app_name} accepted the credentials but they lack a permission (scope) the check needs (HTTP 403); grant it and reconnect"
             ),
         ),
         403 => (
@@ -60,7 +192,7 @@ pub fn answer(
                 "{app_name} is rate limiting requests (HTTP 429); the status is unchanged and the check will be retried"
             ),
         ),
-        500..=599 => (
+        408 | 500..=599 => (
             VerificationOutcome::ProviderUnavailable,
             format!(
                 "{app_name} had a server error (HTTP {code}); the status is unchanged and the check will be retried"
@@ -79,7 +211,7 @@ pub fn answer(
             ),
         ),
     };
-    Classified { outcome, message, account_label: None }
+    failed(outcome, message)
 }
 
 /// A failure to get any answer: always transient.
@@ -97,27 +229,58 @@ pub fn unreachable(app_name: &str, host: &str, error: &reqwest::Error, timeout_s
         outcome: VerificationOutcome::ProviderUnavailable,
         message: format!("{app_name} {reason}; the status is unchanged and the check will be retried"),
         account_label: None,
+        missing_scopes: Vec::new(),
     }
 }
 
-fn signals_missing_scope(verify: &VerifyRequest, headers: &HeaderMap, body: &[u8]) -> bool {
-    let header = headers
-        .get_all(WWW_AUTHENTICATE)
-        .iter()
-        .any(|value| value.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains("insufficient_scope")));
-    let app_signal =
-        verify.insufficient_scope_body().is_some_and(|signal| String::from_utf8_lossy(body).contains(signal));
-    header || app_signal
+/// A parameter of a `WWW-Authenticate: Bearer` challenge (RFC 6750 §3), e.g. `error` or
+/// `scope`, unquoted.
+fn bearer_param(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get_all(WWW_AUTHENTICATE).iter().filter_map(|value| value.to_str().ok()).find_map(|value| {
+        let lower = value.to_ascii_lowercase();
+        let bearer = lower.find("bearer")?;
+        let mut from = bearer;
+        while let Some(found) = lower[from..].find(name) {
+            let at = from + found;
+            let before_ok = lower[..at].ends_with([' ', ',', '\t']);
+            let rest = value[at + name.len()..].trim_start();
+            from = at + name.len();
+            let Some(rest) = rest.strip_prefix('=').filter(|_| before_ok) else { continue };
+            let rest = rest.trim_start();
+            return Some(match rest.strip_prefix('"') {
+                Some(quoted) => quoted.split('"').next().unwrap_or_default().to_owned(),
+                None => rest.split([',', ' ']).next().unwrap_or_default().to_owned(),
+            });
+        }
+        None
+    })
 }
 
-fn account_label(body: &[u8], pointer: &str) -> Option<String> {
-    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
+/// Scope names from a string (separated by spaces or commas) or a list of strings; clamped,
+/// and stripped of anything the request sent.
+fn scope_list(value: &Value, redactor: &Redactor) -> Vec<String> {
+    let names: Vec<String> = match value {
+        Value::String(text) => text.split([' ', ',']).map(str::to_owned).collect(),
+        Value::Array(items) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        _ => Vec::new(),
+    };
+    names
+        .into_iter()
+        .map(|name| redactor.redact(name.trim()))
+        .map(|name| name.chars().filter(|c| !c.is_control()).take(MAX_SCOPE_CHARS).collect::<String>())
+        .filter(|name| !name.is_empty())
+        .take(MAX_SCOPES)
+        .collect()
+}
+
+fn account_label(json: &Value, pointer: &str, redactor: &Redactor) -> Option<String> {
     let label = match json.pointer(pointer)? {
-        serde_json::Value::String(text) => text.trim().to_owned(),
-        serde_json::Value::Number(number) => number.to_string(),
+        Value::String(text) => redactor.redact(text.trim()),
+        Value::Number(number) => number.to_string(),
         _ => return None,
     };
-    (!label.is_empty()).then(|| label.chars().take(MAX_LABEL_CHARS).collect())
+    let label: String = label.chars().filter(|c| !c.is_control()).take(MAX_LABEL_CHARS).collect();
+    (!label.is_empty()).then_some(label)
 }
 
 /// Whether any error in the chain mentions `needle`, so the message can say what happened.
