@@ -2,6 +2,7 @@
 //! once at start so that a broken provider file stops the start instead of a connection. It
 //! describes apps and checks connection forms; it never stores, sends or logs a secret value.
 
+pub mod contract;
 mod error;
 mod form;
 mod load;

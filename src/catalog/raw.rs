@@ -121,6 +121,8 @@ pub(super) struct RawBodyRule {
     pub equals: Option<toml::Value>,
     #[serde(default)]
     pub absent: bool,
+    #[serde(default)]
+    pub present: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,7 +134,15 @@ pub(super) struct RawFailure {
     pub pointer: Option<String>,
     pub equals: Option<toml::Value>,
     pub www_authenticate: Option<String>,
+    pub header: Option<RawHeaderMatch>,
     pub scope_pointer: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHeaderMatch {
+    pub name: String,
+    pub equals: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

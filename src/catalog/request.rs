@@ -112,12 +112,16 @@ pub enum BodyRule {
     Equals { pointer: String, value: serde_json::Value },
     /// `pointer` must be missing or null (`/errors`).
     Absent { pointer: String },
+    /// `pointer` must hold something other than null (`/user/id`).
+    Present { pointer: String },
 }
 
 impl BodyRule {
     pub fn pointer(&self) -> &str {
         match self {
-            BodyRule::Equals { pointer, .. } | BodyRule::Absent { pointer } => pointer,
+            BodyRule::Equals { pointer, .. }
+            | BodyRule::Absent { pointer }
+            | BodyRule::Present { pointer } => pointer,
         }
     }
 
@@ -126,6 +130,7 @@ impl BodyRule {
         match self {
             BodyRule::Equals { pointer, value } => body.pointer(pointer) == Some(value),
             BodyRule::Absent { pointer } => body.pointer(pointer).is_none_or(serde_json::Value::is_null),
+            BodyRule::Present { pointer } => body.pointer(pointer).is_some_and(|value| !value.is_null()),
         }
     }
 
@@ -134,6 +139,7 @@ impl BodyRule {
         match self {
             BodyRule::Equals { pointer, value } => format!("`{pointer}` must be {value}"),
             BodyRule::Absent { pointer } => format!("`{pointer}` must be absent"),
+            BodyRule::Present { pointer } => format!("`{pointer}` must be present"),
         }
     }
 }
@@ -167,8 +173,9 @@ impl FailureOutcome {
 }
 
 /// How a provider says a specific thing went wrong, beyond its status: `statuses` (any when
-/// empty), a value at a JSON pointer (`/error` = "missing_scope") and/or the `error` of a
-/// `WWW-Authenticate: Bearer` challenge (RFC 6750). Every given part must match.
+/// empty), a value at a JSON pointer (`/error` = "missing_scope"), the `error` of a
+/// `WWW-Authenticate: Bearer` challenge (RFC 6750) and/or a response header. Every given part
+/// must match.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FailureRule {
     pub(super) outcome: FailureOutcome,
@@ -177,6 +184,9 @@ pub struct FailureRule {
     /// Any of these values at `pointer`; empty: any value but null.
     pub(super) equals: Vec<serde_json::Value>,
     pub(super) www_authenticate: Option<String>,
+    /// A response header that must be present, with this value when one is given
+    /// (`x-ratelimit-remaining` = `0`).
+    pub(super) header: Option<(String, Option<String>)>,
     /// Where the answer names the missing scope(s): a string or a list of strings.
     pub(super) scope_pointer: Option<String>,
 }
@@ -204,6 +214,11 @@ impl FailureRule {
 
     pub fn scope_pointer(&self) -> Option<&str> {
         self.scope_pointer.as_deref()
+    }
+
+    /// The header name (lowercase) and the value it must have, if any.
+    pub fn header(&self) -> Option<(&str, Option<&str>)> {
+        self.header.as_ref().map(|(name, value)| (name.as_str(), value.as_deref()))
     }
 }
 

@@ -50,6 +50,12 @@ impl App {
         self.auth_type
     }
 
+    /// A generic app (`http-api-key`, ...): its whole base URL comes from the connection's
+    /// form, so it stands for no provider of its own.
+    pub fn is_generic(&self) -> bool {
+        self.api_base_url.leading_placeholder().is_some()
+    }
+
     /// Base of every request to the app; may use the connection's non-secret fields.
     pub fn api_base_url(&self) -> &Template {
         &self.api_base_url

@@ -36,13 +36,10 @@ impl Redactor {
     }
 
     /// Adds HTTP Basic credentials as they were sent: the header's base64 of `user:password`
-    /// hides the password from a plain search, so the whole pair is a secret too. `user` and
-    /// `password` are the values exactly as they went into the pair.
+    /// hides a secret from a plain search, so the whole pair is a secret too. `user` and
+    /// `password` are the values exactly as they went into the pair; whichever of them is
+    /// secret on its own is added by the caller (a password may be a fixed `X`).
     pub fn add_basic(&mut self, user: &str, password: &str) {
-        if password.is_empty() {
-            return;
-        }
-        self.add(password);
         self.add(&format!("{user}:{password}"));
     }
 
@@ -85,7 +82,7 @@ pub fn encodings(secret: &str) -> Vec<String> {
         secret.to_owned(),
         form,
         percent.clone(),
-        percent.to_ascii_lowercase(),
+        lowercase_escapes(&percent),
         json,
         STANDARD.encode(bytes),
         STANDARD_NO_PAD.encode(bytes),
@@ -97,6 +94,24 @@ pub fn encodings(secret: &str) -> Vec<String> {
     all
 }
 
+/// `%2F` as `%2f`: percent-escapes are case-insensitive, the text around them is not.
+fn lowercase_escapes(percent: &str) -> String {
+    let mut out = String::with_capacity(percent.len());
+    let mut hex_left = 0;
+    for c in percent.chars() {
+        if c == '%' {
+            hex_left = 2;
+            out.push(c);
+        } else if hex_left > 0 {
+            hex_left -= 1;
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +121,7 @@ mod tests {
         let secret = "s3cr3t/+ &\"é";
         let mut redactor = Redactor::new([secret]);
         redactor.add_basic("client id", "s3cr3t/+ &\"é");
+        assert!(!redactor.reveals("ABC%2Fdef"), "only the escapes are lowercased");
         let basic = STANDARD.encode("client id:s3cr3t/+ &\"é");
         let texts = [
             secret.to_owned(),

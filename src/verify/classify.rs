@@ -79,6 +79,17 @@ fn matches(rule: &FailureRule, code: u16, headers: &HeaderMap, json: Option<&Val
     {
         return false;
     }
+    if let Some((name, expected)) = rule.header() {
+        let value = headers.get(name).and_then(|value| value.to_str().ok()).map(str::trim);
+        let holds = match (value, expected) {
+            (Some(value), Some(expected)) => value.eq_ignore_ascii_case(expected),
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if !holds {
+            return false;
+        }
+    }
     true
 }
 

@@ -98,9 +98,6 @@ fn sent_secrets(values: &RequestValues<'_>, prepared: &request::PreparedRequest)
     if let Some(token) = values.access_token {
         redactor.add(token.expose_secret());
     }
-    for (_, value) in &prepared.headers {
-        redactor.add(value.expose_secret());
-    }
     if let Some((username, password)) = &prepared.basic {
         redactor.add_basic(username, password.expose_secret());
     }

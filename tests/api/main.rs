@@ -7,6 +7,7 @@ mod audit;
 mod catalog;
 mod cli;
 mod connections;
+mod contracts;
 mod fake_oauth;
 mod flows;
 mod health;

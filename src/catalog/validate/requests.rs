@@ -175,17 +175,21 @@ impl Check<'_> {
 
     fn body_rule(&mut self, at: &str, raw: RawBodyRule) -> Option<BodyRule> {
         let valid = self.json_pointer(&format!("{at}.pointer"), &raw.pointer);
-        let rule = match (raw.equals, raw.absent) {
-            (Some(value), false) => {
+        let rule = match (raw.equals, raw.absent, raw.present) {
+            (Some(value), false, false) => {
                 BodyRule::Equals { pointer: raw.pointer, value: self.json_value(at, value)? }
             }
-            (None, true) => BodyRule::Absent { pointer: raw.pointer },
-            (Some(_), true) => {
-                self.fail(at, "give either `equals` or `absent = true`, not both");
+            (None, true, false) => BodyRule::Absent { pointer: raw.pointer },
+            (None, false, true) => BodyRule::Present { pointer: raw.pointer },
+            (None, false, false) => {
+                self.fail(
+                    at,
+                    "say what the pointer must hold: `equals = <value>`, `absent = true` or `present = true`",
+                );
                 return None;
             }
-            (None, false) => {
-                self.fail(at, "say what the pointer must hold: `equals = <value>` or `absent = true`");
+            _ => {
+                self.fail(at, "give one of `equals`, `absent = true` and `present = true`");
                 return None;
             }
         };
@@ -220,10 +224,23 @@ impl Check<'_> {
             self.fail(format!("{at}.www_authenticate"), "cannot be empty");
             valid = false;
         }
-        if raw.statuses.is_empty() && raw.pointer.is_none() && raw.www_authenticate.is_none() {
-            self.fail(at, "matches every answer: give `statuses`, `pointer` or `www_authenticate`");
+        if raw.statuses.is_empty()
+            && raw.pointer.is_none()
+            && raw.www_authenticate.is_none()
+            && raw.header.is_none()
+        {
+            self.fail(at, "matches every answer: give `statuses`, `pointer`, `www_authenticate` or `header`");
             valid = false;
         }
+        let header = match raw.header {
+            Some(header) if reqwest::header::HeaderName::from_bytes(header.name.as_bytes()).is_err() => {
+                self.fail(format!("{at}.header.name"), format!("`{}` is not a header name", header.name));
+                valid = false;
+                None
+            }
+            Some(header) => Some((header.name.to_ascii_lowercase(), header.equals)),
+            None => None,
+        };
         if raw.scope_pointer.is_some() && outcome != Some(FailureOutcome::InsufficientScopes) {
             self.fail(format!("{at}.scope_pointer"), "only an INSUFFICIENT_SCOPES rule names scopes");
             valid = false;
@@ -244,6 +261,7 @@ impl Check<'_> {
             pointer: raw.pointer,
             equals,
             www_authenticate: raw.www_authenticate.map(|e| e.trim().to_owned()),
+            header,
             scope_pointer: raw.scope_pointer,
         })
     }
