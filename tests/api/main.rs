@@ -16,6 +16,7 @@ mod listing;
 mod oauth;
 mod observability;
 mod process;
+mod provider_trust;
 mod scheduler;
 mod schema;
 mod shutdown;
