@@ -305,3 +305,126 @@ pub fn chain_mentions(error: &(dyn std::error::Error + 'static), needle: &str) -
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use reqwest::header::HeaderValue;
+
+    use super::*;
+    use crate::catalog::Catalog;
+
+    const APP: &str = r#"
+key = "chatty"
+name = "Chatty"
+description = "An API that answers errors with HTTP 200."
+docs_url = "https://example.com/docs"
+auth_type = "API_KEY"
+api_base_url = "https://api.chatty.example"
+
+[[fields]]
+key = "api_key"
+label = "API key"
+secret = true
+required = true
+
+[credentials]
+headers = [{ name = "Authorization", value = "Bearer {api_key}" }]
+
+[verify]
+path = "/auth.test"
+account_pointer = "/user"
+ok_body = [{ pointer = "/ok", equals = true }]
+
+[[verify.failures]]
+outcome = "INSUFFICIENT_SCOPES"
+pointer = "/error"
+equals = "missing_scope"
+scope_pointer = "/needed"
+
+[[verify.failures]]
+outcome = "PROVIDER_UNAVAILABLE"
+statuses = [403]
+header = { name = "x-ratelimit-remaining", equals = "0" }
+"#;
+
+    fn classify(status: u16, headers: &[(&str, &str)], body: &str) -> Classified {
+        let catalog = Catalog::from_sources([("chatty.toml", APP)]).unwrap();
+        let verify = catalog.get("chatty").unwrap().verify().unwrap().clone();
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.append(
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        let redactor = Redactor::new(["k-secret"]);
+        response("Chatty", &verify, StatusCode::from_u16(status).unwrap(), &map, body.as_bytes(), &redactor)
+    }
+
+    #[test]
+    fn an_ok_status_needs_its_body_rules() {
+        let ok = classify(200, &[], r#"{"ok": true, "user": "grace"}"#);
+        assert_eq!((ok.outcome, ok.account_label.as_deref()), (VerificationOutcome::Ok, Some("grace")));
+        let refused = classify(200, &[], r#"{"ok": false, "error": "invalid_auth"}"#);
+        assert_eq!(refused.outcome, VerificationOutcome::InvalidCredentials);
+        assert!(refused.message.contains("`/ok` must be true"), "{}", refused.message);
+        assert!(!refused.message.contains("invalid_auth"), "the body is not quoted");
+        let garbled = classify(200, &[], "<html>maintenance</html>");
+        assert_eq!(garbled.outcome, VerificationOutcome::ProviderUnavailable);
+    }
+
+    #[test]
+    fn failure_rules_come_first_and_name_the_scope() {
+        let scope = classify(
+            200,
+            &[],
+            r#"{"ok": false, "error": "missing_scope", "needed": "chat:write,files:read"}"#,
+        );
+        assert_eq!(scope.outcome, VerificationOutcome::InsufficientScopes);
+        assert_eq!(scope.missing_scopes, ["chat:write", "files:read"]);
+        assert!(scope.message.contains("chat:write, files:read"), "{}", scope.message);
+        let limited = classify(403, &[("X-RateLimit-Remaining", "0")], "{}");
+        assert_eq!(limited.outcome, VerificationOutcome::ProviderUnavailable);
+        assert_eq!(
+            classify(403, &[("x-ratelimit-remaining", "12")], "{}").outcome,
+            VerificationOutcome::InvalidCredentials
+        );
+    }
+
+    #[test]
+    fn an_rfc_6750_scope_challenge_is_a_missing_scope_on_any_status() {
+        let header = r#"Bearer realm="example", error_description="needs more", error="insufficient_scope", scope="read write""#;
+        for status in [401, 403] {
+            let scope = classify(status, &[("www-authenticate", header)], "");
+            assert_eq!(scope.outcome, VerificationOutcome::InsufficientScopes, "{status}");
+            assert_eq!(scope.missing_scopes, ["read", "write"]);
+        }
+        let invalid = classify(401, &[("www-authenticate", "Bearer error=invalid_token")], "");
+        assert_eq!(invalid.outcome, VerificationOutcome::InvalidCredentials);
+        let basic =
+            classify(401, &[("www-authenticate", r#"Basic realm="x", error="insufficient_scope""#)], "");
+        assert_eq!(basic.outcome, VerificationOutcome::InvalidCredentials, "only Bearer challenges count");
+    }
+
+    #[test]
+    fn what_the_provider_echoes_loses_the_sent_secrets() {
+        let echoed = classify(200, &[], r#"{"ok": true, "user": "Bearer k-secret"}"#);
+        assert_eq!(echoed.account_label.as_deref(), Some("Bearer ***"));
+        let scope = classify(200, &[], r#"{"ok": false, "error": "missing_scope", "needed": ["k-secret"]}"#);
+        assert_eq!(scope.missing_scopes, ["***"]);
+    }
+
+    #[test]
+    fn statuses_decide_when_no_rule_does() {
+        for (status, outcome) in [
+            (401, VerificationOutcome::InvalidCredentials),
+            (403, VerificationOutcome::InvalidCredentials),
+            (404, VerificationOutcome::InvalidCredentials),
+            (408, VerificationOutcome::ProviderUnavailable),
+            (429, VerificationOutcome::ProviderUnavailable),
+            (503, VerificationOutcome::ProviderUnavailable),
+        ] {
+            assert_eq!(classify(status, &[], "{}").outcome, outcome, "{status}");
+        }
+    }
+}

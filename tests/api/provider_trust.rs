@@ -1,7 +1,8 @@
 //! What Plugboard must never give a provider it does not trust, nor keep of what a provider
-//! echoes: the operator's OAuth client stays on the app's own host, every encoding of a sent
-//! secret is redacted from what is stored and shown, and a user-supplied URL the egress policy
-//! refuses is refused before anything is stored.
+//! echoes, nor misread: the operator's OAuth client stays on the app's own host, every encoding
+//! of a sent secret is redacted from what is stored and shown, a user-supplied URL the egress
+//! policy refuses is refused before anything is stored, and a missing scope is not mistaken for
+//! a dead token.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -383,4 +384,56 @@ async fn urls_the_egress_policy_refuses_are_refused_at_create_and_edit_sqlite() 
 #[tokio::test]
 async fn urls_the_egress_policy_refuses_are_refused_at_create_and_edit_postgres() {
     urls_the_egress_policy_refuses_are_refused_at_create_and_edit(Backend::Postgres).await;
+}
+
+async fn a_401_naming_a_missing_scope_is_not_a_dead_token(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return eprintln!("skipped: set PLUGBOARD_TEST_DATABASE_URL to run on PostgreSQL");
+    };
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    let fake = FakeOAuth::mount(&app.provider).await;
+    let input = json!({ "input": { "teamId": member.team_id, "app": "test-oauth", "name": "Records", "fields": {} } });
+    let created = app.ok(&member.token, CREATE_CONNECTION, input).await;
+    let id = created["createConnection"]["connection"]["id"].as_str().unwrap().to_owned();
+    let url = created["createConnection"]["authorizationUrl"].as_str().unwrap().to_owned();
+    let (status, page) = consent(&app, &url).await;
+    assert_eq!(status, 200, "{page}");
+    let token_requests = fake.token_requests();
+
+    // RFC 6750: the token is fine, it lacks a scope (Dropbox does the same with a 401).
+    let challenge = r#"Bearer realm="test", error="insufficient_scope", scope="records.write""#;
+    Mock::given(method("GET"))
+        .and(path("/oauth-api/me"))
+        .respond_with(ResponseTemplate::new(401).insert_header("www-authenticate", challenge))
+        .with_priority(1)
+        .mount(&app.provider)
+        .await;
+    let checked = app
+        .ok(
+            &member.token,
+            "mutation($id: ID!) { verifyConnection(id: $id) { outcome message } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(checked["verifyConnection"]["outcome"], "INSUFFICIENT_SCOPES", "{checked}");
+    assert!(checked["verifyConnection"]["message"].as_str().unwrap().contains("records.write"), "{checked}");
+    assert_eq!(fake.token_requests(), token_requests, "no pointless forced refresh");
+    let after = app
+        .ok(
+            &member.token,
+            "query($id: ID!) { connection(id: $id) { lastVerification { outcome } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(after["connection"]["lastVerification"]["outcome"], "INSUFFICIENT_SCOPES", "{after}");
+}
+
+#[tokio::test]
+async fn a_401_naming_a_missing_scope_is_not_a_dead_token_sqlite() {
+    a_401_naming_a_missing_scope_is_not_a_dead_token(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_401_naming_a_missing_scope_is_not_a_dead_token_postgres() {
+    a_401_naming_a_missing_scope_is_not_a_dead_token(Backend::Postgres).await;
 }
