@@ -113,17 +113,15 @@ impl App {
             .collect()
     }
 
-    /// Every URL template whose host a connection's form chooses, with its name in the file
-    /// and the fields that fill the host: what the egress policy must judge before storing.
+    /// Every URL template the service itself requests whose host a connection's form chooses,
+    /// with its name in the file and the fields that fill the host: what the egress policy must
+    /// judge before storing. (The authorization URL is only ever opened by a person's browser.)
     pub fn user_supplied_urls(&self) -> Vec<(&'static str, &Template, Vec<&str>)> {
         let mut urls: Vec<(&'static str, &Template)> = vec![("api_base_url", &self.api_base_url)];
         if let Some(verify) = self.verify.as_ref().filter(|verify| verify.is_absolute()) {
             urls.push(("verify.path", verify.path()));
         }
         if let Some(oauth) = &self.oauth {
-            if let Some(authorize) = &oauth.authorize_url {
-                urls.push(("oauth.authorize_url", authorize));
-            }
             urls.push(("oauth.token_url", &oauth.token_url));
         }
         urls.into_iter()

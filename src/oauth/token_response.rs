@@ -67,8 +67,16 @@ impl<'s> Redactor<'s> {
     }
 }
 
-/// A request that got no answer: never the grant's fault.
+/// A request that got no answer: never the grant's fault, unless the egress policy refused the
+/// host, which no retry will change.
 pub(super) fn unavailable(error: reqwest::Error) -> TokenError {
+    if let Some(refused) = crate::outbound::find_error::<crate::outbound::InternalResolution>(&error) {
+        return TokenError::Rejected {
+            error: "egress_refused".into(),
+            description: Some(refused.to_string()),
+            status: 0,
+        };
+    }
     let mut causes = Vec::new();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -167,6 +167,20 @@ impl Resolve for GuardedResolver {
     }
 }
 
+/// The first error of type `T` in `error`'s chain of sources.
+pub fn find_error<'a, T: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(err) = current {
+        if let Some(found) = err.downcast_ref::<T>() {
+            return Some(found);
+        }
+        current = err.source();
+    }
+    None
+}
+
 /// Reads at most `MAX_RESPONSE_BYTES` of a response body.
 pub async fn read_capped(mut response: reqwest::Response) -> Vec<u8> {
     let mut body = Vec::new();

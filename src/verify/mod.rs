@@ -66,7 +66,7 @@ pub async fn check(outbound: &Outbound, values: &RequestValues<'_>) -> Result<Ch
             classify::response(app.name(), verify, status, &headers, &body, &redactor)
         }
         Err(error) => {
-            if let Some(refusal) = find_source::<InternalResolution>(&error) {
+            if let Some(refusal) = crate::outbound::find_error::<InternalResolution>(&error) {
                 return Err(VerifyError::InternalHost(refusal.to_string()));
             }
             classify::unreachable(app.name(), &host, &error, outbound.timeout().as_secs())
@@ -102,17 +102,4 @@ fn sent_secrets(values: &RequestValues<'_>, prepared: &request::PreparedRequest)
         redactor.add_basic(username, password.expose_secret());
     }
     redactor
-}
-
-fn find_source<'a, T: std::error::Error + 'static>(
-    error: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a T> {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(err) = current {
-        if let Some(found) = err.downcast_ref::<T>() {
-            return Some(found);
-        }
-        current = err.source();
-    }
-    None
 }
