@@ -11,7 +11,7 @@ use plugboard::catalog::contract::{AnswerKind, Contract, RecordedAnswer};
 use plugboard::catalog::{App, Catalog, FormMode};
 use plugboard::outbound::{Outbound, OutboundSettings};
 use plugboard::verify::{self, RequestValues};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -93,6 +93,21 @@ fn response(answer: &RecordedAnswer) -> ResponseTemplate {
     template.set_body_bytes(answer.body.clone().into_bytes())
 }
 
+/// Whether the request sent one of `secrets`: in a header (Basic decoded) or the query.
+fn carries_credentials(request: &wiremock::Request, secrets: &[String]) -> bool {
+    use base64::Engine;
+    let mut sent = request.url.to_string();
+    for value in request.headers.values().filter_map(|value| value.to_str().ok()) {
+        sent.push_str(value);
+        if let Some(basic) = value.strip_prefix("Basic ") {
+            let decoded = base64::engine::general_purpose::STANDARD.decode(basic).unwrap_or_default();
+            sent.push_str(&String::from_utf8_lossy(&decoded));
+        }
+    }
+    let sent = sent.replace("%2D", "-").replace("%5F", "_");
+    secrets.iter().any(|secret| sent.contains(secret.as_str()))
+}
+
 /// Replays one app's contract; answers what did not hold.
 async fn replay(file: &Path, contract_file: &Path) -> Vec<String> {
     let key = file.file_stem().unwrap().to_str().unwrap().to_owned();
@@ -106,6 +121,11 @@ async fn replay(file: &Path, contract_file: &Path) -> Vec<String> {
     let token = SecretString::from(ACCESS_TOKEN);
     let access_token = app.oauth().is_some().then_some(&token);
     let outbound = outbound();
+    // The credentials the request must carry, and the check must never show.
+    let mut secrets: Vec<String> = form.secrets().values().map(|s| s.expose_secret().to_owned()).collect();
+    if access_token.is_some() {
+        secrets.push(ACCESS_TOKEN.to_owned());
+    }
     let mut failures = Vec::new();
     for answer in &contract.answers {
         server.reset().await;
@@ -140,6 +160,12 @@ async fn replay(file: &Path, contract_file: &Path) -> Vec<String> {
         let method = app.verify().unwrap().method().as_str();
         if requests.len() != 1 || requests[0].method.as_str() != method {
             failures.push(format!("{key} / {}: expected one {method} request to the provider", answer.name));
+        } else if !carries_credentials(&requests[0], &secrets) {
+            failures.push(format!("{key} / {}: the request carried none of the credentials", answer.name));
+        }
+        let shown = format!("{message} {:?}", check.account_label);
+        if let Some(secret) = secrets.iter().find(|secret| shown.contains(secret.as_str())) {
+            failures.push(format!("{key} / {}: what the check shows holds {secret:?}: {shown}", answer.name));
         }
     }
     failures
