@@ -3,6 +3,7 @@
 //! the work through claims in the database. At shutdown the sweep stops claiming, finishes
 //! what it holds and gives back the rest.
 
+mod incidents;
 mod rate;
 mod sweep;
 
@@ -14,6 +15,7 @@ use anyhow::Context;
 use tokio::sync::Mutex;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
+pub use incidents::app_health;
 pub use sweep::{SweepReport, run_due_checks, run_due_checks_until};
 
 use crate::state::AppState;

@@ -1,5 +1,6 @@
 //! Webhooks: a team's endpoints, told when a connection needs a person (needs reauthorization,
-//! became invalid), recovered, was created or deleted, with the flows affected. Each delivery is
+//! became invalid), recovered, was created or deleted, with the flows affected, and when an app
+//! the team uses became degraded or recovered. Each delivery is
 //! signed with the endpoint's secret (sealed like credentials), recorded, and retried with
 //! backoff. Endpoint URLs obey the same egress policy as verification.
 
@@ -31,6 +32,38 @@ pub const INVALID: &str = "connection.invalid";
 pub const RECOVERED: &str = "connection.recovered";
 pub const CREATED: &str = "connection.created";
 pub const DELETED: &str = "connection.deleted";
+pub const APP_DEGRADED: &str = "app.degraded";
+pub const APP_RECOVERED: &str = "app.recovered";
+
+/// The body of an app-level webhook (`app.degraded`, `app.recovered`) for one team.
+pub fn app_payload(
+    event: &str,
+    team_id: TeamId,
+    app: &str,
+    health: &crate::domain::AppHealth,
+) -> serde_json::Value {
+    json!({
+        "type": event,
+        "created_at": Utc::now(),
+        "team_id": team_id.to_string(),
+        "app": {
+            "key": app,
+            "status": health.status.as_str(),
+            "since": health.since,
+            "last_error": health.last_error,
+        },
+    })
+}
+
+/// Delivers what is queued, in the background (after a commit that queued deliveries).
+pub fn start_delivery(state: &AppState) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(err) = deliver_due(&state).await {
+            tracing::warn!(error = format!("{err:#}"), "webhook delivery pass failed; the scheduler retries");
+        }
+    });
+}
 
 pub async fn register(
     state: &AppState,

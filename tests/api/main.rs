@@ -11,6 +11,7 @@ mod contracts;
 mod fake_oauth;
 mod flows;
 mod health;
+mod incidents;
 mod limits;
 mod listing;
 mod oauth;
