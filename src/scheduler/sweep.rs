@@ -62,11 +62,12 @@ pub async fn run_due_checks_until(state: &AppState, stop: &AtomicBool) -> anyhow
     // Room for two batches, so checks keep running while one batch is being written.
     let (checked_tx, checked_rx) = mpsc::channel::<CheckedConnection>(2 * RECORD_BATCH);
     // On its own task, so recording uses another core while checks run.
+    // Apps degraded when the sweep starts are checked through a few probes only.
+    let degraded = store::app_health::degraded(&state.db).await?;
+    let gate = ProbeGate::new(degraded.keys().cloned());
     let writes = WriteTurns::for_database(&state.db);
     let recorder =
         tokio::spawn(record_all(state.clone(), claim.clone(), writes.clone(), checked_rx).in_current_span());
-    let degraded = store::app_health::degraded(&state.db).await?;
-    let gate = ProbeGate::new(degraded.keys().cloned());
     let (claimed, swept) = tokio::join!(
         claim_all(state, &claim, &writes, stop, claimed_tx),
         check_all(state, stop, &gate, claimed_rx, checked_tx)
