@@ -2,6 +2,7 @@
 //! once at start so that a broken provider file stops the start instead of a connection. It
 //! describes apps and checks connection forms; it never stores, sends or logs a secret value.
 
+pub mod contract;
 mod error;
 mod form;
 mod load;
@@ -18,7 +19,8 @@ mod tests;
 pub use error::{CatalogError, Problem};
 pub use form::{FieldError, FormMode, FormValues};
 pub use request::{
-    BasicCredentials, Condition, CredentialParam, CredentialRules, VerifyMethod, VerifyRequest,
+    BasicCredentials, BodyRule, Condition, CredentialParam, CredentialRules, FailureOutcome, FailureRule,
+    VerifyMethod, VerifyRequest,
 };
 pub use template::{MissingValue, Template, TemplateError};
 pub use types::{App, AppField, AppModule, ClientAuth, OAuthSettings};

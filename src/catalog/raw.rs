@@ -45,6 +45,8 @@ pub(super) struct RawOAuth {
     pub extra_authorize_params: BTreeMap<String, String>,
     #[serde(default)]
     pub extra_token_params: BTreeMap<String, String>,
+    #[serde(default)]
+    pub host_fields: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,6 +108,41 @@ pub(super) struct RawVerify {
     pub account_pointer: Option<String>,
     pub insufficient_scope_body: Option<String>,
     pub body: Option<String>,
+    #[serde(default)]
+    pub ok_body: Vec<RawBodyRule>,
+    #[serde(default)]
+    pub failures: Vec<RawFailure>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBodyRule {
+    pub pointer: String,
+    pub equals: Option<toml::Value>,
+    #[serde(default)]
+    pub absent: bool,
+    #[serde(default)]
+    pub present: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFailure {
+    pub outcome: String,
+    #[serde(default)]
+    pub statuses: Vec<u16>,
+    pub pointer: Option<String>,
+    pub equals: Option<toml::Value>,
+    pub www_authenticate: Option<String>,
+    pub header: Option<RawHeaderMatch>,
+    pub scope_pointer: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHeaderMatch {
+    pub name: String,
+    pub equals: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

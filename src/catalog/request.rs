@@ -101,6 +101,125 @@ pub struct VerifyRequest {
     pub(super) account_pointer: Option<String>,
     pub(super) insufficient_scope_body: Option<String>,
     pub(super) body: Option<Template>,
+    pub(super) ok_body: Vec<BodyRule>,
+    pub(super) failures: Vec<FailureRule>,
+}
+
+/// What a JSON body must hold for an answer to count as OK: a value at a pointer, or nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BodyRule {
+    /// `pointer` must hold exactly `value` (`/ok` = true).
+    Equals { pointer: String, value: serde_json::Value },
+    /// `pointer` must be missing or null (`/errors`).
+    Absent { pointer: String },
+    /// `pointer` must hold something other than null (`/user/id`).
+    Present { pointer: String },
+}
+
+impl BodyRule {
+    pub fn pointer(&self) -> &str {
+        match self {
+            BodyRule::Equals { pointer, .. }
+            | BodyRule::Absent { pointer }
+            | BodyRule::Present { pointer } => pointer,
+        }
+    }
+
+    /// Whether `body` satisfies the rule.
+    pub fn holds(&self, body: &serde_json::Value) -> bool {
+        match self {
+            BodyRule::Equals { pointer, value } => body.pointer(pointer) == Some(value),
+            BodyRule::Absent { pointer } => body.pointer(pointer).is_none_or(serde_json::Value::is_null),
+            BodyRule::Present { pointer } => body.pointer(pointer).is_some_and(|value| !value.is_null()),
+        }
+    }
+
+    /// The rule as a person reads it, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            BodyRule::Equals { pointer, value } => format!("`{pointer}` must be {value}"),
+            BodyRule::Absent { pointer } => format!("`{pointer}` must be absent"),
+            BodyRule::Present { pointer } => format!("`{pointer}` must be present"),
+        }
+    }
+}
+
+/// What a failure rule concludes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureOutcome {
+    InvalidCredentials,
+    InsufficientScopes,
+    ProviderUnavailable,
+}
+
+impl FailureOutcome {
+    pub const ALL: [FailureOutcome; 3] = [
+        FailureOutcome::InvalidCredentials,
+        FailureOutcome::InsufficientScopes,
+        FailureOutcome::ProviderUnavailable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureOutcome::InvalidCredentials => "INVALID_CREDENTIALS",
+            FailureOutcome::InsufficientScopes => "INSUFFICIENT_SCOPES",
+            FailureOutcome::ProviderUnavailable => "PROVIDER_UNAVAILABLE",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|outcome| outcome.as_str() == name)
+    }
+}
+
+/// How a provider says a specific thing went wrong, beyond its status: `statuses` (any when
+/// empty), a value at a JSON pointer (`/error` = "missing_scope"), the `error` of a
+/// `WWW-Authenticate: Bearer` challenge (RFC 6750) and/or a response header. Every given part
+/// must match.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailureRule {
+    pub(super) outcome: FailureOutcome,
+    pub(super) statuses: Vec<u16>,
+    pub(super) pointer: Option<String>,
+    /// Any of these values at `pointer`; empty: any value but null.
+    pub(super) equals: Vec<serde_json::Value>,
+    pub(super) www_authenticate: Option<String>,
+    /// A response header that must be present, with this value when one is given
+    /// (`x-ratelimit-remaining` = `0`).
+    pub(super) header: Option<(String, Option<String>)>,
+    /// Where the answer names the missing scope(s): a string or a list of strings.
+    pub(super) scope_pointer: Option<String>,
+}
+
+impl FailureRule {
+    pub fn outcome(&self) -> FailureOutcome {
+        self.outcome
+    }
+
+    pub fn statuses(&self) -> &[u16] {
+        &self.statuses
+    }
+
+    pub fn pointer(&self) -> Option<&str> {
+        self.pointer.as_deref()
+    }
+
+    pub fn equals(&self) -> &[serde_json::Value] {
+        &self.equals
+    }
+
+    pub fn www_authenticate(&self) -> Option<&str> {
+        self.www_authenticate.as_deref()
+    }
+
+    pub fn scope_pointer(&self) -> Option<&str> {
+        self.scope_pointer.as_deref()
+    }
+
+    /// The header name (lowercase) and the value it must have, if any.
+    pub fn header(&self) -> Option<(&str, Option<&str>)> {
+        self.header.as_ref().map(|(name, value)| (name.as_str(), value.as_deref()))
+    }
 }
 
 impl VerifyRequest {
@@ -135,9 +254,19 @@ impl VerifyRequest {
         self.account_pointer.as_deref()
     }
 
-    /// A substring of a 403 body by which the app signals missing scopes.
+    /// A substring of a 4xx body by which the app signals missing scopes.
     pub fn insufficient_scope_body(&self) -> Option<&str> {
         self.insufficient_scope_body.as_deref()
+    }
+
+    /// What the JSON body of an OK status must also hold.
+    pub fn ok_body(&self) -> &[BodyRule] {
+        &self.ok_body
+    }
+
+    /// How the app signals specific failures, in the order they are tried.
+    pub fn failures(&self) -> &[FailureRule] {
+        &self.failures
     }
 
     /// A JSON body template; values substituted into it must be JSON-escaped by the caller.

@@ -109,6 +109,33 @@ impl Template {
 
     /// The placeholder the template starts with, if any: in a URL it may supply the scheme and
     /// host (generic apps), which validation needs to know.
+    /// The placeholders that fill the scheme or host of a URL template: a leading one that
+    /// supplies the whole URL (`{base_url}/v2`), or one inside the authority
+    /// (`https://{host}/api`, `https://{site}.atlassian.net`).
+    pub fn host_placeholders(&self) -> Vec<&str> {
+        let mut found = Vec::new();
+        let mut text = String::new();
+        for part in &self.parts {
+            let authority_over =
+                text.split_once("://").is_some_and(|(_, rest)| rest.contains(['/', '?', '#']));
+            if authority_over {
+                break;
+            }
+            match part {
+                Part::Literal(literal) => text.push_str(literal),
+                Part::Placeholder(name) => {
+                    found.push(name.as_str());
+                    // A leading placeholder is a whole URL: what follows is its path.
+                    if text.is_empty() {
+                        break;
+                    }
+                    text.push('x');
+                }
+            }
+        }
+        found
+    }
+
     pub(super) fn leading_placeholder(&self) -> Option<&str> {
         match self.parts.first() {
             Some(Part::Placeholder(name)) => Some(name),
@@ -223,5 +250,18 @@ mod tests {
         assert_eq!(template.placeholders().count(), 0);
         assert_eq!(template.render(|_| None).unwrap(), "https://api.example.com");
         assert_eq!(template.leading_placeholder(), None);
+    }
+
+    #[test]
+    fn host_placeholders_are_those_before_the_path() {
+        for (source, expected) in [
+            ("{base_url}/v2/{version}", vec!["base_url"]),
+            ("https://{host}/api/{version}", vec!["host"]),
+            ("https://{site}.atlassian.net/x/{id}", vec!["site"]),
+            ("https://{a}.{b}.example.com?x={c}", vec!["a", "b"]),
+            ("https://api.example.com/{tenant}/token", vec![]),
+        ] {
+            assert_eq!(Template::parse(source).unwrap().host_placeholders(), expected, "{source}");
+        }
     }
 }

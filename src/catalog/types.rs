@@ -50,6 +50,12 @@ impl App {
         self.auth_type
     }
 
+    /// A generic app (`http-api-key`, ...): its whole base URL comes from the connection's
+    /// form, so it stands for no provider of its own.
+    pub fn is_generic(&self) -> bool {
+        self.api_base_url.leading_placeholder().is_some()
+    }
+
     /// Base of every request to the app; may use the connection's non-secret fields.
     pub fn api_base_url(&self) -> &Template {
         &self.api_base_url
@@ -88,6 +94,40 @@ impl App {
 
     pub fn module(&self, key: &str) -> Option<&AppModule> {
         self.modules.iter().find(|module| module.key == key)
+    }
+
+    /// The host fields (see [`OAuthSettings::host_fields`]) whose value in `form` is not the
+    /// field's default: the connection talks to another server than the app's own, which
+    /// must never receive the operator's OAuth client.
+    pub fn custom_host_fields<'a>(&'a self, form: &super::FormValues) -> Vec<&'a str> {
+        let Some(oauth) = &self.oauth else { return Vec::new() };
+        oauth
+            .host_fields
+            .iter()
+            .filter(|key| {
+                let default = self.field(key).and_then(AppField::default);
+                let value = form.lookup(key).unwrap_or_default();
+                !default.is_some_and(|default| default.eq_ignore_ascii_case(value.trim()))
+            })
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// Every URL template the service itself requests whose host a connection's form chooses,
+    /// with its name in the file and the fields that fill the host: what the egress policy must
+    /// judge before storing. (The authorization URL is only ever opened by a person's browser.)
+    pub fn user_supplied_urls(&self) -> Vec<(&'static str, &Template, Vec<&str>)> {
+        let mut urls: Vec<(&'static str, &Template)> = vec![("api_base_url", &self.api_base_url)];
+        if let Some(verify) = self.verify.as_ref().filter(|verify| verify.is_absolute()) {
+            urls.push(("verify.path", verify.path()));
+        }
+        if let Some(oauth) = &self.oauth {
+            urls.push(("oauth.token_url", &oauth.token_url));
+        }
+        urls.into_iter()
+            .map(|(name, template)| (name, template, template.host_placeholders()))
+            .filter(|(_, _, fields)| !fields.is_empty())
+            .collect()
     }
 }
 
@@ -165,9 +205,16 @@ pub struct OAuthSettings {
     pub(super) client_auth: ClientAuth,
     pub(super) extra_authorize_params: BTreeMap<String, String>,
     pub(super) extra_token_params: BTreeMap<String, String>,
+    pub(super) host_fields: Vec<String>,
 }
 
 impl OAuthSettings {
+    /// The fields that can move the app to another server (a self-managed host): a
+    /// connection that changes them from their default brings its own OAuth client.
+    pub fn host_fields(&self) -> &[String] {
+        &self.host_fields
+    }
+
     /// Always present for OAUTH2 apps, never for client-credentials apps.
     pub fn authorize_url(&self) -> Option<&Template> {
         self.authorize_url.as_ref()

@@ -73,6 +73,7 @@ pub async fn create(state: &AppState, principal: &Principal, input: CreateConnec
     let name = ConnectionName::parse(&input.name).map_err(|m| AppError::bad_input("name", m))?;
     let form = app.check_form(&input.fields, FormMode::Create).map_err(field_error)?;
     let scopes = check_scopes(input.scopes.unwrap_or_default())?;
+    check_egress(state, app, &form).await?;
     let id = ConnectionId::new();
     if app.auth_type().needs_consent() {
         return create_pending(state, principal, input.team_id, id, app, name, form, scopes).await;
@@ -204,6 +205,7 @@ pub async fn edit(
         Some(scopes) => check_scopes(scopes)?,
         None => current.scopes.clone(),
     };
+    check_egress(state, app, &form).await?;
     if app.auth_type().needs_consent() {
         // The edit waits for consent; until then the connection keeps working as it was.
         let scopes =
@@ -455,6 +457,22 @@ async fn scope_warnings(state: &AppState, connection: &Connection) -> AppResult<
             missing_scopes: u.missing_scopes,
         })
         .collect())
+}
+
+/// Refuses, before anything is stored, a form whose URLs lead where the egress policy forbids
+/// (loopback, private, link-local addresses), naming the field that chose the host: such a
+/// connection could never be checked or refreshed.
+async fn check_egress(state: &AppState, app: &App, form: &FormValues) -> AppResult<()> {
+    let lookup = app.template_values(form);
+    for (_, template, fields) in app.user_supplied_urls() {
+        let Ok(text) = template.render(&lookup) else { continue };
+        let Ok(url) = url::Url::parse(&text) else { continue };
+        if let Err(refused) = state.outbound.check_user_url(&url).await {
+            let field = fields.first().copied().unwrap_or("fields");
+            return Err(AppError::bad_input(format!("fields.{field}"), refused));
+        }
+    }
+    Ok(())
 }
 
 fn field_error(err: crate::catalog::FieldError) -> AppError {

@@ -110,7 +110,10 @@ pub async fn check_stored(
     };
     let values = RequestValues { app, form: &form, access_token: Some(&token) };
     let check = verify::check(&state.outbound, &values).await.map_err(settings_error)?;
-    if check.http_status != Some(401) {
+    // Only a plain rejection of the token is worth a renewal: a 401 that names a missing scope
+    // (Dropbox) would be refused again, whatever the token.
+    if check.http_status != Some(401) || check.verification.outcome != VerificationOutcome::InvalidCredentials
+    {
         return Ok(check);
     }
     // The provider refused a token we thought valid: renew it once and ask again.

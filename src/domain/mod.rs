@@ -1,6 +1,7 @@
 //! Plain types and rules of Plugboard's domain. Nothing here knows about the database, HTTP or
 //! GraphQL: the store converts rows into these values, and the API is built from them.
 
+mod app_health;
 mod audit;
 mod auth_type;
 mod connection;
@@ -11,6 +12,9 @@ mod role;
 mod status;
 mod team;
 
+pub use app_health::{
+    AppHealth, AppHealthStatus, AppTally, DEGRADED_MIN_FAILURES, DEGRADED_PROBES, DEGRADED_RECHECK_MINUTES,
+};
 pub use audit::{Actor, ActorKind, AuditAction, AuditEvent};
 pub use auth_type::AuthType;
 pub use connection::{Connection, ConnectionName, Verification};

@@ -31,6 +31,7 @@ const BUFFER: usize = 4096;
 pub enum Event {
     Verification(VerificationEvent),
     Connection(ConnectionEvent),
+    App(AppHealthEvent),
 }
 
 impl Event {
@@ -38,6 +39,7 @@ impl Event {
         match self {
             Event::Verification(e) => TeamId::from_uuid(e.team_id),
             Event::Connection(e) => TeamId::from_uuid(e.team_id),
+            Event::App(e) => TeamId::from_uuid(e.team_id),
         }
     }
 }
@@ -101,6 +103,30 @@ impl VerificationEvent {
             account_label: result.account_label.clone(),
             started_at: result.started_at,
             finished_at: result.finished_at,
+        })
+    }
+}
+
+/// An app one of the team's connections uses became degraded or recovered: one event per team
+/// for the whole app, instead of one per connection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppHealthEvent {
+    pub team_id: uuid::Uuid,
+    pub app: String,
+    /// `HEALTHY` or `DEGRADED`.
+    pub status: String,
+    pub since: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+impl AppHealthEvent {
+    pub fn changed(team_id: TeamId, app: &str, health: &crate::domain::AppHealth) -> Event {
+        Event::App(AppHealthEvent {
+            team_id: team_id.as_uuid(),
+            app: app.to_owned(),
+            status: health.status.as_str().to_owned(),
+            since: health.since,
+            last_error: health.last_error.clone(),
         })
     }
 }

@@ -10,6 +10,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
 
 use super::ids::parse_id;
+use super::types::app::AppHealth;
 use super::types::connection::Verification;
 use super::types::enums::ConnectionStatus;
 use super::{caller, state};
@@ -56,6 +57,14 @@ pub struct ConnectionEvent {
     previous_status: Option<ConnectionStatus>,
 }
 
+#[derive(SimpleObject)]
+pub struct AppHealthEvent {
+    team_id: ID,
+    /// The app's key.
+    app: String,
+    health: AppHealth,
+}
+
 #[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// `STARTED` and then `FINISHED` for every check of the team's connections, manual or
@@ -77,7 +86,7 @@ impl SubscriptionRoot {
                         phase: e.phase.into(),
                         verification: e.verification().map(Verification::from),
                     }),
-                    Event::Connection(_) => None,
+                    Event::Connection(_) | Event::App(_) => None,
                 }
             }
         }))
@@ -102,7 +111,36 @@ impl SubscriptionRoot {
                         status: e.status().map(Into::into),
                         previous_status: e.previous_status().map(Into::into),
                     }),
-                    Event::Verification(_) => None,
+                    Event::Verification(_) | Event::App(_) => None,
+                }
+            }
+        }))
+    }
+
+    /// An app the team's connections use became `DEGRADED` (many of its connections failing
+    /// transiently) or `HEALTHY` again: one event for the whole app.
+    async fn app_health_events(
+        &self,
+        ctx: &Context<'_>,
+        team_id: ID,
+    ) -> async_graphql::Result<impl Stream<Item = AppHealthEvent>> {
+        let receiver = team_events(ctx, &team_id).await?;
+        let team = team_id.clone();
+        Ok(receiver.filter_map(move |event| {
+            let team = team.clone();
+            async move {
+                match &*event {
+                    Event::App(e) => Some(AppHealthEvent {
+                        team_id: team,
+                        app: e.app.clone(),
+                        health: crate::domain::AppHealth {
+                            status: crate::domain::AppHealthStatus::parse(&e.status)?,
+                            since: e.since,
+                            last_error: e.last_error.clone(),
+                        }
+                        .into(),
+                    }),
+                    Event::Verification(_) | Event::Connection(_) => None,
                 }
             }
         }))

@@ -192,7 +192,7 @@ mod tests {
     #[test]
     fn a_generic_apps_url_must_be_http() {
         let fields = "[[fields]]\nkey = \"authorize_url\"\nlabel = \"Authorization URL\"\nrequired = true\n";
-        let oauth = "authorize_url = \"{authorize_url}\"\ntoken_url = \"https://auth.test.example/token\"";
+        let oauth = "authorize_url = \"{authorize_url}\"\ntoken_url = \"https://auth.test.example/token\"\nhost_fields = [\"authorize_url\"]";
         let generic = app("OAUTH2", "", oauth, fields);
         let values = |url: &str| {
             FormValues::from_parts(

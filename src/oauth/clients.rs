@@ -63,6 +63,13 @@ pub enum MissingClient {
          enter both, or neither to use the operator's client"
     )]
     NoOwnId { app: String },
+    /// The connection names another server than the app's own (a self-managed host): the
+    /// operator's client is never sent there.
+    #[error(
+        "{app} at another host than its default ({fields} changed) needs its own OAuth client: \
+         register one on that server and enter its client id and secret"
+    )]
+    CustomHost { app: String, fields: String },
 }
 
 impl MissingClient {
@@ -72,7 +79,7 @@ impl MissingClient {
         match self {
             MissingClient::NotConfigured { .. } | MissingClient::NoOperatorSecret { .. } => None,
             MissingClient::NoOwnSecret { .. } => Some(SECRET_FIELD),
-            MissingClient::NoOwnId { .. } => Some(ID_FIELD),
+            MissingClient::NoOwnId { .. } | MissingClient::CustomHost { .. } => Some(ID_FIELD),
         }
     }
 }
@@ -129,7 +136,9 @@ impl OAuthClients {
     }
 
     /// The client a connection uses: its own when its form names a client id, else the
-    /// operator's. The two are never mixed: the operator's secret is not sent with another id.
+    /// operator's, but only while the app's host fields are at their defaults: the operator's
+    /// client belongs to the app's own server, never to a host a user typed. The two are never
+    /// mixed: the operator's secret is not sent with another id.
     /// A client without a secret is accepted only for apps that send PKCE in an authorization
     /// code flow (public clients); client-credentials apps always need one.
     pub fn for_app(&self, app: &App, form: &FormValues) -> Result<ClientCredentials, MissingClient> {
@@ -144,6 +153,10 @@ impl OAuthClients {
         }
         if own_secret.is_some() {
             return Err(MissingClient::NoOwnId { app: name });
+        }
+        let custom = app.custom_host_fields(form);
+        if !custom.is_empty() {
+            return Err(MissingClient::CustomHost { app: name, fields: custom.join(", ") });
         }
         match self.by_app.get(app.key()) {
             Some(client) if client.secret.is_some() || is_public_client(app) => Ok(client.clone()),
@@ -301,6 +314,50 @@ mod tests {
         let error = clients.for_app(&oauth_app("", ""), &form(None, Some("own-secret"))).unwrap_err();
         assert_eq!(error.field(), Some("client_id"));
         assert!(!error.to_string().contains("own-secret"));
+    }
+
+    #[test]
+    fn the_operators_client_is_only_for_the_default_host() {
+        let lookup = env(&[
+            ("PLUGBOARD_APP_GITLAB_CLIENT_ID", "op-id"),
+            ("PLUGBOARD_APP_GITLAB_CLIENT_SECRET", "op-secret"),
+        ]);
+        let clients = OAuthClients::from_lookup(lookup, ["gitlab"]).unwrap();
+        let catalog = crate::catalog::Catalog::embedded().unwrap();
+        let gitlab = catalog.get("gitlab").unwrap();
+        let with_host = |host: &str, id: Option<&str>, secret: Option<&str>| {
+            let mut form = form(id, secret);
+            form = FormValues::from_parts(
+                form.public().clone().into_iter().chain([("host".to_owned(), host.to_owned())]).collect(),
+                form.secrets().clone(),
+            );
+            clients.for_app(gitlab, &form)
+        };
+        assert_eq!(with_host("gitlab.com", None, None).unwrap().id, "op-id");
+        assert_eq!(with_host("GitLab.com", None, None).unwrap().id, "op-id");
+        let error = with_host("gitlab.evil.example", None, None).unwrap_err();
+        assert!(matches!(error, MissingClient::CustomHost { .. }), "{error:?}");
+        assert_eq!(error.field(), Some("client_id"));
+        assert!(!error.to_string().contains("op-secret"));
+        let own = with_host("gitlab.example.org", Some("own-id"), Some("own-secret")).unwrap();
+        assert_eq!((own.id.as_str(), secret_of(&own)), ("own-id", Some("own-secret")));
+    }
+
+    #[test]
+    fn generic_apps_never_use_an_operators_client() {
+        let lookup = env(&[
+            ("PLUGBOARD_APP_HTTP_OAUTH2_CLIENT_ID", "op-id"),
+            ("PLUGBOARD_APP_HTTP_OAUTH2_CLIENT_SECRET", "op-secret"),
+        ]);
+        let clients = OAuthClients::from_lookup(lookup, ["http-oauth2"]).unwrap();
+        let catalog = crate::catalog::Catalog::embedded().unwrap();
+        let app = catalog.get("http-oauth2").unwrap();
+        let public: BTreeMap<_, _> = [("token_url", "https://auth.example.com/token")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let error = clients.for_app(app, &FormValues::from_parts(public, BTreeMap::new())).unwrap_err();
+        assert!(matches!(error, MissingClient::CustomHost { .. }), "{error:?}");
     }
 
     #[test]

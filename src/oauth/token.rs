@@ -129,11 +129,13 @@ async fn post(
     let mut params: Vec<(&str, &str)> = grant;
     let url = endpoint::token_url(app, values)?;
     let mut request = http.post(url).header(ACCEPT, "application/json");
+    let mut redactor = Redactor::new(secrets.iter().flatten().copied().chain(client.secret.as_ref()));
     match (oauth.client_auth(), &client.secret) {
         // RFC 6749 §2.3.1: both parts are form-encoded before Basic encoding, as `oauth2` does.
         (ClientAuth::Basic, Some(secret)) => {
             let id: String = byte_serialize(client.id.as_bytes()).collect();
             let secret: String = byte_serialize(secret.expose_secret().as_bytes()).collect();
+            redactor = redactor.with_basic(&id, &secret);
             request = request.basic_auth(id, Some(secret));
         }
         (ClientAuth::Post, Some(secret)) => {
@@ -147,7 +149,6 @@ async fn post(
         params.push((name, value));
     }
     let response = request.form(&params).send().await.map_err(token_response::unavailable)?;
-    let redactor = Redactor::new(secrets.iter().flatten().copied().chain(client.secret.as_ref()));
     let result = token_response::read(response, oauth.scope_separator(), &redactor).await;
     match &result {
         Ok(tokens) => tracing::debug!(expires_in = ?tokens.expires_in, "token endpoint granted a token"),

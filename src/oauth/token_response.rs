@@ -10,7 +10,6 @@ use reqwest::StatusCode;
 use reqwest::header::CONTENT_TYPE;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
-use url::form_urlencoded::byte_serialize;
 
 use super::{TokenError, TokenSet};
 
@@ -42,13 +41,19 @@ impl<'s> Redactor<'s> {
     pub(super) fn new(secrets: impl IntoIterator<Item = &'s SecretString>) -> Self {
         let mut all = Vec::new();
         for secret in secrets.into_iter().map(|secret| secret.expose_secret()).filter(|s| !s.is_empty()) {
-            let encoded: String = byte_serialize(secret.as_bytes()).collect();
-            if encoded != secret {
-                all.push(Cow::Owned(encoded));
-            }
-            all.push(Cow::Borrowed(secret));
+            all.extend(crate::outbound::redact::encodings(secret).into_iter().map(Cow::Owned));
         }
+        all.sort_by_key(|secret: &Cow<'_, str>| std::cmp::Reverse(secret.len()));
         Self { secrets: all }
+    }
+
+    /// Also hides the `user:password` pair of an HTTP Basic header as sent (its base64 is
+    /// what an endpoint echoing the header shows).
+    pub(super) fn with_basic(mut self, user: &str, password: &str) -> Self {
+        let pair = format!("{user}:{password}");
+        self.secrets.extend(crate::outbound::redact::encodings(&pair).into_iter().map(Cow::Owned));
+        self.secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
+        self
     }
 
     /// `text` without secrets or control characters, cut to `max` characters.
@@ -62,8 +67,16 @@ impl<'s> Redactor<'s> {
     }
 }
 
-/// A request that got no answer: never the grant's fault.
+/// A request that got no answer: never the grant's fault, unless the egress policy refused the
+/// host, which no retry will change.
 pub(super) fn unavailable(error: reqwest::Error) -> TokenError {
+    if let Some(refused) = crate::outbound::find_error::<crate::outbound::InternalResolution>(&error) {
+        return TokenError::Rejected {
+            error: "egress_refused".into(),
+            description: Some(refused.to_string()),
+            status: 0,
+        };
+    }
     let mut causes = Vec::new();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -8,6 +8,7 @@
 //! does not get around it. Literal IP hosts are checked before the request.
 
 pub mod policy;
+pub mod redact;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -94,6 +95,27 @@ impl Outbound {
         }
         Ok(&self.guarded)
     }
+
+    /// Judges a user-supplied URL before it is stored: a literal internal address, or a name
+    /// whose every address is internal, is refused (unless private egress is allowed). A name
+    /// that does not resolve now is not refused: that may be the network's passing trouble, and
+    /// requests are guarded again when they are sent.
+    pub async fn check_user_url(&self, url: &url::Url) -> Result<(), EgressError> {
+        self.client_for(url, true)?;
+        if self.allow_private {
+            return Ok(());
+        }
+        let Some(url::Host::Domain(name)) = url.host() else { return Ok(()) };
+        let port = url.port_or_known_default().unwrap_or(443);
+        let Ok(resolved) = tokio::net::lookup_host((name, port)).await else { return Ok(()) };
+        let addresses: Vec<IpAddr> = resolved.map(|addr| addr.ip()).collect();
+        match addresses.iter().find(|ip| policy::is_internal(**ip)) {
+            Some(ip) if addresses.iter().all(|ip| policy::is_internal(*ip)) => {
+                Err(EgressError::InternalAddress { host: name.to_owned(), ip: *ip })
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 fn builder(settings: &OutboundSettings) -> reqwest::ClientBuilder {
@@ -143,6 +165,20 @@ impl Resolve for GuardedResolver {
             Ok(Box::new(allowed.into_iter()) as Addrs)
         })
     }
+}
+
+/// The first error of type `T` in `error`'s chain of sources.
+pub fn find_error<'a, T: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(err) = current {
+        if let Some(found) = err.downcast_ref::<T>() {
+            return Some(found);
+        }
+        current = err.source();
+    }
+    None
 }
 
 /// Reads at most `MAX_RESPONSE_BYTES` of a response body.

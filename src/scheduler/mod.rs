@@ -5,6 +5,7 @@
 //! outbox dispatcher (`run_dispatcher`) publishes events and sends webhooks as changes commit.
 
 mod dispatch;
+mod incidents;
 mod rate;
 mod sweep;
 
@@ -17,6 +18,7 @@ use tokio::sync::Mutex;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
 pub use dispatch::{publish_staged_events, run_dispatcher};
+pub use incidents::app_health;
 pub use sweep::{SweepReport, run_due_checks, run_due_checks_until};
 
 use crate::state::AppState;

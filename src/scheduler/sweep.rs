@@ -9,17 +9,22 @@
 //! Both channels are bounded, so memory stays at about two claimed batches however many
 //! connections are due, and a slow database slows the checks instead of piling up results.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
-use futures_util::{StreamExt, future, stream};
+use futures_util::future::Either;
+use futures_util::{FutureExt, StreamExt, future, stream};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::rate::AppPace;
 use crate::connections::{self, CheckedConnection};
-use crate::domain::{Actor, ActorKind, Connection, ConnectionId};
+use crate::domain::{
+    Actor, ActorKind, AppTally, Connection, ConnectionId, DEGRADED_PROBES, DEGRADED_RECHECK_MINUTES,
+    VerificationOutcome,
+};
 use crate::error::AppResult;
 use crate::state::AppState;
 use crate::store;
@@ -33,6 +38,8 @@ pub struct SweepReport {
     pub dropped: u64,
     /// Connections that could not be checked at all (logged), postponed by one interval.
     pub skipped: u64,
+    /// Connections of degraded apps left for later: only a few probes check such an app.
+    pub deferred: u64,
 }
 
 /// Results written per transaction, at most: a few statements for the whole batch.
@@ -55,28 +62,43 @@ pub async fn run_due_checks_until(state: &AppState, stop: &AtomicBool) -> anyhow
     // Room for two batches, so checks keep running while one batch is being written.
     let (checked_tx, checked_rx) = mpsc::channel::<CheckedConnection>(2 * RECORD_BATCH);
     // On its own task, so recording uses another core while checks run.
+    // Apps degraded when the sweep starts are checked through a few probes only.
+    let degraded = store::app_health::degraded(&state.db).await?;
+    let gate = ProbeGate::new(degraded.keys().cloned());
     let writes = WriteTurns::for_database(&state.db);
     let recorder =
         tokio::spawn(record_all(state.clone(), claim.clone(), writes.clone(), checked_rx).in_current_span());
-    let (claimed, skipped) = tokio::join!(
+    let (claimed, swept) = tokio::join!(
         claim_all(state, &claim, &writes, stop, claimed_tx),
-        check_all(state, stop, claimed_rx, checked_tx)
+        check_all(state, stop, &gate, claimed_rx, checked_tx)
     );
     let (recorded, dropped) =
         recorder.await.map_err(|err| anyhow::anyhow!("the sweep's recorder failed: {err}"))??;
-    let report = SweepReport { claimed: claimed?, recorded, dropped, skipped: skipped.len() as u64 };
-    // Connections that could not be checked wait an interval; any still held (claimed ahead
-    // when `stop` was set) go back as they were.
+    let report = SweepReport {
+        claimed: claimed?,
+        recorded,
+        dropped,
+        skipped: swept.skipped.len() as u64,
+        deferred: swept.deferred.len() as u64,
+    };
+    // Connections that could not be checked wait an interval, those of degraded apps a while;
+    // any still held (claimed ahead when `stop` was set) go back as they were.
     let next_check_at = Utc::now() + state.schedule.interval;
-    for ids in skipped.chunks(RECORD_BATCH) {
+    for ids in swept.skipped.chunks(RECORD_BATCH) {
         store::checks::postpone(&state.db, &claim, ids, next_check_at).await?;
     }
+    let recheck_at = Utc::now() + chrono::Duration::minutes(DEGRADED_RECHECK_MINUTES);
+    for ids in swept.deferred.chunks(RECORD_BATCH) {
+        store::checks::postpone(&state.db, &claim, ids, recheck_at).await?;
+    }
     store::checks::release_claimed(&state.db, &claim).await?;
+    super::incidents::assess(state, &degraded, swept.tallies).await;
     tracing::info!(
         claimed = report.claimed,
         recorded = report.recorded,
         dropped = report.dropped,
         skipped = report.skipped,
+        deferred = report.deferred,
         "sweep finished"
     );
     Ok(report)
@@ -114,14 +136,58 @@ async fn claim_all(
     Ok(total)
 }
 
+/// What the checks of one sweep left behind besides their results.
+#[derive(Default)]
+struct Swept {
+    /// Could not be checked at all.
+    skipped: Vec<ConnectionId>,
+    /// Of a degraded app, beyond its probes.
+    deferred: Vec<ConnectionId>,
+    /// What each app's checks found, for its health.
+    tallies: HashMap<String, AppTally>,
+}
+
+/// One claimed connection's fate.
+enum Fate {
+    Checked(Box<CheckedConnection>),
+    Skipped(ConnectionId),
+    Deferred(ConnectionId),
+}
+
+/// Lets through only `DEGRADED_PROBES` connections of each degraded app per sweep.
+struct ProbeGate {
+    probes_left: Mutex<HashMap<String, u32>>,
+}
+
+impl ProbeGate {
+    fn new(degraded_apps: impl Iterator<Item = String>) -> Self {
+        ProbeGate { probes_left: Mutex::new(degraded_apps.map(|app| (app, DEGRADED_PROBES)).collect()) }
+    }
+
+    /// Whether a connection of `app` should wait instead of being checked now.
+    fn defers(&self, app: &str) -> bool {
+        let mut probes = self.probes_left.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match probes.get_mut(app) {
+            Some(0) => true,
+            Some(left) => {
+                *left -= 1;
+                false
+            }
+            None => false,
+        }
+    }
+}
+
 /// Checks claimed connections, `check_concurrency` at a time, and passes the results on.
-/// Stops taking new ones when `stop` is set. Answers the connections that could not be checked.
+/// Stops taking new ones when `stop` is set. Connections of degraded apps beyond their probes
+/// are deferred unchecked.
 async fn check_all(
     state: &AppState,
     stop: &AtomicBool,
+    gate: &ProbeGate,
     claimed: mpsc::Receiver<Claimed>,
     checked: mpsc::Sender<CheckedConnection>,
-) -> Vec<ConnectionId> {
+) -> Swept {
     let pace = Arc::new(AppPace::per_second(state.config.app_rate_limit));
     let claimed =
         stream::unfold(
@@ -131,22 +197,40 @@ async fn check_all(
     let mut results = std::pin::pin!(
         claimed
             .take_while(|_| future::ready(!stop.load(Ordering::Relaxed)))
-            .map(|(connection, sealed)| spawn_check(state.clone(), pace.clone(), connection, sealed))
+            .map(|(connection, sealed)| {
+                if gate.defers(&connection.app_key) {
+                    Either::Left(future::ready(Fate::Deferred(connection.id)))
+                } else {
+                    Either::Right(spawn_check(state.clone(), pace.clone(), connection, sealed).map(
+                        |result| match result {
+                            Ok(done) => Fate::Checked(Box::new(done)),
+                            Err(id) => Fate::Skipped(id),
+                        },
+                    ))
+                }
+            })
             .buffer_unordered(state.config.check_concurrency)
     );
-    let mut skipped = Vec::new();
-    while let Some(result) = results.next().await {
-        match result {
-            Ok(done) => {
-                if checked.send(done).await.is_err() {
+    let mut swept = Swept::default();
+    while let Some(fate) = results.next().await {
+        match fate {
+            Fate::Checked(done) => {
+                let tally = swept.tallies.entry(done.connection.app_key.clone()).or_default();
+                tally.checked += 1;
+                if done.check.verification.outcome == VerificationOutcome::ProviderUnavailable {
+                    tally.transient += 1;
+                    tally.last_error.clone_from(&done.check.verification.message);
+                }
+                if checked.send(*done).await.is_err() {
                     // The recorder failed; its error ends the sweep.
                     break;
                 }
             }
-            Err(id) => skipped.push(id),
+            Fate::Skipped(id) => swept.skipped.push(id),
+            Fate::Deferred(id) => swept.deferred.push(id),
         }
     }
-    skipped
+    swept
 }
 
 /// Checks one connection on its own task, so the work of many checks (opening secrets, building

@@ -8,10 +8,11 @@ mod request;
 use chrono::Utc;
 use secrecy::ExposeSecret;
 
-pub use classify::{Classified, chain_mentions as error_mentions};
+pub use classify::{Classified, chain_mentions as error_mentions, response as classify_response};
 pub use request::{BuildError, RequestValues, host_is_templated};
 
 use crate::domain::Verification;
+use crate::outbound::redact::Redactor;
 use crate::outbound::{EgressError, InternalResolution, Outbound, read_capped};
 
 /// A finished check: what a person sees, and the account the provider named.
@@ -42,6 +43,7 @@ pub async fn check(outbound: &Outbound, values: &RequestValues<'_>) -> Result<Ch
     let client = outbound.client_for(&prepared.url, prepared.user_supplied_host)?;
     let host = prepared.url.host_str().unwrap_or_default().to_owned();
 
+    let redactor = sent_secrets(values, &prepared);
     let mut builder = client.request(prepared.method.clone(), prepared.url.clone());
     for (name, value) in &prepared.headers {
         builder = builder.header(name.as_str(), value.expose_secret());
@@ -61,10 +63,10 @@ pub async fn check(outbound: &Outbound, values: &RequestValues<'_>) -> Result<Ch
             let headers = response.headers().clone();
             let body = read_capped(response).await;
             let verify = app.verify().ok_or_else(|| BuildError::NoVerification(app.name().to_owned()))?;
-            classify::answer(app.name(), verify, status, &headers, &body)
+            classify::response(app.name(), verify, status, &headers, &body, &redactor)
         }
         Err(error) => {
-            if let Some(refusal) = find_source::<InternalResolution>(&error) {
+            if let Some(refusal) = crate::outbound::find_error::<InternalResolution>(&error) {
                 return Err(VerifyError::InternalHost(refusal.to_string()));
             }
             classify::unreachable(app.name(), &host, &error, outbound.timeout().as_secs())
@@ -90,15 +92,14 @@ pub async fn check(outbound: &Outbound, values: &RequestValues<'_>) -> Result<Ch
     })
 }
 
-fn find_source<'a, T: std::error::Error + 'static>(
-    error: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a T> {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(err) = current {
-        if let Some(found) = err.downcast_ref::<T>() {
-            return Some(found);
-        }
-        current = err.source();
+/// Every secret the request carries, so that none comes back in what is kept of the answer.
+fn sent_secrets(values: &RequestValues<'_>, prepared: &request::PreparedRequest) -> Redactor {
+    let mut redactor = Redactor::new(values.form.secrets().values().map(|secret| secret.expose_secret()));
+    if let Some(token) = values.access_token {
+        redactor.add(token.expose_secret());
     }
-    None
+    if let Some((username, password)) = &prepared.basic {
+        redactor.add_basic(username, password.expose_secret());
+    }
+    redactor
 }

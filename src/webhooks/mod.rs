@@ -1,5 +1,6 @@
 //! Webhooks: a team's endpoints, told when a connection needs a person (needs reauthorization,
-//! became invalid), recovered, was created or deleted, with the flows affected. Each delivery is
+//! became invalid), recovered, was created or deleted, with the flows affected, and when an app
+//! the team uses became degraded or recovered. Each delivery is
 //! signed with the endpoint's secret (sealed like credentials), recorded, and retried with
 //! backoff. Endpoint URLs obey the same egress policy as verification.
 
@@ -31,6 +32,28 @@ pub const INVALID: &str = "connection.invalid";
 pub const RECOVERED: &str = "connection.recovered";
 pub const CREATED: &str = "connection.created";
 pub const DELETED: &str = "connection.deleted";
+pub const APP_DEGRADED: &str = "app.degraded";
+pub const APP_RECOVERED: &str = "app.recovered";
+
+/// The body of an app-level webhook (`app.degraded`, `app.recovered`) for one team.
+pub fn app_payload(
+    event: &str,
+    team_id: TeamId,
+    app: &str,
+    health: &crate::domain::AppHealth,
+) -> serde_json::Value {
+    json!({
+        "type": event,
+        "created_at": Utc::now(),
+        "team_id": team_id.to_string(),
+        "app": {
+            "key": app,
+            "status": health.status.as_str(),
+            "since": health.since,
+            "last_error": health.last_error,
+        },
+    })
+}
 
 pub async fn register(
     state: &AppState,

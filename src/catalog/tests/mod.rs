@@ -1,6 +1,7 @@
 //! Tests of the catalog: the real provider files, and small fixtures under `testdata/` that
 //! each validation test breaks in one place.
 
+mod answers;
 mod embedded;
 mod form;
 mod search;

@@ -34,6 +34,9 @@ pub(super) fn app(file: &str, stem: &str, raw: RawApp, problems: &mut Vec<Proble
     let credentials = check.credentials(raw.auth_type, raw.credentials, &scope);
     let verify = raw.verify.and_then(|verify| check.verify(verify, api_base_url.as_ref(), &scope));
     let modules = check.modules(raw.modules);
+    if let (Some(oauth), Some(base)) = (&oauth, &api_base_url) {
+        check.host_fields(oauth, &fields, base);
+    }
     if check.failed {
         return None;
     }

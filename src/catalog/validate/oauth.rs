@@ -2,7 +2,8 @@
 
 use super::{Check, Scope};
 use crate::catalog::raw::RawOAuth;
-use crate::catalog::types::OAuthSettings;
+use crate::catalog::template::Template;
+use crate::catalog::types::{AppField, OAuthSettings};
 use crate::domain::AuthType;
 
 /// Parameters the OAuth flow sets itself; letting a provider file override them would break
@@ -72,9 +73,57 @@ impl Check<'_> {
             client_auth: raw.client_auth,
             extra_authorize_params: raw.extra_authorize_params,
             extra_token_params: raw.extra_token_params,
+            host_fields: raw.host_fields,
         })
     }
 
+    /// `oauth.host_fields` must list every field that can put the OAuth endpoints or the API on
+    /// another server, so that the operator's client never goes there: a field that is a whole
+    /// URL, or whose pattern lets a value end the host (`evil.example/`, `a@evil.example`).
+    pub(super) fn host_fields(
+        &mut self,
+        oauth: &OAuthSettings,
+        fields: &[AppField],
+        api_base_url: &Template,
+    ) {
+        for (index, key) in oauth.host_fields.iter().enumerate() {
+            match fields.iter().find(|field| field.key() == key) {
+                None => self.fail(
+                    format!("oauth.host_fields[{index}]"),
+                    format!("`{key}` is not a field of this app"),
+                ),
+                Some(field) if field.is_secret() => self
+                    .fail(format!("oauth.host_fields[{index}]"), format!("`{key}` is secret: a host is not")),
+                Some(_) => {}
+            }
+        }
+        let templates = [
+            ("oauth.authorize_url", oauth.authorize_url.as_ref()),
+            ("oauth.token_url", Some(&oauth.token_url)),
+            ("api_base_url", Some(api_base_url)),
+        ];
+        let mut reported = Vec::new();
+        for (at, template) in templates {
+            let Some(template) = template else { continue };
+            let leading = template.leading_placeholder();
+            for name in template.host_placeholders() {
+                if oauth.host_fields.iter().any(|key| key == name) || reported.contains(&name) {
+                    continue;
+                }
+                let field = fields.iter().find(|field| field.key() == name);
+                let confined = leading != Some(name) && field.is_some_and(stays_within_the_domain);
+                if !confined {
+                    reported.push(name);
+                    self.fail(
+                        "oauth.host_fields",
+                        format!(
+                            "`{name}` can change the host of {at}: list it in oauth.host_fields (a connection                              that changes it then brings its own OAuth client), or give the field a pattern                              or choices that keep the host within the provider's domain"
+                        ),
+                    );
+                }
+            }
+        }
+    }
     fn extra_params<'k>(&mut self, at: &str, keys: impl Iterator<Item = &'k String>, owned: &[&str]) {
         for key in keys {
             if key.trim().is_empty() {
@@ -87,4 +136,23 @@ impl Check<'_> {
             }
         }
     }
+}
+
+/// Values that would end a host name and so point a `{name}.provider.com` URL elsewhere.
+const HOST_ESCAPES: [&str; 7] = [
+    "evil.example/",
+    "evil.example?",
+    "evil.example#",
+    "a@evil.example",
+    "evil.example:1",
+    "evil.example\\",
+    "evil.example%2f",
+];
+
+/// Whether a field's choices or pattern keep every value a label within the template's domain.
+fn stays_within_the_domain(field: &AppField) -> bool {
+    if !field.choices().is_empty() {
+        return true;
+    }
+    field.pattern().is_some_and(|pattern| HOST_ESCAPES.iter().all(|probe| !pattern.is_match(probe)))
 }

@@ -2,10 +2,12 @@
 //! checks a connection.
 
 use super::{Check, Scope, Use, absolute_url, dummy_url};
-use crate::catalog::raw::{RawBasic, RawCondition, RawCredentials, RawParam, RawVerify};
+use crate::catalog::raw::{
+    RawBasic, RawBodyRule, RawCondition, RawCredentials, RawFailure, RawParam, RawVerify,
+};
 use crate::catalog::request::{
-    BasicCredentials, Condition, CredentialParam, CredentialRules, VerifyMethod, VerifyRequest,
-    is_absolute_url, join_url,
+    BasicCredentials, BodyRule, Condition, CredentialParam, CredentialRules, FailureOutcome, FailureRule,
+    VerifyMethod, VerifyRequest, is_absolute_url, join_url,
 };
 use crate::catalog::template::Template;
 use crate::domain::AuthType;
@@ -120,13 +122,21 @@ impl Check<'_> {
         }
         if let Some(pointer) = &raw.account_pointer
             && !pointer.is_empty()
-            && !pointer.starts_with('/')
         {
-            self.fail(
-                "verify.account_pointer",
-                format!("`{pointer}` is not a JSON pointer: it starts with `/`, as in `/user/email`"),
-            );
+            self.json_pointer("verify.account_pointer", pointer);
         }
+        let ok_body = raw
+            .ok_body
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, rule)| self.body_rule(&format!("verify.ok_body[{index}]"), rule))
+            .collect();
+        let failures = raw
+            .failures
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, rule)| self.failure_rule(&format!("verify.failures[{index}]"), rule))
+            .collect();
         if raw.insufficient_scope_body.as_deref() == Some("") {
             self.fail("verify.insufficient_scope_body", "cannot be empty: it would match every 403");
         }
@@ -149,7 +159,121 @@ impl Check<'_> {
             account_pointer: raw.account_pointer,
             insufficient_scope_body: raw.insufficient_scope_body,
             body,
+            ok_body,
+            failures,
         })
+    }
+
+    /// An RFC 6901 pointer: empty (the whole document) or starting with `/`.
+    fn json_pointer(&mut self, at: &str, pointer: &str) -> bool {
+        if pointer.is_empty() || pointer.starts_with('/') {
+            return true;
+        }
+        self.fail(at, format!("`{pointer}` is not a JSON pointer: it starts with `/`, as in `/user/email`"));
+        false
+    }
+
+    fn body_rule(&mut self, at: &str, raw: RawBodyRule) -> Option<BodyRule> {
+        let valid = self.json_pointer(&format!("{at}.pointer"), &raw.pointer);
+        let rule = match (raw.equals, raw.absent, raw.present) {
+            (Some(value), false, false) => {
+                BodyRule::Equals { pointer: raw.pointer, value: self.json_value(at, value)? }
+            }
+            (None, true, false) => BodyRule::Absent { pointer: raw.pointer },
+            (None, false, true) => BodyRule::Present { pointer: raw.pointer },
+            (None, false, false) => {
+                self.fail(
+                    at,
+                    "say what the pointer must hold: `equals = <value>`, `absent = true` or `present = true`",
+                );
+                return None;
+            }
+            _ => {
+                self.fail(at, "give one of `equals`, `absent = true` and `present = true`");
+                return None;
+            }
+        };
+        valid.then_some(rule)
+    }
+
+    fn failure_rule(&mut self, at: &str, raw: RawFailure) -> Option<FailureRule> {
+        let outcome = FailureOutcome::parse(&raw.outcome);
+        if outcome.is_none() {
+            let known: Vec<_> = FailureOutcome::ALL.iter().map(|o| o.as_str()).collect();
+            self.fail(
+                format!("{at}.outcome"),
+                format!("`{}` is not one of {}", raw.outcome, known.join(", ")),
+            );
+        }
+        for (index, status) in raw.statuses.iter().enumerate() {
+            if !(100..=599).contains(status) {
+                self.fail(format!("{at}.statuses[{index}]"), format!("`{status}` is not an HTTP status"));
+            }
+        }
+        let mut valid = true;
+        for (key, pointer) in [("pointer", &raw.pointer), ("scope_pointer", &raw.scope_pointer)] {
+            if let Some(pointer) = pointer {
+                valid &= self.json_pointer(&format!("{at}.{key}"), pointer);
+            }
+        }
+        if raw.equals.is_some() && raw.pointer.is_none() {
+            self.fail(format!("{at}.equals"), "compares the value at `pointer`: give the pointer too");
+            valid = false;
+        }
+        if raw.www_authenticate.as_deref().is_some_and(|e| e.trim().is_empty()) {
+            self.fail(format!("{at}.www_authenticate"), "cannot be empty");
+            valid = false;
+        }
+        if raw.statuses.is_empty()
+            && raw.pointer.is_none()
+            && raw.www_authenticate.is_none()
+            && raw.header.is_none()
+        {
+            self.fail(at, "matches every answer: give `statuses`, `pointer`, `www_authenticate` or `header`");
+            valid = false;
+        }
+        let header = match raw.header {
+            Some(header) if reqwest::header::HeaderName::from_bytes(header.name.as_bytes()).is_err() => {
+                self.fail(format!("{at}.header.name"), format!("`{}` is not a header name", header.name));
+                valid = false;
+                None
+            }
+            Some(header) => Some((header.name.to_ascii_lowercase(), header.equals)),
+            None => None,
+        };
+        if raw.scope_pointer.is_some() && outcome != Some(FailureOutcome::InsufficientScopes) {
+            self.fail(format!("{at}.scope_pointer"), "only an INSUFFICIENT_SCOPES rule names scopes");
+            valid = false;
+        }
+        let equals = match raw.equals {
+            Some(toml::Value::Array(values)) => {
+                values.into_iter().map(|value| self.json_value(at, value)).collect::<Option<Vec<_>>>()?
+            }
+            Some(value) => vec![self.json_value(at, value)?],
+            None => Vec::new(),
+        };
+        if !valid {
+            return None;
+        }
+        Some(FailureRule {
+            outcome: outcome?,
+            statuses: raw.statuses,
+            pointer: raw.pointer,
+            equals,
+            www_authenticate: raw.www_authenticate.map(|e| e.trim().to_owned()),
+            header,
+            scope_pointer: raw.scope_pointer,
+        })
+    }
+
+    fn json_value(&mut self, at: &str, value: toml::Value) -> Option<serde_json::Value> {
+        match serde_json::to_value(value) {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.fail(format!("{at}.equals"), format!("cannot be compared with JSON: {error}"));
+                None
+            }
+        }
     }
 
     fn verify_path(

@@ -1,9 +1,10 @@
 //! The app catalog as the connection form needs it.
 
-use async_graphql::{ComplexObject, SimpleObject};
+use async_graphql::{ComplexObject, Context, SimpleObject};
+use chrono::{DateTime, Utc};
 
-use super::enums::AuthType;
-use crate::catalog;
+use super::enums::{AppHealthStatus, AuthType};
+use crate::{catalog, domain};
 
 #[derive(SimpleObject)]
 #[graphql(complex, name = "App")]
@@ -25,6 +26,29 @@ impl AppObject {
     /// Whether creating a connection sends a person to the provider to grant consent.
     async fn requires_consent(&self) -> bool {
         self.requires_consent
+    }
+
+    /// How the app's provider is doing: `DEGRADED` while most checks of many of its connections
+    /// fail transiently (they are then checked by a few probes only), `HEALTHY` otherwise.
+    async fn health(&self, ctx: &Context<'_>) -> async_graphql::Result<AppHealth> {
+        let state = crate::graphql::state(ctx)?;
+        Ok(crate::scheduler::app_health(state, &self.key).await?.into())
+    }
+}
+
+/// An app's health, shared by every team.
+#[derive(SimpleObject)]
+pub struct AppHealth {
+    status: AppHealthStatus,
+    /// When the status last changed; null for an app that never had an incident.
+    since: Option<DateTime<Utc>>,
+    /// The last transient failure seen while degraded (or before recovering).
+    last_error: Option<String>,
+}
+
+impl From<domain::AppHealth> for AppHealth {
+    fn from(health: domain::AppHealth) -> Self {
+        AppHealth { status: health.status.into(), since: health.since, last_error: health.last_error }
     }
 }
 

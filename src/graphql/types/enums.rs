@@ -83,3 +83,11 @@ impl From<domain::TeamAccess> for TeamRole {
         }
     }
 }
+
+/// How an app's provider is doing across all connections.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "domain::AppHealthStatus")]
+pub enum AppHealthStatus {
+    Healthy,
+    Degraded,
+}

@@ -253,7 +253,8 @@ async fn client_credentials_ask_for_the_default_and_requested_scopes() {
 async fn the_token_url_is_filled_from_the_connections_values() {
     let server = provider(ok(full_tokens())).await;
     let fields = "[[fields]]\nkey = \"site\"\nlabel = \"Site\"\nrequired = true\n";
-    let oauth = "authorize_url = \"{site}/authorize\"\ntoken_url = \"{site}/token\"";
+    let oauth =
+        "authorize_url = \"{site}/authorize\"\ntoken_url = \"{site}/token\"\nhost_fields = [\"site\"]";
     let app = app("OAUTH2", "", oauth, fields);
     let values = FormValues::from_parts([("site".to_owned(), server.uri())].into(), Default::default());
     let token = SecretString::from(REFRESH);

@@ -2,6 +2,7 @@
 //! domain values.
 
 pub mod api_token;
+pub mod app_health;
 pub mod audit_event;
 pub mod connection;
 pub mod dynamic_connection;
