@@ -44,6 +44,11 @@ impl AppError {
         AppError::BadUserInput { field: Some(field.into()), message: message.to_string() }
     }
 
+    /// Bad input that is no one field: the request as a whole (its body, its size, its shape).
+    pub fn bad_body(message: impl fmt::Display) -> Self {
+        AppError::BadUserInput { field: None, message: message.to_string() }
+    }
+
     /// The stable code clients switch on; part of the public contract.
     pub fn code(&self) -> &'static str {
         match self {

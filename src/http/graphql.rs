@@ -30,29 +30,25 @@ pub async fn execute(
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let Ok(chunk) = chunk else {
-            return error_response(
+            return refusal(
                 StatusCode::BAD_REQUEST,
-                "the request body could not be read",
-                "BAD_USER_INPUT",
+                AppError::bad_body("the request body could not be read"),
             );
         };
         if body.len() + chunk.len() > limits.max_body_bytes {
-            return error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("the request body is larger than {} bytes", limits.max_body_bytes),
-                "BAD_USER_INPUT",
+            let message = format!(
+                "the request body is larger than {} bytes (PLUGBOARD_MAX_BODY_BYTES)",
+                limits.max_body_bytes
             );
+            return refusal(StatusCode::PAYLOAD_TOO_LARGE, AppError::bad_body(message));
         }
         body.extend_from_slice(&chunk);
     }
     let batch: async_graphql::BatchRequest = match serde_json::from_slice(&body) {
         Ok(batch) => batch,
         Err(err) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                &format!("the body is not a GraphQL request (JSON with a `query`): {err}"),
-                "BAD_USER_INPUT",
-            );
+            let message = format!("the body is not a GraphQL request (JSON with a `query`): {err}");
+            return refusal(StatusCode::BAD_REQUEST, AppError::bad_body(message));
         }
     };
     let operations = match &batch {
@@ -61,20 +57,14 @@ pub async fn execute(
     };
     let max_batch = schema.limits().max_batch;
     if operations == 0 || operations > max_batch {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            &format!(
-                "a batch carries 1 to {max_batch} operations (PLUGBOARD_MAX_BATCH); this one has {operations}"
-            ),
-            "BAD_USER_INPUT",
+        let message = format!(
+            "a batch carries 1 to {max_batch} operations (PLUGBOARD_MAX_BATCH); this one has {operations}"
         );
+        return refusal(StatusCode::BAD_REQUEST, AppError::bad_body(message));
     }
     let caller = match caller_from_headers(&state, request.headers()).await {
         Ok(caller) => caller,
-        Err(err) => {
-            tracing::error!(error = format!("{err:#}"), "could not authenticate a request");
-            return error_response(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE, "INTERNAL");
-        }
+        Err(err) => return refusal(StatusCode::INTERNAL_SERVER_ERROR, err),
     };
     let response = schema.execute_http(batch, caller).await;
     HttpResponse::Ok().json(response)
@@ -99,9 +89,18 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-fn error_response(status: StatusCode, message: &str, code: &str) -> HttpResponse {
+/// A request refused before execution, answered like any GraphQL error: the message and the
+/// code of `err` (an internal one is logged here and shown only as `INTERNAL`).
+fn refusal(status: StatusCode, err: AppError) -> HttpResponse {
+    let message = match &err {
+        AppError::Internal(detail) => {
+            tracing::error!(error = format!("{detail:#}"), "could not answer a GraphQL request");
+            INTERNAL_MESSAGE.to_owned()
+        }
+        other => other.to_string(),
+    };
     HttpResponse::build(status).json(json!({
-        "errors": [{ "message": message, "extensions": { "code": code } }]
+        "errors": [{ "message": message, "extensions": { "code": err.code() } }]
     }))
 }
 
