@@ -206,35 +206,18 @@ async fn aliased_and_batched_provider_calls_are_rate_limited() {
         assert_eq!(calls, 5, "the provider saw only the admitted calls");
 
         // Over requests, the token's minute runs out (1 create + 5 above + 6 more = 12).
+        let verify = "mutation($id: ID!) { verifyConnection(id: $id) { outcome } }";
         for _ in 0..6 {
-            let body = app
-                .graphql(
-                    Some(&member.token),
-                    &format!("mutation {{ verifyConnection(id: \"{id}\") {{ outcome }} }}"),
-                    json!({}),
-                )
-                .await;
+            let body = app.graphql(Some(&member.token), verify, json!({ "id": id })).await;
             assert!(body["errors"].is_null(), "{body}");
         }
-        let body = app
-            .graphql(
-                Some(&member.token),
-                &format!("mutation {{ verifyConnection(id: \"{id}\") {{ outcome }} }}"),
-                json!({}),
-            )
-            .await;
+        let body = app.graphql(Some(&member.token), verify, json!({ "id": id })).await;
         assert_eq!(error_code(&body), "RATE_LIMITED", "{body}");
         let retry_after = body["errors"][0]["extensions"]["retryAfter"].as_u64().expect("retryAfter");
         assert!((1..=60).contains(&retry_after), "{body}");
         // Another member's token has its own budget.
         let other = app.member("Acme", "bo@acme.test", TeamRole::Member).await;
-        let body = app
-            .graphql(
-                Some(&other.token),
-                &format!("mutation {{ verifyConnection(id: \"{id}\") {{ outcome }} }}"),
-                json!({}),
-            )
-            .await;
+        let body = app.graphql(Some(&other.token), verify, json!({ "id": id })).await;
         assert!(body["errors"].is_null(), "{body}");
     }
 }
