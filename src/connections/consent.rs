@@ -246,6 +246,7 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
     let client = state.oauth_clients.for_app(app, &form).map_err(|err| Refused::of(id, err.to_string()))?;
     let http = tokens::token_client(state, app, &form).map_err(|err| Refused::of(id, err.to_string()))?;
     let verifier = payload.pkce_verifier.map(SecretString::from);
+    let permit = state.provider_gate.enter(connection.team_id).await;
     let granted = match oauth::exchange_code(
         &http,
         app,
@@ -267,6 +268,7 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
         }
     };
     let check = check_new_token(state, app, &form, &granted.access_token).await;
+    drop(permit);
     if let (Some(before), Some(after)) =
         (&connection.account_label, check.as_ref().and_then(|c| c.account_label.as_ref()))
         && purpose != Purpose::Create
@@ -295,7 +297,8 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
         Some(check) => check.verification.outcome.next_status(ConnectionStatus::Unverified),
         None => ConnectionStatus::Active,
     };
-    let expires_at = tokens::expiry(state, &granted);
+    let now = Utc::now();
+    let expires_at = tokens::expiry(now, granted.expires_in);
     let data = ConnectionData {
         name,
         status,
@@ -310,8 +313,10 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
             .and_then(|c| c.account_label.clone())
             .or(connection.account_label.clone()),
         verification: check.as_ref().map(|c| c.verification.clone()),
-        health: verification::initial_health(state, check.as_ref(), Some(expires_at)),
-        expires_at: Some(expires_at),
+        health: verification::initial_health(state, check.as_ref(), tokens::grant_expiry(now, &granted)),
+        expires_at,
+        grant_expires_at: tokens::grant_expiry(now, &granted),
+        token_details: Default::default(),
     };
     let action = match purpose {
         Purpose::Create => AuditAction::ConnectionAuthorized,
@@ -418,9 +423,15 @@ async fn note_pending(state: &AppState, connection: &Connection, message: &str) 
         started_at: now,
         finished_at: now,
     };
-    if let Err(err) =
-        store::connections::set_status(&state.db, connection.team_id, connection.id, connection.status, &note)
-            .await
+    if let Err(err) = store::connections::set_status(
+        &state.db,
+        connection.team_id,
+        connection.id,
+        connection.version,
+        connection.status,
+        &note,
+    )
+    .await
     {
         tracing::error!(error = %err, "could not record a refused consent");
     }

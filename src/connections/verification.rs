@@ -10,6 +10,7 @@ use super::secrets::StoredSecrets;
 use super::tokens::{self, TokenProblem};
 use crate::access;
 use crate::catalog::{App, FormValues};
+use crate::domain::next_grant_attention;
 use crate::domain::{
     Actor, AuditAction, Connection, ConnectionId, ConnectionStatus, Health, Principal, TeamId, Verification,
     VerificationOutcome,
@@ -36,6 +37,7 @@ pub(super) async fn check_form(
     }
     state.events.publish(VerificationEvent::started(team_id, id)).await;
     let values = RequestValues { app, form, access_token: None };
+    let _permit = state.provider_gate.enter(team_id).await;
     verify::check(&state.outbound, &values).await.map(Some).map_err(settings_error)
 }
 
@@ -43,7 +45,7 @@ pub(super) async fn check_form(
 pub(super) fn initial_health(
     state: &AppState,
     check: Option<&CheckResult>,
-    expires_at: Option<chrono::DateTime<Utc>>,
+    grant_expires_at: Option<chrono::DateTime<Utc>>,
 ) -> Health {
     let now = Utc::now();
     match check {
@@ -52,16 +54,10 @@ pub(super) fn initial_health(
             check.verification.outcome,
             now,
             jitter(),
-            refresh_due(state, expires_at),
+            next_grant_attention(grant_expires_at, now),
         ),
         None => Health { next_check_at: Some(now + state.schedule.interval), ..Health::default() },
     }
-}
-
-/// When a token expiring at `expires_at` should be refreshed ahead: the skew before it.
-fn refresh_due(state: &AppState, expires_at: Option<chrono::DateTime<Utc>>) -> Option<chrono::DateTime<Utc>> {
-    let skew = chrono::Duration::from_std(state.config.token_refresh_skew).unwrap_or_default();
-    expires_at.map(|e| e - skew)
 }
 
 /// `verifyConnection`: checks the stored credentials and records the result.
@@ -102,7 +98,7 @@ pub async fn check_stored(
     state.events.publish(VerificationEvent::started(connection.team_id, connection.id)).await;
     if app.oauth().is_none() {
         let values = RequestValues { app, form: &form, access_token: None };
-        return verify::check(&state.outbound, &values).await.map_err(settings_error);
+        return gated_check(state, connection, &values).await;
     }
     let started_at = Utc::now();
     let token = match tokens::fresh_access_token(state, connection, false).await {
@@ -110,7 +106,7 @@ pub async fn check_stored(
         Err(problem) => return token_problem_check(problem, started_at),
     };
     let values = RequestValues { app, form: &form, access_token: Some(&token) };
-    let check = verify::check(&state.outbound, &values).await.map_err(settings_error)?;
+    let check = gated_check(state, connection, &values).await?;
     if check.http_status != Some(401) {
         return Ok(check);
     }
@@ -120,7 +116,17 @@ pub async fn check_stored(
         Err(problem) => return token_problem_check(problem, started_at),
     };
     let values = RequestValues { app, form: &form, access_token: Some(&token) };
-    verify::check(&state.outbound, &values).await.map_err(settings_error)
+    gated_check(state, connection, &values).await
+}
+
+/// A check within the team's provider permits.
+async fn gated_check(
+    state: &AppState,
+    connection: &Connection,
+    values: &RequestValues<'_>,
+) -> AppResult<CheckResult> {
+    let _permit = state.provider_gate.enter(connection.team_id).await;
+    verify::check(&state.outbound, values).await.map_err(settings_error)
 }
 
 /// A token that could not be had is itself the check's finding.
@@ -236,7 +242,7 @@ fn next_state(
         outcome,
         Utc::now(),
         jitter(),
-        refresh_due(state, connection.expires_at),
+        next_grant_attention(connection.grant_expires_at, Utc::now()),
     );
     (outcome.next_status(connection.status), health)
 }

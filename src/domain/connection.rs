@@ -20,7 +20,14 @@ pub struct Connection {
     /// Which secret form fields are set; their values live only in the sealed blob.
     pub secret_fields: Vec<String>,
     pub scopes: Vec<String>,
+    /// When the access token expires; `None` when the provider gave it no expiry.
     pub expires_at: Option<DateTime<Utc>>,
+    /// When the grant itself (the refresh token) ends, when the provider says so.
+    pub grant_expires_at: Option<DateTime<Utc>>,
+    /// Non-secret facts of the grant the app keeps (Salesforce's `instance_url`).
+    pub token_details: BTreeMap<String, String>,
+    /// Which write of tokens the connection holds; bumped by each one.
+    pub token_generation: i32,
     pub account_label: Option<String>,
     pub last_verification: Option<Verification>,
     /// How its checks have been going, and when the scheduler checks it next.

@@ -13,6 +13,7 @@ pub mod entities;
 pub mod flows;
 pub mod oauth_states;
 pub mod teams;
+pub mod token_leases;
 pub mod tokens;
 pub mod verifications;
 pub mod webhooks;

@@ -183,12 +183,15 @@ async fn an_expired_token_is_refreshed_and_the_rotated_refresh_token_stored(app:
     assert!(!s.provider.is_live_refresh("refresh-token-secret-2"), "the old refresh token was spent");
     assert!(load(&s, &id).await.expires_at.unwrap() > Utc::now() + chrono::Duration::minutes(50));
 
-    // A provider that sends no expiry still gets its token refreshed after the assumed lifetime.
+    // A token the provider gives no expiry does not expire: it is used until refused.
     s.provider.set_expires_in(None);
     expire_token(&s, &id).await;
     fresh_access_token(&s.app.state, &load(&s, &id).await, false).await.unwrap();
-    let expires = load(&s, &id).await.expires_at.expect("an assumed expiry");
-    assert!(expires < Utc::now() + chrono::Duration::minutes(61));
+    assert_eq!(load(&s, &id).await.expires_at, None, "no expiry means none");
+    let before = s.provider.token_requests();
+    let token = fresh_access_token(&s.app.state, &load(&s, &id).await, false).await.unwrap();
+    assert_eq!(token.expose_secret(), "access-token-secret-4");
+    assert_eq!(s.provider.token_requests(), before, "a token without expiry is not renewed on a clock");
 }
 
 async fn concurrent_uses_of_an_expired_token_make_one_token_request(app: TestApp) {
