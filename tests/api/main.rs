@@ -20,6 +20,7 @@ mod schema;
 mod shutdown;
 mod storage;
 mod subscriptions;
+mod token_lifecycle;
 mod verification;
 mod webhooks;
 mod ws;
