@@ -30,7 +30,7 @@ use crate::verify::{self, CheckResult, RequestValues};
 
 /// How long a person has to grant consent.
 const CONSENT_TTL_MINUTES: i64 = 10;
-const STATE_PURPOSE: &str = "oauth_state";
+pub(super) const STATE_PURPOSE: &str = "oauth_state";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {

@@ -34,7 +34,7 @@ use secrets::StoredSecrets;
 
 pub use consent::{Callback, Completed, Purpose, Refused, complete as complete_consent};
 pub use provider_gate::{ProviderGate, ProviderPermit};
-pub use rotation::{RotationReport, rotate_keys};
+pub use rotation::{RotationReport, TableReport, check_keys, rotate_keys};
 pub use secrets::open as open_secrets;
 pub use tokens::{TokenProblem, fresh_access_token};
 pub use verification::{

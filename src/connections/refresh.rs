@@ -56,7 +56,7 @@ pub(super) async fn refresh(
     // The permit first: waiting for it must not eat into the lease.
     let permit = state.provider_gate.enter(connection.team_id).await;
     let (current, sealed) = match take_lease(state, connection, &lease).await? {
-        Taken::Held(current, sealed) => (current, sealed),
+        Taken::Held(current, sealed) => (*current, sealed),
         Taken::RenewedMeanwhile(token) => return Ok(token),
     };
     let release = || async {
@@ -103,7 +103,7 @@ pub(super) async fn refresh(
 }
 
 enum Taken {
-    Held(Connection, Option<Vec<u8>>),
+    Held(Box<Connection>, Option<Vec<u8>>),
     RenewedMeanwhile(SecretString),
 }
 
@@ -120,7 +120,7 @@ async fn take_lease(state: &AppState, connection: &Connection, lease: &str) -> R
                 .await
                 .map_err(internal)?;
         match claim {
-            LeaseClaim::Held(current, sealed) => return Ok(Taken::Held(current, sealed)),
+            LeaseClaim::Held(current, sealed) => return Ok(Taken::Held(Box::new(current), sealed)),
             LeaseClaim::Gone => return Err(TokenProblem::Internal("the connection is gone".into())),
             LeaseClaim::Busy(current, sealed) => {
                 if current.token_generation != connection.token_generation {

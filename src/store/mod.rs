@@ -12,6 +12,7 @@ pub mod dynamic_connections;
 pub mod entities;
 pub mod flows;
 pub mod oauth_states;
+pub mod sealed;
 pub mod teams;
 pub mod token_leases;
 pub mod tokens;

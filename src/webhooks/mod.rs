@@ -22,7 +22,7 @@ use crate::state::AppState;
 use crate::store;
 use crate::store::webhooks::{Delivery, Webhook};
 
-const SECRET_PURPOSE: &str = "webhook";
+pub(crate) const SECRET_PURPOSE: &str = "webhook";
 const MIN_SECRET_CHARS: usize = 16;
 
 /// The events a webhook receives.
