@@ -381,15 +381,30 @@ async fn store_completed(
             .ok_or_else(|| {
                 AppError::Conflict("the connection was changed while consent was pending; start again".into())
             })?;
+    let consented_as = check.and_then(|c| c.account_label.clone());
     let mut detail = audit::content(&updated);
     if action == AuditAction::ConnectionEdited {
         detail["changed_fields"] = json!(audit::changed_fields(before, &updated));
     }
+    // Who the provider says consented: the person who started the consent is the actor.
+    detail["consented_as"] = json!(consented_as);
     audit::record(&txn, actor, &updated, action, detail).await?;
     if let Some(check) = check {
         verification::record_stored(&txn, state, actor, &updated, &check.verification).await?;
     }
+    // The webhooks the completion causes commit with it.
+    let mut extra = serde_json::Map::new();
+    extra.insert("account".into(), json!(consented_as.as_ref().or(updated.account_label.as_ref())));
+    extra.insert("started_by".into(), json!(actor.label));
+    let authorized =
+        crate::webhooks::enqueue(&txn, state, crate::webhooks::AUTHORIZED, &updated, None, extra)
+            .await
+            .map_err(AppError::internal)?;
+    let recovered = verification::enqueue_recovery(&txn, state, before.status, &updated).await?;
     txn.commit().await?;
+    if authorized > 0 || recovered {
+        crate::webhooks::deliver_soon(state);
+    }
     state
         .events
         .publish(ConnectionEvent::changed(

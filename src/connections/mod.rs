@@ -243,7 +243,11 @@ pub async fn edit(
     if let Some(check) = &verification {
         verification::record_stored(&txn, state, &principal.actor(), &edited, check).await?;
     }
+    let recovered = verification::enqueue_recovery(&txn, state, current.status, &edited).await?;
     txn.commit().await?;
+    if recovered {
+        crate::webhooks::deliver_soon(state);
+    }
     let event =
         ConnectionEvent::changed(edited.team_id, id, ConnectionEventKind::Updated, Some(edited.status), None);
     state.events.publish(event).await;

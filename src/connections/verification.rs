@@ -159,11 +159,24 @@ pub async fn record_check(
     connection: &Connection,
     check: &CheckResult,
 ) -> AppResult<Option<Connection>> {
+    // What the connection stands at now: a refresh during the check may have flagged it, and
+    // that change was announced already. Read before the transaction, whose first statement
+    // must be its write (SQLite cannot upgrade a read snapshot another writer has moved past).
+    let previous = store::connections::find(&state.db, connection.team_id, connection.id)
+        .await?
+        .map_or(connection.status, |c| c.status);
     let txn = state.db.begin().await?;
     let written = write_check(&txn, state, actor, connection, check).await?;
+    let recovered = match &written {
+        Some((recorded, _)) => enqueue_recovery(&txn, state, previous, recorded).await?,
+        None => false,
+    };
     txn.commit().await?;
+    if recovered {
+        crate::webhooks::deliver_soon(state);
+    }
     let Some((recorded, verification)) = written else { return Ok(None) };
-    publish_finished(state, &recorded, Some(&verification), connection.status).await;
+    publish_finished(state, &recorded, Some(&verification), previous).await;
     Ok(Some(recorded))
 }
 
@@ -204,7 +217,12 @@ pub async fn record_scheduled_checks(
         })
         .collect();
 
+    // What the connections stand at now: a refresh during the check may have flagged one, and
+    // that change was announced already. Read before the transaction, whose first statement
+    // must be its write (SQLite cannot upgrade a read snapshot another writer has moved past).
+    let stored = store::checks::statuses(&state.db, &ids).await?;
     let txn = state.db.begin().await?;
+    let previous = |c: &Connection| stored.get(&c.id).copied().unwrap_or(c.status);
     let written = store::checks::record_claimed(&txn, claim, &records).await?;
     drop(records);
     findings.retain(|(connection, ..)| written.contains(&connection.id));
@@ -214,19 +232,29 @@ pub async fn record_scheduled_checks(
     // The trail records what the scheduler changed; a check that finds nothing new is history.
     let trail: Vec<_> = findings
         .iter()
-        .filter(|(c, _, status, _)| *status != c.status)
+        .filter(|(c, _, status, _)| *status != previous(c))
         .map(|(c, verification, status, _)| {
-            let detail = audit::status_change(verification, c.status, *status);
+            let detail = audit::status_change(verification, previous(c), *status);
             audit::event(actor, c, AuditAction::ConnectionVerified, detail)
         })
         .collect();
     store::audit::record_many(&txn, &trail).await?;
+    let mut recovered = false;
+    for (connection, verification, status, health) in &findings {
+        if crate::webhooks::status_event(previous(connection), *status) == Some(crate::webhooks::RECOVERED) {
+            let after = (*connection).clone().after_check(verification, *status, health.clone());
+            recovered |= enqueue_recovery(&txn, state, previous(connection), &after).await?;
+        }
+    }
     txn.commit().await?;
+    if recovered {
+        crate::webhooks::deliver_soon(state);
+    }
 
     for (connection, verification, status, health) in &findings {
         let recorded = (*connection).clone().after_check(verification, *status, health.clone());
-        log_recorded(&recorded, verification.outcome, connection.status);
-        publish_finished(state, &recorded, Some(verification), connection.status).await;
+        log_recorded(&recorded, verification.outcome, previous(connection));
+        publish_finished(state, &recorded, Some(verification), previous(connection)).await;
     }
     Ok(findings.len() as u64)
 }
@@ -309,7 +337,10 @@ pub(super) async fn publish_finished(
         state.events.publish(VerificationEvent::finished(connection.team_id, connection.id, check)).await;
     }
     if connection.status != previous_status {
-        if let Some(event) = crate::webhooks::status_event(previous_status, connection.status) {
+        // A recovery's webhook was queued with the change itself (`enqueue_recovery`).
+        if let Some(event) = crate::webhooks::status_event(previous_status, connection.status)
+            && event != crate::webhooks::RECOVERED
+        {
             crate::webhooks::notify(state, event, connection, None).await;
         }
         let changed = ConnectionEvent::changed(
@@ -321,6 +352,25 @@ pub(super) async fn publish_finished(
         );
         state.events.publish(changed).await;
     }
+}
+
+/// Queues `connection.recovered` through the caller's transaction when a flagged connection
+/// (invalid, or needing reauthorization) became active: the webhook commits with the change.
+/// Answers whether deliveries were queued (then call `webhooks::deliver_soon` after commit).
+pub(super) async fn enqueue_recovery(
+    txn: &impl sea_orm::ConnectionTrait,
+    state: &AppState,
+    previous: ConnectionStatus,
+    after: &Connection,
+) -> AppResult<bool> {
+    if crate::webhooks::status_event(previous, after.status) != Some(crate::webhooks::RECOVERED) {
+        return Ok(false);
+    }
+    let queued =
+        crate::webhooks::enqueue(txn, state, crate::webhooks::RECOVERED, after, None, Default::default())
+            .await
+            .map_err(AppError::internal)?;
+    Ok(queued > 0)
 }
 
 /// History and audit of the check made of credentials as they were stored (create, edit,

@@ -59,6 +59,24 @@ pub async fn record(
     scoped(team_id).filter(Column::Id.eq(id)).one(db).await?.map(to_connection).transpose()
 }
 
+/// The statuses of the connections `ids` as they stand (for the scheduler, which holds their
+/// claims; across teams).
+pub async fn statuses(
+    db: &impl ConnectionTrait,
+    ids: &[ConnectionId],
+) -> Result<std::collections::HashMap<ConnectionId, ConnectionStatus>, DbErr> {
+    use sea_orm::QuerySelect;
+    let rows: Vec<(ConnectionId, ConnectionStatus)> = Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .column(Column::Status)
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
 /// A scheduled check's result, to be written under the sweep's claim.
 pub struct ClaimedCheck<'a> {
     pub id: ConnectionId,

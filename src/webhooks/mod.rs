@@ -31,6 +31,10 @@ pub const INVALID: &str = "connection.invalid";
 pub const RECOVERED: &str = "connection.recovered";
 pub const CREATED: &str = "connection.created";
 pub const DELETED: &str = "connection.deleted";
+/// Consent completed (create, reauthorize or an OAuth edit), naming the account consented as.
+pub const AUTHORIZED: &str = "connection.authorized";
+/// The connection's grant ends soon (a week, then a day, before).
+pub const EXPIRING: &str = "connection.expiring";
 
 pub async fn register(
     state: &AppState,
@@ -105,50 +109,66 @@ pub async fn notify(
     connection: &Connection,
     affected: Option<Vec<FlowRef>>,
 ) {
-    let result = async {
-        let affected = match affected {
-            Some(flows) => flows,
-            None => {
-                let mut refs: Vec<FlowRef> = Vec::new();
-                for usage in flows::usage::usages(&state.db, &state.catalog, connection).await? {
-                    if !refs.iter().any(|f| f.id == usage.flow.id.to_string()) {
-                        refs.push(flows::usage::flow_ref(&usage.flow));
-                    }
-                }
-                refs
-            }
-        };
-        let payload = json!({
-            "type": event,
-            "created_at": Utc::now(),
-            "team_id": connection.team_id.to_string(),
-            "connection": {
-                "id": connection.id.to_string(),
-                "name": connection.name.as_str(),
-                "app": connection.app_key,
-                "status": connection.status.as_str(),
-            },
-            "flows": affected,
-        });
-        store::webhooks::enqueue(&state.db, connection.team_id, event, &payload).await
-    }
-    .await;
+    let result = enqueue(&state.db, state, event, connection, affected, serde_json::Map::new()).await;
     match result {
         Ok(0) => {}
         Ok(queued) => {
             tracing::info!(event, connection_id = %connection.id, queued, "webhook deliveries queued");
-            let state = state.clone();
-            tokio::spawn(async move {
-                if let Err(err) = deliver_due(&state).await {
-                    tracing::warn!(
-                        error = format!("{err:#}"),
-                        "webhook delivery pass failed; the scheduler retries"
-                    );
-                }
-            });
+            deliver_soon(state);
         }
         Err(err) => tracing::error!(error = %err, event, "could not queue webhook deliveries"),
     }
+}
+
+/// Queues `event` about `connection` through `db` (the caller's transaction, so the deliveries
+/// commit with the change that causes them), with `extra` fields in the payload. Answers how
+/// many deliveries were queued; call `deliver_soon` after the commit.
+pub async fn enqueue(
+    db: &impl sea_orm::ConnectionTrait,
+    state: &AppState,
+    event: &'static str,
+    connection: &Connection,
+    affected: Option<Vec<FlowRef>>,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> anyhow::Result<usize> {
+    let affected = match affected {
+        Some(flows) => flows,
+        None => {
+            let mut refs: Vec<FlowRef> = Vec::new();
+            for usage in flows::usage::usages(db, &state.catalog, connection).await? {
+                if !refs.iter().any(|f| f.id == usage.flow.id.to_string()) {
+                    refs.push(flows::usage::flow_ref(&usage.flow));
+                }
+            }
+            refs
+        }
+    };
+    let mut payload = json!({
+        "type": event,
+        "created_at": Utc::now(),
+        "team_id": connection.team_id.to_string(),
+        "connection": {
+            "id": connection.id.to_string(),
+            "name": connection.name.as_str(),
+            "app": connection.app_key,
+            "status": connection.status.as_str(),
+        },
+        "flows": affected,
+    });
+    for (key, value) in extra {
+        payload[key] = value;
+    }
+    Ok(store::webhooks::enqueue(db, connection.team_id, event, &payload).await?)
+}
+
+/// Starts delivering what is due in the background (the scheduler retries what fails).
+pub fn deliver_soon(state: &AppState) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(err) = deliver_due(&state).await {
+            tracing::warn!(error = format!("{err:#}"), "webhook delivery pass failed; the scheduler retries");
+        }
+    });
 }
 
 /// Opens an endpoint's signing secret.

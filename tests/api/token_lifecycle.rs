@@ -24,6 +24,7 @@ on_every_database!(
     a_stale_refresh_failure_does_not_overwrite_a_fresh_reauthorization,
     tokens_without_expiry_are_never_flagged_for_it,
     idle_connections_are_not_refreshed_on_a_clock,
+    consent_and_reauthorization_send_authorized_and_recovered_webhooks,
 );
 
 const VERIFY: &str = "mutation($id: ID!) { verifyConnection(id: $id) { outcome message } }";
@@ -299,4 +300,68 @@ async fn refresh_answers_with_absurd_lifetimes_keep_the_rotated_token() {
         assert!(stored.expires_at.is_none_or(|e| e < year), "{absurd}: clamped: {:?}", stored.expires_at);
         assert!(stored.grant_expires_at.is_none_or(|e| e < year), "{absurd}: clamped");
     }
+}
+
+/// The event types a receiver got, waiting until it got `n` (deliveries run in the background).
+async fn received_events(receiver: &wiremock::MockServer, n: usize) -> Vec<Value> {
+    for _ in 0..100 {
+        let requests = receiver.received_requests().await.unwrap();
+        if requests.len() >= n {
+            return requests.iter().map(|r| r.body_json::<Value>().unwrap()).collect();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("expected {n} deliveries, got {}", receiver.received_requests().await.unwrap().len());
+}
+
+async fn consent_and_reauthorization_send_authorized_and_recovered_webhooks(app: TestApp) {
+    let s = setup(app).await;
+    let receiver = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(204))
+        .mount(&receiver)
+        .await;
+    s.app
+        .ok(
+            &s.member.token,
+            "mutation($t: ID!, $url: String!) { createWebhook(teamId: $t, url: $url, secret: \"whsec-test-signing-secret\") { id } }",
+            json!({ "t": s.member.team_id, "url": format!("{}/hook", receiver.uri()) }),
+        )
+        .await;
+    let id = connected(&s).await;
+    let events = received_events(&receiver, 2).await;
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert!(types.contains(&"connection.created") && types.contains(&"connection.authorized"), "{types:?}");
+    let authorized = events.iter().find(|e| e["type"] == "connection.authorized").unwrap();
+    assert_eq!(authorized["account"], "owner@provider.test");
+    assert_eq!(authorized["connection"]["status"], "ACTIVE");
+    assert_eq!(authorized["connection"]["id"], id.as_str());
+
+    s.provider.revoke_all();
+    s.provider.set_mode(crate::fake_oauth::TokenMode::InvalidGrant);
+    let check = s.app.ok(&s.member.token, VERIFY, json!({ "id": id })).await;
+    assert_eq!(check["verifyConnection"]["outcome"], "NEEDS_REAUTHORIZATION");
+    received_events(&receiver, 3).await;
+    s.provider.set_mode(crate::fake_oauth::TokenMode::Normal);
+    let started = s
+        .app
+        .ok(
+            &s.member.token,
+            "mutation($id: ID!) { reauthorizeConnection(id: $id) { authorizationUrl } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let (code, page) =
+        crate::oauth::consent(&s, started["reauthorizeConnection"]["authorizationUrl"].as_str().unwrap())
+            .await;
+    assert_eq!(code, 200, "{page}");
+    let events = received_events(&receiver, 5).await;
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types.iter().filter(|t| **t == "connection.authorized").count(), 2, "{types:?}");
+    assert_eq!(types.iter().filter(|t| **t == "connection.recovered").count(), 1, "{types:?}");
+    assert!(types.contains(&"connection.needs_reauthorization"), "{types:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let all = received_events(&receiver, 5).await;
+    let all: Vec<&str> = all.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(all.len(), 5, "nothing was sent twice: {all:?}");
 }
