@@ -138,6 +138,7 @@ impl Row {
             token_generation: Set(0),
             grant_expires_at: Set(None),
             token_details: Set(None),
+            grant_warned_days: Set(None),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! (so no instance spends a rotating refresh token another is spending, without holding the
 //! database while the provider answers), the generation of the tokens stored (bumped by every
 //! token write, so a late result decided on older tokens cannot land), when the provider says
-//! the grant itself ends, and the non-secret facts its token endpoint named.
+//! the grant itself ends (and which warning of that was sent), and the non-secret facts its token endpoint named.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -19,6 +19,7 @@ impl MigrationTrait for Migration {
             integer(Connections::TokenGeneration).default(0).to_owned(),
             timestamp_with_time_zone_null(Connections::GrantExpiresAt),
             json_null(Connections::TokenDetails),
+            integer_null(Connections::GrantWarnedDays),
         ];
         for mut column in columns {
             manager
@@ -35,6 +36,7 @@ impl MigrationTrait for Migration {
             Connections::TokenGeneration,
             Connections::GrantExpiresAt,
             Connections::TokenDetails,
+            Connections::GrantWarnedDays,
         ] {
             manager
                 .alter_table(Table::alter().table(Connections::Table).drop_column(column).to_owned())
@@ -52,4 +54,5 @@ enum Connections {
     TokenGeneration,
     GrantExpiresAt,
     TokenDetails,
+    GrantWarnedDays,
 }

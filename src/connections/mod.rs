@@ -8,6 +8,7 @@
 
 mod audit;
 mod consent;
+mod grants;
 mod provider_gate;
 mod refresh;
 mod rotation;
@@ -33,6 +34,7 @@ use crate::{flows, oauth};
 use secrets::StoredSecrets;
 
 pub use consent::{Callback, Completed, Purpose, Refused, complete as complete_consent};
+pub use grants::warn_expiring_grants;
 pub use provider_gate::{ProviderGate, ProviderPermit};
 pub use rotation::{RotationReport, TableReport, check_keys, rotate_keys};
 pub use secrets::open as open_secrets;

@@ -57,6 +57,29 @@ impl Connection {
     }
 }
 
+/// Where a connection's grant (its refresh token) stands, as its provider told us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GrantStatus {
+    /// The provider said nothing about the grant ending.
+    NoExpiry,
+    /// It ends, but not within the first warning (a week).
+    Ok,
+    /// It ends within a week: a person should reauthorize before it does.
+    Expiring,
+    Expired,
+}
+
+impl GrantStatus {
+    pub fn of(grant_expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Self {
+        match grant_expires_at {
+            None => GrantStatus::NoExpiry,
+            Some(ends) if ends <= now => GrantStatus::Expired,
+            Some(ends) if ends - super::GRANT_WARNINGS[0] <= now => GrantStatus::Expiring,
+            Some(_) => GrantStatus::Ok,
+        }
+    }
+}
+
 /// The result of one check of a connection against its provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {

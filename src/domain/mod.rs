@@ -13,7 +13,7 @@ mod team;
 
 pub use audit::{Actor, ActorKind, AuditAction, AuditEvent};
 pub use auth_type::AuthType;
-pub use connection::{Connection, ConnectionName, Verification};
+pub use connection::{Connection, ConnectionName, GrantStatus, Verification};
 pub use flow::{
     DynamicConnection, DynamicMember, Flow, FlowModule, FlowStatus, ModuleTarget, missing_scopes,
 };

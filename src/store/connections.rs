@@ -13,8 +13,8 @@ use sea_orm::{
 use super::entities::connection::{self, Column, Entity};
 use super::from_json;
 use crate::domain::{
-    AuthType, Connection, ConnectionId, ConnectionName, ConnectionStatus, Health, TeamId, UserId,
-    Verification, VerificationOutcome,
+    AuthType, Connection, ConnectionId, ConnectionName, ConnectionStatus, GrantStatus, Health, TeamId,
+    UserId, Verification, VerificationOutcome,
 };
 
 /// A sealed envelope and the id of the key that sealed it.
@@ -70,6 +70,8 @@ pub struct ConnectionFilter {
     pub status: Option<ConnectionStatus>,
     /// Matches the name, case-insensitively, anywhere in it.
     pub search: Option<String>,
+    /// Where the grant stands now.
+    pub grant: Option<GrantStatus>,
 }
 
 pub(super) fn to_connection(model: connection::Model) -> Result<Connection, DbErr> {
@@ -161,6 +163,7 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewConnection) -> Result<Con
         token_generation: Set(0),
         grant_expires_at: Set(new.data.grant_expires_at),
         token_details: Set(details_json(&new.data.token_details)),
+        grant_warned_days: Set(None),
     };
     to_connection(Entity::insert(model).exec_with_returning(db).await?)
 }
@@ -262,6 +265,7 @@ pub async fn replace(
         .col_expr(Column::ExpiresAt, Expr::value(data.expires_at))
         .col_expr(Column::GrantExpiresAt, Expr::value(data.grant_expires_at))
         .col_expr(Column::TokenDetails, Expr::value(details_json(&data.token_details)))
+        .col_expr(Column::GrantWarnedDays, Expr::value(Option::<i32>::None))
         // New credentials: a refresh decided on the old ones must not land.
         .col_expr(Column::TokenGeneration, Expr::col(Column::TokenGeneration).add(1))
         .col_expr(Column::NextCheckAt, Expr::value(data.health.next_check_at))
@@ -299,6 +303,18 @@ fn filtered(team_id: TeamId, filter: &ConnectionFilter) -> Select<Entity> {
     }
     if let Some(status) = filter.status {
         query = query.filter(Column::Status.eq(status));
+    }
+    if let Some(grant) = filter.grant {
+        let now = Utc::now();
+        let warn_from = now + crate::domain::GRANT_WARNINGS[0];
+        query = match grant {
+            GrantStatus::NoExpiry => query.filter(Column::GrantExpiresAt.is_null()),
+            GrantStatus::Ok => query.filter(Column::GrantExpiresAt.gt(warn_from)),
+            GrantStatus::Expiring => {
+                query.filter(Column::GrantExpiresAt.gt(now)).filter(Column::GrantExpiresAt.lte(warn_from))
+            }
+            GrantStatus::Expired => query.filter(Column::GrantExpiresAt.lte(now)),
+        };
     }
     if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         let pattern = format!("%{}%", escape_like(&search.to_lowercase()));

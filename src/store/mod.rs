@@ -11,6 +11,7 @@ pub mod connections;
 pub mod dynamic_connections;
 pub mod entities;
 pub mod flows;
+pub mod grants;
 pub mod oauth_states;
 pub mod sealed;
 pub mod teams;

@@ -107,7 +107,9 @@ pub async fn store_refreshed(
         update = update.col_expr(Column::Scopes, Expr::value(serde_json::json!(scopes)));
     }
     if let Some(grant_expires_at) = tokens.grant_expires_at {
-        update = update.col_expr(Column::GrantExpiresAt, Expr::value(grant_expires_at));
+        update = update
+            .col_expr(Column::GrantExpiresAt, Expr::value(grant_expires_at))
+            .col_expr(Column::GrantWarnedDays, Expr::value(Option::<i32>::None));
     }
     if let Some(details) = &tokens.details {
         update = update.col_expr(Column::TokenDetails, Expr::value(serde_json::json!(details)));

@@ -25,6 +25,7 @@ on_every_database!(
     tokens_without_expiry_are_never_flagged_for_it,
     idle_connections_are_not_refreshed_on_a_clock,
     consent_and_reauthorization_send_authorized_and_recovered_webhooks,
+    a_grant_ending_soon_is_shown_and_warned_a_week_and_a_day_before,
 );
 
 const VERIFY: &str = "mutation($id: ID!) { verifyConnection(id: $id) { outcome message } }";
@@ -364,4 +365,73 @@ async fn consent_and_reauthorization_send_authorized_and_recovered_webhooks(app:
     let all = received_events(&receiver, 5).await;
     let all: Vec<&str> = all.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(all.len(), 5, "nothing was sent twice: {all:?}");
+}
+
+async fn set_grant_end(s: &Setup, id: &str, ends: chrono::DateTime<Utc>) {
+    connection::Entity::update_many()
+        .col_expr(connection::Column::GrantExpiresAt, Expr::value(ends))
+        .filter(connection::Column::Id.eq(id.parse::<plugboard::domain::ConnectionId>().unwrap()))
+        .exec(&s.app.state.db)
+        .await
+        .unwrap();
+}
+
+async fn a_grant_ending_soon_is_shown_and_warned_a_week_and_a_day_before(app: TestApp) {
+    let s = setup(app).await;
+    let receiver = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(204))
+        .mount(&receiver)
+        .await;
+    s.provider.set_extra_fields(json!({ "refresh_token_expires_in": 30 * 86400 }));
+    let id = connected(&s).await;
+    let flow = flow_using(&s, &id).await;
+    s.app
+        .ok(
+            &s.member.token,
+            "mutation($t: ID!, $url: String!) { createWebhook(teamId: $t, url: $url, secret: \"whsec-test-signing-secret\") { id } }",
+            json!({ "t": s.member.team_id, "url": format!("{}/hook", receiver.uri()) }),
+        )
+        .await;
+    let grant = "query($id: ID!) { connection(id: $id) { grantExpiresAt grantStatus } }";
+    let expiring = "query($t: ID!) { team(id: $t) { connections(grantStatus: EXPIRING) { totalCount edges { node { id } } } } }";
+    let shown = s.app.ok(&s.member.token, grant, json!({ "id": id })).await;
+    let ends: chrono::DateTime<Utc> =
+        shown["connection"]["grantExpiresAt"].as_str().unwrap().parse().unwrap();
+    assert!((ends - Utc::now() - chrono::Duration::days(30)).num_minutes().abs() < 5, "{shown}");
+    assert_eq!(shown["connection"]["grantStatus"], "OK");
+    let listed = s.app.ok(&s.member.token, expiring, json!({ "t": s.member.team_id })).await;
+    assert_eq!(listed["team"]["connections"]["totalCount"], 0);
+    assert_eq!(plugboard::connections::warn_expiring_grants(&s.app.state).await.unwrap(), 0);
+
+    set_grant_end(&s, &id, Utc::now() + chrono::Duration::days(6)).await;
+    let shown = s.app.ok(&s.member.token, grant, json!({ "id": id })).await;
+    assert_eq!(shown["connection"]["grantStatus"], "EXPIRING");
+    let listed = s.app.ok(&s.member.token, expiring, json!({ "t": s.member.team_id })).await;
+    assert_eq!(listed["team"]["connections"]["edges"][0]["node"]["id"], id.as_str());
+    let other = s.app.member("Globex", "hank@globex.test", TeamRole::Admin).await;
+    let theirs = s.app.ok(&other.token, expiring, json!({ "t": other.team_id })).await;
+    assert_eq!(theirs["team"]["connections"]["totalCount"], 0, "another team sees none of it");
+
+    let (sibling, state) = (s.app.spawn_sibling().await, s.app.state.clone());
+    let (a, b) = tokio::join!(
+        plugboard::connections::warn_expiring_grants(&state),
+        plugboard::connections::warn_expiring_grants(&sibling.state)
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 1, "the week's warning goes out once across instances");
+    let events = received_events(&receiver, 1).await;
+    let warning =
+        events.iter().find(|e| e["type"] == "connection.expiring").expect("a connection.expiring webhook");
+    assert_eq!(warning["connection"]["id"], id.as_str());
+    assert_eq!(warning["flows"][0]["id"], flow.as_str(), "it names the flows that will break: {warning}");
+    assert_eq!(warning["days_left"], 5);
+
+    set_grant_end(&s, &id, Utc::now() + chrono::Duration::hours(20)).await;
+    assert_eq!(
+        plugboard::connections::warn_expiring_grants(&s.app.state).await.unwrap(),
+        1,
+        "the day's warning"
+    );
+    assert_eq!(plugboard::connections::warn_expiring_grants(&s.app.state).await.unwrap(), 0);
+    received_events(&receiver, 2).await;
 }

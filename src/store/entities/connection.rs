@@ -48,6 +48,8 @@ pub struct Model {
     pub grant_expires_at: Option<DateTimeUtc>,
     /// Non-secret facts the token endpoint named that the app keeps (`instance_url`).
     pub token_details: Option<Json>,
+    /// The last warning sent before the grant ends, in days ahead (7, then 1).
+    pub grant_warned_days: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
