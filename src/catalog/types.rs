@@ -165,9 +165,15 @@ pub struct OAuthSettings {
     pub(super) client_auth: ClientAuth,
     pub(super) extra_authorize_params: BTreeMap<String, String>,
     pub(super) extra_token_params: BTreeMap<String, String>,
+    pub(super) token_fields: Vec<String>,
 }
 
 impl OAuthSettings {
+    /// Non-secret fields of the token response kept with the grant, usable in templates.
+    pub fn token_fields(&self) -> &[String] {
+        &self.token_fields
+    }
+
     /// Always present for OAUTH2 apps, never for client-credentials apps.
     pub fn authorize_url(&self) -> Option<&Template> {
         self.authorize_url.as_ref()

@@ -267,7 +267,11 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
             return Err(Refused::of(id, message));
         }
     };
-    let check = check_new_token(state, app, &form, &granted.access_token).await;
+    let details = tokens::grant_details(app, &granted).unwrap_or_else(|| {
+        if purpose == Purpose::Create { Default::default() } else { connection.token_details.clone() }
+    });
+    let check =
+        check_new_token(state, app, &tokens::with_details(&form, &details), &granted.access_token).await;
     drop(permit);
     if let (Some(before), Some(after)) =
         (&connection.account_label, check.as_ref().and_then(|c| c.account_label.as_ref()))
@@ -316,7 +320,7 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
         health: verification::initial_health(state, check.as_ref(), tokens::grant_expiry(now, &granted)),
         expires_at,
         grant_expires_at: tokens::grant_expiry(now, &granted),
-        token_details: Default::default(),
+        token_details: details,
     };
     let action = match purpose {
         Purpose::Create => AuditAction::ConnectionAuthorized,

@@ -9,7 +9,6 @@
 //!    falls back to storing the tokens as they came. A dead grant is flagged under the same
 //!    guard, so a late failure never overwrites a fresh reauthorization.
 
-use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,7 @@ use sea_orm::TransactionTrait;
 use secrecy::SecretString;
 
 use super::secrets::StoredSecrets;
-use super::tokens::{TokenProblem, expiry, grant_expiry, internal, token_client, usable};
+use super::tokens::{TokenProblem, expiry, grant_details, grant_expiry, internal, token_client, usable};
 use crate::catalog::{App, FormValues};
 use crate::domain::{
     Actor, ActorKind, AuditAction, AuthType, Connection, ConnectionStatus, Verification, VerificationOutcome,
@@ -90,7 +89,7 @@ pub(super) async fn refresh(
     match answer {
         Ok(tokens) => {
             crate::metrics::refresh(app.key(), "ok");
-            keep(state, &current, secrets, tokens).await
+            keep(state, app, &current, secrets, tokens).await
         }
         Err(err) => {
             crate::metrics::refresh(app.key(), refresh_result(&err));
@@ -175,11 +174,13 @@ async fn request_tokens(
 /// make it moot. Answers the new access token.
 async fn keep(
     state: &AppState,
+    app: &App,
     current: &Connection,
     secrets: StoredSecrets,
     tokens: TokenSet,
 ) -> Result<SecretString, TokenProblem> {
-    let prepared = std::panic::catch_unwind(AssertUnwindSafe(|| prepare(state, current, &secrets, &tokens)));
+    let prepared =
+        std::panic::catch_unwind(AssertUnwindSafe(|| prepare(state, app, current, &secrets, &tokens)));
     let write = match prepared {
         Ok(Ok(write)) => write,
         Ok(Err(err)) => return Err(lost(format!("{err:#}"))),
@@ -229,6 +230,7 @@ async fn keep(
 /// keeps it (RFC 6749 §6).
 fn prepare(
     state: &AppState,
+    app: &App,
     current: &Connection,
     secrets: &StoredSecrets,
     tokens: &TokenSet,
@@ -247,7 +249,7 @@ fn prepare(
         expires_at: expiry(now, tokens.expires_in),
         grant_expires_at: grant_expiry(now, tokens),
         scopes: tokens.scopes.clone(),
-        details: None::<BTreeMap<String, String>>,
+        details: grant_details(app, tokens),
     })
 }
 

@@ -3,6 +3,7 @@
 //! only when the provider refuses it). Renewing is single-flight per connection: one per
 //! process (`SingleFlight`) and one across instances (a lease on the row, see `refresh`).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -190,6 +191,45 @@ pub(super) fn expiry(now: DateTime<Utc>, lifetime: Option<Duration>) -> Option<D
 /// When the grant of `tokens` ends, if the provider said.
 pub(super) fn grant_expiry(now: DateTime<Utc>, tokens: &TokenSet) -> Option<DateTime<Utc>> {
     expiry(now, tokens.grant_expires_in)
+}
+
+/// The most characters a kept token response field may have.
+const MAX_DETAIL_CHARS: usize = 2048;
+
+/// The token response fields `app` keeps with the grant (`[oauth] token_fields`), as text;
+/// `None` when the response named none of them.
+pub(super) fn grant_details(app: &App, tokens: &TokenSet) -> Option<BTreeMap<String, String>> {
+    let names = app.oauth()?.token_fields();
+    let details: BTreeMap<String, String> = names
+        .iter()
+        .filter_map(|name| {
+            let text = match tokens.raw_extra.get(name)? {
+                serde_json::Value::String(text) => text.clone(),
+                serde_json::Value::Number(number) => number.to_string(),
+                serde_json::Value::Bool(flag) => flag.to_string(),
+                _ => return None,
+            };
+            if text.chars().count() > MAX_DETAIL_CHARS || text.chars().any(char::is_control) {
+                tracing::warn!(field = %name, "the token endpoint sent an unusable value for a kept field; ignored");
+                return None;
+            }
+            Some((name.clone(), text))
+        })
+        .collect();
+    (!details.is_empty()).then_some(details)
+}
+
+/// `form` with the grant's kept details added, for filling the app's templates (never stored
+/// as form values).
+pub(super) fn with_details(form: &FormValues, details: &BTreeMap<String, String>) -> FormValues {
+    if details.is_empty() {
+        return form.clone();
+    }
+    let (mut public, secret) = form.clone().into_parts();
+    for (name, value) in details {
+        public.entry(name.clone()).or_insert_with(|| value.clone());
+    }
+    FormValues::from_parts(public, secret)
 }
 
 pub(super) fn internal(err: impl std::fmt::Display) -> TokenProblem {

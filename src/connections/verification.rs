@@ -95,6 +95,7 @@ pub async fn check_stored(
     }
     let secrets = StoredSecrets::open(&state.sealer, connection.team_id, connection.id, sealed)?;
     let form = FormValues::from_parts(connection.public_fields.clone(), secrets.form);
+    let form = tokens::with_details(&form, &connection.token_details);
     state.events.publish(VerificationEvent::started(connection.team_id, connection.id)).await;
     if app.oauth().is_none() {
         let values = RequestValues { app, form: &form, access_token: None };

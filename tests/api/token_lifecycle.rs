@@ -26,6 +26,7 @@ on_every_database!(
     idle_connections_are_not_refreshed_on_a_clock,
     consent_and_reauthorization_send_authorized_and_recovered_webhooks,
     a_grant_ending_soon_is_shown_and_warned_a_week_and_a_day_before,
+    token_response_fields_the_app_keeps_fill_its_templates,
 );
 
 const VERIFY: &str = "mutation($id: ID!) { verifyConnection(id: $id) { outcome message } }";
@@ -434,4 +435,45 @@ async fn a_grant_ending_soon_is_shown_and_warned_a_week_and_a_day_before(app: Te
     );
     assert_eq!(plugboard::connections::warn_expiring_grants(&s.app.state).await.unwrap(), 0);
     received_events(&receiver, 2).await;
+}
+
+async fn token_response_fields_the_app_keeps_fill_its_templates(app: TestApp) {
+    let s = setup(app).await;
+    s.provider.set_extra_fields(json!({ "instance_url": s.app.provider.uri(), "signature": "sig-secret" }));
+    let created = s
+        .app
+        .ok(
+            &s.member.token,
+            crate::helpers::CREATE_CONNECTION,
+            json!({ "input": { "teamId": s.member.team_id, "app": "test-instance", "name": "Instance", "fields": {} } }),
+        )
+        .await;
+    let id = created["createConnection"]["connection"]["id"].as_str().unwrap().to_owned();
+    let url = created["createConnection"]["authorizationUrl"].as_str().unwrap();
+    let (code, page) = crate::oauth::consent(&s, url).await;
+    assert_eq!(code, 200, "{page}");
+    let shown = s
+        .app
+        .ok(
+            &s.member.token,
+            "query($id: ID!) { connection(id: $id) { status accountLabel fields grantDetails } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let connection = &shown["connection"];
+    assert_eq!(connection["status"], "ACTIVE", "the check reached {{instance_url}}/oauth-api/me: {shown}");
+    assert_eq!(connection["accountLabel"], "owner@provider.test");
+    assert_eq!(connection["grantDetails"], json!({ "instance_url": s.app.provider.uri() }));
+    assert_eq!(connection["fields"], json!({}), "details are not form fields");
+    assert!(!shown.to_string().contains("sig-secret"), "only the fields the app names are kept");
+
+    // The scheduler's checks and refreshes use it too, and a refresh keeps what it named.
+    expire_token(&s, &id).await;
+    let check = s.app.ok(&s.member.token, VERIFY, json!({ "id": id })).await;
+    assert_eq!(check["verifyConnection"]["outcome"], "OK", "{check}");
+    let after = s
+        .app
+        .ok(&s.member.token, "query($id: ID!) { connection(id: $id) { grantDetails } }", json!({ "id": id }))
+        .await;
+    assert_eq!(after["connection"]["grantDetails"]["instance_url"], s.app.provider.uri());
 }
