@@ -179,16 +179,11 @@ async fn keep(
     secrets: StoredSecrets,
     tokens: TokenSet,
 ) -> Result<SecretString, TokenProblem> {
-    let prepared =
-        std::panic::catch_unwind(AssertUnwindSafe(|| prepare(state, app, current, &secrets, &tokens)));
-    let write = match prepared {
-        Ok(Ok(write)) => write,
-        Ok(Err(err)) => return Err(lost(format!("{err:#}"))),
-        Err(_) => {
-            tracing::error!("preparing refreshed tokens panicked; storing them as they came");
-            fallback(state, current, &secrets, &tokens).map_err(|err| lost(format!("{err:#}")))?
-        }
-    };
+    let write = guarded(
+        || prepare(state, app, current, &secrets, &tokens),
+        || fallback(state, current, &secrets, &tokens),
+    )
+    .map_err(|err| lost(format!("{err:#}")))?;
     let started = Instant::now();
     let mut backoff = Duration::from_millis(50);
     loop {
@@ -223,6 +218,21 @@ async fn keep(
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(WRITE_BACKOFF_MAX);
+    }
+}
+
+/// `prepare`'s answer, or if it panics `fallback`'s: a panic after the provider rotated the
+/// refresh token must not lose it.
+fn guarded<T>(
+    prepare: impl FnOnce() -> anyhow::Result<T>,
+    fallback: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    match std::panic::catch_unwind(AssertUnwindSafe(prepare)) {
+        Ok(prepared) => prepared,
+        Err(_) => {
+            tracing::error!("preparing refreshed tokens panicked; storing them as they came");
+            fallback()
+        }
     }
 }
 
@@ -369,5 +379,21 @@ async fn flag_dead_grant(state: &AppState, connection: &Connection, message: &st
             tracing::error!(error = format!("{err:#}"), "could not flag a connection after a refresh");
             Flagged::Failed
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_while_preparing_falls_back_to_storing_the_tokens_as_they_came() {
+        let stored =
+            guarded(|| -> anyhow::Result<&str> { panic!("chrono overflowed") }, || Ok("as they came"));
+        assert_eq!(stored.unwrap(), "as they came");
+        let stored = guarded(|| Ok("prepared"), || -> anyhow::Result<&str> { panic!("not called") });
+        assert_eq!(stored.unwrap(), "prepared");
+        let failed = guarded(|| -> anyhow::Result<&str> { anyhow::bail!("could not seal") }, || Ok("unused"));
+        assert!(failed.is_err(), "an error is no panic: it is reported, not papered over");
     }
 }

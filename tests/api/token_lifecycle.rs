@@ -55,7 +55,9 @@ async fn make_all_due(s: &Setup) {
         .unwrap();
 }
 
-/// Posts a GraphQL request to the instance at `address`.
+/// Posts a GraphQL request to the instance at `address`. A request the HTTP server dropped
+/// before answering (a thousand at once on a small test machine can outrun its accept queue)
+/// is sent again: every request here may be repeated, and what is asserted is the answers.
 async fn graphql_at(
     client: &reqwest::Client,
     address: &str,
@@ -63,14 +65,18 @@ async fn graphql_at(
     query: &str,
     variables: Value,
 ) -> Value {
-    let response = client
-        .post(format!("{address}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .expect("the app answers");
-    response.json().await.expect("a JSON answer")
+    let body = json!({ "query": query, "variables": variables });
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match client.post(format!("{address}/graphql")).bearer_auth(token).json(&body).send().await {
+            Ok(response) => return response.json().await.expect("a JSON answer"),
+            Err(err) if attempts < 5 && (err.is_request() || err.is_connect()) => {
+                tokio::time::sleep(Duration::from_millis(100 * attempts)).await;
+            }
+            Err(err) => panic!("the app answers: {err:?}"),
+        }
+    }
 }
 
 /// The stored tokens of `id` work at the provider: the access token is live, and so is the
@@ -84,7 +90,8 @@ async fn assert_working_tokens(s: &Setup, id: &str) {
 
 async fn no_refresh_token_is_lost_to_sweeps_checks_and_reads_on_two_instances(app: TestApp) {
     const CONNECTIONS: usize = 6;
-    const READS: usize = 240;
+    // The first round has a thousand runner reads at once; the others fewer, to stay quick.
+    const READS: [usize; 3] = [1000, 200, 200];
     let s = setup(app).await;
     let sibling = s.app.spawn_sibling().await;
     let mut ids = Vec::new();
@@ -111,7 +118,7 @@ async fn no_refresh_token_is_lost_to_sweeps_checks_and_reads_on_two_instances(ap
                 .iter()
                 .map(move |address| graphql_at(client, address, member, VERIFY, json!({ "id": id })))
         }));
-        let reads = join_all((0..READS).map(|i| {
+        let reads = join_all((0..READS[round]).map(|i| {
             let flow = &flows[i % CONNECTIONS];
             let address = &addresses[i % 2];
             graphql_at(client, address, &runner, READ, json!({ "flow": flow, "module": "read" }))
