@@ -210,6 +210,19 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
     let app =
         state.catalog.get(&connection.app_key).ok_or_else(|| Refused::of(id, "the app left the catalog"))?;
     let actor = Actor { kind: stored.actor_kind, id: stored.actor_id, label: stored.actor_label.clone() };
+    // The consent is the starter's: it completes only while they may still change the team's
+    // connections (a member removed meanwhile cannot finish one).
+    if let Some(user) = actor_user(&actor) {
+        let role = store::teams::role_of(&state.db, stored.team_id, user)
+            .await
+            .map_err(|err| internal_refusal(Some(id), err))?;
+        if !role.is_some_and(crate::domain::TeamRole::can_manage) {
+            return Err(Refused::of(
+                id,
+                "the person who started this sign-in can no longer change this team's connections; nothing was changed",
+            ));
+        }
+    }
 
     if let Some(error) = callback.error {
         let message = format!(

@@ -27,6 +27,7 @@ on_every_database!(
     consent_and_reauthorization_send_authorized_and_recovered_webhooks,
     a_grant_ending_soon_is_shown_and_warned_a_week_and_a_day_before,
     token_response_fields_the_app_keeps_fill_its_templates,
+    a_consent_completes_only_while_its_starter_may_manage_the_team,
 );
 
 const VERIFY: &str = "mutation($id: ID!) { verifyConnection(id: $id) { outcome message } }";
@@ -483,4 +484,46 @@ async fn token_response_fields_the_app_keeps_fill_its_templates(app: TestApp) {
         .ok(&s.member.token, "query($id: ID!) { connection(id: $id) { grantDetails } }", json!({ "id": id }))
         .await;
     assert_eq!(after["connection"]["grantDetails"]["instance_url"], s.app.provider.uri());
+}
+
+async fn a_consent_completes_only_while_its_starter_may_manage_the_team(app: TestApp) {
+    let s = setup(app).await;
+    let id = connected(&s).await;
+    let before = stored_tokens(&s, &id).await;
+    let started = s
+        .app
+        .ok(
+            &s.member.token,
+            "mutation($id: ID!) { reauthorizeConnection(id: $id) { authorizationUrl } }",
+            json!({ "id": id }),
+        )
+        .await;
+    // The starter is demoted to read-only before the consent comes back.
+    let team: plugboard::domain::TeamId = s.member.team_id.parse().unwrap();
+    let email = plugboard::domain::Email::parse("ana@acme.test").unwrap();
+    let user = plugboard::store::teams::find_user_by_email(&s.app.state.db, &email).await.unwrap().unwrap();
+    plugboard::store::teams::set_membership(&s.app.state.db, team, user.id, TeamRole::Monitoring)
+        .await
+        .unwrap();
+    let (_, page) =
+        crate::oauth::consent(&s, started["reauthorizeConnection"]["authorizationUrl"].as_str().unwrap())
+            .await;
+    assert!(page.contains("can no longer change") && page.contains("\"outcome\":\"error\""), "{page}");
+    assert_eq!(stored_tokens(&s, &id).await, before, "nothing was replaced");
+    let audit = s
+        .app
+        .ok(
+            &s.member.token,
+            "query($t: ID!) { team(id: $t) { auditEvents(first: 20) { edges { node { action detail } } } } }",
+            json!({ "t": s.member.team_id }),
+        )
+        .await;
+    let authorized = audit["team"]["auditEvents"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["node"]["action"] == "CONNECTION_AUTHORIZED")
+        .expect("the first consent is in the trail")
+        .clone();
+    assert_eq!(authorized["node"]["detail"]["consented_as"], "owner@provider.test", "{authorized}");
 }
