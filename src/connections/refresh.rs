@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use futures_util::FutureExt;
 use sea_orm::TransactionTrait;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::secrets::StoredSecrets;
 use super::tokens::{TokenProblem, expiry, grant_details, grant_expiry, internal, token_client, usable};
@@ -45,16 +45,45 @@ pub(super) fn patience(state: &AppState) -> Duration {
     lease_length(state).saturating_mul(2)
 }
 
+/// What a caller needs of the token it asks for.
+#[derive(Clone)]
+pub(super) enum Need {
+    /// One good for longer than the skew.
+    Usable,
+    /// A newer one than the tokens of this generation (a forced renewal).
+    NewerThan(i32),
+    /// Another one than this, which the provider just refused.
+    Not(SecretString),
+}
+
+impl Need {
+    /// The stored token, if it meets the need without a refresh.
+    fn met_by(
+        &self,
+        state: &AppState,
+        current: &Connection,
+        secrets: &StoredSecrets,
+    ) -> Option<SecretString> {
+        let token = usable(state, current, secrets)?;
+        let met = match self {
+            Need::Usable => true,
+            Need::NewerThan(generation) => current.token_generation != *generation,
+            Need::Not(refused) => token.expose_secret() != refused.expose_secret(),
+        };
+        met.then_some(token)
+    }
+}
+
 #[tracing::instrument(skip_all, fields(connection_id = %connection.id, app = %connection.app_key))]
 pub(super) async fn refresh(
     state: &AppState,
     connection: &Connection,
-    force: bool,
+    need: Need,
 ) -> Result<SecretString, TokenProblem> {
     let lease = format!("refresh-{}", uuid::Uuid::now_v7());
     // The permit first: waiting for it must not eat into the lease.
     let permit = state.provider_gate.enter(connection.team_id).await;
-    let (current, sealed) = match take_lease(state, connection, &lease).await? {
+    let (current, sealed) = match take_lease(state, connection, &lease, &need).await? {
         Taken::Held(current, sealed) => (*current, sealed),
         Taken::RenewedMeanwhile(token) => return Ok(token),
     };
@@ -70,12 +99,8 @@ pub(super) async fn refresh(
             return Err(internal(format!("{err:#}")));
         }
     };
-    // Renewed by someone else since the caller looked (or good enough for a caller that did not
-    // see its token refused): use that.
-    let renewed = current.token_generation != connection.token_generation;
-    if (renewed || !force)
-        && let Some(token) = usable(state, &current, &secrets)
-    {
+    // Renewed by someone else since the caller looked, or good enough already: use that.
+    if let Some(token) = need.met_by(state, &current, &secrets) {
         release().await;
         return Ok(token);
     }
@@ -108,7 +133,12 @@ enum Taken {
 
 /// Takes the connection's refresh lease, waiting while another instance holds it. If that one
 /// renewed the tokens meanwhile, answers its token instead.
-async fn take_lease(state: &AppState, connection: &Connection, lease: &str) -> Result<Taken, TokenProblem> {
+async fn take_lease(
+    state: &AppState,
+    connection: &Connection,
+    lease: &str,
+    need: &Need,
+) -> Result<Taken, TokenProblem> {
     let deadline = Instant::now() + lease_length(state);
     loop {
         let now = Utc::now();
@@ -126,7 +156,7 @@ async fn take_lease(state: &AppState, connection: &Connection, lease: &str) -> R
                     let secrets =
                         StoredSecrets::open(&state.sealer, current.team_id, current.id, sealed.as_deref())
                             .map_err(|err| internal(format!("{err:#}")))?;
-                    if let Some(token) = usable(state, &current, &secrets) {
+                    if let Some(token) = need.met_by(state, &current, &secrets) {
                         return Ok(Taken::RenewedMeanwhile(token));
                     }
                 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
-use super::refresh;
+use super::refresh::{self, Need};
 use super::secrets::StoredSecrets;
 use crate::catalog::{App, FormValues};
 use crate::domain::{AuthType, Connection, ConnectionId, TeamId, Verification, VerificationOutcome};
@@ -35,7 +35,7 @@ pub enum TokenProblem {
 }
 
 /// The connection's access token, renewed first when it expires within the skew (or when
-/// `force`: the provider refused the token of the generation `connection` holds).
+/// `force`: a newer one than the generation `connection` holds is wanted).
 pub async fn fresh_access_token(
     state: &AppState,
     connection: &Connection,
@@ -44,6 +44,21 @@ pub async fn fresh_access_token(
     if !force && let Some(token) = stored_token(state, connection).await? {
         return Ok(token);
     }
+    let need = if force { Need::NewerThan(connection.token_generation) } else { Need::Usable };
+    obtain(state, connection, need).await
+}
+
+/// Another access token than `refused`, which the provider just refused: the one stored if
+/// someone renewed it meanwhile, else a renewed one.
+pub async fn replace_refused_token(
+    state: &AppState,
+    connection: &Connection,
+    refused: &SecretString,
+) -> Result<SecretString, TokenProblem> {
+    obtain(state, connection, Need::Not(refused.clone())).await
+}
+
+async fn obtain(state: &AppState, connection: &Connection, need: Need) -> Result<SecretString, TokenProblem> {
     let patience = refresh::patience(state);
     let (state_for_flight, connection_for_flight) = (state.clone(), connection.clone());
     state
@@ -52,7 +67,7 @@ pub async fn fresh_access_token(
             // Spawned, so a caller that goes away cannot cancel a refresh between the provider
             // rotating the token and our storing it; the task goes on if the caller stops waiting.
             let task = tokio::spawn(async move {
-                refresh::refresh(&state_for_flight, &connection_for_flight, force).await
+                refresh::refresh(&state_for_flight, &connection_for_flight, need).await
             });
             match tokio::time::timeout(patience, task).await {
                 Ok(Ok(result)) => result,

@@ -112,7 +112,7 @@ pub async fn check_stored(
         return Ok(check);
     }
     // The provider refused a token we thought valid: renew it once and ask again.
-    let token = match tokens::fresh_access_token(state, connection, true).await {
+    let token = match tokens::replace_refused_token(state, connection, &token).await {
         Ok(token) => token,
         Err(problem) => return token_problem_check(problem, started_at),
     };

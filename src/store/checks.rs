@@ -181,9 +181,11 @@ pub async fn record_claimed(
         .and_where(Expr::col((Entity, Column::ClaimedBy)).eq(claim))
         // A check that finished after this one (a manual one, meanwhile) is newer: it stays.
         .and_where(
-            Expr::col((Entity, Column::LastVerificationFinishedAt))
-                .is_null()
-                .or(Expr::col((Entity, Column::LastVerificationFinishedAt)).lte(new(Results::FinishedAt))),
+            Expr::col((Entity, Column::LastVerificationFinishedAt)).is_null().or(Expr::col((
+                Entity,
+                Column::LastVerificationFinishedAt,
+            ))
+            .lte(new(Results::FinishedAt))),
         )
         .returning_col(Column::Id)
         .with_cte(results);

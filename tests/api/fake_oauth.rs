@@ -43,6 +43,8 @@ struct Provider {
     issue_refresh_tokens: bool,
     /// Extra fields of every successful token answer.
     extra_fields: serde_json::Map<String, serde_json::Value>,
+    /// How many of the next access tokens are issued already dead (refused by `/me`).
+    dead_access_tokens: usize,
 }
 
 #[derive(Clone)]
@@ -68,6 +70,7 @@ impl FakeOAuth {
                 refresh_fails: false,
                 issue_refresh_tokens: true,
                 extra_fields: serde_json::Map::new(),
+                dead_access_tokens: 0,
             })),
             token_requests: Arc::new(AtomicUsize::new(0)),
         };
@@ -123,6 +126,11 @@ impl FakeOAuth {
     /// Adds `fields` to every successful token answer.
     pub fn set_extra_fields(&self, fields: serde_json::Value) {
         self.inner.lock().unwrap().extra_fields = fields.as_object().cloned().unwrap_or_default();
+    }
+
+    /// The next `n` access tokens are refused by `/me` as soon as they are issued.
+    pub fn issue_dead_access_tokens(&self, n: usize) {
+        self.inner.lock().unwrap().dead_access_tokens = n;
     }
 
     /// Whether `token` is a live access token.
@@ -228,7 +236,11 @@ impl Respond for Token {
         inner.issued += 1;
         let access = format!("access-token-secret-{}", inner.issued);
         let refresh = format!("refresh-token-secret-{}", inner.issued);
-        inner.live_access.insert(access.clone());
+        if inner.dead_access_tokens > 0 {
+            inner.dead_access_tokens -= 1;
+        } else {
+            inner.live_access.insert(access.clone());
+        }
         let mut body =
             json!({ "access_token": access, "token_type": "Bearer", "scope": "profile records.read" });
         let grant = form.get("grant_type").map(String::as_str);

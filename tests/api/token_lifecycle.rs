@@ -28,6 +28,7 @@ on_every_database!(
     a_grant_ending_soon_is_shown_and_warned_a_week_and_a_day_before,
     token_response_fields_the_app_keeps_fill_its_templates,
     a_consent_completes_only_while_its_starter_may_manage_the_team,
+    a_token_refused_right_after_its_refresh_is_renewed_again,
 );
 
 const VERIFY: &str = "mutation($id: ID!) { verifyConnection(id: $id) { outcome message } }";
@@ -526,4 +527,15 @@ async fn a_consent_completes_only_while_its_starter_may_manage_the_team(app: Tes
         .expect("the first consent is in the trail")
         .clone();
     assert_eq!(authorized["node"]["detail"]["consented_as"], "owner@provider.test", "{authorized}");
+}
+
+async fn a_token_refused_right_after_its_refresh_is_renewed_again(app: TestApp) {
+    let s = setup(app).await;
+    let id = connected(&s).await;
+    expire_token(&s, &id).await;
+    // The refresh during the check yields a token the provider refuses at once.
+    s.provider.issue_dead_access_tokens(1);
+    let check = s.app.ok(&s.member.token, VERIFY, json!({ "id": id })).await;
+    assert_eq!(check["verifyConnection"]["outcome"], "OK", "the refused token was replaced: {check}");
+    assert_working_tokens(&s, &id).await;
 }
