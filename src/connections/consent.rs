@@ -340,9 +340,14 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
         Purpose::Reauthorize => AuditAction::ConnectionReauthorized,
         Purpose::Edit => AuditAction::ConnectionEdited,
     };
-    let updated = store_completed(state, &actor, &connection, data, action, check.as_ref())
-        .await
-        .map_err(|err| Refused::of(id, err.to_string()))?;
+    let updated =
+        store_completed(state, &actor, &connection, data, action, check.as_ref()).await.map_err(|err| {
+            match err {
+                // Internal detail goes to the log, never to the page.
+                AppError::Internal(_) => internal_refusal(Some(id), err),
+                other => Refused::of(id, other.to_string()),
+            }
+        })?;
     let mut message = match &check {
         Some(check) => check.verification.message.clone().unwrap_or_default(),
         None => format!("{} is connected", app.name()),
