@@ -10,11 +10,11 @@ use super::secrets::StoredSecrets;
 use super::tokens::{self, TokenProblem};
 use crate::access;
 use crate::catalog::{App, FormValues};
-use crate::domain::next_grant_attention;
 use crate::domain::{
     Actor, AuditAction, Connection, ConnectionId, ConnectionStatus, Health, Principal, TeamId, Verification,
     VerificationOutcome,
 };
+use crate::domain::{GrantStatus, next_grant_attention};
 use crate::error::{AppError, AppResult};
 use crate::events::{ConnectionEvent, ConnectionEventKind, VerificationEvent};
 use crate::flows;
@@ -102,7 +102,10 @@ pub async fn check_stored(
         return gated_check(state, connection, &values).await;
     }
     let started_at = Utc::now();
-    let token = match tokens::fresh_access_token(state, connection, false).await {
+    // A grant that ends soon is exercised: providers with sliding grant lifetimes (rotating
+    // refresh tokens with an idle limit) extend it when its refresh token is used.
+    let exercise = GrantStatus::of(connection.grant_expires_at, started_at) == GrantStatus::Expiring;
+    let token = match tokens::fresh_access_token(state, connection, exercise).await {
         Ok(token) => token,
         Err(problem) => return token_problem_check(problem, started_at),
     };

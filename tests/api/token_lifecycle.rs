@@ -444,6 +444,16 @@ async fn a_grant_ending_soon_is_shown_and_warned_a_week_and_a_day_before(app: Te
     );
     assert_eq!(plugboard::connections::warn_expiring_grants(&s.app.state).await.unwrap(), 0);
     received_events(&receiver, 2).await;
+
+    // The check at the warning exercises the refresh token; a provider that extends the grant
+    // on use moves its end, and the connection is no longer expiring.
+    let before = s.provider.token_requests();
+    make_all_due(&s).await;
+    run_due_checks(&s.app.state).await.unwrap();
+    assert_eq!(s.provider.token_requests(), before + 1, "the access token was fresh, the grant was not");
+    let shown = s.app.ok(&s.member.token, grant, json!({ "id": id })).await;
+    assert_eq!(shown["connection"]["grantStatus"], "OK", "{shown}");
+    assert_working_tokens(&s, &id).await;
 }
 
 async fn token_response_fields_the_app_keeps_fill_its_templates(app: TestApp) {
