@@ -300,7 +300,11 @@ async fn a_slow_token_endpoint_of_one_team_does_not_starve_another_on_postgres()
 #[tokio::test]
 async fn refresh_answers_with_absurd_lifetimes_keep_the_rotated_token() {
     let s = setup(TestApp::spawn(Backend::Sqlite).await.unwrap()).await;
+    // The consent's own answer may be absurd too: it completes, clamped.
+    s.provider.set_extra_fields(json!({ "expires_in": u64::MAX, "refresh_token_expires_in": -5 }));
     let id = connected(&s).await;
+    assert_eq!(status(&s, &id).await["status"], "ACTIVE");
+    assert_working_tokens(&s, &id).await;
     for absurd in [json!(u64::MAX), json!(1e300), json!(-3600), json!("forever"), json!(99_999_999_999_u64)] {
         s.provider.set_extra_fields(json!({ "expires_in": absurd, "refresh_token_expires_in": absurd }));
         let token = fresh_access_token(&s.app.state, &load(&s, &id).await, true).await;
