@@ -9,6 +9,7 @@ mod cli;
 mod connections;
 mod fake_oauth;
 mod flows;
+mod grants;
 mod health;
 mod limits;
 mod listing;
