@@ -114,7 +114,7 @@ pub(super) async fn refresh(
     match answer {
         Ok(tokens) => {
             crate::metrics::refresh(app.key(), "ok");
-            keep(state, app, &current, secrets, tokens).await
+            keep(state, app, &current, &lease, secrets, tokens).await
         }
         Err(err) => {
             crate::metrics::refresh(app.key(), refresh_result(&err));
@@ -139,7 +139,8 @@ async fn take_lease(
     lease: &str,
     need: &Need,
 ) -> Result<Taken, TokenProblem> {
-    let deadline = Instant::now() + lease_length(state);
+    // Long enough for a lease held by a crashed instance to lapse.
+    let deadline = Instant::now() + lease_length(state) + Duration::from_secs(5);
     loop {
         let now = Utc::now();
         let until =
@@ -206,6 +207,7 @@ async fn keep(
     state: &AppState,
     app: &App,
     current: &Connection,
+    lease: &str,
     secrets: StoredSecrets,
     tokens: TokenSet,
 ) -> Result<SecretString, TokenProblem> {
@@ -238,6 +240,11 @@ async fn keep(
             Ok(Ok(false)) => {
                 // Reauthorized, edited or deleted meanwhile: those credentials are newer.
                 tracing::info!("the connection's credentials changed while refreshing; the new ones stay");
+                if let Err(err) =
+                    store::token_leases::release(&state.db, current.team_id, current.id, lease).await
+                {
+                    tracing::warn!(error = %err, "could not give a refresh lease back; it lapses on its own");
+                }
                 return Ok(tokens.access_token);
             }
             Ok(Err(err)) => tracing::warn!(error = %err, "could not store refreshed tokens yet; retrying"),

@@ -148,12 +148,7 @@ async fn no_refresh_token_is_lost_to_sweeps_checks_and_reads_on_two_instances(ap
         fresh_access_token(&s.app.state, &load(&s, id).await, true).await.unwrap();
         assert_working_tokens(&s, id).await;
     }
-    let leases = connection::Entity::find()
-        .filter(connection::Column::RefreshLeaseBy.is_not_null())
-        .all(&s.app.state.db)
-        .await
-        .unwrap();
-    assert!(leases.is_empty(), "every refresh lease was given back");
+    assert_no_leases(&s).await;
 }
 
 async fn a_stale_refresh_failure_does_not_overwrite_a_fresh_reauthorization(app: TestApp) {
@@ -187,8 +182,38 @@ async fn a_stale_refresh_failure_does_not_overwrite_a_fresh_reauthorization(app:
     assert_eq!(after["status"], "ACTIVE", "the late failure did not land: {after:#}");
     assert_eq!(stored_tokens(&s, &id).await, reauthorized, "the reauthorization's tokens stay");
     s.provider.fail_refreshes(false);
-    s.provider.set_refresh_delay(Duration::from_millis(150));
     assert_working_tokens(&s, &id).await;
+
+    // A late success on the old grant does not replace the new one either, and lets go of the
+    // connection at once.
+    expire_token(&s, &id).await;
+    let stale = load(&s, &id).await;
+    let state = s.app.state.clone();
+    let refreshing = tokio::spawn(async move { fresh_access_token(&state, &stale, false).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = s
+        .app
+        .ok(
+            &s.member.token,
+            "mutation($id: ID!) { reauthorizeConnection(id: $id) { authorizationUrl } }",
+            json!({ "id": id }),
+        )
+        .await;
+    crate::oauth::consent(&s, started["reauthorizeConnection"]["authorizationUrl"].as_str().unwrap()).await;
+    let reauthorized = stored_tokens(&s, &id).await;
+    refreshing.await.unwrap().expect("the late refresh still answers a working token");
+    assert_eq!(stored_tokens(&s, &id).await, reauthorized, "the newer grant's tokens stay");
+    assert_no_leases(&s).await;
+    s.provider.set_refresh_delay(Duration::from_millis(150));
+}
+
+async fn assert_no_leases(s: &Setup) {
+    let leases = connection::Entity::find()
+        .filter(connection::Column::RefreshLeaseBy.is_not_null())
+        .all(&s.app.state.db)
+        .await
+        .unwrap();
+    assert!(leases.is_empty(), "every refresh lease was given back");
 }
 
 async fn tokens_without_expiry_are_never_flagged_for_it(app: TestApp) {
