@@ -20,7 +20,8 @@
 //! | `PLUGBOARD_APP_RATE_LIMIT` | `20` | scheduled checks per second per app and instance |
 //! | `PLUGBOARD_APP_<KEY>_CLIENT_ID`, `..._CLIENT_SECRET` | none | the operator's OAuth client for an app (key upper-cased, `-` as `_`) |
 //! | `PLUGBOARD_TOKEN_REFRESH_SKEW_SECS` | `300` | refresh an access token this long before it expires |
-//! | `PLUGBOARD_ASSUMED_TOKEN_LIFETIME_SECS` | `3600` | lifetime of a token whose provider sent no expiry |
+//! | `PLUGBOARD_ASSUMED_TOKEN_LIFETIME_SECS` | `3600` | accepted for compatibility and ignored: a token the provider gave no expiry does not expire |
+//! | `PLUGBOARD_TEAM_PROVIDER_CONCURRENCY` | `8` | calls to providers (token endpoints, checks) one team may have in flight per instance |
 //! | `PLUGBOARD_LOG_FORMAT` | `text` | `text` or `json` |
 //! | `PLUGBOARD_MAX_BODY_BYTES` | `262144` | largest GraphQL request body accepted |
 //! | `PLUGBOARD_MAX_QUERY_DEPTH` | `12` | deepest GraphQL selection accepted |
@@ -103,7 +104,10 @@ pub struct Config {
     /// `PLUGBOARD_APP_*` variables: the operator's OAuth clients, read once the catalog is known.
     pub app_variables: AppVariables,
     pub token_refresh_skew: Duration,
+    /// Accepted for compatibility and ignored: a token without an expiry does not expire.
     pub assumed_token_lifetime: Duration,
+    /// Provider calls one team may have in flight at once on this instance.
+    pub team_provider_concurrency: usize,
     pub log_format: LogFormat,
     pub max_body_bytes: usize,
     pub max_query_depth: usize,
@@ -223,6 +227,11 @@ impl Config {
                 "PLUGBOARD_ASSUMED_TOKEN_LIFETIME_SECS",
                 get("PLUGBOARD_ASSUMED_TOKEN_LIFETIME_SECS"),
                 "3600",
+            )?,
+            team_provider_concurrency: positive(
+                "PLUGBOARD_TEAM_PROVIDER_CONCURRENCY",
+                get("PLUGBOARD_TEAM_PROVIDER_CONCURRENCY"),
+                "8",
             )?,
             log_format,
             max_body_bytes: parse("PLUGBOARD_MAX_BODY_BYTES", get("PLUGBOARD_MAX_BODY_BYTES"), "262144")?,

@@ -51,9 +51,13 @@ enum Command {
     /// Re-seal every stored secret under the active master key (the first in
     /// PLUGBOARD_MASTER_KEYS). Safe to interrupt and rerun.
     RotateKeys {
-        /// How many connections to re-seal per transaction.
+        /// How many rows to re-seal per transaction.
         #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=10_000))]
         batch_size: u64,
+        /// Change nothing; answer whether anything is still sealed under another key than the
+        /// active one (exit status 0 when the other keys may be removed, 1 when not).
+        #[arg(long)]
+        check: bool,
     },
     /// Print the GraphQL schema (SDL), as committed in schema.graphql.
     PrintSchema,
@@ -129,18 +133,56 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             print!("{}", plugboard::graphql::sdl());
             Ok(())
         }
-        Command::RotateKeys { batch_size } => {
+        Command::RotateKeys { batch_size, check } => {
             let state = startup::prepare(config).await?;
+            let active = state.sealer.active_key_id().to_string();
+            if check {
+                let report = connections::check_keys(&state).await?;
+                for table in &report.tables {
+                    println!(
+                        "{}: {} row(s) sealed under another key than {active}",
+                        table.table, table.remaining
+                    );
+                }
+                return finish_rotation(&report, &active, "run `plugboard rotate-keys` first");
+            }
             let report = connections::rotate_keys(&state, batch_size).await?;
-            println!(
-                "re-sealed {} connection(s) under key {}; {} changed meanwhile and were already current",
-                report.resealed,
-                state.sealer.active_key_id(),
-                report.skipped_changed
-            );
-            Ok(())
+            for table in &report.tables {
+                for (id, why) in &table.unopenable {
+                    eprintln!("error: {} row {id} cannot be opened: {why}", table.table);
+                }
+                println!(
+                    "{}: re-sealed {}, {} changed meanwhile, {} cannot be opened, {} still under another key",
+                    table.table,
+                    table.resealed,
+                    table.skipped_changed,
+                    table.unopenable.len(),
+                    table.remaining
+                );
+            }
+            let connections = report.tables.first().map_or(0, |t| t.resealed);
+            println!("re-sealed {connections} connection(s) under key {active}");
+            finish_rotation(
+                &report,
+                &active,
+                "rerun `plugboard rotate-keys`, with every old key still in PLUGBOARD_MASTER_KEYS",
+            )
         }
     }
+}
+
+/// Succeeds when nothing is left under another key than `active`, and says so.
+fn finish_rotation(report: &connections::RotationReport, active: &str, advice: &str) -> anyhow::Result<()> {
+    if report.complete() {
+        println!(
+            "every secret is sealed under {active}: the other keys may be removed from PLUGBOARD_MASTER_KEYS"
+        );
+        return Ok(());
+    }
+    let remaining: u64 = report.tables.iter().map(|t| t.remaining).sum();
+    anyhow::bail!(
+        "{remaining} sealed row(s) are still under another key than {active}: keep the old keys; {advice}"
+    )
 }
 
 async fn serve(mut config: Config) -> anyhow::Result<()> {

@@ -47,6 +47,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         |name| config.app_variables.get(name),
         catalog.apps().iter().map(|app| app.key()),
     )?;
+    let provider_gate = Arc::new(crate::connections::ProviderGate::new(config.team_provider_concurrency));
     Ok(AppState {
         schedule: config.schedule(),
         db,
@@ -57,6 +58,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         events,
         oauth_clients: Arc::new(oauth_clients),
         token_flights: Arc::new(SingleFlight::new()),
+        provider_gate,
     })
 }
 

@@ -28,4 +28,6 @@ pub struct AppState {
     pub oauth_clients: Arc<OAuthClients>,
     /// Token refreshes in flight, one per connection.
     pub token_flights: Arc<SingleFlight<ConnectionId, Result<SecretString, TokenProblem>>>,
+    /// Provider calls in flight per team, bounded so one team cannot starve another.
+    pub provider_gate: Arc<crate::connections::ProviderGate>,
 }

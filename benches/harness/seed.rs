@@ -133,6 +133,12 @@ impl Row {
             consecutive_failures: Set(0),
             last_success_at: Set(Some(checked_at)),
             last_failure_at: Set(None),
+            refresh_lease_by: Set(None),
+            refresh_lease_expires_at: Set(None),
+            token_generation: Set(0),
+            grant_expires_at: Set(None),
+            token_details: Set(None),
+            grant_warned_days: Set(None),
         }
     }
 }

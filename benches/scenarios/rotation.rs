@@ -48,15 +48,15 @@ pub async fn run(scale: Scale) -> anyhow::Result<Vec<Summary>> {
     ensure!(plugboard::crypto::Sealer::envelope_key_id(&sealed)?.to_string() == "k2", "not sealed with k2");
     plugboard::connections::open_secrets(&rotated.sealer, instance.team_id, last, &sealed)?;
 
-    let rate = report.resealed as f64 / took.as_secs_f64();
+    let rate = report.resealed() as f64 / took.as_secs_f64();
     println!("{label}: {report:?} in {} ({rate:.0} connections/s, batches of {BATCH})", secs(took));
     Ok(vec![Summary::new(
         format!(
             "{label}: re-sealed {} connections k1 -> k2 in {} (target <= {} s)",
-            report.resealed,
+            report.resealed(),
             secs(took),
             TARGET.as_secs()
         ),
-        report.resealed == count as u64 && took <= TARGET,
+        report.resealed() == count as u64 && took <= TARGET,
     )])
 }

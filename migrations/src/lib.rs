@@ -13,6 +13,7 @@ mod m20261128_000007_list_index;
 mod m20261130_000008_app_health;
 mod m20261130_100001_event_outbox;
 mod m20261130_100002_dynamic_connection_version;
+mod m20261130_140001_token_lifecycle;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000008_app_health::Migration),
             Box::new(m20261130_100001_event_outbox::Migration),
             Box::new(m20261130_100002_dynamic_connection_version::Migration),
+            Box::new(m20261130_140001_token_lifecycle::Migration),
         ]
     }
 }

@@ -47,6 +47,10 @@ pub(super) struct RawOAuth {
     pub extra_token_params: BTreeMap<String, String>,
     #[serde(default)]
     pub host_fields: Vec<String>,
+    /// Non-secret fields of the token response to keep with the grant (`instance_url`); the
+    /// app's templates may name them like fields.
+    #[serde(default)]
+    pub token_fields: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

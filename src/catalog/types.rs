@@ -206,6 +206,7 @@ pub struct OAuthSettings {
     pub(super) extra_authorize_params: BTreeMap<String, String>,
     pub(super) extra_token_params: BTreeMap<String, String>,
     pub(super) host_fields: Vec<String>,
+    pub(super) token_fields: Vec<String>,
 }
 
 impl OAuthSettings {
@@ -213,6 +214,11 @@ impl OAuthSettings {
     /// connection that changes them from their default brings its own OAuth client.
     pub fn host_fields(&self) -> &[String] {
         &self.host_fields
+    }
+
+    /// Non-secret fields of the token response kept with the grant, usable in templates.
+    pub fn token_fields(&self) -> &[String] {
+        &self.token_fields
     }
 
     /// Always present for OAUTH2 apps, never for client-credentials apps.

@@ -29,7 +29,7 @@ use crate::verify::{self, CheckResult, RequestValues};
 
 /// How long a person has to grant consent.
 const CONSENT_TTL_MINUTES: i64 = 10;
-const STATE_PURPOSE: &str = "oauth_state";
+pub(super) const STATE_PURPOSE: &str = "oauth_state";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
@@ -209,6 +209,19 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
     let app =
         state.catalog.get(&connection.app_key).ok_or_else(|| Refused::of(id, "the app left the catalog"))?;
     let actor = Actor { kind: stored.actor_kind, id: stored.actor_id, label: stored.actor_label.clone() };
+    // The consent is the starter's: it completes only while they may still change the team's
+    // connections (a member removed meanwhile cannot finish one).
+    if let Some(user) = actor_user(&actor) {
+        let role = store::teams::role_of(&state.db, stored.team_id, user)
+            .await
+            .map_err(|err| internal_refusal(Some(id), err))?;
+        if !role.is_some_and(crate::domain::TeamRole::can_manage) {
+            return Err(Refused::of(
+                id,
+                "the person who started this sign-in can no longer change this team's connections; nothing was changed",
+            ));
+        }
+    }
 
     if let Some(error) = callback.error {
         let message = format!(
@@ -245,6 +258,7 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
     let client = state.oauth_clients.for_app(app, &form).map_err(|err| Refused::of(id, err.to_string()))?;
     let http = tokens::token_client(state, app, &form).map_err(|err| Refused::of(id, err.to_string()))?;
     let verifier = payload.pkce_verifier.map(SecretString::from);
+    let permit = state.provider_gate.enter(connection.team_id).await;
     let granted = match oauth::exchange_code(
         &http,
         app,
@@ -265,7 +279,12 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
             return Err(Refused::of(id, message));
         }
     };
-    let check = check_new_token(state, app, &form, &granted.access_token).await;
+    let details = tokens::grant_details(app, &granted).unwrap_or_else(|| {
+        if purpose == Purpose::Create { Default::default() } else { connection.token_details.clone() }
+    });
+    let check =
+        check_new_token(state, app, &tokens::with_details(&form, &details), &granted.access_token).await;
+    drop(permit);
     if let (Some(before), Some(after)) =
         (&connection.account_label, check.as_ref().and_then(|c| c.account_label.as_ref()))
         && purpose != Purpose::Create
@@ -294,7 +313,8 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
         Some(check) => check.verification.outcome.next_status(ConnectionStatus::Unverified),
         None => ConnectionStatus::Active,
     };
-    let expires_at = tokens::expiry(state, &granted);
+    let now = Utc::now();
+    let expires_at = tokens::expiry(now, granted.expires_in);
     let data = ConnectionData {
         name,
         status,
@@ -309,17 +329,24 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
             .and_then(|c| c.account_label.clone())
             .or(connection.account_label.clone()),
         verification: check.as_ref().map(|c| c.verification.clone()),
-        health: verification::initial_health(state, check.as_ref(), Some(expires_at)),
-        expires_at: Some(expires_at),
+        health: verification::initial_health(state, check.as_ref(), tokens::grant_expiry(now, &granted)),
+        expires_at,
+        grant_expires_at: tokens::grant_expiry(now, &granted),
+        token_details: details,
     };
     let action = match purpose {
         Purpose::Create => AuditAction::ConnectionAuthorized,
         Purpose::Reauthorize => AuditAction::ConnectionReauthorized,
         Purpose::Edit => AuditAction::ConnectionEdited,
     };
-    let updated = store_completed(state, &actor, &connection, data, action, check.as_ref())
-        .await
-        .map_err(|err| Refused::of(id, err.to_string()))?;
+    let updated =
+        store_completed(state, &actor, &connection, data, action, check.as_ref()).await.map_err(|err| {
+            match err {
+                // Internal detail goes to the log, never to the page.
+                AppError::Internal(_) => internal_refusal(Some(id), err),
+                other => Refused::of(id, other.to_string()),
+            }
+        })?;
     let mut message = match &check {
         Some(check) => check.verification.message.clone().unwrap_or_default(),
         None => format!("{} is connected", app.name()),
@@ -375,14 +402,18 @@ async fn store_completed(
             .ok_or_else(|| {
                 AppError::Conflict("the connection was changed while consent was pending; start again".into())
             })?;
+    let consented_as = check.and_then(|c| c.account_label.clone());
     let mut detail = audit::content(&updated);
     if action == AuditAction::ConnectionEdited {
         detail["changed_fields"] = json!(audit::changed_fields(before, &updated));
     }
+    // Who the provider says consented: the person who started the consent is the actor.
+    detail["consented_as"] = json!(consented_as);
     audit::record(&txn, actor, &updated, action, detail).await?;
     if let Some(check) = check {
         verification::record_stored(&txn, state, actor, &updated, &check.verification).await?;
     }
+    // The events and webhooks the completion causes commit with it.
     let event = ConnectionEvent::changed(
         updated.team_id,
         updated.id,
@@ -391,6 +422,12 @@ async fn store_completed(
         None,
     );
     crate::events::stage(&txn, &[event]).await?;
+    let mut extra = serde_json::Map::new();
+    extra.insert("account".into(), json!(consented_as.as_ref().or(updated.account_label.as_ref())));
+    extra.insert("started_by".into(), json!(actor.label));
+    crate::webhooks::enqueue(&txn, state, crate::webhooks::AUTHORIZED, &updated, None, extra)
+        .await
+        .map_err(AppError::internal)?;
     verification::stage_finished(&txn, state, &updated, check.map(|c| &c.verification), before.status)
         .await?;
     super::commit(state, txn).await?;
@@ -416,9 +453,15 @@ async fn note_pending(state: &AppState, connection: &Connection, message: &str) 
         started_at: now,
         finished_at: now,
     };
-    if let Err(err) =
-        store::connections::set_status(&state.db, connection.team_id, connection.id, connection.status, &note)
-            .await
+    if let Err(err) = store::connections::set_status(
+        &state.db,
+        connection.team_id,
+        connection.id,
+        connection.version,
+        connection.status,
+        &note,
+    )
+    .await
     {
         tracing::error!(error = %err, "could not record a refused consent");
     }

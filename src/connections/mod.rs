@@ -8,6 +8,9 @@
 
 mod audit;
 mod consent;
+mod grants;
+mod provider_gate;
+mod refresh;
 mod rotation;
 mod secrets;
 mod tokens;
@@ -30,9 +33,11 @@ use crate::{flows, oauth};
 use secrets::StoredSecrets;
 
 pub use consent::{Callback, Completed, Purpose, Refused, complete as complete_consent};
-pub use rotation::{RotationReport, rotate_keys};
+pub use grants::warn_expiring_grants;
+pub use provider_gate::{ProviderGate, ProviderPermit};
+pub use rotation::{RotationReport, TableReport, check_keys, rotate_keys};
 pub use secrets::open as open_secrets;
-pub use tokens::{TokenProblem, fresh_access_token};
+pub use tokens::{TokenProblem, fresh_access_token, replace_refused_token};
 pub use verification::{
     CheckedConnection, check_stored, record_check, record_scheduled_checks, verify_connection,
 };
@@ -152,6 +157,8 @@ async fn create_pending(
         account_label: None,
         health: Health::default(),
         expires_at: None,
+        grant_expires_at: None,
+        token_details: Default::default(),
     };
     let txn = crate::store::begin(&state.db).await?;
     let new = NewConnection {
@@ -322,9 +329,11 @@ async fn connection_data(
         sealed: secrets.seal(&state.sealer, team_id, id)?,
         scopes,
         account_label: check.as_ref().and_then(|c| c.account_label.clone()),
-        health: verification::initial_health(state, check.as_ref(), expires_at),
+        health: verification::initial_health(state, check.as_ref(), None),
         verification: check.map(|c| c.verification),
         expires_at,
+        grant_expires_at: None,
+        token_details: Default::default(),
     })
 }
 

@@ -76,7 +76,7 @@ impl StoredSecrets {
     }
 }
 
-fn binding(team_id: TeamId, connection_id: ConnectionId) -> Binding {
+pub(super) fn binding(team_id: TeamId, connection_id: ConnectionId) -> Binding {
     Binding::new(PURPOSE, team_id.as_uuid(), connection_id.as_uuid())
 }
 
@@ -114,19 +114,6 @@ pub fn open(
     let values: BTreeMap<String, String> = serde_json::from_slice(plaintext.expose_secret())
         .with_context(|| format!("the secrets of connection {connection_id} are not a JSON object"))?;
     Ok(values.into_iter().map(|(k, v)| (k, SecretString::from(v))).collect())
-}
-
-/// Re-seals a blob under the active key, keeping its binding.
-pub fn reseal(
-    sealer: &Sealer,
-    team_id: TeamId,
-    connection_id: ConnectionId,
-    blob: &[u8],
-) -> anyhow::Result<SealedSecrets> {
-    let blob = sealer
-        .reseal(blob, &binding(team_id, connection_id))
-        .with_context(|| format!("could not re-seal the secrets of connection {connection_id}"))?;
-    Ok(SealedSecrets { blob, key_id: sealer.active_key_id().to_string() })
 }
 
 #[cfg(test)]

@@ -1,19 +1,18 @@
-//! Fresh access tokens for OAuth connections. A token near its expiry (within the skew) is
-//! refreshed first; a refresh is single-flight per connection: one per process (`SingleFlight`)
-//! and one across instances (the row lock held while refreshing), so a rotating refresh token
-//! is never spent twice. The new refresh token is stored in the same write as the new access
-//! token. `invalid_grant` flags the connection `NEEDS_REAUTHORIZATION`; an unavailable provider
-//! changes nothing.
+//! Fresh access tokens for OAuth connections. A stored token is used as long as it is good for
+//! longer than the skew; a token the provider gave no expiry does not expire (it is renewed
+//! only when the provider refuses it). Renewing is single-flight per connection: one per
+//! process (`SingleFlight`) and one across instances (a lease on the row, see `refresh`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
+use super::refresh::{self, Need};
 use super::secrets::StoredSecrets;
 use crate::catalog::{App, FormValues};
-use crate::domain::{
-    Actor, ActorKind, AuditAction, AuthType, Connection, ConnectionId, ConnectionStatus, TeamId,
-    Verification, VerificationOutcome,
-};
+use crate::domain::{AuthType, Connection, ConnectionId, TeamId, Verification, VerificationOutcome};
 use crate::error::{AppError, AppResult};
 use crate::events::VerificationEvent;
 use crate::oauth::{self, TokenError, TokenSet};
@@ -35,137 +34,86 @@ pub enum TokenProblem {
     Internal(String),
 }
 
-/// The connection's access token, refreshed first when it expires within the skew (or when
-/// `force`, after the provider refused it).
+/// The connection's access token, renewed first when it expires within the skew (or when
+/// `force`: a newer one than the generation `connection` holds is wanted).
 pub async fn fresh_access_token(
     state: &AppState,
     connection: &Connection,
     force: bool,
 ) -> Result<SecretString, TokenProblem> {
-    if !force && let Some(token) = current_token(state, connection).await? {
+    if !force && let Some(token) = stored_token(state, connection).await? {
         return Ok(token);
     }
+    let need = if force { Need::NewerThan(connection.token_generation) } else { Need::Usable };
+    obtain(state, connection, need).await
+}
+
+/// Another access token than `refused`, which the provider just refused: the one stored if
+/// someone renewed it meanwhile, else a renewed one.
+pub async fn replace_refused_token(
+    state: &AppState,
+    connection: &Connection,
+    refused: &SecretString,
+) -> Result<SecretString, TokenProblem> {
+    obtain(state, connection, Need::Not(refused.clone())).await
+}
+
+async fn obtain(state: &AppState, connection: &Connection, need: Need) -> Result<SecretString, TokenProblem> {
+    let patience = refresh::patience(state);
     let (state_for_flight, connection_for_flight) = (state.clone(), connection.clone());
     state
         .token_flights
         .run(connection.id, move || async move {
             // Spawned, so a caller that goes away cannot cancel a refresh between the provider
-            // rotating the token and our storing it.
+            // rotating the token and our storing it; the task goes on if the caller stops waiting.
             let task = tokio::spawn(async move {
-                refresh_locked(&state_for_flight, &connection_for_flight, force).await
+                refresh::refresh(&state_for_flight, &connection_for_flight, need).await
             });
-            task.await
-                .unwrap_or_else(|err| Err(TokenProblem::Internal(format!("the refresh task failed: {err}"))))
+            match tokio::time::timeout(patience, task).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(err)) => Err(internal(format!("the refresh task failed: {err}"))),
+                Err(_) => Err(TokenProblem::Unavailable(
+                    "renewing the access token is taking too long; try again shortly".into(),
+                )),
+            }
         })
         .await
 }
 
-/// The stored token, if it is good for longer than the skew.
-async fn current_token(
+/// The stored token, if it can be used as it is.
+async fn stored_token(
     state: &AppState,
     connection: &Connection,
 ) -> Result<Option<SecretString>, TokenProblem> {
-    if !is_fresh(state, connection.expires_at) {
-        return Ok(None);
-    }
-    let (_, sealed) = store::connections::find_with_secrets(&state.db, connection.team_id, connection.id)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| TokenProblem::Internal("the connection is gone".into()))?;
-    let secrets = StoredSecrets::open(&state.sealer, connection.team_id, connection.id, sealed.as_deref())
+    let (current, sealed) =
+        store::connections::find_with_secrets(&state.db, connection.team_id, connection.id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| TokenProblem::Internal("the connection is gone".into()))?;
+    let secrets = StoredSecrets::open(&state.sealer, current.team_id, current.id, sealed.as_deref())
         .map_err(internal)?;
-    Ok(secrets.access_token)
+    Ok(usable(state, &current, &secrets))
 }
 
-fn is_fresh(state: &AppState, expires_at: Option<DateTime<Utc>>) -> bool {
-    let skew = chrono::Duration::from_std(state.config.token_refresh_skew).unwrap_or_default();
-    expires_at.is_some_and(|expires| expires > Utc::now() + skew)
-}
-
-#[tracing::instrument(skip_all, fields(connection_id = %connection.id, app = %connection.app_key))]
-async fn refresh_locked(
+/// The access token of `secrets`, unless it should be renewed first: it expires within the
+/// skew and can be renewed. A token without an expiry, or one that nothing could renew (no
+/// refresh token), is used as it is: only the provider's refusal says it is dead.
+pub(super) fn usable(
     state: &AppState,
-    connection: &Connection,
-    force: bool,
-) -> Result<SecretString, TokenProblem> {
-    let txn = crate::store::begin(&state.db).await.map_err(internal)?;
-    let (current, sealed) = store::connections::lock_with_secrets(&txn, connection.team_id, connection.id)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| TokenProblem::Internal("the connection is gone".into()))?;
-    let mut secrets = StoredSecrets::open(&state.sealer, current.team_id, current.id, sealed.as_deref())
-        .map_err(internal)?;
-    // Another caller (or instance) may have refreshed while this one waited for the lock.
-    let refreshed_meanwhile = current.expires_at != connection.expires_at;
-    if (refreshed_meanwhile || !force)
-        && is_fresh(state, current.expires_at)
-        && let Some(token) = secrets.access_token.clone()
-    {
-        return Ok(token);
-    }
-    let app = state
-        .catalog
-        .get(&current.app_key)
-        .ok_or_else(|| TokenProblem::Internal(format!("app {} is not in the catalog", current.app_key)))?;
-    let form = FormValues::from_parts(current.public_fields.clone(), secrets.form.clone());
-    let tokens = match request_tokens(state, app, &form, &current, &secrets).await {
-        Ok(tokens) => tokens,
-        Err(err) => {
-            drop(txn);
-            crate::metrics::refresh(app.key(), refresh_result(&err));
-            return Err(on_token_error(state, &current, err).await);
-        }
-    };
-    crate::metrics::refresh(app.key(), "ok");
-    let expires_at = expiry(state, &tokens);
-    secrets.access_token = Some(tokens.access_token.clone());
-    if let Some(rotated) = tokens.refresh_token.clone() {
-        secrets.refresh_token = Some(rotated);
-    }
-    let sealed = secrets
-        .seal(&state.sealer, current.team_id, current.id)
-        .map_err(internal)?
-        .ok_or_else(|| TokenProblem::Internal("nothing to seal".into()))?;
-    store::connections::store_tokens(
-        &txn,
-        current.team_id,
-        current.id,
-        sealed,
-        expires_at,
-        tokens.scopes.as_deref(),
-    )
-    .await
-    .map_err(internal)?;
-    txn.commit().await.map_err(internal)?;
-    tracing::info!(expires_at = %expires_at, rotated = tokens.refresh_token.is_some(), "access token refreshed");
-    Ok(tokens.access_token)
-}
-
-/// A refresh with the refresh token, or for client-credentials apps a new token.
-async fn request_tokens(
-    state: &AppState,
-    app: &App,
-    form: &FormValues,
     connection: &Connection,
     secrets: &StoredSecrets,
-) -> Result<TokenSet, TokenError> {
-    let client = state.oauth_clients.for_app(app, form).map_err(|err| TokenError::Rejected {
-        error: "no_client".into(),
-        description: Some(err.to_string()),
-        status: 0,
-    })?;
-    let http = token_client(state, app, form)?;
-    match (connection.auth_type, &secrets.refresh_token) {
-        (AuthType::OAuth2ClientCredentials, _) => {
-            oauth::client_credentials(&http, app, form, &client, &connection.scopes).await
+) -> Option<SecretString> {
+    let token = secrets.access_token.clone()?;
+    let renewable =
+        secrets.refresh_token.is_some() || connection.auth_type == AuthType::OAuth2ClientCredentials;
+    let fresh = match connection.expires_at {
+        None => true,
+        Some(expires_at) => {
+            let skew = chrono::Duration::from_std(state.config.token_refresh_skew).unwrap_or_default();
+            expires_at > Utc::now() + skew
         }
-        (_, Some(refresh_token)) => oauth::refresh(&http, app, form, &client, refresh_token).await,
-        (_, None) => Err(TokenError::InvalidGrant {
-            description: Some(
-                "the provider gave no refresh token, so the access token cannot be renewed".into(),
-            ),
-        }),
-    }
+    };
+    (fresh || !renewable).then_some(token)
 }
 
 /// The first token of a client-credentials connection, and the check made with it.
@@ -193,6 +141,7 @@ pub(super) async fn first_client_token(
     state.events.publish(VerificationEvent::started(team_id, id)).await;
     let started_at = Utc::now();
     let http = token_client(state, app, form).map_err(|err| AppError::bad_input("fields", err))?;
+    let permit = state.provider_gate.enter(team_id).await;
     let tokens = match oauth::client_credentials(&http, app, form, &client, scopes).await {
         Ok(tokens) => tokens,
         Err(TokenError::Setup(err)) => return Err(AppError::bad_input("fields", err)),
@@ -214,7 +163,7 @@ pub(super) async fn first_client_token(
             return Ok(FirstToken { access_token: None, expires_at: None, check: Some(check) });
         }
     };
-    let expires_at = expiry(state, &tokens);
+    let expires_at = expiry(Utc::now(), tokens.expires_in);
     let check = match app.verify() {
         Some(_) => {
             let values = RequestValues { app, form, access_token: Some(&tokens.access_token) };
@@ -226,7 +175,8 @@ pub(super) async fn first_client_token(
         }
         None => None,
     };
-    Ok(FirstToken { access_token: Some(tokens.access_token), expires_at: Some(expires_at), check })
+    drop(permit);
+    Ok(FirstToken { access_token: Some(tokens.access_token), expires_at, check })
 }
 
 /// The outbound client for the app's token endpoint, under the egress policy when a user's form
@@ -245,101 +195,74 @@ pub(super) fn token_client(
     })
 }
 
-/// When tokens from this answer expire; an answer without an expiry gets the assumed lifetime,
-/// so the token is still refreshed and checked.
-pub(super) fn expiry(state: &AppState, tokens: &TokenSet) -> DateTime<Utc> {
-    let lifetime = tokens.expires_in.unwrap_or(state.config.assumed_token_lifetime);
-    Utc::now() + chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::hours(1))
+/// When something living `lifetime` from `now` ends; `None` without a lifetime. Lifetimes are
+/// clamped where they are read (`TokenSet`); this never panics on what is left.
+pub(super) fn expiry(now: DateTime<Utc>, lifetime: Option<Duration>) -> Option<DateTime<Utc>> {
+    let lifetime = lifetime?.min(oauth::MAX_LIFETIME);
+    let lifetime = chrono::Duration::from_std(lifetime).ok()?;
+    now.checked_add_signed(lifetime)
 }
 
-fn refresh_result(err: &TokenError) -> &'static str {
-    match err {
-        TokenError::InvalidGrant { .. } => "invalid_grant",
-        TokenError::Unavailable { .. } => "unavailable",
-        TokenError::Rejected { .. } | TokenError::Setup(_) => "rejected",
-    }
+/// When the grant of `tokens` ends, if the provider said.
+pub(super) fn grant_expiry(now: DateTime<Utc>, tokens: &TokenSet) -> Option<DateTime<Utc>> {
+    expiry(now, tokens.grant_expires_in)
 }
 
-/// Turns a failed refresh into a problem, flagging the connection when the grant is dead.
-async fn on_token_error(state: &AppState, connection: &Connection, err: TokenError) -> TokenProblem {
-    let app_name = state.catalog.get(&connection.app_key).map_or(connection.app_key.as_str(), App::name);
-    match err {
-        TokenError::Unavailable { reason } => {
-            tracing::warn!(%reason, "token refresh failed for now; status unchanged");
-            TokenProblem::Unavailable(format!(
-                "{app_name} could not renew the access token right now ({reason}); the status is unchanged"
-            ))
-        }
-        TokenError::InvalidGrant { description } => {
-            let message = format!(
-                "{app_name} no longer accepts this connection's grant{}; reauthorize the connection",
-                description.map(|d| format!(" ({d})")).unwrap_or_default()
-            );
-            flag(
-                state,
-                connection,
-                ConnectionStatus::NeedsReauthorization,
-                VerificationOutcome::NeedsReauthorization,
-                &message,
-            )
-            .await;
-            TokenProblem::NeedsReauthorization(message)
-        }
-        other => {
-            let message = format!("{app_name} refused to renew the access token: {other}");
-            TokenProblem::Rejected(message)
-        }
-    }
+/// The most characters a kept token response field may have.
+const MAX_DETAIL_CHARS: usize = 2048;
+
+/// The token response fields `app` keeps with the grant (`[oauth] token_fields`), as text;
+/// `None` when the response named none of them.
+pub(super) fn grant_details(app: &App, tokens: &TokenSet) -> Option<BTreeMap<String, String>> {
+    let names = app.oauth()?.token_fields();
+    let details: BTreeMap<String, String> = names
+        .iter()
+        .filter_map(|name| {
+            let text = match tokens.raw_extra.get(name)? {
+                serde_json::Value::String(text) => text.clone(),
+                serde_json::Value::Number(number) => number.to_string(),
+                serde_json::Value::Bool(flag) => flag.to_string(),
+                _ => return None,
+            };
+            if text.chars().count() > MAX_DETAIL_CHARS || text.chars().any(char::is_control) {
+                tracing::warn!(field = %name, "the token endpoint sent an unusable value for a kept field; ignored");
+                return None;
+            }
+            Some((name.clone(), text))
+        })
+        .collect();
+    (!details.is_empty()).then_some(details)
 }
 
-/// Records a status found while refreshing, with its audit entry and events.
-async fn flag(
-    state: &AppState,
-    connection: &Connection,
-    status: ConnectionStatus,
-    outcome: VerificationOutcome,
-    message: &str,
-) {
-    let now = Utc::now();
-    let note = Verification {
-        outcome,
-        message: Some(message.to_owned()),
-        account_label: None,
-        started_at: now,
-        finished_at: now,
-    };
-    let result = async {
-        let txn = crate::store::begin(&state.db).await?;
-        let updated =
-            store::connections::set_status(&txn, connection.team_id, connection.id, status, &note).await?;
-        if let Some(updated) = &updated {
-            let actor = Actor { kind: ActorKind::System, id: None, label: "token refresh".into() };
-            super::audit::record(
-                &txn,
-                &actor,
-                updated,
-                AuditAction::ConnectionVerified,
-                super::audit::verification(&note),
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-            super::verification::stage_finished(&txn, state, updated, Some(&note), connection.status)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-        }
-        super::commit(state, txn).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        anyhow::Ok(updated)
+/// `form` with the grant's kept details added, for filling the app's templates (never stored
+/// as form values).
+pub(super) fn with_details(form: &FormValues, details: &BTreeMap<String, String>) -> FormValues {
+    if details.is_empty() {
+        return form.clone();
     }
-    .await;
-    match result {
-        Ok(_) => {}
-        Err(err) => {
-            tracing::error!(error = format!("{err:#}"), "could not flag a connection after a refresh")
-        }
+    let (mut public, secret) = form.clone().into_parts();
+    for (name, value) in details {
+        public.entry(name.clone()).or_insert_with(|| value.clone());
     }
+    FormValues::from_parts(public, secret)
 }
 
-fn internal(err: impl std::fmt::Display) -> TokenProblem {
+pub(super) fn internal(err: impl std::fmt::Display) -> TokenProblem {
     tracing::error!(error = %err, "token handling failed");
     TokenProblem::Internal(crate::error::INTERNAL_MESSAGE.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_never_panics_and_clamps() {
+        let now = Utc::now();
+        assert_eq!(expiry(now, None), None);
+        let far = expiry(now, Some(Duration::from_secs(u64::MAX))).unwrap();
+        assert_eq!(far, now + chrono::Duration::from_std(oauth::MAX_LIFETIME).unwrap());
+        assert_eq!(expiry(DateTime::<Utc>::MAX_UTC, Some(Duration::from_secs(60))), None);
+        assert_eq!(expiry(now, Some(Duration::from_secs(60))), Some(now + chrono::Duration::seconds(60)));
+    }
 }

@@ -13,6 +13,7 @@ use crate::domain::{
     Actor, AuditAction, Connection, ConnectionId, ConnectionStatus, Health, Principal, TeamId, Verification,
     VerificationOutcome,
 };
+use crate::domain::{GrantStatus, next_grant_attention};
 use crate::error::{AppError, AppResult};
 use crate::events::{ConnectionEvent, ConnectionEventKind, VerificationEvent};
 use crate::flows;
@@ -35,6 +36,7 @@ pub(super) async fn check_form(
     }
     state.events.publish(VerificationEvent::started(team_id, id)).await;
     let values = RequestValues { app, form, access_token: None };
+    let _permit = state.provider_gate.enter(team_id).await;
     verify::check(&state.outbound, &values).await.map(Some).map_err(settings_error)
 }
 
@@ -42,7 +44,7 @@ pub(super) async fn check_form(
 pub(super) fn initial_health(
     state: &AppState,
     check: Option<&CheckResult>,
-    expires_at: Option<chrono::DateTime<Utc>>,
+    grant_expires_at: Option<chrono::DateTime<Utc>>,
 ) -> Health {
     let now = Utc::now();
     match check {
@@ -51,16 +53,10 @@ pub(super) fn initial_health(
             check.verification.outcome,
             now,
             jitter(),
-            refresh_due(state, expires_at),
+            next_grant_attention(grant_expires_at, now),
         ),
         None => Health { next_check_at: Some(now + state.schedule.interval), ..Health::default() },
     }
-}
-
-/// When a token expiring at `expires_at` should be refreshed ahead: the skew before it.
-fn refresh_due(state: &AppState, expires_at: Option<chrono::DateTime<Utc>>) -> Option<chrono::DateTime<Utc>> {
-    let skew = chrono::Duration::from_std(state.config.token_refresh_skew).unwrap_or_default();
-    expires_at.map(|e| e - skew)
 }
 
 /// `verifyConnection`: checks the stored credentials and records the result.
@@ -98,18 +94,22 @@ pub async fn check_stored(
     }
     let secrets = StoredSecrets::open(&state.sealer, connection.team_id, connection.id, sealed)?;
     let form = FormValues::from_parts(connection.public_fields.clone(), secrets.form);
+    let form = tokens::with_details(&form, &connection.token_details);
     state.events.publish(VerificationEvent::started(connection.team_id, connection.id)).await;
     if app.oauth().is_none() {
         let values = RequestValues { app, form: &form, access_token: None };
-        return verify::check(&state.outbound, &values).await.map_err(settings_error);
+        return gated_check(state, connection, &values).await;
     }
     let started_at = Utc::now();
-    let token = match tokens::fresh_access_token(state, connection, false).await {
+    // A grant that ends soon is exercised: providers with sliding grant lifetimes (rotating
+    // refresh tokens with an idle limit) extend it when its refresh token is used.
+    let exercise = GrantStatus::of(connection.grant_expires_at, started_at) == GrantStatus::Expiring;
+    let token = match tokens::fresh_access_token(state, connection, exercise).await {
         Ok(token) => token,
         Err(problem) => return token_problem_check(problem, started_at),
     };
     let values = RequestValues { app, form: &form, access_token: Some(&token) };
-    let check = verify::check(&state.outbound, &values).await.map_err(settings_error)?;
+    let check = gated_check(state, connection, &values).await?;
     // Only a plain rejection of the token is worth a renewal: a 401 that names a missing scope
     // (Dropbox) would be refused again, whatever the token.
     if check.http_status != Some(401) || check.verification.outcome != VerificationOutcome::InvalidCredentials
@@ -117,12 +117,22 @@ pub async fn check_stored(
         return Ok(check);
     }
     // The provider refused a token we thought valid: renew it once and ask again.
-    let token = match tokens::fresh_access_token(state, connection, true).await {
+    let token = match tokens::replace_refused_token(state, connection, &token).await {
         Ok(token) => token,
         Err(problem) => return token_problem_check(problem, started_at),
     };
     let values = RequestValues { app, form: &form, access_token: Some(&token) };
-    verify::check(&state.outbound, &values).await.map_err(settings_error)
+    gated_check(state, connection, &values).await
+}
+
+/// A check within the team's provider permits.
+async fn gated_check(
+    state: &AppState,
+    connection: &Connection,
+    values: &RequestValues<'_>,
+) -> AppResult<CheckResult> {
+    let _permit = state.provider_gate.enter(connection.team_id).await;
+    verify::check(&state.outbound, values).await.map_err(settings_error)
 }
 
 /// A token that could not be had is itself the check's finding.
@@ -156,7 +166,12 @@ pub async fn record_check(
     check: &CheckResult,
 ) -> AppResult<Option<Connection>> {
     let txn = crate::store::begin(&state.db).await?;
-    let Some((recorded, _)) = write_check(&txn, state, actor, connection, check).await? else {
+    // What the connection stands at now, inside the transaction that writes: a refresh during
+    // the check may have flagged it, and that change was announced already.
+    let previous = store::connections::find(&txn, connection.team_id, connection.id)
+        .await?
+        .map_or(connection.status, |c| c.status);
+    let Some((recorded, _)) = write_check(&txn, state, actor, connection, check, previous).await? else {
         return Ok(None);
     };
     super::commit(state, txn).await?;
@@ -201,6 +216,10 @@ pub async fn record_scheduled_checks(
         .collect();
 
     let txn = crate::store::begin(&state.db).await?;
+    // What the connections stand at now, inside the transaction that writes: a refresh during
+    // the check may have flagged one, and that change was announced already.
+    let stored = store::checks::statuses(&txn, &ids).await?;
+    let previous = |c: &Connection| stored.get(&c.id).copied().unwrap_or(c.status);
     let written = store::checks::record_claimed(&txn, claim, &records).await?;
     drop(records);
     findings.retain(|(connection, ..)| written.contains(&connection.id));
@@ -210,9 +229,9 @@ pub async fn record_scheduled_checks(
     // The trail records what the scheduler changed; a check that finds nothing new is history.
     let trail: Vec<_> = findings
         .iter()
-        .filter(|(c, _, status, _)| *status != c.status)
+        .filter(|(c, _, status, _)| *status != previous(c))
         .map(|(c, verification, status, _)| {
-            let detail = audit::status_change(verification, c.status, *status);
+            let detail = audit::status_change(verification, previous(c), *status);
             audit::event(actor, c, AuditAction::ConnectionVerified, detail)
         })
         .collect();
@@ -221,11 +240,11 @@ pub async fn record_scheduled_checks(
     for (connection, verification, status, health) in &findings {
         let recorded = (*connection).clone().after_check(verification, *status, health.clone());
         events.push(VerificationEvent::finished(recorded.team_id, recorded.id, verification));
-        if recorded.status != connection.status {
+        if recorded.status != previous(connection) {
             // Rare: stage one by one what a status change means.
-            stage_finished(&txn, state, &recorded, None, connection.status).await?;
+            stage_finished(&txn, state, &recorded, None, previous(connection)).await?;
         }
-        log_recorded(&recorded, verification.outcome, connection.status);
+        log_recorded(&recorded, verification.outcome, previous(connection));
     }
     crate::events::stage(&txn, &events).await?;
     super::commit(state, txn).await?;
@@ -243,7 +262,7 @@ fn next_state(
         outcome,
         Utc::now(),
         jitter(),
-        refresh_due(state, connection.expires_at),
+        next_grant_attention(connection.grant_expires_at, Utc::now()),
     );
     (outcome.next_status(connection.status), health)
 }
@@ -266,6 +285,7 @@ async fn write_check(
     actor: &Actor,
     connection: &Connection,
     check: &CheckResult,
+    previous: ConnectionStatus,
 ) -> AppResult<Option<(Connection, Verification)>> {
     let check = with_module_scopes(state, connection, check.clone()).await?;
     let (status, health) = next_state(state, connection, check.verification.outcome);
@@ -276,8 +296,8 @@ async fn write_check(
         return Ok(None);
     };
     record_stored(txn, state, actor, &recorded, &check.verification).await?;
-    stage_finished(txn, state, &recorded, Some(&check.verification), connection.status).await?;
-    log_recorded(&recorded, check.verification.outcome, connection.status);
+    stage_finished(txn, state, &recorded, Some(&check.verification), previous).await?;
+    log_recorded(&recorded, check.verification.outcome, previous);
     Ok(Some((recorded, check.verification)))
 }
 

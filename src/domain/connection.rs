@@ -20,7 +20,14 @@ pub struct Connection {
     /// Which secret form fields are set; their values live only in the sealed blob.
     pub secret_fields: Vec<String>,
     pub scopes: Vec<String>,
+    /// When the access token expires; `None` when the provider gave it no expiry.
     pub expires_at: Option<DateTime<Utc>>,
+    /// When the grant itself (the refresh token) ends, when the provider says so.
+    pub grant_expires_at: Option<DateTime<Utc>>,
+    /// Non-secret facts of the grant the app keeps (Salesforce's `instance_url`).
+    pub token_details: BTreeMap<String, String>,
+    /// Which write of tokens the connection holds; bumped by each one.
+    pub token_generation: i32,
     pub account_label: Option<String>,
     pub last_verification: Option<Verification>,
     /// How its checks have been going, and when the scheduler checks it next.
@@ -47,6 +54,29 @@ impl Connection {
         self.status = status;
         self.health = health;
         self
+    }
+}
+
+/// Where a connection's grant (its refresh token) stands, as its provider told us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GrantStatus {
+    /// The provider said nothing about the grant ending.
+    NoExpiry,
+    /// It ends, but not within the first warning (a week).
+    Ok,
+    /// It ends within a week: a person should reauthorize before it does.
+    Expiring,
+    Expired,
+}
+
+impl GrantStatus {
+    pub fn of(grant_expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Self {
+        match grant_expires_at {
+            None => GrantStatus::NoExpiry,
+            Some(ends) if ends <= now => GrantStatus::Expired,
+            Some(ends) if ends - super::GRANT_WARNINGS[0] <= now => GrantStatus::Expiring,
+            Some(_) => GrantStatus::Ok,
+        }
     }
 }
 

@@ -41,14 +41,15 @@ impl Default for SchedulePolicy {
 
 impl SchedulePolicy {
     /// The health after a check with `outcome` finishing at `now`. `jitter` in [0, 1) spreads
-    /// the next check over ±10% of the interval.
+    /// the next check over ±10% of the interval; `attention_at`, when sooner, brings it forward
+    /// (see `next_grant_attention`).
     pub fn after_check(
         &self,
         before: &Health,
         outcome: VerificationOutcome,
         now: DateTime<Utc>,
         jitter: f64,
-        expires_at: Option<DateTime<Utc>>,
+        attention_at: Option<DateTime<Utc>>,
     ) -> Health {
         let (failures, success_at, failure_at, wait) = match outcome {
             VerificationOutcome::Ok => (0, Some(now), before.last_failure_at, self.jittered_interval(jitter)),
@@ -64,9 +65,9 @@ impl SchedulePolicy {
             ),
         };
         let mut next = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(24));
-        // A token that expires sooner is checked (and refreshed) before it does.
-        if let Some(expires_at) = expires_at.filter(|e| *e > now && *e < next) {
-            next = expires_at;
+        // Something due sooner (a grant about to end) is looked at when it is due.
+        if let Some(attention_at) = attention_at.filter(|e| *e > now && *e < next) {
+            next = attention_at;
         }
         Health {
             next_check_at: Some(next),
@@ -92,8 +93,52 @@ impl SchedulePolicy {
     }
 }
 
+/// How long before a grant ends its connection is warned about, soonest last.
+pub const GRANT_WARNINGS: [chrono::TimeDelta; 2] = [chrono::TimeDelta::days(7), chrono::TimeDelta::days(1)];
+
+/// The next moment after `now` a connection whose grant ends at `grant_expires_at` needs a look
+/// whatever its check interval: each warning point before the end, then the end itself. An
+/// access token's expiry is no such moment: idle connections are not refreshed on a clock.
+pub fn next_grant_attention(
+    grant_expires_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let ends = grant_expires_at?;
+    GRANT_WARNINGS
+        .iter()
+        .filter_map(|ahead| ends.checked_sub_signed(*ahead))
+        .chain([ends])
+        .filter(|at| *at > now)
+        .min()
+}
+
+/// Which warning a grant ending at `ends` is due at `now`: the days ahead of the nearest
+/// warning point passed, or `None` before the first (or once the grant has ended).
+pub fn grant_warning_due(ends: DateTime<Utc>, now: DateTime<Utc>) -> Option<i64> {
+    if ends <= now {
+        return None;
+    }
+    GRANT_WARNINGS.iter().rev().find(|ahead| ends - **ahead <= now).map(|ahead| ahead.num_days())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_grant_is_looked_at_a_week_and_a_day_before_it_ends() {
+        let ends = at(0) + chrono::Duration::days(30);
+        assert_eq!(next_grant_attention(Some(ends), at(0)), Some(ends - chrono::Duration::days(7)));
+        let week_before = ends - chrono::Duration::days(7) + chrono::Duration::minutes(1);
+        assert_eq!(next_grant_attention(Some(ends), week_before), Some(ends - chrono::Duration::days(1)));
+        let day_before = ends - chrono::Duration::hours(23);
+        assert_eq!(next_grant_attention(Some(ends), day_before), Some(ends));
+        assert_eq!(next_grant_attention(Some(ends), ends), None);
+        assert_eq!(next_grant_attention(None, at(0)), None);
+        assert_eq!(grant_warning_due(ends, at(0)), None);
+        assert_eq!(grant_warning_due(ends, week_before), Some(7));
+        assert_eq!(grant_warning_due(ends, day_before), Some(1));
+        assert_eq!(grant_warning_due(ends, ends), None);
+    }
+
     use super::*;
 
     fn at(minutes: i64) -> DateTime<Utc> {

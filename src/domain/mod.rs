@@ -17,11 +17,11 @@ pub use app_health::{
 };
 pub use audit::{Actor, ActorKind, AuditAction, AuditEvent};
 pub use auth_type::AuthType;
-pub use connection::{Connection, ConnectionName, Verification};
+pub use connection::{Connection, ConnectionName, GrantStatus, Verification};
 pub use flow::{
     DynamicConnection, DynamicMember, Flow, FlowModule, FlowStatus, ModuleTarget, missing_scopes,
 };
-pub use health::{Health, SchedulePolicy};
+pub use health::{GRANT_WARNINGS, Health, SchedulePolicy, grant_warning_due, next_grant_attention};
 pub use ids::{AuditEventId, ConnectionId, DynamicConnectionId, FlowId, TeamId, TokenId, UserId};
 pub use role::TeamRole;
 pub use status::{ConnectionStatus, VerificationOutcome};

@@ -138,6 +138,8 @@ pub enum ConnectionEventKind {
     Updated,
     Deleted,
     StatusChanged,
+    /// The connection's grant ends soon (a week, then a day, before).
+    Expiring,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -97,6 +97,10 @@ pub async fn module_credentials(
     let mut fields: BTreeMap<String, SecretString> =
         connection.public_fields.iter().map(|(k, v)| (k.clone(), SecretString::from(v.clone()))).collect();
     fields.extend(secrets.into_iter().filter(|(k, _)| k != "access_token" && k != "refresh_token"));
+    // What the provider said about the grant that the app keeps (Salesforce's `instance_url`).
+    for (name, value) in &connection.token_details {
+        fields.entry(name.clone()).or_insert_with(|| SecretString::from(value.clone()));
+    }
     let access_token = if app.oauth().is_some() {
         Some(connections::fresh_access_token(state, &connection, false).await.map_err(token_error)?)
     } else {

@@ -35,6 +35,8 @@ pub enum ConnectionEventKind {
     Updated,
     Deleted,
     StatusChanged,
+    /// The grant ends soon: within a week, then within a day.
+    Expiring,
 }
 
 #[derive(SimpleObject)]

@@ -25,7 +25,7 @@ pub use scope::requested_scopes;
 pub use single_flight::SingleFlight;
 pub use state::StateToken;
 pub use token::{TokenError, client_credentials, exchange_code, refresh};
-pub use token_set::TokenSet;
+pub use token_set::{MAX_LIFETIME, TokenSet};
 
 /// A problem found before anything is sent to a provider: the app or the connection's values
 /// cannot make the request. Messages name apps, fields and scopes, never secret values.

@@ -34,14 +34,28 @@ const SECRET_MARKS: [&str; 11] = [
 /// `refresh_token_expires_in`).
 const HARMLESS_ENDINGS: [&str; 3] = ["_type", "expires_in", "expires_at"];
 
+/// The longest lifetime a provider is believed about (a little over a year). A longer one is
+/// clamped to it, with a log line: a token said to live for centuries is a provider's bug, and
+/// the date it would give cannot even be represented.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(400 * 24 * 3600);
+
+/// Fields that say how long the grant itself (the refresh token) lives: the common name,
+/// QuickBooks' `x_refresh_token_expires_in`, Keycloak's `refresh_expires_in`.
+const GRANT_LIFETIME_FIELDS: [&str; 3] =
+    ["refresh_token_expires_in", "x_refresh_token_expires_in", "refresh_expires_in"];
+
 /// The tokens and facts of one token response. `Debug` prints no token.
 #[derive(Clone)]
 pub struct TokenSet {
     pub access_token: SecretString,
     /// `None` when the provider sent none: keep the one held (RFC 6749 §6).
     pub refresh_token: Option<SecretString>,
-    /// `None` when the provider sent no usable expiry (absent, zero or not a number).
+    /// `None` when the provider sent no usable expiry (absent, zero, negative or not a
+    /// number): the token does not expire as far as we know. At most `MAX_LIFETIME`.
     pub expires_in: Option<Duration>,
+    /// How long the refresh token (the grant) lives, when the provider says; at most
+    /// `MAX_LIFETIME`.
+    pub grant_expires_in: Option<Duration>,
     /// As granted, or `None` when the response does not say (then the requested ones apply).
     pub scopes: Option<Vec<String>>,
     pub token_type: Option<String>,
@@ -61,7 +75,10 @@ impl TokenSet {
         Some(Self {
             access_token: SecretString::from(access_token),
             refresh_token: non_empty(holder.get("refresh_token")).map(SecretString::from),
-            expires_in: holder.get("expires_in").and_then(seconds),
+            expires_in: holder.get("expires_in").and_then(|value| lifetime("expires_in", value)),
+            grant_expires_in: GRANT_LIFETIME_FIELDS
+                .iter()
+                .find_map(|field| holder.get(*field).and_then(|value| lifetime(field, value))),
             scopes: holder.get("scope").and_then(|scopes| granted_scopes(scopes, scope_separator)),
             token_type: non_empty(holder.get("token_type")),
             raw_extra: without_credentials(body, &KNOWN_FIELDS),
@@ -76,6 +93,7 @@ impl fmt::Debug for TokenSet {
             .field("access_token", &format_args!("***"))
             .field("refresh_token", &format_args!("{refresh}"))
             .field("expires_in", &self.expires_in)
+            .field("grant_expires_in", &self.grant_expires_in)
             .field("scopes", &self.scopes)
             .field("token_type", &self.token_type)
             .field("raw_extra", &self.raw_extra)
@@ -87,16 +105,34 @@ fn non_empty(value: Option<&Value>) -> Option<String> {
     value.and_then(Value::as_str).filter(|text| !text.trim().is_empty()).map(str::to_owned)
 }
 
-/// `expires_in` as a number of seconds, also written as a string or a float by some providers.
-/// Zero is read as no expiry: some providers say so for tokens that do not expire.
-fn seconds(value: &Value) -> Option<Duration> {
+/// A lifetime in seconds, also written as a string or a float by some providers. Zero is read
+/// as no expiry: some providers say so for tokens that do not expire. A negative, non-numeric
+/// or absurd value is never trusted: it is ignored (no expiry) or clamped to `MAX_LIFETIME`,
+/// with a log line naming the field, so a provider's bug shows up without breaking anything.
+fn lifetime(field: &str, value: &Value) -> Option<Duration> {
+    let max = MAX_LIFETIME.as_secs();
     let seconds = match value {
-        Value::Number(number) => number
-            .as_u64()
-            .or_else(|| number.as_f64().filter(|s| s.is_finite() && *s >= 1.0).map(|s| s as u64)),
+        Value::Null => return None,
+        Value::Number(number) => match (number.as_u64(), number.as_f64()) {
+            (Some(seconds), _) => Some(seconds),
+            (None, Some(seconds)) if seconds.is_finite() && seconds >= 0.0 => {
+                // Saturating: a float beyond u64 becomes u64::MAX, then clamped below.
+                Some(seconds as u64)
+            }
+            _ => None,
+        },
         Value::String(text) => text.trim().parse::<u64>().ok(),
         _ => None,
-    }?;
+    };
+    let Some(seconds) = seconds else {
+        let shown: String = value.to_string().chars().take(40).collect();
+        tracing::warn!(field, value = %shown, "the token endpoint sent an unusable lifetime; ignored");
+        return None;
+    };
+    if seconds > max {
+        tracing::warn!(field, seconds, max, "the token endpoint sent an absurd lifetime; clamped");
+        return Some(MAX_LIFETIME);
+    }
     (seconds > 0).then(|| Duration::from_secs(seconds))
 }
 
@@ -175,9 +211,39 @@ mod tests {
         assert_eq!(expiry(json!("7200")), Some(Duration::from_secs(7200)));
         assert_eq!(expiry(json!(59.9)), Some(Duration::from_secs(59)));
         assert_eq!(expiry(json!(0)), None);
+        assert_eq!(expiry(json!(0.4)), None);
         assert_eq!(expiry(json!(-5)), None);
+        assert_eq!(expiry(json!(-5.5)), None);
         assert_eq!(expiry(json!("soon")), None);
+        assert_eq!(expiry(json!("-3600")), None);
+        assert_eq!(expiry(json!({"seconds": 5})), None);
+        assert_eq!(expiry(json!([3600])), None);
+        assert_eq!(expiry(json!(true)), None);
+        assert_eq!(expiry(json!(null)), None);
         assert_eq!(parse(json!({"access_token": "a"})).unwrap().expires_in, None);
+    }
+
+    #[test]
+    fn absurd_lifetimes_are_clamped() {
+        let expiry =
+            |value: Value| parse(json!({"access_token": "a", "expires_in": value})).unwrap().expires_in;
+        let ten_years = 10 * 365 * 24 * 3600_u64;
+        assert_eq!(expiry(json!(ten_years)), Some(MAX_LIFETIME));
+        assert_eq!(expiry(json!(u64::MAX)), Some(MAX_LIFETIME));
+        assert_eq!(expiry(json!(1e300)), Some(MAX_LIFETIME));
+        assert_eq!(expiry(json!("99999999999999999999")), None, "beyond u64 as text is unusable");
+        assert_eq!(expiry(json!(MAX_LIFETIME.as_secs())), Some(MAX_LIFETIME));
+    }
+
+    #[test]
+    fn the_grant_lifetime_is_read_under_its_providers_names() {
+        let grant = |body: Value| parse(body).unwrap().grant_expires_in;
+        let day = Duration::from_secs(86400);
+        assert_eq!(grant(json!({"access_token": "a", "refresh_token_expires_in": 86400})), Some(day));
+        assert_eq!(grant(json!({"access_token": "a", "x_refresh_token_expires_in": "86400"})), Some(day));
+        assert_eq!(grant(json!({"access_token": "a", "refresh_expires_in": 86400})), Some(day));
+        assert_eq!(grant(json!({"access_token": "a", "refresh_token_expires_in": -1})), None);
+        assert_eq!(grant(json!({"access_token": "a"})), None);
     }
 
     #[test]

@@ -50,6 +50,12 @@ impl Scheduler {
                 if let Err(err) = run_due_checks_until(&state, &stop).await {
                     tracing::error!(error = format!("{err:#}"), "sweep failed; the next tick retries");
                 }
+                if let Err(err) = crate::connections::warn_expiring_grants(&state).await {
+                    tracing::error!(
+                        error = format!("{err:#}"),
+                        "grant warnings failed; the next tick retries"
+                    );
+                }
             })
         })
         .with_context(|| format!("PLUGBOARD_CHECK_CRON: {expression:?} is not a cron expression"))?;

@@ -59,6 +59,24 @@ pub async fn record(
     scoped(team_id).filter(Column::Id.eq(id)).one(db).await?.map(to_connection).transpose()
 }
 
+/// The statuses of the connections `ids` as they stand (for the scheduler, which holds their
+/// claims; across teams).
+pub async fn statuses(
+    db: &impl ConnectionTrait,
+    ids: &[ConnectionId],
+) -> Result<std::collections::HashMap<ConnectionId, ConnectionStatus>, DbErr> {
+    use sea_orm::QuerySelect;
+    let rows: Vec<(ConnectionId, ConnectionStatus)> = Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .column(Column::Status)
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
 /// A scheduled check's result, to be written under the sweep's claim.
 pub struct ClaimedCheck<'a> {
     pub id: ConnectionId,
@@ -82,9 +100,11 @@ enum Results {
     LastFailureAt,
 }
 
-/// Records scheduled checks in one statement, each only where `claim` still holds, and
-/// releases their claims. Answers the connections written; the others were deleted, or their
-/// claim lapsed and was taken over, and their results are dropped.
+/// Records scheduled checks in one statement, each only where `claim` still holds and no newer
+/// check was recorded meanwhile, and releases their claims. Answers the connections written;
+/// the others were deleted, their claim lapsed and was taken over, or a check that finished
+/// later was recorded first: their results are dropped (and their claims lapse or are given
+/// back at the end of the sweep).
 ///
 /// `WITH results(...) AS (VALUES ...) UPDATE connections ... FROM results ... RETURNING id`: the
 /// same statement on SQLite and PostgreSQL. Callers keep a batch to a few hundred results, well
@@ -159,6 +179,14 @@ pub async fn record_claimed(
         .from(Results::Table)
         .and_where(Expr::col((Entity, Column::Id)).equals((Results::Table, Results::ConnectionId)))
         .and_where(Expr::col((Entity, Column::ClaimedBy)).eq(claim))
+        // A check that finished after this one (a manual one, meanwhile) is newer: it stays.
+        .and_where(
+            Expr::col((Entity, Column::LastVerificationFinishedAt)).is_null().or(Expr::col((
+                Entity,
+                Column::LastVerificationFinishedAt,
+            ))
+            .lte(new(Results::FinishedAt))),
+        )
         .returning_col(Column::Id)
         .with_cte(results);
     let written = db.query_all(&statement).await?;

@@ -13,8 +13,8 @@ use sea_orm::{
 use super::entities::connection::{self, Column, Entity};
 use super::from_json;
 use crate::domain::{
-    AuthType, Connection, ConnectionId, ConnectionName, ConnectionStatus, Health, TeamId, UserId,
-    Verification, VerificationOutcome,
+    AuthType, Connection, ConnectionId, ConnectionName, ConnectionStatus, GrantStatus, Health, TeamId,
+    UserId, Verification, VerificationOutcome,
 };
 
 /// A sealed envelope and the id of the key that sealed it.
@@ -45,6 +45,14 @@ pub struct ConnectionData {
     pub health: Health,
     /// When the access token expires (OAuth connections).
     pub expires_at: Option<chrono::DateTime<Utc>>,
+    /// When the grant itself ends, if the provider says.
+    pub grant_expires_at: Option<chrono::DateTime<Utc>>,
+    /// Non-secret facts of the grant the app keeps.
+    pub token_details: BTreeMap<String, String>,
+}
+
+fn details_json(details: &BTreeMap<String, String>) -> Option<serde_json::Value> {
+    (!details.is_empty()).then(|| serde_json::json!(details))
 }
 
 pub struct NewConnection {
@@ -62,6 +70,8 @@ pub struct ConnectionFilter {
     pub status: Option<ConnectionStatus>,
     /// Matches the name, case-insensitively, anywhere in it.
     pub search: Option<String>,
+    /// Where the grant stands now.
+    pub grant: Option<GrantStatus>,
 }
 
 pub(super) fn to_connection(model: connection::Model) -> Result<Connection, DbErr> {
@@ -90,6 +100,12 @@ pub(super) fn to_connection(model: connection::Model) -> Result<Connection, DbEr
         secret_fields: from_json(model.secret_fields, "connections.secret_fields")?,
         scopes: from_json(model.scopes, "connections.scopes")?,
         expires_at: model.expires_at,
+        grant_expires_at: model.grant_expires_at,
+        token_details: match model.token_details {
+            Some(details) => from_json(details, "connections.token_details")?,
+            None => BTreeMap::new(),
+        },
+        token_generation: model.token_generation,
         account_label: model.account_label,
         last_verification,
         health: Health {
@@ -142,6 +158,12 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewConnection) -> Result<Con
         consecutive_failures: Set(new.data.health.consecutive_failures),
         last_success_at: Set(new.data.health.last_success_at),
         last_failure_at: Set(new.data.health.last_failure_at),
+        refresh_lease_by: Set(None),
+        refresh_lease_expires_at: Set(None),
+        token_generation: Set(0),
+        grant_expires_at: Set(new.data.grant_expires_at),
+        token_details: Set(details_json(&new.data.token_details)),
+        grant_warned_days: Set(None),
     };
     to_connection(Entity::insert(model).exec_with_returning(db).await?)
 }
@@ -174,50 +196,13 @@ pub async fn find_with_secrets(
     Ok(Some((to_connection(model)?, sealed)))
 }
 
-/// Stores refreshed tokens (and the scopes the provider granted with them) in the same write,
-/// so a rotated refresh token is never lost. Used inside the refresh's transaction.
-pub async fn store_tokens(
-    db: &impl ConnectionTrait,
-    team_id: TeamId,
-    id: ConnectionId,
-    sealed: SealedSecrets,
-    expires_at: chrono::DateTime<Utc>,
-    scopes: Option<&[String]>,
-) -> Result<bool, DbErr> {
-    let mut update = Entity::update_many()
-        .col_expr(Column::SealedSecrets, Expr::value(sealed.blob))
-        .col_expr(Column::SecretsKeyId, Expr::value(sealed.key_id))
-        .col_expr(Column::ExpiresAt, Expr::value(expires_at));
-    if let Some(scopes) = scopes {
-        update = update.col_expr(Column::Scopes, Expr::value(serde_json::json!(scopes)));
-    }
-    let result = update.filter(Column::TeamId.eq(team_id)).filter(Column::Id.eq(id)).exec(db).await?;
-    Ok(result.rows_affected == 1)
-}
-
-/// Reads a connection and its secrets while holding its row lock (PostgreSQL), so one instance
-/// at a time refreshes its tokens; the others wait here and then read the fresh ones.
-pub async fn lock_with_secrets(
-    db: &impl ConnectionTrait,
-    team_id: TeamId,
-    id: ConnectionId,
-) -> Result<Option<(Connection, Option<Vec<u8>>)>, DbErr> {
-    let mut query = scoped(team_id).filter(Column::Id.eq(id));
-    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        query = query.lock_exclusive();
-    }
-    let Some(mut model) = query.one(db).await? else {
-        return Ok(None);
-    };
-    let sealed = model.sealed_secrets.take();
-    Ok(Some((to_connection(model)?, sealed)))
-}
-
-/// Sets a connection's status outside a check (a dead grant found while refreshing).
+/// Sets a connection's status outside a check (a consent the provider refused), if it is still
+/// at `expected_version`: a late note never lands on a newer state.
 pub async fn set_status(
     db: &impl ConnectionTrait,
     team_id: TeamId,
     id: ConnectionId,
+    expected_version: i32,
     status: ConnectionStatus,
     note: &Verification,
 ) -> Result<Option<Connection>, DbErr> {
@@ -229,6 +214,7 @@ pub async fn set_status(
         .col_expr(Column::LastVerificationFinishedAt, Expr::value(note.finished_at))
         .filter(Column::TeamId.eq(team_id))
         .filter(Column::Id.eq(id))
+        .filter(Column::Version.eq(expected_version))
         .exec(db)
         .await?;
     if result.rows_affected == 0 {
@@ -277,6 +263,11 @@ pub async fn replace(
             Expr::value(data.verification.as_ref().map(|v| v.finished_at)),
         )
         .col_expr(Column::ExpiresAt, Expr::value(data.expires_at))
+        .col_expr(Column::GrantExpiresAt, Expr::value(data.grant_expires_at))
+        .col_expr(Column::TokenDetails, Expr::value(details_json(&data.token_details)))
+        .col_expr(Column::GrantWarnedDays, Expr::value(Option::<i32>::None))
+        // New credentials: a refresh decided on the old ones must not land.
+        .col_expr(Column::TokenGeneration, Expr::col(Column::TokenGeneration).add(1))
         .col_expr(Column::NextCheckAt, Expr::value(data.health.next_check_at))
         .col_expr(Column::ConsecutiveFailures, Expr::value(data.health.consecutive_failures))
         .col_expr(Column::LastSuccessAt, Expr::value(data.health.last_success_at))
@@ -312,6 +303,18 @@ fn filtered(team_id: TeamId, filter: &ConnectionFilter) -> Select<Entity> {
     }
     if let Some(status) = filter.status {
         query = query.filter(Column::Status.eq(status));
+    }
+    if let Some(grant) = filter.grant {
+        let now = Utc::now();
+        let warn_from = now + crate::domain::GRANT_WARNINGS[0];
+        query = match grant {
+            GrantStatus::NoExpiry => query.filter(Column::GrantExpiresAt.is_null()),
+            GrantStatus::Ok => query.filter(Column::GrantExpiresAt.gt(warn_from)),
+            GrantStatus::Expiring => {
+                query.filter(Column::GrantExpiresAt.gt(now)).filter(Column::GrantExpiresAt.lte(warn_from))
+            }
+            GrantStatus::Expired => query.filter(Column::GrantExpiresAt.lte(now)),
+        };
     }
     if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
@@ -367,50 +370,4 @@ pub async fn count_by_app_and_status(
         .into_tuple()
         .all(db)
         .await
-}
-
-/// A sealed blob to move under the active key, with what it is bound to.
-pub struct SealedRow {
-    pub id: ConnectionId,
-    pub team_id: TeamId,
-    pub blob: Vec<u8>,
-}
-
-/// The next rows, across all teams, whose secrets are sealed under another key than
-/// `active_key_id`. For key rotation only.
-pub async fn sealed_under_other_keys(
-    db: &impl ConnectionTrait,
-    active_key_id: &str,
-    after: Option<ConnectionId>,
-    limit: u64,
-) -> Result<Vec<SealedRow>, DbErr> {
-    let mut query = Entity::find()
-        .filter(Column::SealedSecrets.is_not_null())
-        .filter(Column::SecretsKeyId.ne(active_key_id));
-    if let Some(after) = after {
-        query = query.filter(Column::Id.gt(after));
-    }
-    let rows = query.order_by_asc(Column::Id).limit(limit).all(db).await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|m| Some(SealedRow { id: m.id, team_id: m.team_id, blob: m.sealed_secrets? }))
-        .collect())
-}
-
-/// Replaces a blob only if it is still the one that was read, so a rotation racing an edit
-/// never overwrites the edit. Answers whether it swapped.
-pub async fn swap_sealed(
-    db: &impl ConnectionTrait,
-    row: &SealedRow,
-    resealed: SealedSecrets,
-) -> Result<bool, DbErr> {
-    let result = Entity::update_many()
-        .col_expr(Column::SealedSecrets, Expr::value(resealed.blob))
-        .col_expr(Column::SecretsKeyId, Expr::value(resealed.key_id))
-        .filter(Column::TeamId.eq(row.team_id))
-        .filter(Column::Id.eq(row.id))
-        .filter(Column::SealedSecrets.eq(row.blob.clone()))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
 }

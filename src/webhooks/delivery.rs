@@ -45,6 +45,8 @@ pub async fn deliver_due(state: &AppState) -> anyhow::Result<DeliveryReport> {
         }
         let results: Vec<(Delivery, Result<(), String>)> = stream::iter(claimed)
             .map(|(delivery, hook)| async move {
+                // Within the team's permits: one team's slow endpoints wait on their own.
+                let _permit = state.provider_gate.enter(hook.team_id).await;
                 let sent = send(state, &hook, &delivery).await;
                 (delivery, sent)
             })

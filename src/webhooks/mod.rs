@@ -23,7 +23,7 @@ use crate::state::AppState;
 use crate::store;
 use crate::store::webhooks::{Delivery, Webhook};
 
-const SECRET_PURPOSE: &str = "webhook";
+pub(crate) const SECRET_PURPOSE: &str = "webhook";
 const MIN_SECRET_CHARS: usize = 16;
 
 /// The events a webhook receives.
@@ -54,6 +54,10 @@ pub fn app_payload(
         },
     })
 }
+/// Consent completed (create, reauthorize or an OAuth edit), naming the account consented as.
+pub const AUTHORIZED: &str = "connection.authorized";
+/// The connection's grant ends soon (a week, then a day, before).
+pub const EXPIRING: &str = "connection.expiring";
 
 pub async fn register(
     state: &AppState,
@@ -152,6 +156,20 @@ pub async fn stage(
     connection: &Connection,
     affected: Option<Vec<FlowRef>>,
 ) -> AppResult<()> {
+    enqueue(txn, state, event, connection, affected, serde_json::Map::new()).await?;
+    Ok(())
+}
+
+/// `stage` with `extra` fields in the payload (the account consented as, a grant's end).
+/// Answers how many deliveries were queued.
+pub async fn enqueue(
+    txn: &impl sea_orm::ConnectionTrait,
+    state: &AppState,
+    event: &'static str,
+    connection: &Connection,
+    affected: Option<Vec<FlowRef>>,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> anyhow::Result<usize> {
     let affected = match affected {
         Some(flows) => flows,
         None => {
@@ -164,7 +182,7 @@ pub async fn stage(
             refs
         }
     };
-    let payload = json!({
+    let mut payload = json!({
         "type": event,
         "created_at": Utc::now(),
         "team_id": connection.team_id.to_string(),
@@ -176,11 +194,14 @@ pub async fn stage(
         },
         "flows": affected,
     });
+    for (key, value) in extra {
+        payload[key] = value;
+    }
     let queued = store::webhooks::enqueue(txn, connection.team_id, event, &payload).await?;
     if queued > 0 {
         tracing::info!(event, connection_id = %connection.id, queued, "webhook deliveries queued");
     }
-    Ok(())
+    Ok(queued)
 }
 
 /// Opens an endpoint's signing secret.

@@ -18,9 +18,9 @@ on_every_database!(
     rotate_keys_reseals_every_secret_and_can_rerun
 );
 
-const NEW_KEY: &str = "k2:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+pub(crate) const NEW_KEY: &str = "k2:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
 
-fn plugboard(database_url: &str, keys: &str, args: &[&str]) -> Output {
+pub(crate) fn plugboard(database_url: &str, keys: &str, args: &[&str]) -> Output {
     let data_dir = tempfile::tempdir().unwrap();
     Command::new(env!("CARGO_BIN_EXE_plugboard"))
         .args(args)

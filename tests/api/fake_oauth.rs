@@ -12,6 +12,10 @@ use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+/// How long token answers take: slow enough that concurrent refreshes would overlap if they
+/// were not single-flight.
+const DELAY: Duration = Duration::from_millis(150);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenMode {
     Normal,
@@ -31,6 +35,16 @@ struct Provider {
     /// Every token request's form, for assertions.
     token_forms: Vec<HashMap<String, String>>,
     expires_in: Option<u64>,
+    /// How long a refresh answer takes (the other grants take the default delay).
+    refresh_delay: Duration,
+    /// Whether refreshes answer `invalid_grant` (other grants still work).
+    refresh_fails: bool,
+    /// Whether the code exchange issues a refresh token.
+    issue_refresh_tokens: bool,
+    /// Extra fields of every successful token answer.
+    extra_fields: serde_json::Map<String, serde_json::Value>,
+    /// How many of the next access tokens are issued already dead (refused by `/me`).
+    dead_access_tokens: usize,
 }
 
 #[derive(Clone)]
@@ -52,6 +66,11 @@ impl FakeOAuth {
                 live_refresh: HashSet::new(),
                 token_forms: Vec::new(),
                 expires_in: Some(3600),
+                refresh_delay: DELAY,
+                refresh_fails: false,
+                issue_refresh_tokens: true,
+                extra_fields: serde_json::Map::new(),
+                dead_access_tokens: 0,
             })),
             token_requests: Arc::new(AtomicUsize::new(0)),
         };
@@ -87,6 +106,36 @@ impl FakeOAuth {
 
     pub fn set_expires_in(&self, seconds: Option<u64>) {
         self.inner.lock().unwrap().expires_in = seconds;
+    }
+
+    /// Refreshes take `delay` to answer.
+    pub fn set_refresh_delay(&self, delay: Duration) {
+        self.inner.lock().unwrap().refresh_delay = delay;
+    }
+
+    /// Refreshes answer `invalid_grant` (after their delay); codes are still exchanged.
+    pub fn fail_refreshes(&self, fail: bool) {
+        self.inner.lock().unwrap().refresh_fails = fail;
+    }
+
+    /// Whether the code exchange issues refresh tokens (GitHub OAuth apps and Notion do not).
+    pub fn issue_refresh_tokens(&self, issue: bool) {
+        self.inner.lock().unwrap().issue_refresh_tokens = issue;
+    }
+
+    /// Adds `fields` to every successful token answer.
+    pub fn set_extra_fields(&self, fields: serde_json::Value) {
+        self.inner.lock().unwrap().extra_fields = fields.as_object().cloned().unwrap_or_default();
+    }
+
+    /// The next `n` access tokens are refused by `/me` as soon as they are issued.
+    pub fn issue_dead_access_tokens(&self, n: usize) {
+        self.inner.lock().unwrap().dead_access_tokens = n;
+    }
+
+    /// Whether `token` is a live access token.
+    pub fn is_live_access(&self, token: &str) -> bool {
+        self.inner.lock().unwrap().live_access.contains(token)
     }
 
     pub fn token_requests(&self) -> usize {
@@ -145,8 +194,13 @@ impl Respond for Token {
             .collect();
         let mut inner = self.0.inner.lock().unwrap();
         inner.token_forms.push(form.clone());
-        // Slow enough that concurrent refreshes would overlap if they were not single-flight.
-        let delay = Duration::from_millis(150);
+        let refreshing = form.get("grant_type").map(String::as_str) == Some("refresh_token");
+        let delay = if refreshing { inner.refresh_delay } else { DELAY };
+        if refreshing && inner.refresh_fails {
+            return ResponseTemplate::new(400)
+                .set_body_json(json!({ "error": "invalid_grant" }))
+                .set_delay(delay);
+        }
         match inner.mode {
             TokenMode::Unavailable => return ResponseTemplate::new(503).set_delay(delay),
             TokenMode::InvalidGrant => {
@@ -182,12 +236,22 @@ impl Respond for Token {
         inner.issued += 1;
         let access = format!("access-token-secret-{}", inner.issued);
         let refresh = format!("refresh-token-secret-{}", inner.issued);
-        inner.live_access.insert(access.clone());
+        if inner.dead_access_tokens > 0 {
+            inner.dead_access_tokens -= 1;
+        } else {
+            inner.live_access.insert(access.clone());
+        }
         let mut body =
             json!({ "access_token": access, "token_type": "Bearer", "scope": "profile records.read" });
-        if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        let grant = form.get("grant_type").map(String::as_str);
+        if grant == Some("refresh_token")
+            || (grant == Some("authorization_code") && inner.issue_refresh_tokens)
+        {
             inner.live_refresh.insert(refresh.clone());
             body["refresh_token"] = json!(refresh);
+        }
+        for (key, value) in &inner.extra_fields {
+            body[key] = value.clone();
         }
         if let Some(expires_in) = inner.expires_in {
             body["expires_in"] = json!(expires_in);

@@ -90,6 +90,8 @@ impl TestApp {
             ("PLUGBOARD_PROVIDER_CALLS_PER_MINUTE".into(), "100000".into()),
             ("PLUGBOARD_APP_TEST_OAUTH_CLIENT_ID".into(), OAUTH_CLIENT_ID.into()),
             ("PLUGBOARD_APP_TEST_OAUTH_CLIENT_SECRET".into(), OAUTH_CLIENT_SECRET.into()),
+            ("PLUGBOARD_APP_TEST_INSTANCE_CLIENT_ID".into(), OAUTH_CLIENT_ID.into()),
+            ("PLUGBOARD_APP_TEST_INSTANCE_CLIENT_SECRET".into(), OAUTH_CLIENT_SECRET.into()),
         ]);
         for (k, v) in extra_env {
             env.insert((*k).into(), (*v).into());
@@ -320,6 +322,31 @@ account_pointer = "/email"
 "#
     );
     std::fs::write(dir.join("test-machine.toml"), machine).unwrap();
+    // Like Salesforce: the API host is the `instance_url` the token endpoint names.
+    let instance = format!(
+        r#"
+key = "test-instance"
+name = "Test Instance"
+description = "An OAuth 2.0 provider whose API host comes with the token, only in the tests."
+docs_url = "https://example.com/docs"
+auth_type = "OAUTH2"
+api_base_url = "{{instance_url}}/oauth-api"
+
+[oauth]
+authorize_url = "{provider}/oauth/authorize"
+token_url = "{provider}/oauth/token"
+client_auth = "basic"
+token_fields = ["instance_url"]
+
+[credentials]
+headers = [{{ name = "Authorization", value = "Bearer {{access_token}}" }}]
+
+[verify]
+path = "/me"
+account_pointer = "/email"
+"#
+    );
+    std::fs::write(dir.join("test-instance.toml"), instance).unwrap();
 }
 
 /// A database of its own on the PostgreSQL server named by `PLUGBOARD_TEST_DATABASE_URL`.

@@ -30,22 +30,22 @@ on_every_database!(
     a_state_works_once_and_not_after_it_expires,
 );
 
-const STATUS: &str = "query($id: ID!) { connection(id: $id) { name status scopes expiresAt accountLabel version fields secretFields lastVerification { outcome message } } }";
+pub(crate) const STATUS: &str = "query($id: ID!) { connection(id: $id) { name status scopes expiresAt accountLabel version fields secretFields lastVerification { outcome message } } }";
 
-struct Setup {
-    app: TestApp,
-    member: Member,
-    provider: FakeOAuth,
+pub(crate) struct Setup {
+    pub app: TestApp,
+    pub member: Member,
+    pub provider: FakeOAuth,
 }
 
-async fn setup(app: TestApp) -> Setup {
+pub(crate) async fn setup(app: TestApp) -> Setup {
     let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
     let provider = FakeOAuth::mount(&app.provider).await;
     Setup { app, member, provider }
 }
 
 /// Creates a `test-oauth` connection and answers its id and consent URL.
-async fn create(s: &Setup, scopes: &[&str]) -> (String, String, Value) {
+pub(crate) async fn create(s: &Setup, scopes: &[&str]) -> (String, String, Value) {
     let data = s
         .app
         .ok(
@@ -62,7 +62,7 @@ async fn create(s: &Setup, scopes: &[&str]) -> (String, String, Value) {
 
 /// Plays the browser: opens the consent URL, follows the provider's redirect to the callback,
 /// and answers the callback's status and page.
-async fn consent(s: &Setup, authorization_url: &str) -> (u16, String) {
+pub(crate) async fn consent(s: &Setup, authorization_url: &str) -> (u16, String) {
     let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let at_provider = browser.get(authorization_url).send().await.unwrap();
     assert_eq!(at_provider.status(), 302, "the provider redirects back");
@@ -71,22 +71,22 @@ async fn consent(s: &Setup, authorization_url: &str) -> (u16, String) {
     callback_page(&browser, &callback).await
 }
 
-async fn callback_page(browser: &reqwest::Client, url: &str) -> (u16, String) {
+pub(crate) async fn callback_page(browser: &reqwest::Client, url: &str) -> (u16, String) {
     let page = browser.get(url).send().await.unwrap();
     (page.status().as_u16(), page.text().await.unwrap())
 }
 
-async fn status(s: &Setup, id: &str) -> Value {
+pub(crate) async fn status(s: &Setup, id: &str) -> Value {
     s.app.ok(&s.member.token, STATUS, json!({ "id": id })).await["connection"].clone()
 }
 
-async fn load(s: &Setup, id: &str) -> Connection {
+pub(crate) async fn load(s: &Setup, id: &str) -> Connection {
     let team: TeamId = s.member.team_id.parse().unwrap();
     plugboard::store::connections::find(&s.app.state.db, team, id.parse().unwrap()).await.unwrap().unwrap()
 }
 
 /// The tokens sealed in the connection's blob.
-async fn stored_tokens(s: &Setup, id: &str) -> (String, Option<String>) {
+pub(crate) async fn stored_tokens(s: &Setup, id: &str) -> (String, Option<String>) {
     let row = connection::Entity::find_by_id(id.parse::<ConnectionId>().unwrap())
         .one(&s.app.state.db)
         .await
@@ -101,7 +101,7 @@ async fn stored_tokens(s: &Setup, id: &str) -> (String, Option<String>) {
     )
 }
 
-async fn expire_token(s: &Setup, id: &str) {
+pub(crate) async fn expire_token(s: &Setup, id: &str) {
     connection::Entity::update_many()
         .col_expr(connection::Column::ExpiresAt, Expr::value(Utc::now() - chrono::Duration::minutes(1)))
         .filter(connection::Column::Id.eq(id.parse::<ConnectionId>().unwrap()))
@@ -110,7 +110,7 @@ async fn expire_token(s: &Setup, id: &str) {
         .unwrap();
 }
 
-async fn connected(s: &Setup) -> String {
+pub(crate) async fn connected(s: &Setup) -> String {
     let (id, url, _) = create(s, &["records.read"]).await;
     let (code, page) = consent(s, &url).await;
     assert_eq!(code, 200, "{page}");
@@ -183,12 +183,15 @@ async fn an_expired_token_is_refreshed_and_the_rotated_refresh_token_stored(app:
     assert!(!s.provider.is_live_refresh("refresh-token-secret-2"), "the old refresh token was spent");
     assert!(load(&s, &id).await.expires_at.unwrap() > Utc::now() + chrono::Duration::minutes(50));
 
-    // A provider that sends no expiry still gets its token refreshed after the assumed lifetime.
+    // A token the provider gives no expiry does not expire: it is used until refused.
     s.provider.set_expires_in(None);
     expire_token(&s, &id).await;
     fresh_access_token(&s.app.state, &load(&s, &id).await, false).await.unwrap();
-    let expires = load(&s, &id).await.expires_at.expect("an assumed expiry");
-    assert!(expires < Utc::now() + chrono::Duration::minutes(61));
+    assert_eq!(load(&s, &id).await.expires_at, None, "no expiry means none");
+    let before = s.provider.token_requests();
+    let token = fresh_access_token(&s.app.state, &load(&s, &id).await, false).await.unwrap();
+    assert_eq!(token.expose_secret(), "access-token-secret-4");
+    assert_eq!(s.provider.token_requests(), before, "a token without expiry is not renewed on a clock");
 }
 
 async fn concurrent_uses_of_an_expired_token_make_one_token_request(app: TestApp) {

@@ -26,7 +26,8 @@ pub(super) fn app(file: &str, stem: &str, raw: RawApp, problems: &mut Vec<Proble
     check.not_blank("name", &raw.name);
     check.not_blank("description", &raw.description);
     let docs_url = check.docs_url(&raw.docs_url);
-    let scope = Scope::new(&raw.fields, raw.auth_type);
+    let token_fields = raw.oauth.as_ref().map(|oauth| oauth.token_fields.clone()).unwrap_or_default();
+    let scope = Scope::new(&raw.fields, raw.auth_type, token_fields);
     let fields = check.fields(raw.fields);
     let api_base_url = check.url_template("api_base_url", &raw.api_base_url, &scope);
     let default_scopes = check.scopes("default_scopes", raw.default_scopes);
@@ -70,6 +71,8 @@ struct Scope {
     fields: HashMap<String, FieldInfo>,
     order: Vec<String>,
     oauth: bool,
+    /// Non-secret token response fields kept with the grant (`[oauth] token_fields`).
+    token_fields: Vec<String>,
 }
 
 struct FieldInfo {
@@ -78,7 +81,7 @@ struct FieldInfo {
 }
 
 impl Scope {
-    fn new(fields: &[RawField], auth_type: AuthType) -> Self {
+    fn new(fields: &[RawField], auth_type: AuthType, token_fields: Vec<String>) -> Self {
         Self {
             fields: fields
                 .iter()
@@ -89,7 +92,12 @@ impl Scope {
                 .collect(),
             order: fields.iter().map(|field| field.key.clone()).collect(),
             oauth: matches!(auth_type, AuthType::OAuth2 | AuthType::OAuth2ClientCredentials),
+            token_fields,
         }
+    }
+
+    fn is_form_field(&self, name: &str) -> bool {
+        self.fields.contains_key(name)
     }
 
     fn allows(&self, name: &str, usage: Use) -> Result<(), String> {
@@ -99,6 +107,7 @@ impl Scope {
                  send it as the value of a credentials header or query parameter"
             )),
             Some(_) => Ok(()),
+            None if self.oauth && self.token_fields.iter().any(|f| f == name) => Ok(()),
             None if name == ACCESS_TOKEN && self.oauth && usage == Use::Credential => Ok(()),
             None if name == ACCESS_TOKEN && self.oauth => {
                 Err("`{access_token}` cannot be part of a URL: send it with credentials.headers".to_owned())

@@ -65,6 +65,7 @@ impl Check<'_> {
             &OWNED_AUTHORIZE_PARAMS,
         );
         self.extra_params("oauth.extra_token_params", raw.extra_token_params.keys(), &OWNED_TOKEN_PARAMS);
+        self.token_fields(&raw.token_fields, scope);
         Some(OAuthSettings {
             authorize_url,
             token_url: token_url?,
@@ -74,6 +75,7 @@ impl Check<'_> {
             extra_authorize_params: raw.extra_authorize_params,
             extra_token_params: raw.extra_token_params,
             host_fields: raw.host_fields,
+            token_fields: raw.token_fields,
         })
     }
 
@@ -117,13 +119,42 @@ impl Check<'_> {
                     self.fail(
                         "oauth.host_fields",
                         format!(
-                            "`{name}` can change the host of {at}: list it in oauth.host_fields (a connection                              that changes it then brings its own OAuth client), or give the field a pattern                              or choices that keep the host within the provider's domain"
+                            "`{name}` can change the host of {at}: list it in oauth.host_fields (a connection \
+                             that changes it then brings its own OAuth client), or give the field a pattern \
+                             or choices that keep the host within the provider's domain"
                         ),
                     );
                 }
             }
         }
     }
+
+    /// Token response fields kept with the grant: plain names, none a form field or a token.
+    fn token_fields(&mut self, names: &[String], scope: &Scope) {
+        for (i, name) in names.iter().enumerate() {
+            let at = format!("oauth.token_fields[{i}]");
+            let plain = !name.is_empty()
+                && name.len() <= 64
+                && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !plain {
+                self.fail(at, "a token field is 1 to 64 lowercase letters, digits or `_`");
+            } else if scope.is_form_field(name) {
+                self.fail(at, format!("`{name}` is a form field of this app already"));
+            } else if ["access_token", "refresh_token", "id_token", "expires_in", "scope", "token_type"]
+                .contains(&name.as_str())
+                || (name.contains("token") && !name.ends_with("_type"))
+                || name.contains("secret")
+            {
+                self.fail(
+                    at,
+                    format!("`{name}` is a credential or a protocol field; only plain facts can be kept"),
+                );
+            } else if names[..i].contains(name) {
+                self.fail(at, format!("`{name}` is listed twice"));
+            }
+        }
+    }
+
     fn extra_params<'k>(&mut self, at: &str, keys: impl Iterator<Item = &'k String>, owned: &[&str]) {
         for key in keys {
             if key.trim().is_empty() {

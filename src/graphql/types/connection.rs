@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::app::AppObject;
 use super::audit::AuditEventList;
-use super::enums::{AuthType, ConnectionStatus, VerificationOutcome};
+use super::enums::{AuthType, ConnectionStatus, GrantStatus, VerificationOutcome};
 use super::flow::ModuleUsage;
 use crate::connections;
 use crate::domain;
@@ -69,6 +69,23 @@ impl ConnectionObject {
 
     async fn expires_at(&self) -> Option<DateTime<Utc>> {
         self.0.expires_at
+    }
+
+    /// When the grant itself (the refresh token) ends, as the provider said
+    /// (`refresh_token_expires_in`); null when it did not say. A person must reauthorize before.
+    async fn grant_expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.grant_expires_at
+    }
+
+    /// `EXPIRING` within a week of `grantExpiresAt`, `EXPIRED` after it.
+    async fn grant_status(&self) -> GrantStatus {
+        domain::GrantStatus::of(self.0.grant_expires_at, Utc::now()).into()
+    }
+
+    /// Non-secret facts the provider named with the grant that the app keeps (e.g.
+    /// Salesforce's `instance_url`).
+    async fn grant_details(&self) -> async_graphql::Json<&BTreeMap<String, String>> {
+        async_graphql::Json(&self.0.token_details)
     }
 
     /// The account the provider reported at the last successful check, e.g. an e-mail.

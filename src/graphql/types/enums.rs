@@ -26,6 +26,16 @@ pub enum ConnectionStatus {
     NeedsReauthorization,
 }
 
+/// Where a connection's grant stands: `EXPIRING` within a week of the end the provider named.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "domain::GrantStatus")]
+pub enum GrantStatus {
+    NoExpiry,
+    Ok,
+    Expiring,
+    Expired,
+}
+
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "domain::VerificationOutcome")]
 pub enum VerificationOutcome {

@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, Object};
 use super::PageInfo;
 use super::audit::AuditEventList;
 use super::connection::{ConnectionEdge, ConnectionList, ConnectionObject};
-use super::enums::{ConnectionStatus, TeamRole};
+use super::enums::{ConnectionStatus, GrantStatus, TeamRole};
 use super::flow::{DynamicConnectionObject, FlowObject};
 use crate::connections;
 use crate::domain::{self, ConnectionId};
@@ -40,6 +40,7 @@ impl TeamObject {
 
     /// The team's connections in creation order, filtered and paginated.
     #[graphql(complexity = "crate::graphql::limits::list_complexity(first, 50, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
     async fn connections(
         &self,
         ctx: &Context<'_>,
@@ -48,11 +49,18 @@ impl TeamObject {
         app: Option<String>,
         status: Option<ConnectionStatus>,
         search: Option<String>,
+        #[graphql(desc = "Only connections whose grant stands so (`EXPIRING`: ends within a week).")]
+        grant_status: Option<GrantStatus>,
     ) -> AppResult<ConnectionList> {
         let first = page_size(first, MAX_PAGE_SIZE)?;
         let after: Option<ConnectionId> =
             after.map(|c| decode_cursor(CONNECTION_CURSOR, &c, "after")).transpose()?;
-        let filter = ConnectionFilter { app, status: status.map(Into::into), search };
+        let filter = ConnectionFilter {
+            app,
+            status: status.map(Into::into),
+            search,
+            grant: grant_status.map(Into::into),
+        };
         // Counting every match costs more than the page itself; only when the client asks.
         let count = ctx.look_ahead().field("totalCount").exists();
         let page =

@@ -39,6 +39,17 @@ pub struct Model {
     pub consecutive_failures: i32,
     pub last_success_at: Option<DateTimeUtc>,
     pub last_failure_at: Option<DateTimeUtc>,
+    /// Who holds the right to refresh the tokens (a short lease), until `refresh_lease_expires_at`.
+    pub refresh_lease_by: Option<String>,
+    pub refresh_lease_expires_at: Option<DateTimeUtc>,
+    /// Bumped by every write of new tokens: what a refresh's result is guarded by.
+    pub token_generation: i32,
+    /// When the provider says the grant (the refresh token) itself ends.
+    pub grant_expires_at: Option<DateTimeUtc>,
+    /// Non-secret facts the token endpoint named that the app keeps (`instance_url`).
+    pub token_details: Option<Json>,
+    /// The last warning sent before the grant ends, in days ahead (7, then 1).
+    pub grant_warned_days: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
