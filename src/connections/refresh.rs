@@ -392,23 +392,33 @@ async fn flag_dead_grant(state: &AppState, connection: &Connection, message: &st
             &note,
         )
         .await?;
+        let mut queued = 0;
         if let Some(updated) = &updated {
             let actor = Actor { kind: ActorKind::System, id: None, label: "token refresh".into() };
             let detail = super::audit::status_change(&note, connection.status, updated.status);
             super::audit::record(&txn, &actor, updated, AuditAction::ConnectionVerified, detail)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            // The webhook commits with the change.
+            if let Some(event) = crate::webhooks::status_event(connection.status, updated.status) {
+                queued =
+                    crate::webhooks::enqueue(&txn, state, event, updated, None, Default::default()).await?;
+            }
         }
         txn.commit().await?;
-        anyhow::Ok(updated)
+        anyhow::Ok((updated, queued))
     }
     .await;
     match result {
-        Ok(Some(updated)) => {
-            super::verification::publish_finished(state, &updated, Some(&note), connection.status).await;
+        Ok((Some(updated), queued)) => {
+            if queued > 0 {
+                crate::webhooks::deliver_soon(state);
+            }
+            super::verification::publish_finished_queued(state, &updated, Some(&note), connection.status)
+                .await;
             Flagged::Yes
         }
-        Ok(None) => {
+        Ok((None, _)) => {
             tracing::info!("a refresh failed on tokens replaced meanwhile; nothing flagged");
             Flagged::Stale
         }

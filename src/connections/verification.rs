@@ -337,6 +337,26 @@ pub(super) async fn publish_finished(
     check: Option<&Verification>,
     previous_status: ConnectionStatus,
 ) {
+    announce(state, connection, check, previous_status, true).await;
+}
+
+/// Like `publish_finished`, for a change whose webhook was queued in its own transaction.
+pub(super) async fn publish_finished_queued(
+    state: &AppState,
+    connection: &Connection,
+    check: Option<&Verification>,
+    previous_status: ConnectionStatus,
+) {
+    announce(state, connection, check, previous_status, false).await;
+}
+
+async fn announce(
+    state: &AppState,
+    connection: &Connection,
+    check: Option<&Verification>,
+    previous_status: ConnectionStatus,
+    webhook: bool,
+) {
     if let Some(check) = check {
         state.events.publish(VerificationEvent::finished(connection.team_id, connection.id, check)).await;
     }
@@ -344,6 +364,7 @@ pub(super) async fn publish_finished(
         // A recovery's webhook was queued with the change itself (`enqueue_recovery`).
         if let Some(event) = crate::webhooks::status_event(previous_status, connection.status)
             && event != crate::webhooks::RECOVERED
+            && webhook
         {
             crate::webhooks::notify(state, event, connection, None).await;
         }
