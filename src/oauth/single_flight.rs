@@ -1,6 +1,7 @@
 //! In-process single flight: concurrent callers with the same key share one execution and its
 //! result, so fifty uses of an expired token make one refresh request, and a rotating refresh
-//! token is not spent twice by this process. Across instances a database lock is still needed.
+//! token is not spent twice by this process. Across instances the refresh lease on the row
+//! (`store::token_leases`) does the same.
 
 use std::collections::HashMap;
 use std::future::Future;
