@@ -109,7 +109,12 @@ impl Check<'_> {
             let Some(template) = template else { continue };
             let leading = template.leading_placeholder();
             for name in template.host_placeholders() {
-                if oauth.host_fields.iter().any(|key| key == name) || reported.contains(&name) {
+                // A field of the token response comes from the provider, not from a member.
+                let from_provider = oauth.token_fields.iter().any(|key| key == name);
+                if from_provider
+                    || oauth.host_fields.iter().any(|key| key == name)
+                    || reported.contains(&name)
+                {
                     continue;
                 }
                 let field = fields.iter().find(|field| field.key() == name);
