@@ -200,7 +200,7 @@ pub async fn record_scheduled_checks(
     let mut findings = Vec::with_capacity(batch.len());
     for CheckedConnection { connection, check } in batch {
         let verification = if possibly_used.contains(&connection.id) {
-            with_module_scopes(state, connection, check.clone()).await?.verification
+            with_module_scopes(&state.db, state, connection, check.clone()).await?.verification
         } else {
             check.verification.clone()
         };
@@ -287,7 +287,7 @@ async fn write_check(
     check: &CheckResult,
     previous: ConnectionStatus,
 ) -> AppResult<Option<(Connection, Verification)>> {
-    let check = with_module_scopes(state, connection, check.clone()).await?;
+    let check = with_module_scopes(txn, state, connection, check.clone()).await?;
     let (status, health) = next_state(state, connection, check.verification.outcome);
     let record = CheckRecord { verification: &check.verification, status, health: &health };
     let Some(recorded) =
@@ -303,7 +303,10 @@ async fn write_check(
 
 /// A passing check of a connection whose running flows' modules need scopes it was not granted
 /// becomes `INSUFFICIENT_SCOPES`, naming them: those flows would fail.
+/// Reads through `db`: inside a transaction, its own connection (asking the pool for another
+/// while holding SQLite's write lock can wait on writers that wait on this one).
 async fn with_module_scopes(
+    db: &impl sea_orm::ConnectionTrait,
     state: &AppState,
     connection: &Connection,
     mut check: CheckResult,
@@ -311,7 +314,7 @@ async fn with_module_scopes(
     if check.verification.outcome != VerificationOutcome::Ok {
         return Ok(check);
     }
-    let usages = flows::usage::usages(&state.db, &state.catalog, connection).await?;
+    let usages = flows::usage::usages(db, &state.catalog, connection).await?;
     if let Some(gaps) = flows::usage::gaps_message(&usages) {
         check.verification.outcome = VerificationOutcome::InsufficientScopes;
         check.verification.message =
