@@ -118,6 +118,8 @@ impl Application {
         let server_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(http::cors_middleware(&server_state.config))
+                .wrap(actix_web::middleware::from_fn(http::cors_strip_for_unlisted))
                 .wrap(actix_web::middleware::from_fn(http::request_telemetry))
                 .app_data(web::Data::new(schema.clone()))
                 .app_data(web::Data::new(server_state.clone()))

@@ -1,11 +1,10 @@
 //! The GraphQL endpoint over HTTP: reads the body within a size limit, establishes the caller
-//! from the bearer token, executes, and answers JSON. GraphiQL is served on GET.
+//! from the bearer token, executes, and answers JSON. GraphiQL (on GET) is in `graphiql`.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::Executor;
-use async_graphql::http::GraphiQLSource;
 use futures_util::StreamExt;
 use serde_json::json;
 
@@ -89,13 +88,4 @@ fn error_response(status: StatusCode, message: &str, code: &str) -> HttpResponse
     HttpResponse::build(status).json(json!({
         "errors": [{ "message": message, "extensions": { "code": code } }]
     }))
-}
-
-pub async fn graphiql() -> HttpResponse {
-    let page = GraphiQLSource::build()
-        .endpoint("/graphql")
-        .subscription_endpoint("/graphql/ws")
-        .title("Plugboard GraphiQL: add {\"Authorization\": \"Bearer <token>\"} under Headers")
-        .finish();
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(page)
 }

@@ -17,6 +17,10 @@ pub async fn websocket(
     schema: web::Data<AppSchema>,
     state: web::Data<AppState>,
 ) -> actix_web::Result<HttpResponse> {
+    if !super::cors::websocket_allowed(&request, &state.config) {
+        return Ok(HttpResponse::Forbidden()
+            .body("this origin may not open subscriptions; list it in PLUGBOARD_CORS_ORIGINS"));
+    }
     let state = state.get_ref().clone();
     GraphQLSubscription::new(schema.get_ref().clone())
         .on_connection_init(move |init| async move {
