@@ -20,6 +20,7 @@ pub mod scheduler;
 pub mod startup;
 pub mod state;
 pub mod store;
+pub mod teams;
 pub mod telemetry;
 pub mod verify;
 pub mod webhooks;

@@ -14,10 +14,16 @@ pub enum AuditAction {
     ConnectionVerified,
     ConnectionReauthorized,
     CredentialsRead,
+    TeamCreated,
+    MemberAdded,
+    MemberRoleChanged,
+    MemberRemoved,
+    ServiceTokenCreated,
+    ServiceTokenRevoked,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 7] = [
+    pub const ALL: [AuditAction; 13] = [
         AuditAction::ConnectionCreated,
         AuditAction::ConnectionAuthorized,
         AuditAction::ConnectionEdited,
@@ -25,6 +31,12 @@ impl AuditAction {
         AuditAction::ConnectionVerified,
         AuditAction::ConnectionReauthorized,
         AuditAction::CredentialsRead,
+        AuditAction::TeamCreated,
+        AuditAction::MemberAdded,
+        AuditAction::MemberRoleChanged,
+        AuditAction::MemberRemoved,
+        AuditAction::ServiceTokenCreated,
+        AuditAction::ServiceTokenRevoked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,6 +48,12 @@ impl AuditAction {
             AuditAction::ConnectionVerified => "CONNECTION_VERIFIED",
             AuditAction::ConnectionReauthorized => "CONNECTION_REAUTHORIZED",
             AuditAction::CredentialsRead => "CREDENTIALS_READ",
+            AuditAction::TeamCreated => "TEAM_CREATED",
+            AuditAction::MemberAdded => "MEMBER_ADDED",
+            AuditAction::MemberRoleChanged => "MEMBER_ROLE_CHANGED",
+            AuditAction::MemberRemoved => "MEMBER_REMOVED",
+            AuditAction::ServiceTokenCreated => "SERVICE_TOKEN_CREATED",
+            AuditAction::ServiceTokenRevoked => "SERVICE_TOKEN_REVOKED",
         }
     }
 

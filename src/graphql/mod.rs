@@ -8,6 +8,7 @@ pub mod ids;
 mod mutation;
 mod query;
 mod subscription;
+mod team_mutation;
 pub mod types;
 
 use std::sync::Arc;
@@ -26,15 +27,17 @@ use ids::{decode_cursor, encode_cursor, page_size};
 use mutation::ConnectionMutation;
 use query::QueryRoot;
 use subscription::SubscriptionRoot;
+use team_mutation::TeamMutation;
 use types::PageInfo;
 use types::audit::{AuditEvent, AuditEventEdge, AuditEventList};
 
 pub use errors::INTERNAL_MESSAGE;
 
-/// Every mutation: connections, and flows with dynamic connections.
+/// Every mutation: connections, flows with dynamic connections, and teams with their members
+/// and tokens.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(ConnectionMutation, FlowMutation);
+pub struct MutationRoot(ConnectionMutation, FlowMutation, TeamMutation);
 
 /// The schema as clients reach it, over HTTP and WebSocket: it executes, then gives every
 /// error its `extensions.code` (see `errors`).

@@ -22,6 +22,7 @@ mod schema;
 mod shutdown;
 mod storage;
 mod subscriptions;
+mod teams;
 mod verification;
 mod webhooks;
 mod ws;

@@ -46,6 +46,12 @@ pub enum AuditAction {
     ConnectionVerified,
     ConnectionReauthorized,
     CredentialsRead,
+    TeamCreated,
+    MemberAdded,
+    MemberRoleChanged,
+    MemberRemoved,
+    ServiceTokenCreated,
+    ServiceTokenRevoked,
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]

@@ -94,6 +94,18 @@ impl TeamObject {
         Ok(hooks.into_iter().map(super::webhook::WebhookObject).collect())
     }
 
+    /// The team's members, by e-mail.
+    async fn members(&self, ctx: &Context<'_>) -> AppResult<Vec<super::access::TeamMemberObject>> {
+        let members = crate::teams::members(state(ctx)?, caller(ctx)?, self.team.id).await?;
+        Ok(members.into_iter().map(Into::into).collect())
+    }
+
+    /// The team's service tokens that are not revoked; for its `ADMIN`s.
+    async fn service_tokens(&self, ctx: &Context<'_>) -> AppResult<Vec<super::access::ApiTokenObject>> {
+        let tokens = crate::teams::service_tokens(state(ctx)?, caller(ctx)?, self.team.id).await?;
+        Ok(tokens.into_iter().map(Into::into).collect())
+    }
+
     /// Who did what to the team's connections, newest first.
     async fn audit_events(
         &self,
