@@ -17,6 +17,7 @@ mod listing;
 mod oauth;
 mod observability;
 mod process;
+mod revocation;
 mod scheduler;
 mod schema;
 mod shutdown;
