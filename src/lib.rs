@@ -15,6 +15,7 @@ pub mod graphql;
 pub mod http;
 pub mod metrics;
 pub mod oauth;
+pub mod oidc;
 pub mod outbound;
 pub mod scheduler;
 pub mod startup;

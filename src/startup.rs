@@ -46,7 +46,14 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         |name| config.app_variables.get(name),
         catalog.apps().iter().map(|app| app.key()),
     )?;
+    let oidc = match &config.oidc {
+        Some(settings) => {
+            Some(Arc::new(crate::oidc::OidcVerifier::new(settings.clone(), config.http_timeout)?))
+        }
+        None => None,
+    };
     Ok(AppState {
+        oidc,
         schedule: config.schedule(),
         db,
         sealer: Arc::new(sealer),

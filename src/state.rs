@@ -28,4 +28,6 @@ pub struct AppState {
     pub oauth_clients: Arc<OAuthClients>,
     /// Token refreshes in flight, one per connection.
     pub token_flights: Arc<SingleFlight<ConnectionId, Result<SecretString, TokenProblem>>>,
+    /// The identity provider whose JWTs are accepted, when `PLUGBOARD_OIDC_ISSUER` is set.
+    pub oidc: Option<Arc<crate::oidc::OidcVerifier>>,
 }

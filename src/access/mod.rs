@@ -1,6 +1,7 @@
 //! Who is calling and what they may do: bearer tokens in, principals and team access out.
 //! Tokens are stored only as hashes; a token is shown once, when it is issued.
 
+mod sso;
 mod tokens;
 
 pub use tokens::{IssuedToken, issue_service_token, issue_user_token};
@@ -12,6 +13,21 @@ use crate::domain::{Email, Principal, TeamAccess, TeamId, TeamRole};
 use crate::error::{AppError, AppResult};
 use crate::store;
 use crate::store::tokens::TokenKind;
+
+/// Resolves a bearer credential: a JWT of the trusted identity provider when one is configured
+/// and the credential looks like one, else one of our API tokens.
+pub async fn identify(
+    db: &sea_orm::DatabaseConnection,
+    oidc: Option<&crate::oidc::OidcVerifier>,
+    bearer: &str,
+) -> AppResult<Principal> {
+    match oidc {
+        Some(oidc) if crate::oidc::OidcVerifier::looks_like_jwt(bearer) => {
+            sso::principal(db, oidc, bearer).await
+        }
+        _ => authenticate(db, bearer).await,
+    }
+}
 
 /// Resolves a bearer token to its principal. Unknown, revoked or malformed tokens, and tokens
 /// whose owner is gone, are all `Unauthenticated` alike.

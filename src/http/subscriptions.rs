@@ -26,7 +26,7 @@ pub async fn websocket(
         .on_connection_init(move |init| async move {
             let caller = match bearer_from_init(&init) {
                 None => Caller::Anonymous,
-                Some(token) => match access::authenticate(&state.db, &token).await {
+                Some(token) => match access::identify(&state.db, state.oidc.as_deref(), &token).await {
                     Ok(principal) => Caller::Authenticated(principal),
                     Err(AppError::Unauthenticated) => {
                         return Err(async_graphql::Error::new("the token in connection_init is not valid"));

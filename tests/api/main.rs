@@ -16,6 +16,7 @@ mod limits;
 mod listing;
 mod oauth;
 mod observability;
+mod oidc;
 mod process;
 mod revocation;
 mod scheduler;
