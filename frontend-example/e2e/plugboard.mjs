@@ -140,6 +140,7 @@ account_pointer = "/user/email"
 [[modules]]
 key = "list-contacts"
 name = "List contacts"
+scopes = ["contacts.read"]
 `,
   );
   fs.writeFileSync(
