@@ -1,13 +1,14 @@
 // GraphiQL as a new user meets it: opened from the link the server prints on first start, in
 // headless Chromium with every request outside the service blocked (no CDN, no internet). The
-// schema shows in the docs explorer and a query runs with the demo token.
+// schema shows in the docs explorer, field names complete, a query runs with the demo token and
+// a subscription streams over /graphql/ws, all under the page's Content-Security-Policy.
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { chromium } from "playwright-core";
-import { startFakeProvider } from "./fake-provider.mjs";
+import { GOOD_API_KEY, startFakeProvider } from "./fake-provider.mjs";
 import { startPlugboard } from "./plugboard.mjs";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
@@ -82,6 +83,38 @@ describe("GraphiQL", { timeout: 120_000 }, () => {
     assert.match(text, /"name": "Demo"/);
     assert.doesNotMatch(text, /UNAUTHENTICATED|errors/);
     await screenshot("3-result");
+  });
+
+  /** Replaces the query editor's text (CodeMirror keeps its instance on its element). */
+  const setQuery = (text) =>
+    page.evaluate((value) => {
+      const editor = document.querySelector(".graphiql-query-editor .CodeMirror").CodeMirror;
+      editor.setValue(value);
+      editor.focus();
+      editor.setCursor(editor.lineCount(), 0);
+    }, text);
+
+  it("completes field names from the schema", async () => {
+    await setQuery("{ vie");
+    await page.keyboard.type("w");
+    await page.locator(".CodeMirror-hints").getByText("viewer", { exact: true }).waitFor();
+    await screenshot("4-completion");
+    await page.keyboard.press("Escape");
+  });
+
+  it("runs subscriptions over /graphql/ws with the headers' token", async () => {
+    await setQuery(`subscription { connectionEvents(teamId: "${plugboard.teamId}") { kind connectionId } }`);
+    await page.getByRole("button", { name: /execute query/i }).click();
+    // Give the socket a moment to subscribe before the event happens.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const created = await plugboard.graphql(
+      `mutation($input: CreateConnectionInput!) { createConnection(input: $input) { connection { id } } }`,
+      { input: { teamId: plugboard.teamId, app: "test-crm", name: "From GraphiQL", fields: { api_key: GOOD_API_KEY } } },
+    );
+    const result = page.locator(".graphiql-response");
+    await result.getByText(created.createConnection.connection.id).first().waitFor({ timeout: 15_000 });
+    assert.match(await result.innerText(), /"kind": "(CREATED|STATUS_CHANGED)"/);
+    await screenshot("5-subscription");
   });
 
   it("needed nothing from outside the service and broke no policy", () => {

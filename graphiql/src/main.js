@@ -4,6 +4,7 @@
 import { createElement } from "react";
 import { createRoot } from "react-dom/client";
 import { GraphiQL } from "graphiql";
+import { parse } from "graphql";
 import { createClient } from "graphql-ws";
 import "graphiql/style.css";
 import "./page.css";
@@ -24,8 +25,17 @@ function headersFromFragment() {
   return JSON.stringify({ Authorization: `Bearer ${token}` }, null, 2);
 }
 
-function isSubscription(documentAST, operationName) {
-  const operations = (documentAST?.definitions ?? []).filter((d) => d.kind === "OperationDefinition");
+// GraphiQL does not always hand the parsed document to the fetcher; parse it then.
+function isSubscription(documentAST, query, operationName) {
+  let document = documentAST;
+  if (!document) {
+    try {
+      document = parse(query);
+    } catch {
+      return false;
+    }
+  }
+  const operations = (document?.definitions ?? []).filter((d) => d.kind === "OperationDefinition");
   const chosen = operationName ? operations.find((d) => d.name?.value === operationName) : operations[0];
   return chosen?.operation === "subscription";
 }
@@ -50,7 +60,7 @@ async function* subscribe(params, headers) {
 }
 
 async function fetcher(params, options = {}) {
-  if (isSubscription(options.documentAST, params.operationName)) {
+  if (isSubscription(options.documentAST, params.query, params.operationName)) {
     return subscribe(params, options.headers);
   }
   const response = await fetch(endpoint, {
