@@ -16,14 +16,16 @@ use crate::store::tokens::TokenKind;
 
 /// Resolves a bearer credential: a JWT of the trusted identity provider when one is configured
 /// and the credential looks like one, else one of our API tokens.
+/// `events` carries the access changes a teams claim causes to open subscriptions.
 pub async fn identify(
     db: &sea_orm::DatabaseConnection,
     oidc: Option<&crate::oidc::OidcVerifier>,
+    events: &crate::events::EventBus,
     bearer: &str,
 ) -> AppResult<Principal> {
     match oidc {
         Some(oidc) if crate::oidc::OidcVerifier::looks_like_jwt(bearer) => {
-            sso::principal(db, oidc, bearer).await
+            sso::principal(db, oidc, events, bearer).await
         }
         _ => authenticate(db, bearer).await,
     }

@@ -14,10 +14,16 @@ use crate::domain::{
     User,
 };
 use crate::error::{AppError, AppResult};
+use crate::events::{AccessEvent, EventBus};
 use crate::oidc::{Identity, OidcVerifier, Refused};
 use crate::store;
 
-pub async fn principal(db: &DatabaseConnection, oidc: &OidcVerifier, token: &str) -> AppResult<Principal> {
+pub async fn principal(
+    db: &DatabaseConnection,
+    oidc: &OidcVerifier,
+    events: &EventBus,
+    token: &str,
+) -> AppResult<Principal> {
     let identity = match oidc.verify(token).await {
         Ok(identity) => identity,
         Err(Refused::KeysUnavailable(err)) => {
@@ -34,12 +40,16 @@ pub async fn principal(db: &DatabaseConnection, oidc: &OidcVerifier, token: &str
     };
     let txn = db.begin().await?;
     let user = user_of(&txn, &identity).await?;
+    let mut left = Vec::new();
     if oidc.teams_claim_configured()
         && let Some(teams) = &identity.teams
     {
-        follow_teams_claim(&txn, &user, teams).await?;
+        left = follow_teams_claim(&txn, &user, teams).await?;
     }
     txn.commit().await?;
+    for team_id in left {
+        events.publish(AccessEvent::membership_changed(team_id, user.id)).await;
+    }
     Ok(Principal::User {
         user_id: user.id,
         email: user.email,
@@ -74,7 +84,12 @@ async fn user_of(db: &impl ConnectionTrait, identity: &Identity) -> AppResult<Us
     }
 }
 
-async fn follow_teams_claim(db: &impl ConnectionTrait, user: &User, names: &[String]) -> AppResult<()> {
+/// Answers the teams the user left.
+async fn follow_teams_claim(
+    db: &impl ConnectionTrait,
+    user: &User,
+    names: &[String],
+) -> AppResult<Vec<TeamId>> {
     let mut wanted: HashSet<TeamId> = HashSet::new();
     for name in names {
         let Ok(name) = TeamName::parse(name) else { continue };
@@ -84,6 +99,7 @@ async fn follow_teams_claim(db: &impl ConnectionTrait, user: &User, names: &[Str
     }
     let current = store::teams::teams_of_user(db, user.id).await?;
     let have: HashSet<TeamId> = current.iter().map(|(team, _)| team.id).collect();
+    let mut left = Vec::new();
     for team_id in wanted.difference(&have) {
         store::teams::set_membership(db, *team_id, user.id, TeamRole::Member).await?;
         record(db, *team_id, AuditAction::MemberAdded, user, TeamRole::Member).await?;
@@ -95,8 +111,9 @@ async fn follow_teams_claim(db: &impl ConnectionTrait, user: &User, names: &[Str
         }
         store::teams::remove_membership(db, team.id, user.id).await?;
         record(db, team.id, AuditAction::MemberRemoved, user, *role).await?;
+        left.push(team.id);
     }
-    Ok(())
+    Ok(left)
 }
 
 async fn record(

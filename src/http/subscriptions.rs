@@ -26,16 +26,20 @@ pub async fn websocket(
         .on_connection_init(move |init| async move {
             let caller = match bearer_from_init(&init) {
                 None => Caller::Anonymous,
-                Some(token) => match access::identify(&state.db, state.oidc.as_deref(), &token).await {
-                    Ok(principal) => Caller::Authenticated(principal),
-                    Err(AppError::Unauthenticated) => {
-                        return Err(async_graphql::Error::new("the token in connection_init is not valid"));
+                Some(token) => {
+                    match access::identify(&state.db, state.oidc.as_deref(), &state.events, &token).await {
+                        Ok(principal) => Caller::Authenticated(principal),
+                        Err(AppError::Unauthenticated) => {
+                            return Err(async_graphql::Error::new(
+                                "the token in connection_init is not valid",
+                            ));
+                        }
+                        Err(other) => {
+                            tracing::error!(error = %other, "could not authenticate a WebSocket connection");
+                            return Err(async_graphql::Error::new(crate::graphql::INTERNAL_MESSAGE));
+                        }
                     }
-                    Err(other) => {
-                        tracing::error!(error = %other, "could not authenticate a WebSocket connection");
-                        return Err(async_graphql::Error::new(crate::graphql::INTERNAL_MESSAGE));
-                    }
-                },
+                }
             };
             let mut data = Data::default();
             data.insert(caller);

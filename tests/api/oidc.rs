@@ -188,15 +188,30 @@ async fn memberships_can_follow_a_teams_claim() {
     app.member("Globex", "admin@globex.test", TeamRole::Admin).await;
     let mut claims = issuer.claims("user-9", "ana@platform.test");
     claims["groups"] = json!(["Acme", "Globex", "No such team"]);
-    let viewer = app.ok(&sign("one", KEY_ONE, &claims), VIEWER, json!({})).await;
+    let jwt = sign("one", KEY_ONE, &claims);
+    let viewer = app.ok(&jwt, VIEWER, json!({})).await;
     assert_eq!(
         viewer["viewer"]["teams"],
         json!([{ "name": "Acme", "role": "MEMBER" }, { "name": "Globex", "role": "MEMBER" }])
     );
+    let mut subscriber =
+        Subscriber::connect(&app.address, "/graphql/ws", Protocol::TransportWs, &jwt).await.unwrap();
+    subscriber
+        .subscribe(
+            "s",
+            "subscription($t: ID!) { connectionEvents(teamId: $t) { kind } }",
+            json!({ "t": acme.team_id }),
+        )
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 
+    // The platform takes the user out of Acme: the next request follows, and the subscription
+    // to Acme opened earlier ends.
     claims["groups"] = json!(["Globex"]);
     let viewer = app.ok(&sign("one", KEY_ONE, &claims), VIEWER, json!({})).await;
     assert_eq!(viewer["viewer"]["teams"], json!([{ "name": "Globex", "role": "MEMBER" }]));
+    let ended = subscriber.next_data(std::time::Duration::from_secs(2)).await.expect("the subscription ends");
+    assert_eq!(ended["errors"][0]["extensions"]["code"], "FORBIDDEN", "{ended}");
     let trail = app
         .ok(
             &acme.token,
