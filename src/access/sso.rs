@@ -67,10 +67,7 @@ async fn user_of(db: &impl ConnectionTrait, identity: &Identity) -> AppResult<Us
         return Err(AppError::Unauthenticated);
     };
     let email = Email::parse(email).map_err(|_| AppError::Unauthenticated)?;
-    let user = match store::teams::find_user_by_email(db, &email).await? {
-        Some(existing) => existing,
-        None => store::teams::insert_user(db, &email).await?,
-    };
+    let user = store::teams::find_or_insert_user(db, &email).await?;
     // Only a user not yet linked to another subject is taken over.
     if store::teams::find_user_by_subject(db, &identity.subject).await?.is_none() {
         store::teams::set_subject(db, user.id, &identity.subject).await?;

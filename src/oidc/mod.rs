@@ -156,3 +156,40 @@ fn pinned_algorithm(key: &Jwk) -> Option<Algorithm> {
     );
     same_family.then_some(stated)
 }
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::jwk::Jwk;
+    use serde_json::json;
+
+    use super::*;
+
+    fn jwk(value: serde_json::Value) -> Jwk {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn keys_pin_the_algorithm_they_are_for() {
+        let rsa = json!({ "kty": "RSA", "kid": "a", "n": "AQAB", "e": "AQAB" });
+        assert_eq!(pinned_algorithm(&jwk(rsa.clone())), Some(Algorithm::RS256));
+        let mut stated = rsa.clone();
+        stated["alg"] = json!("PS384");
+        assert_eq!(pinned_algorithm(&jwk(stated)), Some(Algorithm::PS384));
+        // A key that claims an algorithm of another family is not trusted for anything.
+        let mut confused = rsa;
+        confused["alg"] = json!("HS256");
+        assert_eq!(pinned_algorithm(&jwk(confused)), None);
+        let ec = json!({ "kty": "EC", "crv": "P-256", "x": "AQAB", "y": "AQAB" });
+        assert_eq!(pinned_algorithm(&jwk(ec)), Some(Algorithm::ES256));
+        // Symmetric keys never verify bearer tokens.
+        let oct = json!({ "kty": "oct", "k": "c2VjcmV0", "alg": "HS256" });
+        assert_eq!(pinned_algorithm(&jwk(oct)), None);
+    }
+
+    #[test]
+    fn only_jwt_shaped_bearers_go_to_the_issuer() {
+        assert!(OidcVerifier::looks_like_jwt("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln"));
+        assert!(!OidcVerifier::looks_like_jwt("pbu_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"));
+        assert!(!OidcVerifier::looks_like_jwt("a.b"));
+    }
+}

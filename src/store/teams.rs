@@ -201,3 +201,23 @@ pub async fn set_subject(db: &impl ConnectionTrait, user_id: UserId, subject: &s
         .await?;
     Ok(())
 }
+
+/// The user with `email`, created when missing; safe when two requests create them at once.
+pub async fn find_or_insert_user(db: &impl ConnectionTrait, email: &Email) -> Result<User, DbErr> {
+    if let Some(user) = find_user_by_email(db, email).await? {
+        return Ok(user);
+    }
+    let model = user::ActiveModel {
+        id: Set(UserId::new()),
+        email: Set(email.as_str().to_owned()),
+        created_at: Set(Utc::now()),
+        oidc_subject: Set(None),
+    };
+    user::Entity::insert(model)
+        .on_conflict(OnConflict::column(user::Column::Email).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
+    find_user_by_email(db, email)
+        .await?
+        .ok_or_else(|| DbErr::Custom("a user vanished as it was created".into()))
+}

@@ -55,10 +55,7 @@ pub async fn add_member(
     access::require_admin(&state.db, principal, team_id).await?;
     let txn = state.db.begin().await?;
     store::teams::lock(&txn, team_id).await?;
-    let user = match store::teams::find_user_by_email(&txn, &email).await? {
-        Some(user) => user,
-        None => store::teams::insert_user(&txn, &email).await?,
-    };
+    let user = store::teams::find_or_insert_user(&txn, &email).await?;
     if store::teams::role_of(&txn, team_id, user.id).await?.is_some() {
         return Err(AppError::bad_input(
             "email",

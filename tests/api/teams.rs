@@ -18,6 +18,7 @@ on_every_database!(
     service_tokens_are_managed_by_admins_only,
     tokens_expire,
     member_and_token_changes_are_audited,
+    a_new_person_added_to_two_teams_at_once_is_one_user,
 );
 
 const CREATE_TEAM: &str = "mutation($n: String!) { createTeam(name: $n) { id name role } }";
@@ -351,5 +352,30 @@ async fn member_and_token_changes_are_audited(app: TestApp) {
     assert_eq!(
         (changed["previous_role"].as_str(), changed["role"].as_str()),
         (Some("MEMBER"), Some("MONITORING"))
+    );
+}
+
+async fn a_new_person_added_to_two_teams_at_once_is_one_user(app: TestApp) {
+    let acme = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    let globex = app.member("Globex", "hank@globex.test", TeamRole::Admin).await;
+    let (a, b) = tokio::join!(
+        app.graphql(
+            Some(&acme.token),
+            ADD,
+            json!({ "t": acme.team_id, "e": "new@example.com", "r": "MEMBER" })
+        ),
+        app.graphql(
+            Some(&globex.token),
+            ADD,
+            json!({ "t": globex.team_id, "e": "new@example.com", "r": "ADMIN" })
+        ),
+    );
+    assert!(a.get("errors").is_none() && b.get("errors").is_none(), "{a} {b}");
+    assert_eq!(a["data"]["addTeamMember"]["userId"], b["data"]["addTeamMember"]["userId"]);
+    let token = app.member_token_for("new@example.com").await;
+    let teams = app.ok(&token, "{ viewer { teams { name role } } }", json!({})).await;
+    assert_eq!(
+        teams["viewer"]["teams"],
+        json!([{ "name": "Acme", "role": "MEMBER" }, { "name": "Globex", "role": "ADMIN" }])
     );
 }
