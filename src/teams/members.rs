@@ -52,9 +52,10 @@ pub async fn add_member(
     role: TeamRole,
 ) -> AppResult<Member> {
     let email = Email::parse(email).map_err(|m| AppError::bad_input("email", m))?;
-    access::require_admin(&state.db, principal, team_id).await?;
+    // Checked under the team's lock, so an ADMIN demoted meanwhile can no longer act.
     let txn = state.db.begin().await?;
     store::teams::lock(&txn, team_id).await?;
+    access::require_admin(&txn, principal, team_id).await?;
     let user = store::teams::find_or_insert_user(&txn, &email).await?;
     if store::teams::role_of(&txn, team_id, user.id).await?.is_some() {
         return Err(AppError::bad_input(
@@ -75,9 +76,9 @@ pub async fn update_member(
     user_id: UserId,
     role: TeamRole,
 ) -> AppResult<Member> {
-    access::require_admin(&state.db, principal, team_id).await?;
     let txn = state.db.begin().await?;
     store::teams::lock(&txn, team_id).await?;
+    access::require_admin(&txn, principal, team_id).await?;
     let previous =
         store::teams::role_of(&txn, team_id, user_id).await?.ok_or(AppError::NotFound("member"))?;
     let user = store::teams::find_user(&txn, user_id).await?.ok_or(AppError::NotFound("member"))?;
@@ -100,9 +101,9 @@ pub async fn remove_member(
     team_id: TeamId,
     user_id: UserId,
 ) -> AppResult<UserId> {
-    access::require_admin(&state.db, principal, team_id).await?;
     let txn = state.db.begin().await?;
     store::teams::lock(&txn, team_id).await?;
+    access::require_admin(&txn, principal, team_id).await?;
     let role = store::teams::role_of(&txn, team_id, user_id).await?.ok_or(AppError::NotFound("member"))?;
     let user = store::teams::find_user(&txn, user_id).await?.ok_or(AppError::NotFound("member"))?;
     store::teams::remove_membership(&txn, team_id, user_id).await?;
