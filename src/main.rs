@@ -157,7 +157,10 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         // Only on this machine: the fragment carries the token into GraphiQL's headers editor
         // and never reaches the server or its logs.
         if state.config.listen.ip().is_loopback() {
-            println!("or open, on this machine: {graphql_url}#token={}", demo.token.token.expose_secret());
+            println!(
+                "Or open GraphiQL with it already under Headers (this machine only): {graphql_url}#token={}",
+                demo.token.token.expose_secret()
+            );
         }
         println!();
     }
