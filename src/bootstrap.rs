@@ -1,7 +1,7 @@
 //! Creating teams, users and tokens from the command line, and the demo team of a fresh
 //! install. Idempotent: what exists is reused.
 
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 
 use crate::access::{self, IssuedToken};
 use crate::domain::{Actor, ActorKind, Email, Team, TeamName, TeamRole, User};
@@ -24,7 +24,7 @@ pub async fn team_member(
     email: &Email,
     role: TeamRole,
 ) -> anyhow::Result<Bootstrapped> {
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     let team = match store::teams::find_by_name(&txn, team).await? {
         Some(existing) => existing,
         None => store::teams::insert(&txn, team).await?,

@@ -24,7 +24,13 @@
 //! | `PLUGBOARD_LOG_FORMAT` | `text` | `text` or `json` |
 //! | `PLUGBOARD_MAX_BODY_BYTES` | `262144` | largest GraphQL request body accepted |
 //! | `PLUGBOARD_MAX_QUERY_DEPTH` | `12` | deepest GraphQL selection accepted |
-//! | `PLUGBOARD_MAX_QUERY_COMPLEXITY` | `2000` | most complex GraphQL query accepted |
+//! | `PLUGBOARD_MAX_QUERY_COMPLEXITY` | `5000` | complexity budget of one request (a batch shares it); a list field weighs its page size |
+//! | `PLUGBOARD_MAX_QUERY_NESTING` | `32` | deepest nesting of brackets in a document, and of lists and objects in its variables |
+//! | `PLUGBOARD_MAX_QUERY_TOKENS` | `10000` | most tokens in one GraphQL document |
+//! | `PLUGBOARD_MAX_BATCH` | `10` | most operations in one JSON batch |
+//! | `PLUGBOARD_PROVIDER_CALLS_PER_REQUEST` | `5` | provider-reaching mutations (verify, reauthorize, create, edit) in one request |
+//! | `PLUGBOARD_PROVIDER_CALLS_PER_MINUTE` | `60` | the same, per token and minute (a burst of this many after a quiet minute) |
+//! | `PLUGBOARD_METRICS_TOKEN` | none | when set, `/metrics` asks for `Authorization: Bearer <this>` |
 //! | `PLUGBOARD_CORS_ORIGINS` | none | comma-separated exact origins (`https://app.example.com`) allowed to call from a browser; also where the OAuth callback page may post its result |
 //! | `PLUGBOARD_OIDC_ISSUER` | none | an OpenID Connect issuer whose JWTs are accepted as bearer tokens |
 //! | `PLUGBOARD_OIDC_AUDIENCE` | none | the `aud` those JWTs must carry (required with the issuer) |
@@ -106,6 +112,13 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub max_query_depth: usize,
     pub max_query_complexity: usize,
+    pub max_query_nesting: usize,
+    pub max_query_tokens: usize,
+    pub max_batch: usize,
+    pub provider_calls_per_request: usize,
+    pub provider_calls_per_minute: u32,
+    /// Protects `/metrics` when set; a secret, so it never prints.
+    pub metrics_token: Option<secrecy::SecretString>,
     /// Create the `Demo` team, a user and a token when the database is empty.
     pub seed_demo: bool,
     /// Browser origins allowed to call the API (`PLUGBOARD_CORS_ORIGINS`).
@@ -225,8 +238,30 @@ impl Config {
             max_query_complexity: parse(
                 "PLUGBOARD_MAX_QUERY_COMPLEXITY",
                 get("PLUGBOARD_MAX_QUERY_COMPLEXITY"),
-                "2000",
+                "5000",
             )?,
+            max_query_nesting: positive(
+                "PLUGBOARD_MAX_QUERY_NESTING",
+                get("PLUGBOARD_MAX_QUERY_NESTING"),
+                "32",
+            )?,
+            max_query_tokens: positive(
+                "PLUGBOARD_MAX_QUERY_TOKENS",
+                get("PLUGBOARD_MAX_QUERY_TOKENS"),
+                "10000",
+            )?,
+            max_batch: positive("PLUGBOARD_MAX_BATCH", get("PLUGBOARD_MAX_BATCH"), "10")?,
+            provider_calls_per_request: positive(
+                "PLUGBOARD_PROVIDER_CALLS_PER_REQUEST",
+                get("PLUGBOARD_PROVIDER_CALLS_PER_REQUEST"),
+                "5",
+            )?,
+            provider_calls_per_minute: positive(
+                "PLUGBOARD_PROVIDER_CALLS_PER_MINUTE",
+                get("PLUGBOARD_PROVIDER_CALLS_PER_MINUTE"),
+                "60",
+            )?,
+            metrics_token: get("PLUGBOARD_METRICS_TOKEN").map(secrecy::SecretString::from),
             seed_demo: true,
             cors_origins: CorsOrigins::parse(get("PLUGBOARD_CORS_ORIGINS").as_deref().unwrap_or(""))
                 .map_err(|problem| ConfigError { variable: "PLUGBOARD_CORS_ORIGINS", problem })?,

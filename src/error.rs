@@ -31,6 +31,9 @@ pub enum AppError {
     NeedsReauthorization(String),
     #[error("{0}")]
     ProviderUnavailable(String),
+    /// Too many calls to providers from this request or token; try again after `retry_after`.
+    #[error("{message}")]
+    RateLimited { message: String, retry_after: std::time::Duration },
     /// Shared so the error can be cloned into GraphQL responses; the detail is only logged.
     #[error("{0:#}")]
     Internal(Arc<anyhow::Error>),
@@ -53,6 +56,7 @@ impl AppError {
             AppError::AccountValidation { .. } => "ACCOUNT_VALIDATION_ERROR",
             AppError::NeedsReauthorization(_) => "NEEDS_REAUTHORIZATION",
             AppError::ProviderUnavailable(_) => "PROVIDER_UNAVAILABLE",
+            AppError::RateLimited { .. } => "RATE_LIMITED",
             AppError::Internal(_) => "INTERNAL",
         }
     }
@@ -85,3 +89,7 @@ pub struct FlowRef {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+/// What a caller is told of a failure on our side, wherever it surfaces (GraphQL, WebSocket,
+/// the OAuth callback page); the detail goes to the log with the request id.
+pub const INTERNAL_MESSAGE: &str = "internal error; the operator can find the details in the server log";

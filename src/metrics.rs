@@ -1,22 +1,16 @@
-//! Prometheus metrics at `/metrics`, through the `metrics` facade and its Prometheus exporter.
-//! Counters and histograms are recorded where things happen; gauges that describe the database
-//! (connections by status and app, scheduler lag) are measured when scraped. Labels are app
-//! keys, outcomes, routes and statuses: never ids or anything a user typed.
+//! Prometheus metrics, through the `metrics` facade and its Prometheus exporter: counters and
+//! histograms recorded where things happen (`/metrics` in `http` adds the database gauges).
+//! Every label comes from a closed set: app keys of the catalog, outcomes, route templates,
+//! method names and status classes; never ids or anything a caller typed. A leaf: it imports
+//! nothing of the service, so any layer may record.
 
-use std::collections::BTreeSet;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use chrono::Utc;
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use crate::state::AppState;
-use crate::store;
-
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-/// (app, status) pairs reported before, so a pair that disappears drops to zero.
-static SEEN: Mutex<BTreeSet<(String, &'static str)>> = Mutex::new(BTreeSet::new());
 
 /// Installs the recorder once per process (several apps in one test process share it).
 pub fn install() {
@@ -47,38 +41,43 @@ pub fn refresh(app: &str, result: &'static str) {
     counter!("plugboard_token_refreshes_total", "app" => app.to_owned(), "result" => result).increment(1);
 }
 
-pub fn http_request(route: &str, method: &str, status: u16) {
+/// Counts a request. `route` is the matched route template (or `unmatched`), never the path;
+/// the method and status become closed sets, so no caller can add series.
+pub fn http_request(route: &str, method: &actix_web::http::Method, status: u16) {
     counter!(
         "plugboard_http_requests_total",
         "route" => route.to_owned(),
-        "method" => method.to_owned(),
-        "status" => status.to_string()
+        "method" => method_label(method),
+        "status" => status_class(status)
     )
     .increment(1);
 }
 
-/// The exposition text, with the database gauges measured now.
-pub async fn render(state: &AppState) -> anyhow::Result<String> {
-    let counts = store::connections::count_by_app_and_status(&state.db).await?;
-    {
-        let mut seen = SEEN.lock().map_err(|_| anyhow::anyhow!("metrics state poisoned"))?;
-        for key in seen.iter() {
-            if !counts.iter().any(|(app, status, _)| (app, status.as_str()) == (&key.0, key.1)) {
-                gauge!("plugboard_connections", "app" => key.0.clone(), "status" => key.1).set(0.0);
-            }
-        }
-        for (app, status, count) in &counts {
-            gauge!("plugboard_connections", "app" => app.clone(), "status" => status.as_str())
-                .set(*count as f64);
-            seen.insert((app.clone(), status.as_str()));
-        }
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
     }
-    let now = Utc::now();
-    let lag = match store::checks::oldest_due(&state.db, now).await? {
-        Some(due) => (now - due).num_milliseconds().max(0) as f64 / 1000.0,
-        None => 0.0,
-    };
-    gauge!("plugboard_scheduler_lag_seconds").set(lag);
-    gauge!("plugboard_open_subscriptions").set(state.events.subscribers() as f64);
-    Ok(HANDLE.get().and_then(Option::as_ref).map(PrometheusHandle::render).unwrap_or_default())
+}
+
+fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// The exposition text of everything recorded so far.
+pub fn exposition() -> String {
+    HANDLE.get().and_then(Option::as_ref).map(PrometheusHandle::render).unwrap_or_default()
 }

@@ -13,7 +13,8 @@ use crate::catalog::Catalog;
 use crate::config::{Config, KeySource};
 use crate::crypto::{self, Sealer};
 use crate::events::EventBus;
-use crate::graphql::{self, Limits};
+use crate::graphql;
+use crate::graphql::limits::{DocumentLimits, ProviderCallLimits, RequestLimits};
 use crate::http::{self, GraphqlLimits};
 use crate::oauth::{OAuthClients, SingleFlight};
 use crate::outbound::{Outbound, OutboundSettings};
@@ -106,6 +107,23 @@ pub fn bind(config: &mut Config) -> anyhow::Result<TcpListener> {
     Ok(listener)
 }
 
+/// What one GraphQL request may ask, from the settings.
+fn graphql_limits(config: &Config) -> RequestLimits {
+    RequestLimits {
+        document: DocumentLimits {
+            max_nesting: config.max_query_nesting,
+            max_tokens: config.max_query_tokens,
+        },
+        max_depth: config.max_query_depth,
+        max_complexity: config.max_query_complexity,
+        max_batch: config.max_batch,
+        provider_calls: ProviderCallLimits {
+            per_request: config.provider_calls_per_request,
+            per_minute: config.provider_calls_per_minute,
+        },
+    }
+}
+
 impl Application {
     pub async fn build(mut config: Config) -> anyhow::Result<Self> {
         let listener = bind(&mut config)?;
@@ -117,11 +135,11 @@ impl Application {
     pub fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<Self> {
         let config = state.config.clone();
         let port = listener.local_addr()?.port();
-        let schema = graphql::build_schema(
-            state.clone(),
-            Limits { depth: config.max_query_depth, complexity: config.max_query_complexity },
-        );
+        let schema = graphql::build_schema(state.clone(), graphql_limits(&config));
         let limits = GraphqlLimits { max_body_bytes: config.max_body_bytes };
+        // Events and webhooks of committed changes leave from here, on every instance, until
+        // shutdown closes the bus (what a stopped instance leaves staged, the next one sends).
+        tokio::spawn(crate::scheduler::run_dispatcher(state.clone(), state.events.closed_signal()));
         let server_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()

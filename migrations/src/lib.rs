@@ -10,6 +10,8 @@ mod m20261128_000004_oauth_states;
 mod m20261128_000005_flows;
 mod m20261128_000006_webhooks;
 mod m20261128_000007_list_index;
+mod m20261130_100001_event_outbox;
+mod m20261130_100002_dynamic_connection_version;
 mod m20261130_160000_token_expiry_and_identities;
 
 pub struct Migrator;
@@ -37,6 +39,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000005_flows::Migration),
             Box::new(m20261128_000006_webhooks::Migration),
             Box::new(m20261128_000007_list_index::Migration),
+            Box::new(m20261130_100001_event_outbox::Migration),
+            Box::new(m20261130_100002_dynamic_connection_version::Migration),
             Box::new(m20261130_160000_token_expiry_and_identities::Migration),
         ]
     }

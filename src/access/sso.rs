@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use chrono::Utc;
-use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::json;
 
 use crate::domain::{
@@ -38,7 +38,13 @@ pub async fn principal(
             return Err(AppError::Unauthenticated);
         }
     };
-    let txn = db.begin().await?;
+    // The usual request: a known user and no claim to follow, so nothing to write.
+    if !oidc.teams_claim_configured()
+        && let Some(user) = store::teams::find_user_by_subject(db, &identity.subject).await?
+    {
+        return Ok(principal_of(user, &identity));
+    }
+    let txn = store::begin(db).await?;
     let user = user_of(&txn, &identity).await?;
     let mut left = Vec::new();
     if oidc.teams_claim_configured()
@@ -46,16 +52,25 @@ pub async fn principal(
     {
         left = follow_teams_claim(&txn, &user, teams).await?;
     }
-    txn.commit().await?;
-    for team_id in left {
-        events.publish(AccessEvent::membership_changed(team_id, user.id)).await;
+    let changes: Vec<_> =
+        left.iter().map(|team_id| AccessEvent::membership_changed(*team_id, user.id)).collect();
+    if !changes.is_empty() {
+        crate::events::stage(&txn, &changes).await?;
     }
-    Ok(Principal::User {
+    txn.commit().await?;
+    if !changes.is_empty() {
+        events.wake_dispatcher();
+    }
+    Ok(principal_of(user, &identity))
+}
+
+fn principal_of(user: User, identity: &Identity) -> Principal {
+    Principal::User {
         user_id: user.id,
         email: user.email,
         token_id: None,
         expires_at: Some(identity.expires_at),
-    })
+    }
 }
 
 async fn user_of(db: &impl ConnectionTrait, identity: &Identity) -> AppResult<User> {

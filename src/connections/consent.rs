@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 
 use chrono::Utc;
-use sea_orm::TransactionTrait;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -369,7 +368,7 @@ async fn store_completed(
     action: AuditAction,
     check: Option<&CheckResult>,
 ) -> AppResult<Connection> {
-    let txn = state.db.begin().await?;
+    let txn = crate::store::begin(&state.db).await?;
     let updated =
         store::connections::replace(&txn, before.team_id, before.id, before.version, data, actor_user(actor))
             .await?
@@ -384,18 +383,17 @@ async fn store_completed(
     if let Some(check) = check {
         verification::record_stored(&txn, state, actor, &updated, &check.verification).await?;
     }
-    txn.commit().await?;
-    state
-        .events
-        .publish(ConnectionEvent::changed(
-            updated.team_id,
-            updated.id,
-            ConnectionEventKind::Updated,
-            Some(updated.status),
-            None,
-        ))
-        .await;
-    verification::publish_finished(state, &updated, check.map(|c| &c.verification), before.status).await;
+    let event = ConnectionEvent::changed(
+        updated.team_id,
+        updated.id,
+        ConnectionEventKind::Updated,
+        Some(updated.status),
+        None,
+    );
+    crate::events::stage(&txn, &[event]).await?;
+    verification::stage_finished(&txn, state, &updated, check.map(|c| &c.verification), before.status)
+        .await?;
+    super::commit(state, txn).await?;
     Ok(updated)
 }
 
@@ -434,5 +432,5 @@ fn open_payload(state: &AppState, stored: &StoredState) -> anyhow::Result<Payloa
 
 fn internal_refusal(id: Option<ConnectionId>, err: impl std::fmt::Display) -> Refused {
     tracing::error!(error = %err, "could not complete a consent");
-    Refused { connection_id: id, bad_state: false, message: crate::graphql::INTERNAL_MESSAGE.to_owned() }
+    Refused { connection_id: id, bad_state: false, message: crate::error::INTERNAL_MESSAGE.to_owned() }
 }

@@ -13,7 +13,6 @@ mod secrets;
 mod tokens;
 mod verification;
 
-use sea_orm::TransactionTrait;
 use serde_json::json;
 
 use crate::access;
@@ -80,7 +79,7 @@ pub async fn create(state: &AppState, principal: &Principal, input: CreateConnec
     }
     let data = connection_data(state, app, input.team_id, id, name, form, scopes).await?;
     let verification = data.verification.clone();
-    let txn = state.db.begin().await?;
+    let txn = crate::store::begin(&state.db).await?;
     let connection = store::connections::insert(
         &txn,
         NewConnection {
@@ -104,7 +103,6 @@ pub async fn create(state: &AppState, principal: &Principal, input: CreateConnec
     if let Some(check) = &verification {
         verification::record_stored(&txn, state, &principal.actor(), &connection, check).await?;
     }
-    txn.commit().await?;
     let event = ConnectionEvent::changed(
         connection.team_id,
         id,
@@ -112,10 +110,17 @@ pub async fn create(state: &AppState, principal: &Principal, input: CreateConnec
         Some(connection.status),
         None,
     );
-    state.events.publish(event).await;
-    crate::webhooks::notify(state, crate::webhooks::CREATED, &connection, None).await;
-    verification::publish_finished(state, &connection, verification.as_ref(), ConnectionStatus::Unverified)
-        .await;
+    crate::events::stage(&txn, &[event]).await?;
+    crate::webhooks::stage(&txn, state, crate::webhooks::CREATED, &connection, None).await?;
+    verification::stage_finished(
+        &txn,
+        state,
+        &connection,
+        verification.as_ref(),
+        ConnectionStatus::Unverified,
+    )
+    .await?;
+    commit(state, txn).await?;
     tracing::info!(connection_id = %id, team_id = %connection.team_id, app = %connection.app_key, status = connection.status.as_str(), "connection created");
     Ok(Changed { connection, verification, authorization_url: None, warnings: Vec::new() })
 }
@@ -147,7 +152,7 @@ async fn create_pending(
         health: Health::default(),
         expires_at: None,
     };
-    let txn = state.db.begin().await?;
+    let txn = crate::store::begin(&state.db).await?;
     let new = NewConnection {
         id,
         team_id,
@@ -167,11 +172,11 @@ async fn create_pending(
         audit::content(&connection),
     )
     .await?;
-    txn.commit().await?;
     let event =
         ConnectionEvent::changed(team_id, id, ConnectionEventKind::Created, Some(connection.status), None);
-    state.events.publish(event).await;
-    crate::webhooks::notify(state, crate::webhooks::CREATED, &connection, None).await;
+    crate::events::stage(&txn, &[event]).await?;
+    crate::webhooks::stage(&txn, state, crate::webhooks::CREATED, &connection, None).await?;
+    commit(state, txn).await?;
     tracing::info!(connection_id = %id, %team_id, app = %connection.app_key, "connection created; waiting for consent");
     Ok(Changed { connection, verification: None, authorization_url: Some(url), warnings: Vec::new() })
 }
@@ -204,7 +209,7 @@ pub async fn edit(
         let scopes =
             oauth::requested_scopes(app, &scopes).map_err(|err| AppError::bad_input("scopes", err))?;
         let pending = consent::PendingEdit { name, form: form.clone() };
-        let txn = state.db.begin().await?;
+        let txn = crate::store::begin(&state.db).await?;
         let url = consent::start(
             state,
             &txn,
@@ -227,7 +232,7 @@ pub async fn edit(
     }
     let data = connection_data(state, app, current.team_id, id, name, form, scopes).await?;
     let verification = data.verification.clone();
-    let txn = state.db.begin().await?;
+    let txn = crate::store::begin(&state.db).await?;
     let edited =
         store::connections::replace(&txn, current.team_id, id, current.version, data, principal.user_id())
             .await?
@@ -238,11 +243,11 @@ pub async fn edit(
     if let Some(check) = &verification {
         verification::record_stored(&txn, state, &principal.actor(), &edited, check).await?;
     }
-    txn.commit().await?;
     let event =
         ConnectionEvent::changed(edited.team_id, id, ConnectionEventKind::Updated, Some(edited.status), None);
-    state.events.publish(event).await;
-    verification::publish_finished(state, &edited, verification.as_ref(), current.status).await;
+    crate::events::stage(&txn, &[event]).await?;
+    verification::stage_finished(&txn, state, &edited, verification.as_ref(), current.status).await?;
+    commit(state, txn).await?;
     tracing::info!(connection_id = %id, team_id = %edited.team_id, version = edited.version, status = edited.status.as_str(), "connection edited");
     let warnings = scope_warnings(state, &edited).await?;
     Ok(Changed { connection: edited, verification, authorization_url: None, warnings })
@@ -343,7 +348,7 @@ pub async fn delete(
             flows: broken,
         });
     }
-    let txn = state.db.begin().await?;
+    let txn = crate::store::begin(&state.db).await?;
     store::flows::detach_connection(&txn, current.team_id, id).await?;
     if !store::connections::delete(&txn, current.team_id, id).await? {
         return Err(AppError::NotFound("connection"));
@@ -351,7 +356,6 @@ pub async fn delete(
     let broken_flows = broken.len();
     let detail = json!({ "app": current.app_key, "broken_flows": broken.clone() });
     audit::record(&txn, &principal.actor(), &current, AuditAction::ConnectionDeleted, detail).await?;
-    txn.commit().await?;
     let event = ConnectionEvent::changed(
         current.team_id,
         id,
@@ -359,10 +363,19 @@ pub async fn delete(
         None,
         Some(current.status),
     );
-    state.events.publish(event).await;
-    crate::webhooks::notify(state, crate::webhooks::DELETED, &current, Some(broken)).await;
+    crate::events::stage(&txn, &[event]).await?;
+    crate::webhooks::stage(&txn, state, crate::webhooks::DELETED, &current, Some(broken)).await?;
+    commit(state, txn).await?;
     tracing::info!(connection_id = %id, team_id = %current.team_id, broken_flows, "connection deleted");
     Ok(id)
+}
+
+/// Commits a change whose events and webhook deliveries were staged in `txn`, and wakes this
+/// instance's dispatcher to send them.
+pub(crate) async fn commit(state: &AppState, txn: sea_orm::DatabaseTransaction) -> AppResult<()> {
+    txn.commit().await?;
+    state.events.wake_dispatcher();
+    Ok(())
 }
 
 /// A connection the caller can see; another team's answers exactly like a missing one.

@@ -1,7 +1,5 @@
 //! Moving every sealed secret under the active master key.
 
-use sea_orm::TransactionTrait;
-
 use super::secrets;
 use crate::state::AppState;
 use crate::store;
@@ -23,7 +21,7 @@ pub async fn rotate_keys(state: &AppState, batch_size: u64) -> anyhow::Result<Ro
         let rows = store::connections::sealed_under_other_keys(&state.db, &active, after, batch_size).await?;
         let Some(last) = rows.last() else { break };
         after = Some(last.id);
-        let txn = state.db.begin().await?;
+        let txn = crate::store::begin(&state.db).await?;
         for row in &rows {
             let resealed = secrets::reseal(&state.sealer, row.team_id, row.id, &row.blob)?;
             if store::connections::swap_sealed(&txn, row, resealed).await? {

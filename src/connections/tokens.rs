@@ -6,7 +6,6 @@
 //! changes nothing.
 
 use chrono::{DateTime, Utc};
-use sea_orm::TransactionTrait;
 use secrecy::SecretString;
 
 use super::secrets::StoredSecrets;
@@ -89,7 +88,7 @@ async fn refresh_locked(
     connection: &Connection,
     force: bool,
 ) -> Result<SecretString, TokenProblem> {
-    let txn = state.db.begin().await.map_err(internal)?;
+    let txn = crate::store::begin(&state.db).await.map_err(internal)?;
     let (current, sealed) = store::connections::lock_with_secrets(&txn, connection.team_id, connection.id)
         .await
         .map_err(internal)?
@@ -310,7 +309,7 @@ async fn flag(
         finished_at: now,
     };
     let result = async {
-        let txn = state.db.begin().await?;
+        let txn = crate::store::begin(&state.db).await?;
         let updated =
             store::connections::set_status(&txn, connection.team_id, connection.id, status, &note).await?;
         if let Some(updated) = &updated {
@@ -324,16 +323,16 @@ async fn flag(
             )
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+            super::verification::stage_finished(&txn, state, updated, Some(&note), connection.status)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
-        txn.commit().await?;
+        super::commit(state, txn).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         anyhow::Ok(updated)
     }
     .await;
     match result {
-        Ok(Some(updated)) => {
-            super::verification::publish_finished(state, &updated, Some(&note), connection.status).await
-        }
-        Ok(None) => {}
+        Ok(_) => {}
         Err(err) => {
             tracing::error!(error = format!("{err:#}"), "could not flag a connection after a refresh")
         }
@@ -342,5 +341,5 @@ async fn flag(
 
 fn internal(err: impl std::fmt::Display) -> TokenProblem {
     tracing::error!(error = %err, "token handling failed");
-    TokenProblem::Internal(crate::graphql::INTERNAL_MESSAGE.to_owned())
+    TokenProblem::Internal(crate::error::INTERNAL_MESSAGE.to_owned())
 }

@@ -3,7 +3,6 @@
 //! and by the scheduler, which all go through `check_stored` and `record_check`.
 
 use chrono::Utc;
-use sea_orm::TransactionTrait;
 
 use super::audit;
 use super::secrets::StoredSecrets;
@@ -153,11 +152,11 @@ pub async fn record_check(
     connection: &Connection,
     check: &CheckResult,
 ) -> AppResult<Option<Connection>> {
-    let txn = state.db.begin().await?;
-    let written = write_check(&txn, state, actor, connection, check).await?;
-    txn.commit().await?;
-    let Some((recorded, verification)) = written else { return Ok(None) };
-    publish_finished(state, &recorded, Some(&verification), connection.status).await;
+    let txn = crate::store::begin(&state.db).await?;
+    let Some((recorded, _)) = write_check(&txn, state, actor, connection, check).await? else {
+        return Ok(None);
+    };
+    super::commit(state, txn).await?;
     Ok(Some(recorded))
 }
 
@@ -198,7 +197,7 @@ pub async fn record_scheduled_checks(
         })
         .collect();
 
-    let txn = state.db.begin().await?;
+    let txn = crate::store::begin(&state.db).await?;
     let written = store::checks::record_claimed(&txn, claim, &records).await?;
     drop(records);
     findings.retain(|(connection, ..)| written.contains(&connection.id));
@@ -215,13 +214,18 @@ pub async fn record_scheduled_checks(
         })
         .collect();
     store::audit::record_many(&txn, &trail).await?;
-    txn.commit().await?;
-
+    let mut events = Vec::with_capacity(findings.len());
     for (connection, verification, status, health) in &findings {
         let recorded = (*connection).clone().after_check(verification, *status, health.clone());
+        events.push(VerificationEvent::finished(recorded.team_id, recorded.id, verification));
+        if recorded.status != connection.status {
+            // Rare: stage one by one what a status change means.
+            stage_finished(&txn, state, &recorded, None, connection.status).await?;
+        }
         log_recorded(&recorded, verification.outcome, connection.status);
-        publish_finished(state, &recorded, Some(verification), connection.status).await;
     }
+    crate::events::stage(&txn, &events).await?;
+    super::commit(state, txn).await?;
     Ok(findings.len() as u64)
 }
 
@@ -269,6 +273,7 @@ async fn write_check(
         return Ok(None);
     };
     record_stored(txn, state, actor, &recorded, &check.verification).await?;
+    stage_finished(txn, state, &recorded, Some(&check.verification), connection.status).await?;
     log_recorded(&recorded, check.verification.outcome, connection.status);
     Ok(Some((recorded, check.verification)))
 }
@@ -292,29 +297,33 @@ async fn with_module_scopes(
     Ok(check)
 }
 
-/// What watchers learn once a checked change is committed.
-pub(super) async fn publish_finished(
+/// What watchers learn of a checked change, staged in its transaction: the finished check, and
+/// when the status moved, the change and the webhook it means.
+pub(super) async fn stage_finished(
+    txn: &impl sea_orm::ConnectionTrait,
     state: &AppState,
     connection: &Connection,
     check: Option<&Verification>,
     previous_status: ConnectionStatus,
-) {
+) -> AppResult<()> {
+    let mut events = Vec::with_capacity(2);
     if let Some(check) = check {
-        state.events.publish(VerificationEvent::finished(connection.team_id, connection.id, check)).await;
+        events.push(VerificationEvent::finished(connection.team_id, connection.id, check));
     }
     if connection.status != previous_status {
         if let Some(event) = crate::webhooks::status_event(previous_status, connection.status) {
-            crate::webhooks::notify(state, event, connection, None).await;
+            crate::webhooks::stage(txn, state, event, connection, None).await?;
         }
-        let changed = ConnectionEvent::changed(
+        events.push(ConnectionEvent::changed(
             connection.team_id,
             connection.id,
             ConnectionEventKind::StatusChanged,
             Some(connection.status),
             Some(previous_status),
-        );
-        state.events.publish(changed).await;
+        ));
     }
+    crate::events::stage(txn, &events).await?;
+    Ok(())
 }
 
 /// History and audit of the check made of credentials as they were stored (create, edit,

@@ -14,6 +14,15 @@ pub enum AuditAction {
     ConnectionVerified,
     ConnectionReauthorized,
     CredentialsRead,
+    FlowCreated,
+    FlowUpdated,
+    FlowDeleted,
+    DynamicConnectionCreated,
+    /// Members added or removed, or the default switched (which moves every flow using it).
+    DynamicConnectionChanged,
+    DynamicConnectionDeleted,
+    WebhookCreated,
+    WebhookDeleted,
     TeamCreated,
     MemberAdded,
     MemberRoleChanged,
@@ -23,7 +32,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 13] = [
+    pub const ALL: [AuditAction; 21] = [
         AuditAction::ConnectionCreated,
         AuditAction::ConnectionAuthorized,
         AuditAction::ConnectionEdited,
@@ -31,6 +40,14 @@ impl AuditAction {
         AuditAction::ConnectionVerified,
         AuditAction::ConnectionReauthorized,
         AuditAction::CredentialsRead,
+        AuditAction::FlowCreated,
+        AuditAction::FlowUpdated,
+        AuditAction::FlowDeleted,
+        AuditAction::DynamicConnectionCreated,
+        AuditAction::DynamicConnectionChanged,
+        AuditAction::DynamicConnectionDeleted,
+        AuditAction::WebhookCreated,
+        AuditAction::WebhookDeleted,
         AuditAction::TeamCreated,
         AuditAction::MemberAdded,
         AuditAction::MemberRoleChanged,
@@ -48,6 +65,14 @@ impl AuditAction {
             AuditAction::ConnectionVerified => "CONNECTION_VERIFIED",
             AuditAction::ConnectionReauthorized => "CONNECTION_REAUTHORIZED",
             AuditAction::CredentialsRead => "CREDENTIALS_READ",
+            AuditAction::FlowCreated => "FLOW_CREATED",
+            AuditAction::FlowUpdated => "FLOW_UPDATED",
+            AuditAction::FlowDeleted => "FLOW_DELETED",
+            AuditAction::DynamicConnectionCreated => "DYNAMIC_CONNECTION_CREATED",
+            AuditAction::DynamicConnectionChanged => "DYNAMIC_CONNECTION_CHANGED",
+            AuditAction::DynamicConnectionDeleted => "DYNAMIC_CONNECTION_DELETED",
+            AuditAction::WebhookCreated => "WEBHOOK_CREATED",
+            AuditAction::WebhookDeleted => "WEBHOOK_DELETED",
             AuditAction::TeamCreated => "TEAM_CREATED",
             AuditAction::MemberAdded => "MEMBER_ADDED",
             AuditAction::MemberRoleChanged => "MEMBER_ROLE_CHANGED",
@@ -106,4 +131,26 @@ pub struct AuditEvent {
     /// Non-secret facts about the change, such as the fields that changed.
     pub detail: serde_json::Value,
     pub created_at: DateTime<Utc>,
+}
+
+impl AuditEvent {
+    /// An entry about something of the team other than a connection (a flow, a dynamic
+    /// connection, a webhook), made now; `detail` names it.
+    pub fn about_team(
+        team_id: TeamId,
+        actor: &Actor,
+        action: AuditAction,
+        detail: serde_json::Value,
+    ) -> Self {
+        AuditEvent {
+            id: AuditEventId::new(),
+            team_id,
+            actor: actor.clone(),
+            action,
+            connection_id: None,
+            connection_name: None,
+            detail,
+            created_at: Utc::now(),
+        }
+    }
 }

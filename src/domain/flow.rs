@@ -71,6 +71,8 @@ pub struct DynamicConnection {
     pub app_key: String,
     pub default_connection: Option<ConnectionId>,
     pub members: Vec<DynamicMember>,
+    /// Increases with every change.
+    pub version: i32,
 }
 
 /// A connection in a dynamic connection, with the label a run selects it by (e.g. a department).
@@ -124,6 +126,7 @@ mod tests {
                 DynamicMember { connection_id: sales, label: "sales".into() },
                 DynamicMember { connection_id: support, label: "support".into() },
             ],
+            version: 1,
         };
         assert_eq!(dynamic.resolve(None), Some(sales));
         assert_eq!(dynamic.resolve(Some("support")), Some(support));

@@ -2,6 +2,12 @@
 //! connection created, updated, deleted, status changed. Events carry ids, statuses and
 //! verification results, never secrets.
 //!
+//! A change writes its events into the outbox in its own transaction (`stage`); the dispatcher
+//! (`scheduler::dispatch`) publishes them once committed, so an event exists exactly when its
+//! change does, a crash loses none, and none reports a change that was rolled back. Only
+//! `VerificationPhase::Started`, which reports work under way rather than a change, is
+//! published directly.
+//!
 //! With SQLite they travel through an in-process broadcast. With PostgreSQL every instance
 //! publishes with `NOTIFY` and relays what it hears on `LISTEN`, its own events included, so a
 //! subscriber on one instance sees what another did.
@@ -181,6 +187,14 @@ impl ConnectionEvent {
     }
 }
 
+/// Writes `events` into the outbox inside the caller's transaction; the dispatcher publishes
+/// them after the commit. Call `EventBus::wake_dispatcher` once committed.
+pub async fn stage(txn: &impl sea_orm::ConnectionTrait, events: &[Event]) -> anyhow::Result<()> {
+    let payloads = events.iter().map(serde_json::to_string).collect::<Result<Vec<_>, _>>()?;
+    crate::store::outbox::stage(txn, payloads).await?;
+    Ok(())
+}
+
 /// Publishes events and hands out subscriptions. Cheap to clone.
 #[derive(Clone)]
 pub struct EventBus {
@@ -188,19 +202,42 @@ pub struct EventBus {
     postgres: Option<postgres::Notifier>,
     /// Set at shutdown: every subscription completes.
     closing: tokio::sync::watch::Sender<bool>,
+    /// Counts commits that staged something, so every dispatcher loop wakes for each.
+    outbox: tokio::sync::watch::Sender<u64>,
 }
 
 impl EventBus {
     /// An in-process bus, or one bridged through PostgreSQL when `db` is PostgreSQL.
     pub async fn start(db: &DatabaseConnection) -> anyhow::Result<Self> {
         let (local, _) = broadcast::channel(BUFFER);
+        let outbox = tokio::sync::watch::Sender::new(0);
         let postgres = match db.get_database_backend() {
-            sea_orm::DatabaseBackend::Postgres => {
-                Some(postgres::bridge(db.get_postgres_connection_pool().clone(), local.clone()).await?)
-            }
+            sea_orm::DatabaseBackend::Postgres => Some(
+                postgres::bridge(db.get_postgres_connection_pool().clone(), local.clone(), outbox.clone())
+                    .await?,
+            ),
             _ => None,
         };
-        Ok(EventBus { local, postgres, closing: tokio::sync::watch::Sender::new(false) })
+        Ok(EventBus { local, postgres, closing: tokio::sync::watch::Sender::new(false), outbox })
+    }
+
+    /// Tells this instance's dispatcher that a commit staged events or webhook deliveries (on
+    /// PostgreSQL the commit itself tells every instance).
+    pub fn wake_dispatcher(&self) {
+        self.outbox.send_modify(|commits| *commits = commits.wrapping_add(1));
+    }
+
+    /// What a dispatcher loop waits on: it changes whenever something was staged.
+    pub fn dispatcher_signal(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.outbox.subscribe()
+    }
+
+    /// Publishes an event that the outbox held, as encoded by `stage`.
+    pub async fn publish_staged(&self, payload: &str) {
+        match serde_json::from_str::<Event>(payload) {
+            Ok(event) => self.publish(event).await,
+            Err(err) => tracing::error!(error = %err, "dropped an outbox event that does not decode"),
+        }
     }
 
     /// Sends `event` to every subscriber of every instance. Never fails the caller: a lost event
@@ -218,6 +255,11 @@ impl EventBus {
     /// A subscription to every event, and a signal that turns true when the service shuts down.
     pub fn subscribe(&self) -> (broadcast::Receiver<Arc<Event>>, tokio::sync::watch::Receiver<bool>) {
         (self.local.subscribe(), self.closing.subscribe())
+    }
+
+    /// Turns true when the service shuts down.
+    pub fn closed_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 
     /// Ends every subscription (at shutdown), so clients are told instead of cut off.

@@ -34,13 +34,20 @@ impl Notifier {
 }
 
 /// Starts listening (before returning, so no event published after start is missed) and relays
-/// every notification to `local`.
-pub async fn bridge(pool: PgPool, local: broadcast::Sender<Arc<Event>>) -> anyhow::Result<Notifier> {
+/// every notification to `local`; a commit that staged outbox rows wakes `outbox`.
+pub async fn bridge(
+    pool: PgPool,
+    local: broadcast::Sender<Arc<Event>>,
+    outbox: tokio::sync::watch::Sender<u64>,
+) -> anyhow::Result<Notifier> {
     let mut listener = PgListener::connect_with(&pool).await?;
-    listener.listen(CHANNEL).await?;
+    listener.listen_all([CHANNEL, crate::store::outbox::WAKE_CHANNEL]).await?;
     tokio::spawn(async move {
         loop {
             match listener.recv().await {
+                Ok(notification) if notification.channel() == crate::store::outbox::WAKE_CHANNEL => {
+                    outbox.send_modify(|commits| *commits = commits.wrapping_add(1));
+                }
                 Ok(notification) => match serde_json::from_str::<Event>(notification.payload()) {
                     Ok(event) => {
                         let _ = local.send(Arc::new(event));
@@ -48,7 +55,8 @@ pub async fn bridge(pool: PgPool, local: broadcast::Sender<Arc<Event>>) -> anyho
                     Err(err) => tracing::warn!(error = %err, "ignored a malformed event notification"),
                 },
                 Err(err) => {
-                    // PgListener reconnects on the next recv; events sent meanwhile are lost.
+                    // PgListener reconnects on the next recv; live events sent meanwhile are lost
+                    // (the outbox's are not: its dispatcher also polls).
                     tracing::warn!(error = %err, "lost the PostgreSQL event listener; reconnecting");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }

@@ -1,10 +1,18 @@
 //! Dynamic connections: a named set of one app's connections with a default, so a flow can be
 //! switched between them (one per department) without editing it.
+//!
+//! Every change reads, changes and writes in one transaction, the row locked on PostgreSQL and
+//! the write guarded by the version read, and records its audit entry in the same transaction:
+//! a switch of the default changes the credentials every flow using it receives.
 
-use sea_orm::TransactionTrait;
+use sea_orm::DatabaseTransaction;
+use serde_json::json;
 
 use crate::access;
-use crate::domain::{ConnectionId, DynamicConnection, DynamicConnectionId, DynamicMember, Principal, TeamId};
+use crate::domain::{
+    AuditAction, AuditEvent, ConnectionId, DynamicConnection, DynamicConnectionId, DynamicMember, Principal,
+    TeamId,
+};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store;
@@ -42,16 +50,18 @@ pub async fn create_dynamic(
         app_key: app.key().to_owned(),
         default_connection: None,
         members: Vec::new(),
+        version: 1,
     };
+    let txn = store::begin(&state.db).await?;
     for member in input.members {
-        add(state, &mut dynamic, member).await?;
+        add(&txn, &mut dynamic, member).await?;
     }
     dynamic.default_connection = match input.default_connection_id {
         Some(id) => Some(member_id(&dynamic, id, "defaultConnectionId")?),
         None => dynamic.members.first().map(|m| m.connection_id),
     };
-    let txn = state.db.begin().await?;
     store::dynamic_connections::save(&txn, &dynamic, true).await?;
+    audit(&txn, principal, &dynamic, AuditAction::DynamicConnectionCreated, json!({})).await?;
     txn.commit().await?;
     Ok(dynamic)
 }
@@ -63,9 +73,11 @@ pub async fn set_default(
     id: DynamicConnectionId,
     connection_id: ConnectionId,
 ) -> AppResult<DynamicConnection> {
-    let mut dynamic = get_for_change(state, principal, id).await?;
+    let (txn, mut dynamic) = begin_change(state, principal, id).await?;
+    let previous = dynamic.default_connection;
     dynamic.default_connection = Some(member_id(&dynamic, connection_id, "connectionId")?);
-    store::dynamic_connections::save(&state.db, &dynamic, false).await?;
+    let detail = json!({ "change": "default_switched", "from": previous, "to": connection_id });
+    let dynamic = finish_change(txn, principal, dynamic, detail).await?;
     tracing::info!(dynamic_connection_id = %id, %connection_id, "dynamic connection default switched");
     Ok(dynamic)
 }
@@ -76,13 +88,13 @@ pub async fn add_member(
     id: DynamicConnectionId,
     member: MemberInput,
 ) -> AppResult<DynamicConnection> {
-    let mut dynamic = get_for_change(state, principal, id).await?;
-    add(state, &mut dynamic, member).await?;
+    let (txn, mut dynamic) = begin_change(state, principal, id).await?;
+    let detail = json!({ "change": "member_added", "connection_id": member.connection_id, "label": member.label.trim() });
+    add(&txn, &mut dynamic, member).await?;
     if dynamic.default_connection.is_none() {
         dynamic.default_connection = dynamic.members.first().map(|m| m.connection_id);
     }
-    store::dynamic_connections::save(&state.db, &dynamic, false).await?;
-    Ok(dynamic)
+    finish_change(txn, principal, dynamic, detail).await
 }
 
 pub async fn remove_member(
@@ -91,7 +103,7 @@ pub async fn remove_member(
     id: DynamicConnectionId,
     connection_id: ConnectionId,
 ) -> AppResult<DynamicConnection> {
-    let mut dynamic = get_for_change(state, principal, id).await?;
+    let (txn, mut dynamic) = begin_change(state, principal, id).await?;
     member_id(&dynamic, connection_id, "connectionId")?;
     if dynamic.default_connection == Some(connection_id) {
         return Err(AppError::bad_input(
@@ -100,8 +112,8 @@ pub async fn remove_member(
         ));
     }
     dynamic.members.retain(|m| m.connection_id != connection_id);
-    store::dynamic_connections::save(&state.db, &dynamic, false).await?;
-    Ok(dynamic)
+    let detail = json!({ "change": "member_removed", "connection_id": connection_id });
+    finish_change(txn, principal, dynamic, detail).await
 }
 
 pub async fn delete_dynamic(
@@ -109,30 +121,73 @@ pub async fn delete_dynamic(
     principal: &Principal,
     id: DynamicConnectionId,
 ) -> AppResult<DynamicConnectionId> {
-    let dynamic = get_for_change(state, principal, id).await?;
-    store::dynamic_connections::delete(&state.db, dynamic.team_id, id).await?;
+    let (txn, dynamic) = begin_change(state, principal, id).await?;
+    store::dynamic_connections::delete(&txn, dynamic.team_id, id).await?;
+    audit(&txn, principal, &dynamic, AuditAction::DynamicConnectionDeleted, json!({})).await?;
+    txn.commit().await?;
     Ok(id)
 }
 
-/// A dynamic connection of one of the caller's teams that the caller may change.
-async fn get_for_change(
+/// Opens the transaction of a change to a dynamic connection of one of the caller's teams that
+/// the caller may change, with the connection read (and on PostgreSQL locked) inside it.
+async fn begin_change(
     state: &AppState,
     principal: &Principal,
     id: DynamicConnectionId,
-) -> AppResult<DynamicConnection> {
+) -> AppResult<(DatabaseTransaction, DynamicConnection)> {
     let not_found = || AppError::NotFound("dynamic connection");
     let team_id = store::dynamic_connections::owner_of(&state.db, id).await?.ok_or_else(not_found)?;
     access::team_access(&state.db, principal, team_id).await.map_err(|_| not_found())?;
     access::require_manage(&state.db, principal, team_id).await?;
-    store::dynamic_connections::find(&state.db, team_id, id).await?.ok_or_else(not_found)
+    let txn = store::begin(&state.db).await?;
+    let dynamic =
+        store::dynamic_connections::find_for_change(&txn, team_id, id).await?.ok_or_else(not_found)?;
+    Ok((txn, dynamic))
 }
 
-async fn add(state: &AppState, dynamic: &mut DynamicConnection, member: MemberInput) -> AppResult<()> {
+/// Writes the changed `dynamic` over the version it was read at, audits it, and commits.
+async fn finish_change(
+    txn: DatabaseTransaction,
+    principal: &Principal,
+    mut dynamic: DynamicConnection,
+    detail: serde_json::Value,
+) -> AppResult<DynamicConnection> {
+    if !store::dynamic_connections::save(&txn, &dynamic, false).await? {
+        return Err(AppError::Conflict(
+            "the dynamic connection was changed meanwhile; read it again and retry".into(),
+        ));
+    }
+    dynamic.version += 1;
+    audit(&txn, principal, &dynamic, AuditAction::DynamicConnectionChanged, detail).await?;
+    txn.commit().await?;
+    Ok(dynamic)
+}
+
+async fn audit(
+    txn: &DatabaseTransaction,
+    principal: &Principal,
+    dynamic: &DynamicConnection,
+    action: AuditAction,
+    mut detail: serde_json::Value,
+) -> AppResult<()> {
+    detail["dynamic_connection"] = json!({ "id": dynamic.id, "name": dynamic.name, "app": dynamic.app_key });
+    detail["default_connection_id"] = json!(dynamic.default_connection);
+    detail["members"] = json!(dynamic.members.len());
+    let event = AuditEvent::about_team(dynamic.team_id, &principal.actor(), action, detail);
+    store::audit::record(txn, &event).await?;
+    Ok(())
+}
+
+async fn add(
+    txn: &DatabaseTransaction,
+    dynamic: &mut DynamicConnection,
+    member: MemberInput,
+) -> AppResult<()> {
     let label = member.label.trim().to_owned();
     if label.is_empty() || label.chars().count() > 100 {
         return Err(AppError::bad_input("label", "a member label has 1 to 100 characters"));
     }
-    let connection = store::connections::find(&state.db, dynamic.team_id, member.connection_id)
+    let connection = store::connections::find(txn, dynamic.team_id, member.connection_id)
         .await?
         .ok_or_else(|| AppError::bad_input("connectionId", "no such connection in this team"))?;
     if connection.app_key != dynamic.app_key {

@@ -6,7 +6,6 @@ mod dynamic;
 pub mod usage;
 
 use chrono::Utc;
-use sea_orm::TransactionTrait;
 
 pub use credentials::{ModuleCredentials, module_credentials};
 pub use dynamic::{
@@ -15,8 +14,8 @@ pub use dynamic::{
 
 use crate::access;
 use crate::domain::{
-    ConnectionId, DynamicConnectionId, Flow, FlowId, FlowModule, FlowStatus, ModuleTarget, Principal, TeamId,
-    missing_scopes,
+    AuditAction, AuditEvent, ConnectionId, DynamicConnectionId, Flow, FlowId, FlowModule, FlowStatus,
+    ModuleTarget, Principal, TeamId, missing_scopes,
 };
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -60,8 +59,9 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let txn = state.db.begin().await?;
+    let txn = crate::store::begin(&state.db).await?;
     store::flows::save(&txn, &flow, true).await?;
+    audit(&txn, principal, &flow, AuditAction::FlowCreated).await?;
     txn.commit().await?;
     tracing::info!(flow_id = %flow.id, %team_id, modules = flow.modules.len(), "flow created");
     let warnings = warnings(state, &flow).await?;
@@ -87,8 +87,9 @@ pub async fn update(
     if let Some(modules) = modules {
         flow.modules = check_modules(state, flow.team_id, modules).await?;
     }
-    let txn = state.db.begin().await?;
+    let txn = crate::store::begin(&state.db).await?;
     store::flows::save(&txn, &flow, false).await?;
+    audit(&txn, principal, &flow, AuditAction::FlowUpdated).await?;
     txn.commit().await?;
     let flow = get(state, principal, id).await?;
     let warnings = warnings(state, &flow).await?;
@@ -98,8 +99,39 @@ pub async fn update(
 pub async fn delete(state: &AppState, principal: &Principal, id: FlowId) -> AppResult<FlowId> {
     let flow = get(state, principal, id).await?;
     access::require_manage(&state.db, principal, flow.team_id).await?;
-    store::flows::delete(&state.db, flow.team_id, id).await?;
+    let txn = crate::store::begin(&state.db).await?;
+    store::flows::delete(&txn, flow.team_id, id).await?;
+    audit(&txn, principal, &flow, AuditAction::FlowDeleted).await?;
+    txn.commit().await?;
     Ok(id)
+}
+
+/// The trail's entry for a change to `flow`: what it is and which connections its modules use.
+async fn audit(
+    txn: &impl sea_orm::ConnectionTrait,
+    principal: &Principal,
+    flow: &Flow,
+    action: AuditAction,
+) -> AppResult<()> {
+    let modules: Vec<serde_json::Value> = flow
+        .modules
+        .iter()
+        .map(|m| {
+            let uses = match m.target {
+                ModuleTarget::Unset => serde_json::Value::Null,
+                ModuleTarget::Connection(id) => serde_json::json!({ "connection_id": id }),
+                ModuleTarget::Dynamic(id) => serde_json::json!({ "dynamic_connection_id": id }),
+            };
+            serde_json::json!({ "key": m.key, "app": m.app_key, "module": m.app_module, "uses": uses })
+        })
+        .collect();
+    let detail = serde_json::json!({
+        "flow": { "id": flow.id, "name": flow.name, "status": flow.status.as_str() },
+        "modules": modules,
+    });
+    store::audit::record(txn, &AuditEvent::about_team(flow.team_id, &principal.actor(), action, detail))
+        .await?;
+    Ok(())
 }
 
 /// A flow of one of the caller's teams; another team's answers like a missing one.

@@ -11,7 +11,15 @@ use async_graphql::{Response, ServerError};
 
 use crate::error::AppError;
 
-pub const INTERNAL_MESSAGE: &str = "internal error; the operator can find the details in the server log";
+use crate::error::INTERNAL_MESSAGE;
+
+/// The answer to a request that failed on our side before it produced one (its detail was
+/// logged where it happened).
+pub(super) fn internal_response() -> Response {
+    let mut error = ServerError::new(INTERNAL_MESSAGE, None);
+    error.extensions.get_or_insert_with(Default::default).set("code", "INTERNAL");
+    Response::from_errors(vec![error])
+}
 
 /// Gives every error of `response` its code.
 pub(super) fn with_codes(mut response: Response) -> Response {
@@ -36,6 +44,9 @@ fn add_code(error: &mut ServerError) {
                 AppError::AccountValidation { missing_scopes, .. } => {
                     details
                         .push(("missingScopes", async_graphql::to_value(missing_scopes).unwrap_or_default()));
+                }
+                AppError::RateLimited { retry_after, .. } => {
+                    details.push(("retryAfter", retry_after_seconds(*retry_after).into()));
                 }
                 _ => {}
             }
@@ -63,4 +74,9 @@ fn add_code(error: &mut ServerError) {
 
 fn has_code(error: &ServerError) -> bool {
     error.extensions.as_ref().is_some_and(|e| e.get("code").is_some())
+}
+
+/// Whole seconds to wait, rounded up, as `Retry-After` counts them.
+pub fn retry_after_seconds(wait: std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }

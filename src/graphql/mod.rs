@@ -5,15 +5,17 @@
 mod errors;
 mod flow_mutation;
 pub mod ids;
+pub mod limits;
 mod mutation;
 mod query;
+mod runtime;
 mod subscription;
 mod team_mutation;
 pub mod types;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use async_graphql::{Context, Data, Executor, Request, Response, Schema};
+use async_graphql::{BatchRequest, BatchResponse, Context, Data, Executor, Request, Response, Schema};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
@@ -24,6 +26,7 @@ use crate::{access, store};
 use async_graphql::MergedObject;
 use flow_mutation::FlowMutation;
 use ids::{decode_cursor, encode_cursor, page_size};
+use limits::{CallerBuckets, RequestCalls, RequestLimits};
 use mutation::ConnectionMutation;
 use query::QueryRoot;
 use subscription::SubscriptionRoot;
@@ -31,37 +34,114 @@ use team_mutation::TeamMutation;
 use types::PageInfo;
 use types::audit::{AuditEvent, AuditEventEdge, AuditEventList};
 
-pub use errors::INTERNAL_MESSAGE;
-
 /// Every mutation: connections, flows with dynamic connections, and teams with their members
 /// and tokens.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
 pub struct MutationRoot(ConnectionMutation, FlowMutation, TeamMutation);
 
-/// The schema as clients reach it, over HTTP and WebSocket: it executes, then gives every
-/// error its `extensions.code` (see `errors`).
+type InnerSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+/// The schema as clients reach it, over HTTP and WebSocket: it bounds each request (see
+/// `limits`), executes it on the GraphQL runtime behind a panic guard (see `runtime`), then
+/// gives every error its `extensions.code` (see `errors`).
 ///
 /// This wraps the schema rather than being a schema extension: async-graphql sends every field
 /// of every answer through the extension chain once a schema has any extension, which made a
 /// page of 50 connections cost several times what it does without.
 #[derive(Clone)]
-pub struct AppSchema(Schema<QueryRoot, MutationRoot, SubscriptionRoot>);
+pub struct AppSchema(Arc<Schemas>);
+
+/// async-graphql fixes the complexity limit when a schema is built, so a batch of `n`
+/// operations runs on a schema whose limit is `1/n` of the budget: together they never exceed
+/// it. Those schemas are built the first time a batch of that size arrives.
+struct Schemas {
+    state: AppState,
+    limits: RequestLimits,
+    callers: Arc<CallerBuckets>,
+    by_batch_size: Vec<OnceLock<InnerSchema>>,
+}
+
+impl Schemas {
+    fn for_batch_of(&self, size: usize) -> &InnerSchema {
+        let size = size.clamp(1, self.by_batch_size.len());
+        self.by_batch_size[size - 1].get_or_init(|| {
+            Schema::build(QueryRoot, MutationRoot::default(), SubscriptionRoot)
+                .data(self.state.clone())
+                .data(self.callers.clone())
+                .limit_complexity((self.limits.max_complexity / size).max(1))
+                .limit_directives(MAX_DIRECTIVES_PER_FIELD)
+                .finish()
+        })
+    }
+}
+
+/// `@include` and `@skip` are all this schema has; repeating them only costs.
+const MAX_DIRECTIVES_PER_FIELD: usize = 4;
+
+impl AppSchema {
+    pub fn limits(&self) -> &RequestLimits {
+        &self.0.limits
+    }
+
+    /// Executes what one HTTP request carries. The operations of a batch run one after the
+    /// other and share the complexity budget and the provider calls of one request; the caller
+    /// checks the batch size first (`limits().max_batch`).
+    pub async fn execute_http(&self, batch: BatchRequest, caller: Caller) -> BatchResponse {
+        let calls = RequestCalls::default();
+        match batch {
+            BatchRequest::Single(request) => {
+                BatchResponse::Single(self.run(request.data(caller), 1, calls).await)
+            }
+            BatchRequest::Batch(requests) => {
+                let size = requests.len();
+                let mut responses = Vec::with_capacity(size);
+                for request in requests {
+                    responses.push(self.run(request.data(caller.clone()), size, calls.clone()).await);
+                }
+                BatchResponse::Batch(responses)
+            }
+        }
+    }
+
+    async fn run(&self, request: Request, batch_size: usize, calls: RequestCalls) -> Response {
+        let schemas = self.0.clone();
+        let outcome = runtime::run(async move {
+            match limits::admit(request, &schemas.limits) {
+                Ok(request) => schemas.for_batch_of(batch_size).execute(request.data(calls)).await,
+                Err(refusal) => Response::from_errors(vec![refusal]),
+            }
+        })
+        .await;
+        errors::with_codes(outcome.unwrap_or_else(|runtime::Panicked| errors::internal_response()))
+    }
+}
 
 impl Executor for AppSchema {
     async fn execute(&self, request: Request) -> Response {
-        errors::with_codes(self.0.execute(request).await)
+        self.run(request, 1, RequestCalls::default()).await
     }
 
+    /// Subscriptions (and operations sent over WebSocket) run on the GraphQL runtime too.
     fn execute_stream(
         &self,
         request: Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
-        self.0
-            .execute_stream_with_session_data(request, session_data.unwrap_or_default())
-            .map(errors::with_codes)
-            .boxed()
+        let request = match limits::admit(request, &self.0.limits) {
+            Ok(request) => request.data(RequestCalls::default()),
+            Err(refusal) => {
+                return futures_util::stream::once(async move {
+                    errors::with_codes(Response::from_errors(vec![refusal]))
+                })
+                .boxed();
+            }
+        };
+        let stream = self
+            .0
+            .for_batch_of(1)
+            .execute_stream_with_session_data(request, session_data.unwrap_or_default());
+        runtime::forward(stream, errors::internal_response).map(errors::with_codes).boxed()
     }
 }
 
@@ -72,19 +152,13 @@ pub enum Caller {
     Authenticated(Principal),
 }
 
-pub struct Limits {
-    pub depth: usize,
-    pub complexity: usize,
-}
-
-pub fn build_schema(state: AppState, limits: Limits) -> AppSchema {
-    AppSchema(
-        Schema::build(QueryRoot, MutationRoot::default(), SubscriptionRoot)
-            .data(state)
-            .limit_depth(limits.depth)
-            .limit_complexity(limits.complexity)
-            .finish(),
-    )
+pub fn build_schema(state: AppState, limits: RequestLimits) -> AppSchema {
+    runtime::start();
+    let callers = Arc::new(CallerBuckets::new(limits.provider_calls));
+    let by_batch_size = (0..limits.max_batch.max(1)).map(|_| OnceLock::new()).collect();
+    let schemas = Schemas { state, limits, callers, by_batch_size };
+    schemas.for_batch_of(1);
+    AppSchema(Arc::new(schemas))
 }
 
 /// The schema in SDL, as committed in `schema.graphql`.
@@ -95,6 +169,25 @@ pub fn sdl() -> String {
 pub(crate) fn state<'a>(ctx: &Context<'a>) -> AppResult<&'a AppState> {
     ctx.data::<AppState>()
         .map_err(|_| AppError::internal(anyhow::anyhow!("the schema was built without its state")))
+}
+
+/// Admits one call to a provider for this request and its token, or `RATE_LIMITED`. Every
+/// mutation that reaches a provider or a host the caller chose asks first.
+pub(crate) fn admit_provider_call(ctx: &Context<'_>) -> AppResult<()> {
+    let principal = caller(ctx)?;
+    let buckets = ctx
+        .data::<Arc<CallerBuckets>>()
+        .map_err(|_| AppError::internal(anyhow::anyhow!("the schema was built without its rate limits")))?;
+    let calls = ctx
+        .data::<RequestCalls>()
+        .map_err(|_| AppError::internal(anyhow::anyhow!("a request ran without its provider-call count")))?;
+    let token = match (principal.token_id(), principal.user_id()) {
+        (Some(token_id), _) => token_id.to_string(),
+        // A JWT of the identity provider carries no token of ours: one bucket per user.
+        (None, Some(user_id)) => format!("user:{user_id}"),
+        (None, None) => return Err(AppError::Unauthenticated),
+    };
+    buckets.admit(&token, calls)
 }
 
 /// The authenticated caller, or `UNAUTHENTICATED`.

@@ -6,7 +6,7 @@ use async_graphql::{Context, ID, InputObject, Object};
 use super::ids::parse_id;
 use super::types::connection::{ConnectionObject, ConnectionPayload, DeletePayload, Verification};
 use super::types::flow::ScopeWarning;
-use super::{caller, state};
+use super::{admit_provider_call, caller, state};
 use crate::connections::{self, CreateConnection, EditConnection};
 use crate::domain::{ConnectionId, TeamId};
 use crate::error::AppResult;
@@ -45,6 +45,7 @@ impl ConnectionMutation {
         ctx: &Context<'_>,
         input: CreateConnectionInput,
     ) -> AppResult<ConnectionPayload> {
+        admit_provider_call(ctx)?;
         let team_id: TeamId = parse_id(&input.team_id, "teamId")?;
         let connection = connections::create(
             state(ctx)?,
@@ -68,6 +69,7 @@ impl ConnectionMutation {
         id: ID,
         input: EditConnectionInput,
     ) -> AppResult<ConnectionPayload> {
+        admit_provider_call(ctx)?;
         let id: ConnectionId = parse_id(&id, "id")?;
         let connection = connections::edit(
             state(ctx)?,
@@ -87,6 +89,7 @@ impl ConnectionMutation {
     /// Checks the connection with its provider now and records the result. A provider outage
     /// answers `PROVIDER_UNAVAILABLE` as the outcome and leaves the status as it was.
     async fn verify_connection(&self, ctx: &Context<'_>, id: ID) -> AppResult<Verification> {
+        admit_provider_call(ctx)?;
         let id: ConnectionId = parse_id(&id, "id")?;
         let verification = connections::verify_connection(state(ctx)?, caller(ctx)?, id).await?;
         Ok(verification.into())
@@ -95,6 +98,7 @@ impl ConnectionMutation {
     /// Starts a new consent for an OAuth connection (`authorizationUrl`). The current tokens
     /// stay in use until the consent completes; abandoning it changes nothing.
     async fn reauthorize_connection(&self, ctx: &Context<'_>, id: ID) -> AppResult<ConnectionPayload> {
+        admit_provider_call(ctx)?;
         let id: ConnectionId = parse_id(&id, "id")?;
         Ok(payload(connections::reauthorize(state(ctx)?, caller(ctx)?, id).await?))
     }

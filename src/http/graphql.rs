@@ -4,13 +4,13 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
-use async_graphql::Executor;
 use futures_util::StreamExt;
 use serde_json::json;
 
 use crate::access;
 use crate::error::AppError;
-use crate::graphql::{AppSchema, Caller, INTERNAL_MESSAGE};
+use crate::error::INTERNAL_MESSAGE;
+use crate::graphql::{AppSchema, Caller};
 use crate::state::AppState;
 
 /// Request-level limits; query depth and complexity are enforced by the schema itself.
@@ -54,6 +54,20 @@ pub async fn execute(
             );
         }
     };
+    let operations = match &batch {
+        async_graphql::BatchRequest::Single(_) => 1,
+        async_graphql::BatchRequest::Batch(requests) => requests.len(),
+    };
+    let max_batch = schema.limits().max_batch;
+    if operations == 0 || operations > max_batch {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "a batch carries 1 to {max_batch} operations (PLUGBOARD_MAX_BATCH); this one has {operations}"
+            ),
+            "BAD_USER_INPUT",
+        );
+    }
     let caller = match caller_from_headers(&state, request.headers()).await {
         Ok(caller) => caller,
         Err(err) => {
@@ -61,7 +75,7 @@ pub async fn execute(
             return error_response(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE, "INTERNAL");
         }
     };
-    let response = schema.execute_batch(batch.data(caller)).await;
+    let response = schema.execute_http(batch, caller).await;
     HttpResponse::Ok().json(response)
 }
 

@@ -36,7 +36,7 @@ pub async fn websocket(
                         }
                         Err(other) => {
                             tracing::error!(error = %other, "could not authenticate a WebSocket connection");
-                            return Err(async_graphql::Error::new(crate::graphql::INTERNAL_MESSAGE));
+                            return Err(async_graphql::Error::new(crate::error::INTERNAL_MESSAGE));
                         }
                     }
                 }

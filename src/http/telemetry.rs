@@ -26,7 +26,7 @@ pub async fn request_telemetry(
         })
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let method = request.method().to_string();
+    let method = request.method().clone();
     let span =
         tracing::info_span!("request", request_id = %request_id, method = %method, path = %request.path());
     let started = Instant::now();

@@ -1,8 +1,10 @@
-//! Finds broken connections before a flow does: a tokio-cron-scheduler tick runs a sweep of
-//! due checks (`run_due_checks`), then sends due webhook deliveries. Ticks never overlap on one instance; several instances share
-//! the work through claims in the database. At shutdown the sweep stops claiming, finishes
-//! what it holds and gives back the rest.
+//! Background work. A tokio-cron-scheduler tick runs a sweep of due checks
+//! (`run_due_checks`) that finds broken connections before a flow does; ticks never overlap on
+//! one instance, and several instances share the work through claims in the database. At
+//! shutdown the sweep stops claiming, finishes what it holds and gives back the rest. The
+//! outbox dispatcher (`run_dispatcher`) publishes events and sends webhooks as changes commit.
 
+mod dispatch;
 mod rate;
 mod sweep;
 
@@ -14,6 +16,7 @@ use anyhow::Context;
 use tokio::sync::Mutex;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
+pub use dispatch::{publish_staged_events, run_dispatcher};
 pub use sweep::{SweepReport, run_due_checks, run_due_checks_until};
 
 use crate::state::AppState;
@@ -44,12 +47,6 @@ impl Scheduler {
                 };
                 if let Err(err) = run_due_checks_until(&state, &stop).await {
                     tracing::error!(error = format!("{err:#}"), "sweep failed; the next tick retries");
-                }
-                if let Err(err) = crate::webhooks::deliver_due(&state).await {
-                    tracing::error!(
-                        error = format!("{err:#}"),
-                        "webhook deliveries failed; the next tick retries"
-                    );
                 }
             })
         })

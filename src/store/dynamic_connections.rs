@@ -2,8 +2,9 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::Expr,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Expr, ExprTrait},
 };
 
 use super::entities::{dynamic_connection, dynamic_connection_member};
@@ -27,6 +28,7 @@ async fn with_members(
             name: row.name,
             app_key: row.app_key,
             default_connection: row.default_connection_id,
+            version: row.version,
             members: members
                 .iter()
                 .filter(|m| m.dynamic_connection_id == row.id)
@@ -47,6 +49,23 @@ pub async fn find(
         .all(db)
         .await?;
     Ok(with_members(db, rows).await?.pop())
+}
+
+/// Like `find`, inside a transaction that will change it: on PostgreSQL the row stays locked
+/// until the transaction ends (SQLite's write transactions are serialized already), so
+/// concurrent changes apply one after the other instead of overwriting each other.
+pub async fn find_for_change(
+    db: &impl ConnectionTrait,
+    team_id: TeamId,
+    id: DynamicConnectionId,
+) -> Result<Option<DynamicConnection>, DbErr> {
+    let mut query = dynamic_connection::Entity::find()
+        .filter(dynamic_connection::Column::TeamId.eq(team_id))
+        .filter(dynamic_connection::Column::Id.eq(id));
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        query = query.lock_exclusive();
+    }
+    Ok(with_members(db, query.all(db).await?).await?.pop())
 }
 
 pub async fn owner_of(db: &impl ConnectionTrait, id: DynamicConnectionId) -> Result<Option<TeamId>, DbErr> {
@@ -87,8 +106,13 @@ pub async fn containing(
     with_members(db, rows).await
 }
 
-/// Writes a dynamic connection and replaces its members.
-pub async fn save(db: &impl ConnectionTrait, dynamic: &DynamicConnection, is_new: bool) -> Result<(), DbErr> {
+/// Writes a dynamic connection and replaces its members. A change is written only over the
+/// version it was read at (`dynamic.version`); answers `false` when another change came first.
+pub async fn save(
+    db: &impl ConnectionTrait,
+    dynamic: &DynamicConnection,
+    is_new: bool,
+) -> Result<bool, DbErr> {
     let now = Utc::now();
     if is_new {
         let model = dynamic_connection::ActiveModel {
@@ -97,29 +121,38 @@ pub async fn save(db: &impl ConnectionTrait, dynamic: &DynamicConnection, is_new
             name: Set(dynamic.name.clone()),
             app_key: Set(dynamic.app_key.clone()),
             default_connection_id: Set(dynamic.default_connection),
+            version: Set(dynamic.version),
             created_at: Set(now),
             updated_at: Set(now),
         };
         dynamic_connection::Entity::insert(model).exec_without_returning(db).await?;
     } else {
-        dynamic_connection::Entity::update_many()
+        let updated = dynamic_connection::Entity::update_many()
             .col_expr(dynamic_connection::Column::Name, Expr::value(dynamic.name.clone()))
             .col_expr(
                 dynamic_connection::Column::DefaultConnectionId,
                 Expr::value(dynamic.default_connection),
             )
             .col_expr(dynamic_connection::Column::UpdatedAt, Expr::value(now))
+            .col_expr(
+                dynamic_connection::Column::Version,
+                Expr::col(dynamic_connection::Column::Version).add(1),
+            )
             .filter(dynamic_connection::Column::TeamId.eq(dynamic.team_id))
             .filter(dynamic_connection::Column::Id.eq(dynamic.id))
+            .filter(dynamic_connection::Column::Version.eq(dynamic.version))
             .exec(db)
             .await?;
+        if updated.rows_affected == 0 {
+            return Ok(false);
+        }
         dynamic_connection_member::Entity::delete_many()
             .filter(dynamic_connection_member::Column::DynamicConnectionId.eq(dynamic.id))
             .exec(db)
             .await?;
     }
     if dynamic.members.is_empty() {
-        return Ok(());
+        return Ok(true);
     }
     let rows = dynamic.members.iter().map(|m| dynamic_connection_member::ActiveModel {
         dynamic_connection_id: Set(dynamic.id),
@@ -127,7 +160,7 @@ pub async fn save(db: &impl ConnectionTrait, dynamic: &DynamicConnection, is_new
         label: Set(m.label.clone()),
     });
     dynamic_connection_member::Entity::insert_many(rows).exec_without_returning(db).await?;
-    Ok(())
+    Ok(true)
 }
 
 pub async fn delete(

@@ -12,6 +12,7 @@ pub mod dynamic_connections;
 pub mod entities;
 pub mod flows;
 pub mod oauth_states;
+pub mod outbox;
 pub mod teams;
 pub mod tokens;
 pub mod verifications;
@@ -23,6 +24,17 @@ use anyhow::Context;
 use plugboard_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+
+/// Starts a transaction that will write. On SQLite it takes the write lock at `BEGIN`
+/// (`IMMEDIATE`), waiting its turn behind other writers; a deferred transaction that read first
+/// would instead fail with `database is locked` as soon as any other write committed meanwhile,
+/// busy timeout or not. PostgreSQL's transactions need no such help.
+pub async fn begin(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+    let mode = (db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite)
+        .then_some(SqliteTransactionMode::Immediate);
+    db.begin_with_options(TransactionOptions { sqlite_transaction_mode: mode, ..Default::default() }).await
+}
 
 /// Opens the database at `url` (SQLite files are created when missing, with their folder).
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {

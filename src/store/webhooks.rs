@@ -108,6 +108,16 @@ pub async fn claim_due(
     limit: u64,
 ) -> Result<Vec<(Delivery, Webhook)>, DbErr> {
     use webhook_delivery::Column;
+    // A read first, so an idle dispatcher's polling never takes SQLite's write lock.
+    let any_due = webhook_delivery::Entity::find()
+        .filter(Column::Status.eq(PENDING))
+        .filter(Column::NextAttemptAt.lte(now))
+        .filter(Condition::any().add(Column::ClaimExpiresAt.is_null()).add(Column::ClaimExpiresAt.lt(now)))
+        .one(db)
+        .await?;
+    if any_due.is_none() {
+        return Ok(Vec::new());
+    }
     let mut due = Query::select();
     due.column(Column::Id)
         .from(webhook_delivery::Entity)

@@ -1,13 +1,13 @@
 //! Creating teams and managing who belongs to them.
 
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use super::audit;
 use crate::access;
 use crate::domain::{Actor, AuditAction, Email, Principal, Team, TeamId, TeamName, TeamRole, User, UserId};
 use crate::error::{AppError, AppResult};
-use crate::events::AccessEvent;
+use crate::events::{self, AccessEvent};
 use crate::state::AppState;
 use crate::store;
 use crate::store::teams::Member;
@@ -20,7 +20,7 @@ pub async fn create_team(state: &AppState, principal: &Principal, name: &str) ->
         return Err(AppError::Forbidden("service tokens cannot create teams; use a person's token".into()));
     };
     let name = TeamName::parse(name).map_err(|m| AppError::bad_input("name", m))?;
-    let txn = state.db.begin().await?;
+    let txn = store::begin(&state.db).await?;
     if store::teams::find_by_name(&txn, &name).await?.is_some() {
         return Err(AppError::bad_input("name", format!("a team named {:?} exists already", name.as_str())));
     }
@@ -53,7 +53,7 @@ pub async fn add_member(
 ) -> AppResult<Member> {
     let email = Email::parse(email).map_err(|m| AppError::bad_input("email", m))?;
     // Checked under the team's lock, so an ADMIN demoted meanwhile can no longer act.
-    let txn = state.db.begin().await?;
+    let txn = store::begin(&state.db).await?;
     store::teams::lock(&txn, team_id).await?;
     access::require_admin(&txn, principal, team_id).await?;
     let user = store::teams::find_or_insert_user(&txn, &email).await?;
@@ -76,7 +76,7 @@ pub async fn update_member(
     user_id: UserId,
     role: TeamRole,
 ) -> AppResult<Member> {
-    let txn = state.db.begin().await?;
+    let txn = store::begin(&state.db).await?;
     store::teams::lock(&txn, team_id).await?;
     access::require_admin(&txn, principal, team_id).await?;
     let previous =
@@ -86,10 +86,11 @@ pub async fn update_member(
     if store::teams::count_admins(&txn, team_id).await? == 0 {
         return Err(AppError::bad_input("role", LAST_ADMIN));
     }
-    txn.commit().await?;
     if previous != role {
-        state.events.publish(AccessEvent::membership_changed(team_id, user_id)).await;
+        events::stage(&txn, &[AccessEvent::membership_changed(team_id, user_id)]).await?;
     }
+    txn.commit().await?;
+    state.events.wake_dispatcher();
     Ok(member)
 }
 
@@ -101,7 +102,7 @@ pub async fn remove_member(
     team_id: TeamId,
     user_id: UserId,
 ) -> AppResult<UserId> {
-    let txn = state.db.begin().await?;
+    let txn = store::begin(&state.db).await?;
     store::teams::lock(&txn, team_id).await?;
     access::require_admin(&txn, principal, team_id).await?;
     let role = store::teams::role_of(&txn, team_id, user_id).await?.ok_or(AppError::NotFound("member"))?;
@@ -118,8 +119,10 @@ pub async fn remove_member(
         json!({ "user_id": user_id.to_string(), "email": user.email.as_str(), "role": role.as_str() }),
     )
     .await?;
+    // Open subscriptions of the member learn it through the outbox, on every instance.
+    events::stage(&txn, &[AccessEvent::membership_changed(team_id, user_id)]).await?;
     txn.commit().await?;
-    state.events.publish(AccessEvent::membership_changed(team_id, user_id)).await;
+    state.events.wake_dispatcher();
     Ok(user_id)
 }
 

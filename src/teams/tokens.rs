@@ -4,14 +4,14 @@
 //! it end.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use super::audit;
 use crate::access::{self, IssuedToken};
 use crate::domain::{Actor, AuditAction, Principal, TeamId, TokenId, UserId};
 use crate::error::{AppError, AppResult};
-use crate::events::AccessEvent;
+use crate::events::{self, AccessEvent};
 use crate::state::AppState;
 use crate::store;
 pub use crate::store::tokens::TokenKind;
@@ -67,7 +67,7 @@ pub async fn create_api_token(
     if new.expires_at.is_some_and(|at| at <= Utc::now()) {
         return Err(AppError::bad_input("expiresAt", "must be in the future"));
     }
-    let txn = state.db.begin().await?;
+    let txn = store::begin(&state.db).await?;
     let issued = match (new.kind, new.team_id) {
         (TokenKind::User, Some(_)) => {
             return Err(AppError::bad_input(
@@ -123,7 +123,7 @@ pub async fn issue_service_token(
 /// Revokes a token the caller owns (its own user tokens) or manages (its team's service
 /// tokens, as `ADMIN`). Anything else is `NOT_FOUND`, like a token that does not exist.
 pub async fn revoke_api_token(state: &AppState, principal: &Principal, id: TokenId) -> AppResult<ApiToken> {
-    let txn = state.db.begin().await?;
+    let txn = store::begin(&state.db).await?;
     let stored = store::tokens::find(&txn, id).await?.ok_or(AppError::NotFound("token"))?;
     match (stored.kind, stored.user_id, stored.team_id) {
         (TokenKind::User, Some(owner), _) if principal.user_id() == Some(owner) => {}
@@ -149,10 +149,11 @@ pub async fn revoke_api_token(state: &AppState, principal: &Principal, id: Token
         )
         .await?;
     }
-    txn.commit().await?;
     if revoked {
-        state.events.publish(AccessEvent::token_revoked(id)).await;
+        events::stage(&txn, &[AccessEvent::token_revoked(id)]).await?;
     }
+    txn.commit().await?;
+    state.events.wake_dispatcher();
     let mut token = ApiToken::from(stored);
     token.revoked_at = token.revoked_at.or(Some(now));
     Ok(token)

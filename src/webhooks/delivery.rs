@@ -1,5 +1,7 @@
-//! Sending queued deliveries: claimed in batches, POSTed as signed JSON, recorded, and retried
-//! with exponential backoff until they succeed or run out of attempts.
+//! Sending queued deliveries: claimed a few at a time with a lease, POSTed as signed JSON,
+//! recorded, and retried with exponential backoff until they succeed or run out of attempts.
+//! At least once: an instance that dies mid-request leaves its claim to lapse, and another
+//! sends again with the same `webhook-id`.
 
 use std::time::Duration;
 
@@ -16,8 +18,11 @@ use crate::store::webhooks::{DELIVERED, Delivery, FAILED, PENDING, Webhook};
 pub const MAX_ATTEMPTS: i32 = 8;
 const FIRST_RETRY: Duration = Duration::from_secs(30);
 const LONGEST_RETRY: Duration = Duration::from_secs(3600);
-const BATCH: u64 = 100;
+/// Deliveries in flight at once per instance; also how many are claimed at a time, so a claim
+/// only has to outlast one request.
 const CONCURRENCY: usize = 16;
+/// What a claim adds to the request timeout before another instance may take it over.
+const LEASE_MARGIN: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DeliveryReport {
@@ -32,9 +37,9 @@ pub async fn deliver_due(state: &AppState) -> anyhow::Result<DeliveryReport> {
     loop {
         let claim = format!("webhooks-{}", uuid::Uuid::now_v7());
         let now = Utc::now();
+        let lease = chrono::Duration::from_std(state.config.http_timeout + LEASE_MARGIN)?;
         let claimed =
-            store::webhooks::claim_due(&state.db, &claim, now, now + chrono::Duration::minutes(2), BATCH)
-                .await?;
+            store::webhooks::claim_due(&state.db, &claim, now, now + lease, CONCURRENCY as u64).await?;
         if claimed.is_empty() {
             return Ok(report);
         }
@@ -85,6 +90,9 @@ async fn send(state: &AppState, hook: &Webhook, delivery: &Delivery) -> Result<(
         .header("content-type", "application/json")
         .header("plugboard-event", &delivery.event)
         .header("plugboard-delivery", delivery.id.to_string())
+        // Standard Webhooks' names: the id stays the same over retries, for deduplication.
+        .header("webhook-id", delivery.id.to_string())
+        .header("webhook-timestamp", timestamp.to_string())
         .header("plugboard-signature", sign(&secret, timestamp, &body))
         .body(body)
         .send()

@@ -15,7 +15,7 @@ pub use signature::sign;
 
 use crate::access;
 use crate::crypto::Binding;
-use crate::domain::{Connection, ConnectionStatus, Principal, TeamId};
+use crate::domain::{AuditAction, AuditEvent, Connection, ConnectionStatus, Principal, TeamId};
 use crate::error::{AppError, AppResult, FlowRef};
 use crate::flows;
 use crate::state::AppState;
@@ -62,7 +62,10 @@ pub async fn register(
         secret_key_id: state.sealer.active_key_id().to_string(),
         created_at: Utc::now(),
     };
-    store::webhooks::insert(&state.db, hook.clone()).await?;
+    let txn = store::begin(&state.db).await?;
+    store::webhooks::insert(&txn, hook.clone()).await?;
+    audit(&txn, principal, &hook, AuditAction::WebhookCreated).await?;
+    txn.commit().await?;
     tracing::info!(webhook_id = %id, %team_id, "webhook registered");
     Ok(hook)
 }
@@ -72,8 +75,27 @@ pub async fn remove(state: &AppState, principal: &Principal, id: uuid::Uuid) -> 
     let team_id = store::webhooks::owner_of(&state.db, id).await?.ok_or_else(not_found)?;
     access::team_access(&state.db, principal, team_id).await.map_err(|_| not_found())?;
     access::require_manage(&state.db, principal, team_id).await?;
-    store::webhooks::delete(&state.db, team_id, id).await?;
+    let hook = store::webhooks::find(&state.db, team_id, id).await?.ok_or_else(not_found)?;
+    let txn = store::begin(&state.db).await?;
+    store::webhooks::delete(&txn, team_id, id).await?;
+    audit(&txn, principal, &hook, AuditAction::WebhookDeleted).await?;
+    txn.commit().await?;
     Ok(id)
+}
+
+/// The trail's entry for a change to an endpoint. Its URL's host only: a path or query may
+/// carry a token of the receiver's (as Slack's incoming webhooks do).
+async fn audit(
+    txn: &impl sea_orm::ConnectionTrait,
+    principal: &Principal,
+    hook: &Webhook,
+    action: AuditAction,
+) -> AppResult<()> {
+    let host = url::Url::parse(&hook.url).ok().and_then(|url| url.host_str().map(str::to_owned));
+    let detail = json!({ "webhook": { "id": hook.id, "host": host } });
+    store::audit::record(txn, &AuditEvent::about_team(hook.team_id, &principal.actor(), action, detail))
+        .await?;
+    Ok(())
 }
 
 pub async fn list(state: &AppState, principal: &Principal, team_id: TeamId) -> AppResult<Vec<Webhook>> {
@@ -96,59 +118,46 @@ pub fn status_event(previous: ConnectionStatus, now: ConnectionStatus) -> Option
     }
 }
 
-/// Queues `event` about `connection` for the team's endpoints, with the flows it affects (those
-/// using it now, or `affected` when the caller knows better, as after a delete), and starts
-/// delivering in the background. A failure here is logged: the change itself stands.
-pub async fn notify(
+/// Queues `event` about `connection` for the team's endpoints inside the caller's transaction,
+/// with the flows it affects (those using it now, or `affected` when the caller knows better, as
+/// after a delete). The deliveries exist exactly when the change does; the dispatcher sends
+/// them once the caller has committed and woken it.
+pub async fn stage(
+    txn: &impl sea_orm::ConnectionTrait,
     state: &AppState,
     event: &'static str,
     connection: &Connection,
     affected: Option<Vec<FlowRef>>,
-) {
-    let result = async {
-        let affected = match affected {
-            Some(flows) => flows,
-            None => {
-                let mut refs: Vec<FlowRef> = Vec::new();
-                for usage in flows::usage::usages(&state.db, &state.catalog, connection).await? {
-                    if !refs.iter().any(|f| f.id == usage.flow.id.to_string()) {
-                        refs.push(flows::usage::flow_ref(&usage.flow));
-                    }
+) -> AppResult<()> {
+    let affected = match affected {
+        Some(flows) => flows,
+        None => {
+            let mut refs: Vec<FlowRef> = Vec::new();
+            for usage in flows::usage::usages(txn, &state.catalog, connection).await? {
+                if !refs.iter().any(|f| f.id == usage.flow.id.to_string()) {
+                    refs.push(flows::usage::flow_ref(&usage.flow));
                 }
-                refs
             }
-        };
-        let payload = json!({
-            "type": event,
-            "created_at": Utc::now(),
-            "team_id": connection.team_id.to_string(),
-            "connection": {
-                "id": connection.id.to_string(),
-                "name": connection.name.as_str(),
-                "app": connection.app_key,
-                "status": connection.status.as_str(),
-            },
-            "flows": affected,
-        });
-        store::webhooks::enqueue(&state.db, connection.team_id, event, &payload).await
-    }
-    .await;
-    match result {
-        Ok(0) => {}
-        Ok(queued) => {
-            tracing::info!(event, connection_id = %connection.id, queued, "webhook deliveries queued");
-            let state = state.clone();
-            tokio::spawn(async move {
-                if let Err(err) = deliver_due(&state).await {
-                    tracing::warn!(
-                        error = format!("{err:#}"),
-                        "webhook delivery pass failed; the scheduler retries"
-                    );
-                }
-            });
+            refs
         }
-        Err(err) => tracing::error!(error = %err, event, "could not queue webhook deliveries"),
+    };
+    let payload = json!({
+        "type": event,
+        "created_at": Utc::now(),
+        "team_id": connection.team_id.to_string(),
+        "connection": {
+            "id": connection.id.to_string(),
+            "name": connection.name.as_str(),
+            "app": connection.app_key,
+            "status": connection.status.as_str(),
+        },
+        "flows": affected,
+    });
+    let queued = store::webhooks::enqueue(txn, connection.team_id, event, &payload).await?;
+    if queued > 0 {
+        tracing::info!(event, connection_id = %connection.id, queued, "webhook deliveries queued");
     }
+    Ok(())
 }
 
 /// Opens an endpoint's signing secret.

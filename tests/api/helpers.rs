@@ -86,6 +86,8 @@ impl TestApp {
             // Generic apps in tests point at the local provider on loopback.
             ("PLUGBOARD_EGRESS_ALLOW_PRIVATE".into(), "true".into()),
             ("PLUGBOARD_HTTP_TIMEOUT_SECS".into(), "2".into()),
+            // Tests create connections by the hundred; `hostile` tests the rate limit itself.
+            ("PLUGBOARD_PROVIDER_CALLS_PER_MINUTE".into(), "100000".into()),
             ("PLUGBOARD_APP_TEST_OAUTH_CLIENT_ID".into(), OAUTH_CLIENT_ID.into()),
             ("PLUGBOARD_APP_TEST_OAUTH_CLIENT_SECRET".into(), OAUTH_CLIENT_SECRET.into()),
         ]);
@@ -366,4 +368,24 @@ macro_rules! on_every_database {
             }
         }
     )+};
+}
+
+/// Waits until the outbox has published every event staged so far: events leave after the
+/// change commits, so a subscriber that starts now sees only what happens next.
+pub async fn events_settled(state: &AppState) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while plugboard::store::outbox::backlog(&state.db).await.expect("the outbox is readable") > 0 {
+        assert!(std::time::Instant::now() < deadline, "staged events were never published");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits until `state` holds more than `before` subscriptions: a subscription starts
+/// asynchronously after its `subscribe` message, and events published before miss it.
+pub async fn wait_for_subscriber(state: &AppState, before: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while state.events.subscribers() <= before {
+        assert!(std::time::Instant::now() < deadline, "the subscription never started");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }

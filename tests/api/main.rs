@@ -12,6 +12,7 @@ mod fake_oauth;
 mod flows;
 mod graphiql;
 mod health;
+mod hostile;
 mod limits;
 mod listing;
 mod oauth;

@@ -17,7 +17,14 @@ pub struct ServiceProcess {
 impl ServiceProcess {
     /// Starts `plugboard serve` on a free port with `env`, and waits for it to be listening.
     pub fn start(env: &[(&str, String)]) -> ServiceProcess {
-        let data_dir = tempfile::tempdir().unwrap();
+        let process = Self::start_in(tempfile::tempdir().unwrap(), env);
+        assert!(!process.token.is_empty(), "the demo token was printed");
+        process
+    }
+
+    /// Starts `plugboard serve` on the data directory (and SQLite database) of an earlier run;
+    /// no demo token is printed then, as the database is not empty.
+    pub fn start_in(data_dir: tempfile::TempDir, env: &[(&str, String)]) -> ServiceProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_plugboard"));
         command
@@ -45,7 +52,6 @@ impl ServiceProcess {
                 break;
             }
         }
-        assert!(!token.is_empty(), "the demo token was printed");
         ServiceProcess {
             child,
             base_url: format!("http://127.0.0.1:{port}"),
@@ -66,6 +72,17 @@ impl ServiceProcess {
         let status = self.child.wait().unwrap();
         let logs = self.logs.take().map(|h| h.join().unwrap_or_default()).unwrap_or_default();
         (status, logs)
+    }
+}
+
+impl ServiceProcess {
+    /// Kills the process with SIGKILL, as a crash or an out-of-memory kill would, and answers
+    /// its data directory for a restart.
+    pub fn kill(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let placeholder = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.data_dir, placeholder)
     }
 }
 

@@ -61,12 +61,14 @@ async fn crm_ok(app: &TestApp) {
 
 /// A subscriber to the team's verification events, subscribed by the time this returns.
 async fn watch_verifications(app: &TestApp, member: &Member) -> Subscriber {
+    let before = app.state.events.subscribers();
     let mut subscriber =
         Subscriber::connect(&app.address, "/graphql/ws", Protocol::TransportWs, &member.token).await.unwrap();
     subscriber
         .subscribe("v", "subscription($t: ID!) { verificationEvents(teamId: $t) { connectionId phase verification { outcome } } }", json!({ "t": member.team_id }))
         .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    crate::helpers::wait_for_subscriber(&app.state, before).await;
+    crate::helpers::events_settled(&app.state).await;
     subscriber
 }
 
@@ -81,8 +83,13 @@ async fn a_scheduled_check_streams_started_and_finished(app: TestApp) {
     let report = run_due_checks(&app.state).await.unwrap();
     assert_eq!((report.claimed, report.recorded), (1, 1));
 
-    let started = subscriber.next_data(Duration::from_secs(5)).await.unwrap();
-    assert_eq!(started["data"]["verificationEvents"]["phase"], "STARTED");
+    // The create's own check may still be on its way (events leave after the commit).
+    let started = loop {
+        let event = subscriber.next_data(Duration::from_secs(5)).await.unwrap();
+        if event["data"]["verificationEvents"]["phase"] == "STARTED" {
+            break event;
+        }
+    };
     assert_eq!(started["data"]["verificationEvents"]["connectionId"], id.as_str());
     let finished = subscriber.next_data(Duration::from_secs(5)).await.unwrap();
     assert_eq!(finished["data"]["verificationEvents"]["phase"], "FINISHED");

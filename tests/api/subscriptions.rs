@@ -5,7 +5,7 @@ use std::time::Duration;
 use plugboard::domain::TeamRole;
 use serde_json::json;
 
-use crate::helpers::{Backend, EDIT_CONNECTION, TestApp};
+use crate::helpers::{Backend, EDIT_CONNECTION, TestApp, events_settled, wait_for_subscriber};
 use crate::on_every_database;
 use crate::ws::{Protocol, Subscriber};
 
@@ -23,20 +23,30 @@ const VERIFY: &str = "mutation($id: ID!) { verifyConnection(id: $id) { outcome }
 async fn a_manual_verify_streams_started_then_finished(app: TestApp) {
     let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
     let id = app.create_api_key_connection(&member, "OpenAI", "sk-live").await;
+    events_settled(&app.state).await;
     for (protocol, path) in [(Protocol::TransportWs, "/graphql/ws"), (Protocol::Legacy, "/graphql")] {
         let mut subscriber = Subscriber::connect(&app.address, path, protocol, &member.token).await.unwrap();
         subscriber.subscribe("1", VERIFICATIONS, json!({ "t": member.team_id })).await;
-        // Subscriptions start asynchronously; give the server a moment to register this one.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        wait_for_subscriber(&app.state, 0).await;
         app.ok(&member.token, VERIFY, json!({ "id": id })).await;
 
-        let started = subscriber.next_data(WAIT).await.expect("STARTED arrives");
-        assert_eq!(started["data"]["verificationEvents"]["phase"], "STARTED", "{protocol:?}: {started}");
+        // The create's own check may still be on its way (events leave after the commit).
+        let started = loop {
+            let event = subscriber.next_data(WAIT).await.expect("STARTED arrives");
+            if event["data"]["verificationEvents"]["phase"] == "STARTED" {
+                break event;
+            }
+        };
         assert_eq!(started["data"]["verificationEvents"]["connectionId"], id.as_str());
         assert!(started["data"]["verificationEvents"]["verification"].is_null());
         let finished = subscriber.next_data(WAIT).await.expect("FINISHED arrives");
         assert_eq!(finished["data"]["verificationEvents"]["phase"], "FINISHED", "{protocol:?}");
         assert_eq!(finished["data"]["verificationEvents"]["verification"]["outcome"], "OK");
+        drop(subscriber);
+        let deadline = std::time::Instant::now() + WAIT;
+        while app.state.events.subscribers() > 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 }
 
@@ -45,7 +55,7 @@ async fn connection_changes_stream_their_kind_and_status(app: TestApp) {
     let mut subscriber =
         Subscriber::connect(&app.address, "/graphql/ws", Protocol::TransportWs, &member.token).await.unwrap();
     subscriber.subscribe("c", CONNECTIONS, json!({ "t": member.team_id })).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_for_subscriber(&app.state, 0).await;
 
     let id = app.create_api_key_connection(&member, "OpenAI", "sk-live").await;
     let mut next =
@@ -90,7 +100,7 @@ async fn a_subscriber_never_receives_another_teams_events() {
     let mut subscriber =
         Subscriber::connect(&app.address, "/graphql/ws", Protocol::TransportWs, &globex.token).await.unwrap();
     subscriber.subscribe("g", CONNECTIONS, json!({ "t": globex.team_id })).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_for_subscriber(&app.state, 0).await;
 
     let acme_id = app.create_api_key_connection(&acme, "Acme key", "sk-a").await;
     app.ok(&acme.token, VERIFY, json!({ "id": acme_id })).await;

@@ -192,3 +192,142 @@ async fn webhook_urls_obey_the_egress_policy_and_need_a_real_secret() {
         .await;
     assert_eq!(error_code(&body), "FORBIDDEN");
 }
+
+/// The change and its webhook are written in one transaction, and the dispatcher of the next
+/// instance sends what a killed one left: no webhook is lost to a crash after the answer.
+#[tokio::test]
+async fn a_webhook_survives_a_sigkill_right_after_the_mutation_answers() {
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    let delivered = crash_after_create(&receiver, false).await;
+    assert!(!delivered.is_empty(), "the webhook arrives after the restart");
+}
+
+/// An instance killed while its endpoint is still answering leaves a claim that lapses; the
+/// next instance sends the same delivery again, under the same `webhook-id`.
+#[tokio::test]
+async fn a_delivery_cut_short_by_a_crash_is_sent_again_with_the_same_id() {
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&receiver)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    let delivered = crash_after_create(&receiver, true).await;
+    assert!(delivered.len() >= 2, "sent again after the crash: {}", delivered.len());
+}
+
+/// Registers a webhook on a fresh `plugboard serve`, creates a connection, kills the process
+/// with SIGKILL (at once, or once the endpoint got the delivery when `mid_delivery`), starts it
+/// again on the same data, and answers the deliveries the endpoint received, all checked to be
+/// the `connection.created` of that connection under one signed `webhook-id`.
+async fn crash_after_create(receiver: &MockServer, mid_delivery: bool) -> Vec<wiremock::Request> {
+    use crate::process::ServiceProcess;
+    Mock::given(method("GET"))
+        .and(path("/me"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(receiver)
+        .await;
+    let env = [
+        ("PLUGBOARD_EGRESS_ALLOW_PRIVATE", "true".to_owned()),
+        // Never during the test: what delivers is the dispatcher, not the sweep.
+        ("PLUGBOARD_CHECK_CRON", "0 0 0 1 1 * 2099".to_owned()),
+        // A claim lapses this long after the request timeout (plus a margin).
+        ("PLUGBOARD_HTTP_TIMEOUT_SECS", "1".to_owned()),
+    ];
+    let service = tokio::task::spawn_blocking({
+        let env = env.clone();
+        move || ServiceProcess::start(&env)
+    })
+    .await
+    .unwrap();
+    let client = reqwest::Client::new();
+    let graphql = async |base: &str, token: &str, query: &str, variables: Value| -> Value {
+        let response = client
+            .post(format!("{base}/graphql"))
+            .bearer_auth(token)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .unwrap();
+        response.json().await.unwrap()
+    };
+    let viewer = graphql(&service.base_url, &service.token, "{ viewer { teams { id } } }", json!({})).await;
+    let team = viewer["data"]["viewer"]["teams"][0]["id"].as_str().unwrap().to_owned();
+    let hook = format!("{}/hook", receiver.uri());
+    let registered = graphql(
+        &service.base_url,
+        &service.token,
+        REGISTER,
+        json!({ "t": team, "url": hook, "secret": SECRET }),
+    )
+    .await;
+    assert!(registered["errors"].is_null(), "{registered}");
+
+    let created = graphql(
+        &service.base_url,
+        &service.token,
+        CREATE_CONNECTION,
+        json!({ "input": { "teamId": team, "app": "http-api-key", "name": "Crash test", "fields": {
+            "base_url": receiver.uri(), "api_key": "k-crash", "verify_path": "/me" } } }),
+    )
+    .await;
+    let connection_id =
+        created["data"]["createConnection"]["connection"]["id"].as_str().expect("created").to_owned();
+    if mid_delivery {
+        hooks_received(receiver, 1, Duration::from_secs(10)).await;
+    }
+    let token = service.token.clone();
+    let data_dir = service.kill();
+
+    let restarted =
+        tokio::task::spawn_blocking(move || ServiceProcess::start_in(data_dir, &env)).await.unwrap();
+    let delivered = hooks_received(receiver, if mid_delivery { 2 } else { 1 }, Duration::from_secs(30)).await;
+    for webhook in &delivered {
+        let body: Value = serde_json::from_slice(&webhook.body).unwrap();
+        assert_eq!(body["type"], "connection.created");
+        assert_eq!(body["connection"]["id"], connection_id.as_str());
+        verify_signature(webhook);
+    }
+    let ids: std::collections::HashSet<_> =
+        delivered.iter().map(|r| r.headers["webhook-id"].to_str().unwrap().to_owned()).collect();
+    assert_eq!(ids.len(), 1, "a redelivery keeps its webhook-id");
+    let answer = graphql(
+        &restarted.base_url,
+        &token,
+        "query($id: ID!) { connection(id: $id) { status } }",
+        json!({ "id": connection_id }),
+    )
+    .await;
+    assert_eq!(answer["data"]["connection"]["status"], "ACTIVE", "{answer}");
+    delivered
+}
+
+/// The webhook requests `receiver` got once there are `n` of them (or what it has at `within`).
+async fn hooks_received(receiver: &MockServer, n: usize, within: Duration) -> Vec<wiremock::Request> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let hooks: Vec<_> = receiver
+            .received_requests()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.url.path() == "/hook")
+            .collect();
+        if hooks.len() >= n || std::time::Instant::now() > deadline {
+            return hooks;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

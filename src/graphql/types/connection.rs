@@ -112,6 +112,7 @@ impl ConnectionObject {
     }
 
     /// The last checks of this connection, newest first (the service keeps a bounded history).
+    #[graphql(complexity = "crate::graphql::limits::list_complexity(first, 20, child_complexity)")]
     async fn verifications(
         &self,
         ctx: &Context<'_>,
@@ -134,6 +135,7 @@ impl ConnectionObject {
     }
 
     /// What happened to this connection, newest first.
+    #[graphql(complexity = "crate::graphql::limits::list_complexity(first, 50, child_complexity)")]
     async fn audit_events(
         &self,
         ctx: &Context<'_>,

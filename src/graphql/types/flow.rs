@@ -111,6 +111,11 @@ impl DynamicConnectionObject {
         &self.0.app_key
     }
 
+    /// Increases with every change of members or default.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+
     /// The member modules use unless a run selects another.
     async fn default_connection(&self, ctx: &Context<'_>) -> AppResult<Option<ConnectionObject>> {
         let Some(id) = self.0.default_connection else { return Ok(None) };

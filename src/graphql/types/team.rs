@@ -39,6 +39,7 @@ impl TeamObject {
     }
 
     /// The team's connections in creation order, filtered and paginated.
+    #[graphql(complexity = "crate::graphql::limits::list_complexity(first, 50, child_complexity)")]
     async fn connections(
         &self,
         ctx: &Context<'_>,
@@ -107,6 +108,7 @@ impl TeamObject {
     }
 
     /// Who did what to the team's connections, newest first.
+    #[graphql(complexity = "crate::graphql::limits::list_complexity(first, 50, child_complexity)")]
     async fn audit_events(
         &self,
         ctx: &Context<'_>,

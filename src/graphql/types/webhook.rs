@@ -26,6 +26,7 @@ impl WebhookObject {
     }
 
     /// The latest deliveries, newest first.
+    #[graphql(complexity = "crate::graphql::limits::list_complexity(first, 20, child_complexity)")]
     async fn deliveries(
         &self,
         ctx: &Context<'_>,

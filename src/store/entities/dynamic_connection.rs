@@ -11,6 +11,8 @@ pub struct Model {
     pub name: String,
     pub app_key: String,
     pub default_connection_id: Option<ConnectionId>,
+    /// Increases with every change; a write based on an older one is refused.
+    pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -6,6 +6,7 @@ pub mod audit_event;
 pub mod connection;
 pub mod dynamic_connection;
 pub mod dynamic_connection_member;
+pub mod event_outbox;
 pub mod flow;
 pub mod flow_module;
 pub mod membership;
