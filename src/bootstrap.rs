@@ -4,8 +4,8 @@
 use sea_orm::DatabaseConnection;
 
 use crate::access::{self, IssuedToken};
-use crate::domain::{Email, Team, TeamName, TeamRole, User};
-use crate::store;
+use crate::domain::{Actor, ActorKind, Email, Team, TeamName, TeamRole, User};
+use crate::{store, teams};
 
 /// The team, user and token a fresh install greets its first user with.
 pub const DEMO_TEAM: &str = "Demo";
@@ -33,8 +33,11 @@ pub async fn team_member(
         Some(existing) => existing,
         None => store::teams::insert_user(&txn, email).await?,
     };
-    store::teams::set_membership(&txn, team.id, user.id, role).await?;
-    let token = access::issue_user_token(&txn, user.id, "bootstrap").await?;
+    let previous = store::teams::role_of(&txn, team.id, user.id).await?;
+    teams::members::set_member(&txn, &cli_actor(), team.id, &user, role, previous)
+        .await
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
+    let token = access::issue_user_token(&txn, user.id, "bootstrap", None).await?;
     txn.commit().await?;
     Ok(Bootstrapped { team, user, token })
 }
@@ -47,7 +50,14 @@ pub async fn service_token(db: &DatabaseConnection, team: &TeamName) -> anyhow::
             team.as_str()
         );
     };
-    access::issue_service_token(db, team.id, "service").await
+    teams::tokens::issue_service_token(db, &cli_actor(), team.id, "service", None)
+        .await
+        .map_err(|err| anyhow::anyhow!("{err}"))
+}
+
+/// Who the audit trail names for changes made from the command line.
+fn cli_actor() -> Actor {
+    Actor { kind: ActorKind::System, id: None, label: "command line".into() }
 }
 
 /// On an empty database, creates the `Demo` team with an admin and a token. Answers `None`

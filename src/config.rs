@@ -32,6 +32,10 @@
 //! | `PLUGBOARD_PROVIDER_CALLS_PER_REQUEST` | `5` | provider-reaching mutations (verify, reauthorize, create, edit) in one request |
 //! | `PLUGBOARD_PROVIDER_CALLS_PER_MINUTE` | `60` | the same, per token and minute (a burst of this many after a quiet minute) |
 //! | `PLUGBOARD_METRICS_TOKEN` | none | when set, `/metrics` asks for `Authorization: Bearer <this>` |
+//! | `PLUGBOARD_CORS_ORIGINS` | none | comma-separated exact origins (`https://app.example.com`) allowed to call from a browser; also where the OAuth callback page may post its result |
+//! | `PLUGBOARD_OIDC_ISSUER` | none | an OpenID Connect issuer whose JWTs are accepted as bearer tokens |
+//! | `PLUGBOARD_OIDC_AUDIENCE` | none | the `aud` those JWTs must carry (required with the issuer) |
+//! | `PLUGBOARD_OIDC_TEAMS_CLAIM` | none | a claim listing team names; when set, memberships follow it |
 //! | `RUST_LOG` | `info` | log filter |
 
 use std::net::SocketAddr;
@@ -121,6 +125,10 @@ pub struct Config {
     pub metrics_token: Option<secrecy::SecretString>,
     /// Create the `Demo` team, a user and a token when the database is empty.
     pub seed_demo: bool,
+    /// Browser origins allowed to call the API (`PLUGBOARD_CORS_ORIGINS`).
+    pub cors_origins: CorsOrigins,
+    /// The identity provider whose JWTs are trusted, if any (`PLUGBOARD_OIDC_*`).
+    pub oidc: Option<OidcSettings>,
 }
 
 impl Config {
@@ -264,6 +272,9 @@ impl Config {
             )?,
             metrics_token: get("PLUGBOARD_METRICS_TOKEN").map(secrecy::SecretString::from),
             seed_demo: true,
+            cors_origins: CorsOrigins::parse(get("PLUGBOARD_CORS_ORIGINS").as_deref().unwrap_or(""))
+                .map_err(|problem| ConfigError { variable: "PLUGBOARD_CORS_ORIGINS", problem })?,
+            oidc: OidcSettings::from_lookup(&get)?,
         })
     }
 
@@ -275,6 +286,74 @@ impl Config {
     /// The URL of the GraphQL endpoint (and GraphiQL, in a browser).
     pub fn graphql_url(&self) -> String {
         format!("{}/graphql", self.public_url.as_str().trim_end_matches('/'))
+    }
+}
+
+/// Exact browser origins (`scheme://host[:port]`), as the `Origin` header spells them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CorsOrigins(Vec<String>);
+
+impl CorsOrigins {
+    /// A comma-separated list; empty means none. `*`, `null`, paths and non-http schemes are
+    /// refused: the list is what a bearer token may be used from, so it must be exact.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let mut origins = Vec::new();
+        for item in raw.split(',').map(str::trim).filter(|item| !item.is_empty()) {
+            let url = url::Url::parse(item).map_err(|err| format!("{item:?} is not an origin: {err}"))?;
+            let origin = url.origin().ascii_serialization();
+            if !matches!(url.scheme(), "http" | "https") || origin != item.trim_end_matches('/') {
+                return Err(format!(
+                    "{item:?} is not an exact origin; write scheme://host[:port] without a path, e.g. https://app.example.com"
+                ));
+            }
+            if !origins.contains(&origin) {
+                origins.push(origin);
+            }
+        }
+        Ok(CorsOrigins(origins))
+    }
+
+    pub fn contains(&self, origin: &str) -> bool {
+        self.0.iter().any(|allowed| allowed == origin)
+    }
+
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+}
+
+/// The OpenID Connect issuer Plugboard trusts for bearer JWTs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcSettings {
+    /// Exactly as the tokens' `iss` spells it; discovery is at `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub audience: String,
+    /// A claim holding the names of the teams the user belongs to, for platforms that manage
+    /// membership centrally.
+    pub teams_claim: Option<String>,
+}
+
+impl OidcSettings {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
+        let Some(issuer) = get("PLUGBOARD_OIDC_ISSUER") else {
+            for variable in ["PLUGBOARD_OIDC_AUDIENCE", "PLUGBOARD_OIDC_TEAMS_CLAIM"] {
+                if get(variable).is_some() {
+                    return Err(ConfigError { variable, problem: "needs PLUGBOARD_OIDC_ISSUER".into() });
+                }
+            }
+            return Ok(None);
+        };
+        let problem = |problem: String| ConfigError { variable: "PLUGBOARD_OIDC_ISSUER", problem };
+        let url =
+            url::Url::parse(&issuer).map_err(|err| problem(format!("{issuer:?} is not a URL: {err}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || url.query().is_some() {
+            return Err(problem(format!("{issuer:?} must be an http(s) URL with a host and no query")));
+        }
+        let audience = get("PLUGBOARD_OIDC_AUDIENCE").ok_or_else(|| ConfigError {
+            variable: "PLUGBOARD_OIDC_AUDIENCE",
+            problem: "must be set with PLUGBOARD_OIDC_ISSUER: the `aud` Plugboard's tokens carry".into(),
+        })?;
+        Ok(Some(OidcSettings { issuer, audience, teams_claim: get("PLUGBOARD_OIDC_TEAMS_CLAIM") }))
     }
 }
 
@@ -395,10 +474,38 @@ mod tests {
             ("PLUGBOARD_CHECK_CRON", "every minute"),
             ("PLUGBOARD_CHECK_CRON", "* * * * *"),
             ("PLUGBOARD_CHECK_CONCURRENCY", "0"),
+            ("PLUGBOARD_CORS_ORIGINS", "*"),
+            ("PLUGBOARD_CORS_ORIGINS", "https://app.example.com/path"),
+            ("PLUGBOARD_CORS_ORIGINS", "null"),
+            ("PLUGBOARD_OIDC_ISSUER", "not a url"),
+            ("PLUGBOARD_OIDC_AUDIENCE", "plugboard"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.variable, var);
             assert!(err.to_string().starts_with(var), "{err}");
         }
+    }
+
+    #[test]
+    fn cors_origins_are_exact_and_deduplicated() {
+        let origins =
+            CorsOrigins::parse(" https://app.example.com, http://localhost:5173,https://app.example.com ")
+                .unwrap();
+        assert_eq!(origins.as_slice(), ["https://app.example.com", "http://localhost:5173"]);
+        assert!(origins.contains("http://localhost:5173"));
+        assert!(!origins.contains("http://localhost:5174"));
+        assert_eq!(CorsOrigins::parse("").unwrap(), CorsOrigins::default());
+    }
+
+    #[test]
+    fn the_oidc_issuer_needs_an_audience() {
+        let err = config(&[("PLUGBOARD_OIDC_ISSUER", "https://id.example.com")]).unwrap_err();
+        assert_eq!(err.variable, "PLUGBOARD_OIDC_AUDIENCE");
+        let config = config(&[
+            ("PLUGBOARD_OIDC_ISSUER", "https://id.example.com"),
+            ("PLUGBOARD_OIDC_AUDIENCE", "plugboard"),
+        ])
+        .unwrap();
+        assert_eq!(config.oidc.unwrap().audience, "plugboard");
     }
 }

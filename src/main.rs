@@ -196,6 +196,14 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         println!("Its token (shown only now):");
         println!("    {}", demo.token.token.expose_secret());
         println!("In GraphiQL, add under Headers: {{\"Authorization\": \"Bearer <the token>\"}}");
+        // Only on this machine: the fragment carries the token into GraphiQL's headers editor
+        // and never reaches the server or its logs.
+        if state.config.listen.ip().is_loopback() {
+            println!(
+                "Or open GraphiQL with it already under Headers (this machine only): {graphql_url}#token={}",
+                demo.token.token.expose_secret()
+            );
+        }
         println!();
     }
     let scheduler = Scheduler::start(state.clone()).await?;

@@ -48,7 +48,14 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         catalog.apps().iter().map(|app| app.key()),
     )?;
     let provider_gate = Arc::new(crate::connections::ProviderGate::new(config.team_provider_concurrency));
+    let oidc = match &config.oidc {
+        Some(settings) => {
+            Some(Arc::new(crate::oidc::OidcVerifier::new(settings.clone(), config.http_timeout)?))
+        }
+        None => None,
+    };
     Ok(AppState {
+        oidc,
         schedule: config.schedule(),
         db,
         sealer: Arc::new(sealer),
@@ -138,6 +145,8 @@ impl Application {
         let server_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(http::cors_middleware(&server_state.config))
+                .wrap(actix_web::middleware::from_fn(http::cors_strip_for_unlisted))
                 .wrap(actix_web::middleware::from_fn(http::request_telemetry))
                 .app_data(web::Data::new(schema.clone()))
                 .app_data(web::Data::new(server_state.clone()))

@@ -30,4 +30,6 @@ pub struct AppState {
     pub token_flights: Arc<SingleFlight<ConnectionId, Result<SecretString, TokenProblem>>>,
     /// Provider calls in flight per team, bounded so one team cannot starve another.
     pub provider_gate: Arc<crate::connections::ProviderGate>,
+    /// The identity provider whose JWTs are accepted, when `PLUGBOARD_OIDC_ISSUER` is set.
+    pub oidc: Option<Arc<crate::oidc::OidcVerifier>>,
 }

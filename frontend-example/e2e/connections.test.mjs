@@ -58,6 +58,29 @@ describe("the Connections page", { timeout: 180_000 }, () => {
     return panel;
   };
 
+  /** Waits until the server has `email` in `role` in the demo team. */
+  const expectRole = async (email, role) => {
+    for (let tries = 0; tries < 50; tries += 1) {
+      const { team } = await plugboard.graphql(`query($t: ID!) { team(id: $t) { members { email role } } }`, {
+        t: plugboard.teamId,
+      });
+      if (team.members.find((m) => m.email === email)?.role === role) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.fail(`${email} did not become ${role}`);
+  };
+
+  /** The viewer kind a token gets, or the error code it is refused with. */
+  const asToken = async (token) => {
+    const response = await fetch(`${plugboard.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: "{ viewer { kind } }" }),
+    });
+    const body = await response.json();
+    return body.data?.viewer?.kind ?? body.errors?.[0]?.extensions?.code;
+  };
+
   const connectionNamed = async (name) => {
     const listed = await plugboard.graphql(
       `query($teamId: ID!, $search: String) { team(id: $teamId) { connections(search: $search) { edges { node { id name } } } } }`,
@@ -71,15 +94,18 @@ describe("the Connections page", { timeout: 180_000 }, () => {
     fs.mkdirSync(RESULTS, { recursive: true });
     tempDir = fs.mkdtempSync(path.join(os.tmpdir(), "plugboard-e2e-"));
     provider = await startFakeProvider();
+    // The page calls the server directly: the server lets its origin in.
+    const sitePort = await freePort();
     plugboard = await startPlugboard({
       dataDir: path.join(tempDir, "data"),
       providerUrl: provider.url,
       logFile: path.join(RESULTS, "plugboard.log"),
+      env: { PLUGBOARD_CORS_ORIGINS: `http://127.0.0.1:${sitePort}` },
     });
     site = await preview({
       root: ROOT,
       logLevel: "warn",
-      preview: { host: "127.0.0.1", port: await freePort(), strictPort: true, open: false },
+      preview: { host: "127.0.0.1", port: sitePort, strictPort: true, open: false },
     });
     browser = await chromium.launchPersistentContext(path.join(tempDir, "chromium"), {
       executablePath: CHROMIUM,
@@ -183,6 +209,7 @@ describe("the Connections page", { timeout: 180_000 }, () => {
     await panel.waitFor({ state: "detached" });
     await badge("Records", "Active");
     await row("Records").getByText(OAUTH_ACCOUNT, { exact: true }).waitFor();
+    await row("Records").getByLabel("Scopes").getByText("profile", { exact: true }).waitFor();
 
     await page.getByLabel("App").selectOption({ label: "Test OAuth" });
     await row("CRM renamed").waitFor({ state: "detached" });
@@ -213,7 +240,7 @@ describe("the Connections page", { timeout: 180_000 }, () => {
     await records.waitFor({ state: "detached" });
   });
 
-  step("delete a connection in use after the extra confirmation", async () => {
+  step("show the flows that use a connection and its scope warnings", async () => {
     const { id: connectionId } = await connectionNamed("CRM renamed");
     await plugboard.graphql(
       `mutation($input: CreateFlowInput!) { createFlow(input: $input) { flow { id name status } } }`,
@@ -226,6 +253,49 @@ describe("the Connections page", { timeout: 180_000 }, () => {
         },
       },
     );
+    await page.reload();
+    const crm = row("CRM renamed");
+    await crm.getByText("Nightly contact sync").waitFor();
+    await crm.getByRole("note").getByText("misses contacts.read").waitFor();
+  });
+
+  step("manage the team: members, roles and tokens", async () => {
+    await page.getByRole("navigation", { name: "Views" }).getByRole("button", { name: "Team" }).click();
+    const team = page.getByRole("region", { name: "Team" });
+    await team.getByRole("row", { name: "demo@plugboard.local" }).waitFor();
+
+    const add = page.getByRole("form", { name: "Add member" });
+    await add.getByLabel("E-mail").fill("bob@example.com");
+    await add.getByLabel("Role").selectOption("MEMBER");
+    await add.getByRole("button", { name: "Add member" }).click();
+    await team.getByRole("row", { name: "bob@example.com" }).waitFor();
+    await page.getByLabel("Role of bob@example.com").selectOption("MONITORING");
+    await expectRole("bob@example.com", "MONITORING");
+    // The last ADMIN cannot step down.
+    await page.getByLabel("Role of demo@plugboard.local").selectOption("MEMBER");
+    await team.getByRole("alert").getByText("keeps at least one ADMIN").waitFor();
+    await expectRole("demo@plugboard.local", "ADMIN");
+    await screenshot("team-members");
+
+    const tokens = page.getByRole("region", { name: "Service tokens" });
+    await tokens.getByLabel("Token name").fill("nightly runner");
+    await tokens.getByRole("button", { name: "Create token" }).click();
+    const value = await tokens.getByRole("status").locator("code").innerText();
+    assert.match(value, /^pbs_/, "the new token is shown once");
+    await tokens.getByRole("row", { name: "nightly runner" }).waitFor();
+    assert.equal(await asToken(value), "SERVICE", "and works");
+    await screenshot("service-token");
+    await tokens.getByRole("row", { name: "nightly runner" }).getByRole("button", { name: "Revoke" }).click();
+    await tokens.getByRole("row", { name: "nightly runner" }).waitFor({ state: "detached" });
+    assert.equal(await asToken(value), "UNAUTHENTICATED", "a revoked token is refused");
+
+    await team.getByRole("row", { name: "bob@example.com" }).getByRole("button", { name: "Remove" }).click();
+    await team.getByRole("row", { name: "bob@example.com" }).waitFor({ state: "detached" });
+    await page.getByRole("navigation", { name: "Views" }).getByRole("button", { name: "Connections" }).click();
+    await row("CRM renamed").waitFor();
+  });
+
+  step("delete a connection in use after the extra confirmation", async () => {
     const crm = row("CRM renamed");
     await crm.getByRole("button", { name: "Delete" }).click();
     await crm.getByRole("button", { name: "Confirm delete" }).click();
@@ -234,5 +304,34 @@ describe("the Connections page", { timeout: 180_000 }, () => {
     await crm.getByRole("button", { name: "Delete anyway" }).click();
     await crm.waitFor({ state: "detached" });
     await page.getByText("No connections match.").waitFor();
+  });
+
+  step("page through connections with cursors", async () => {
+    for (let i = 1; i <= 12; i += 1) {
+      await plugboard.graphql(
+        `mutation($input: CreateConnectionInput!) { createConnection(input: $input) { connection { id } } }`,
+        {
+          input: {
+            teamId: plugboard.teamId,
+            app: "test-crm",
+            name: `Bulk ${String(i).padStart(2, "0")}`,
+            fields: { api_key: GOOD_API_KEY },
+          },
+        },
+      );
+    }
+    await page.reload();
+    await row("Bulk 10").waitFor();
+    const pager = page.getByRole("navigation", { name: "Pages" });
+    await pager.getByText("1–10 of 12").waitFor();
+    assert.equal(await row("Bulk 11").count(), 0, "the first page holds ten");
+    await pager.getByRole("button", { name: "Next page" }).click();
+    await row("Bulk 12").waitFor();
+    await row("Bulk 01").waitFor({ state: "detached" });
+    await pager.getByText("11–12 of 12").waitFor();
+    assert.equal(await pager.getByRole("button", { name: "Next page" }).isDisabled(), true);
+    await screenshot("second-page");
+    await pager.getByRole("button", { name: "Previous page" }).click();
+    await row("Bulk 01").waitFor();
   });
 });

@@ -18,8 +18,8 @@ export async function freePort() {
   return port;
 }
 
-/** Starts `plugboard serve` in `dataDir`; its output goes to `logFile`. */
-export async function startPlugboard({ dataDir, providerUrl, logFile }) {
+/** Starts `plugboard serve` in `dataDir`; its output goes to `logFile`. `env` adds settings. */
+export async function startPlugboard({ dataDir, providerUrl, logFile, env: extraEnv = {} }) {
   if (!fs.existsSync(BINARY)) {
     const built = spawnSync("cargo", ["build"], { cwd: REPO, stdio: "inherit" });
     if (built.status !== 0) throw new Error("cargo build failed");
@@ -42,6 +42,7 @@ export async function startPlugboard({ dataDir, providerUrl, logFile }) {
     // Once a year: no scheduled check runs in the middle of a step.
     PLUGBOARD_CHECK_CRON: "0 0 0 1 1 *",
     RUST_LOG: "warn",
+    ...extraEnv,
   });
   const child = spawn(BINARY, ["serve"], { cwd: dataDir, env, stdio: ["ignore", "pipe", "pipe"] });
   const log = fs.createWriteStream(logFile);
@@ -139,6 +140,7 @@ account_pointer = "/user/email"
 [[modules]]
 key = "list-contacts"
 name = "List contacts"
+scopes = ["contacts.read"]
 `,
   );
   fs.writeFileSync(

@@ -1,7 +1,7 @@
 /**
- * The GraphQL client: queries and mutations over `POST /graphql`, subscriptions over the
- * `graphql-transport-ws` WebSocket. Both go to the page's own origin and name the Plugboard
- * server for the proxy in server-proxy.ts.
+ * The GraphQL client: queries and mutations over `POST {server}/graphql`, subscriptions over the
+ * `graphql-transport-ws` WebSocket at `{server}/graphql/ws`. The browser calls the server
+ * directly; the server allows this page's origin through `PLUGBOARD_CORS_ORIGINS`.
  */
 import { Client, fetchExchange, subscriptionExchange } from "urql";
 import { createClient as createWsClient } from "graphql-ws";
@@ -11,18 +11,17 @@ export type ApiClient = { client: Client; settings: Settings; dispose: () => voi
 
 export function createApiClient(settings: Settings): ApiClient {
   const { serverUrl, token } = settings;
-  const wsUrl = new URL("/graphql/ws", window.location.href);
+  const wsUrl = new URL("/graphql/ws", serverUrl);
   wsUrl.protocol = wsUrl.protocol === "https:" ? "wss:" : "ws:";
-  wsUrl.searchParams.set("server", serverUrl);
   const ws = createWsClient({
     url: wsUrl.href,
     connectionParams: { Authorization: `Bearer ${token}` },
   });
   const client = new Client({
-    url: "/graphql",
+    url: new URL("/graphql", serverUrl).href,
     // The server answers GraphiQL to a GET, so every operation is a POST.
     preferGetMethod: false,
-    fetchOptions: { headers: { Authorization: `Bearer ${token}`, "X-Plugboard-Server": serverUrl } },
+    fetchOptions: { headers: { Authorization: `Bearer ${token}` } },
     exchanges: [
       fetchExchange,
       subscriptionExchange({

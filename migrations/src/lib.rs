@@ -14,6 +14,7 @@ mod m20261130_000008_app_health;
 mod m20261130_100001_event_outbox;
 mod m20261130_100002_dynamic_connection_version;
 mod m20261130_140001_token_lifecycle;
+mod m20261130_160000_token_expiry_and_identities;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_100001_event_outbox::Migration),
             Box::new(m20261130_100002_dynamic_connection_version::Migration),
             Box::new(m20261130_140001_token_lifecycle::Migration),
+            Box::new(m20261130_160000_token_expiry_and_identities::Migration),
         ]
     }
 }

@@ -1,6 +1,7 @@
 //! Who is calling and what they may do: bearer tokens in, principals and team access out.
 //! Tokens are stored only as hashes; a token is shown once, when it is issued.
 
+mod sso;
 mod tokens;
 
 pub use tokens::{IssuedToken, issue_service_token, issue_user_token};
@@ -8,10 +9,27 @@ pub use tokens::{IssuedToken, issue_service_token, issue_user_token};
 use chrono::Utc;
 use sea_orm::ConnectionTrait;
 
-use crate::domain::{Email, Principal, TeamAccess, TeamId};
+use crate::domain::{Email, Principal, TeamAccess, TeamId, TeamRole};
 use crate::error::{AppError, AppResult};
 use crate::store;
 use crate::store::tokens::TokenKind;
+
+/// Resolves a bearer credential: a JWT of the trusted identity provider when one is configured
+/// and the credential looks like one, else one of our API tokens.
+/// `events` carries the access changes a teams claim causes to open subscriptions.
+pub async fn identify(
+    db: &sea_orm::DatabaseConnection,
+    oidc: Option<&crate::oidc::OidcVerifier>,
+    events: &crate::events::EventBus,
+    bearer: &str,
+) -> AppResult<Principal> {
+    match oidc {
+        Some(oidc) if crate::oidc::OidcVerifier::looks_like_jwt(bearer) => {
+            sso::principal(db, oidc, events, bearer).await
+        }
+        _ => authenticate(db, bearer).await,
+    }
+}
 
 /// Resolves a bearer token to its principal. Unknown, revoked or malformed tokens, and tokens
 /// whose owner is gone, are all `Unauthenticated` alike.
@@ -23,11 +41,19 @@ pub async fn authenticate(db: &impl ConnectionTrait, bearer: &str) -> AppResult<
     let principal = match (stored.kind, stored.user_id, stored.team_id) {
         (TokenKind::User, Some(user_id), _) => {
             let user = store::teams::find_user(db, user_id).await?.ok_or(AppError::Unauthenticated)?;
-            Principal::User { user_id, email: user.email, token_id: stored.id }
+            Principal::User {
+                user_id,
+                email: user.email,
+                token_id: Some(stored.id),
+                expires_at: stored.expires_at,
+            }
         }
-        (TokenKind::Service, _, Some(team_id)) => {
-            Principal::Service { team_id, token_id: stored.id, token_prefix: stored.prefix.clone() }
-        }
+        (TokenKind::Service, _, Some(team_id)) => Principal::Service {
+            team_id,
+            token_id: stored.id,
+            token_prefix: stored.prefix.clone(),
+            expires_at: stored.expires_at,
+        },
         _ => return Err(AppError::Unauthenticated),
     };
     // Recorded at most once a minute, and without a write otherwise: on SQLite even an UPDATE
@@ -73,6 +99,47 @@ pub async fn require_manage(
         }));
     }
     Ok(access)
+}
+
+/// Like `team_access`, but only for the team's `ADMIN`s: they alone manage members and service
+/// tokens.
+pub async fn require_admin(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    team_id: TeamId,
+) -> AppResult<()> {
+    match team_access(db, principal, team_id).await? {
+        TeamAccess::Member(TeamRole::Admin) => Ok(()),
+        TeamAccess::Member(role) => Err(AppError::Forbidden(format!(
+            "your role in this team is {}; only an ADMIN manages members and service tokens",
+            role.as_str()
+        ))),
+        TeamAccess::Service => Err(AppError::Forbidden(
+            "service tokens cannot manage members or tokens; use an ADMIN's token".into(),
+        )),
+    }
+}
+
+/// Whether `principal`, established earlier (an open subscription's), may still see `team_id`:
+/// its token is neither revoked nor expired and it still belongs to the team.
+pub async fn still_allowed(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    team_id: TeamId,
+) -> AppResult<bool> {
+    if principal.expires_at().is_some_and(|at| at <= Utc::now()) {
+        return Ok(false);
+    }
+    if let Some(token_id) = principal.token_id()
+        && !store::tokens::is_active(db, token_id).await?
+    {
+        return Ok(false);
+    }
+    match team_access(db, principal, team_id).await {
+        Ok(_) => Ok(true),
+        Err(AppError::NotFound(_)) => Ok(false),
+        Err(other) => Err(other),
+    }
 }
 
 /// The e-mail of a user principal, for greeting and audit labels.

@@ -6,6 +6,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -36,16 +37,18 @@ pub async fn issue_user_token(
     db: &impl ConnectionTrait,
     user_id: UserId,
     name: &str,
+    expires_at: Option<DateTime<Utc>>,
 ) -> anyhow::Result<IssuedToken> {
-    issue(db, TokenKind::User, Some(user_id), None, name).await
+    issue(db, TokenKind::User, Some(user_id), None, name, expires_at).await
 }
 
 pub async fn issue_service_token(
     db: &impl ConnectionTrait,
     team_id: TeamId,
     name: &str,
+    expires_at: Option<DateTime<Utc>>,
 ) -> anyhow::Result<IssuedToken> {
-    issue(db, TokenKind::Service, None, Some(team_id), name).await
+    issue(db, TokenKind::Service, None, Some(team_id), name, expires_at).await
 }
 
 async fn issue(
@@ -54,6 +57,7 @@ async fn issue(
     user_id: Option<UserId>,
     team_id: Option<TeamId>,
     name: &str,
+    expires_at: Option<DateTime<Utc>>,
 ) -> anyhow::Result<IssuedToken> {
     let mut random = [0u8; 32];
     getrandom::fill(&mut random).map_err(|err| anyhow::anyhow!("no randomness for a token: {err}"))?;
@@ -72,6 +76,7 @@ async fn issue(
             name: name.to_owned(),
             prefix: prefix.clone(),
             token_hash: hash(token.expose_secret()),
+            expires_at,
         },
     )
     .await?;

@@ -23,10 +23,16 @@ pub enum AuditAction {
     DynamicConnectionDeleted,
     WebhookCreated,
     WebhookDeleted,
+    TeamCreated,
+    MemberAdded,
+    MemberRoleChanged,
+    MemberRemoved,
+    ServiceTokenCreated,
+    ServiceTokenRevoked,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 15] = [
+    pub const ALL: [AuditAction; 21] = [
         AuditAction::ConnectionCreated,
         AuditAction::ConnectionAuthorized,
         AuditAction::ConnectionEdited,
@@ -42,6 +48,12 @@ impl AuditAction {
         AuditAction::DynamicConnectionDeleted,
         AuditAction::WebhookCreated,
         AuditAction::WebhookDeleted,
+        AuditAction::TeamCreated,
+        AuditAction::MemberAdded,
+        AuditAction::MemberRoleChanged,
+        AuditAction::MemberRemoved,
+        AuditAction::ServiceTokenCreated,
+        AuditAction::ServiceTokenRevoked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -61,6 +73,12 @@ impl AuditAction {
             AuditAction::DynamicConnectionDeleted => "DYNAMIC_CONNECTION_DELETED",
             AuditAction::WebhookCreated => "WEBHOOK_CREATED",
             AuditAction::WebhookDeleted => "WEBHOOK_DELETED",
+            AuditAction::TeamCreated => "TEAM_CREATED",
+            AuditAction::MemberAdded => "MEMBER_ADDED",
+            AuditAction::MemberRoleChanged => "MEMBER_ROLE_CHANGED",
+            AuditAction::MemberRemoved => "MEMBER_REMOVED",
+            AuditAction::ServiceTokenCreated => "SERVICE_TOKEN_CREATED",
+            AuditAction::ServiceTokenRevoked => "SERVICE_TOKEN_REVOKED",
         }
     }
 

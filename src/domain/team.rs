@@ -63,10 +63,11 @@ pub struct User {
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
 pub enum Principal {
-    /// A person's token: acts as that user in every team the user belongs to.
-    User { user_id: UserId, email: Email, token_id: TokenId },
+    /// A person's token, or the identity provider's JWT (no `token_id`): acts as that user in
+    /// every team the user belongs to.
+    User { user_id: UserId, email: Email, token_id: Option<TokenId>, expires_at: Option<DateTime<Utc>> },
     /// A runner's token: bound to one team; reads, and may fetch credentials.
-    Service { team_id: TeamId, token_id: TokenId, token_prefix: String },
+    Service { team_id: TeamId, token_id: TokenId, token_prefix: String, expires_at: Option<DateTime<Utc>> },
 }
 
 impl Principal {
@@ -80,6 +81,21 @@ impl Principal {
                 id: Some(token_id.as_uuid()),
                 label: format!("service token {token_prefix}"),
             },
+        }
+    }
+
+    /// When the credential the caller presented stops being valid, if it does.
+    pub fn expires_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Principal::User { expires_at, .. } | Principal::Service { expires_at, .. } => *expires_at,
+        }
+    }
+
+    /// The stored API token the caller presented, if it presented one.
+    pub fn token_id(&self) -> Option<TokenId> {
+        match self {
+            Principal::User { token_id, .. } => *token_id,
+            Principal::Service { token_id, .. } => Some(*token_id),
         }
     }
 

@@ -21,7 +21,9 @@ use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use crate::domain::{ConnectionId, ConnectionStatus, TeamId, Verification, VerificationOutcome};
+use crate::domain::{
+    ConnectionId, ConnectionStatus, TeamId, TokenId, UserId, Verification, VerificationOutcome,
+};
 
 /// How many events a slow subscriber may fall behind before it misses some.
 const BUFFER: usize = 4096;
@@ -32,15 +34,49 @@ pub enum Event {
     Verification(VerificationEvent),
     Connection(ConnectionEvent),
     App(AppHealthEvent),
+    /// Someone's access shrank: a token revoked, a member removed or demoted. Open
+    /// subscriptions it may concern check their caller again.
+    Access(AccessEvent),
 }
 
 impl Event {
-    pub fn team_id(&self) -> TeamId {
+    /// The team whose data the event carries; none for access changes, which carry no data.
+    pub fn team_id(&self) -> Option<TeamId> {
         match self {
-            Event::Verification(e) => TeamId::from_uuid(e.team_id),
-            Event::Connection(e) => TeamId::from_uuid(e.team_id),
-            Event::App(e) => TeamId::from_uuid(e.team_id),
+            Event::Verification(e) => Some(TeamId::from_uuid(e.team_id)),
+            Event::Connection(e) => Some(TeamId::from_uuid(e.team_id)),
+            Event::App(e) => Some(TeamId::from_uuid(e.team_id)),
+            Event::Access(_) => None,
         }
+    }
+}
+
+/// Whose access changed. A subscription whose caller matches any of these re-checks it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AccessEvent {
+    pub team_id: Option<uuid::Uuid>,
+    pub user_id: Option<uuid::Uuid>,
+    pub token_id: Option<uuid::Uuid>,
+}
+
+impl AccessEvent {
+    pub fn token_revoked(token_id: TokenId) -> Event {
+        Event::Access(AccessEvent { token_id: Some(token_id.as_uuid()), ..Default::default() })
+    }
+
+    pub fn membership_changed(team_id: TeamId, user_id: UserId) -> Event {
+        Event::Access(AccessEvent {
+            team_id: Some(team_id.as_uuid()),
+            user_id: Some(user_id.as_uuid()),
+            token_id: None,
+        })
+    }
+
+    /// Whether a caller presenting `token` as `user` may be concerned.
+    pub fn concerns(&self, user: Option<UserId>, token: Option<TokenId>) -> bool {
+        let user_matches = self.user_id.is_some() && self.user_id == user.map(|u| u.as_uuid());
+        let token_matches = self.token_id.is_some() && self.token_id == token.map(|t| t.as_uuid());
+        user_matches || token_matches
     }
 }
 

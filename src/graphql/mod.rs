@@ -10,6 +10,7 @@ mod mutation;
 mod query;
 mod runtime;
 mod subscription;
+mod team_mutation;
 pub mod types;
 
 use std::sync::{Arc, OnceLock};
@@ -29,13 +30,15 @@ use limits::{CallerBuckets, RequestCalls, RequestLimits};
 use mutation::ConnectionMutation;
 use query::QueryRoot;
 use subscription::SubscriptionRoot;
+use team_mutation::TeamMutation;
 use types::PageInfo;
 use types::audit::{AuditEvent, AuditEventEdge, AuditEventList};
 
-/// Every mutation: connections, and flows with dynamic connections.
+/// Every mutation: connections, flows with dynamic connections, and teams with their members
+/// and tokens.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(ConnectionMutation, FlowMutation);
+pub struct MutationRoot(ConnectionMutation, FlowMutation, TeamMutation);
 
 type InnerSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
@@ -178,8 +181,11 @@ pub(crate) fn admit_provider_call(ctx: &Context<'_>) -> AppResult<()> {
     let calls = ctx
         .data::<RequestCalls>()
         .map_err(|_| AppError::internal(anyhow::anyhow!("a request ran without its provider-call count")))?;
-    let token = match principal {
-        Principal::User { token_id, .. } | Principal::Service { token_id, .. } => token_id.to_string(),
+    let token = match (principal.token_id(), principal.user_id()) {
+        (Some(token_id), _) => token_id.to_string(),
+        // A JWT of the identity provider carries no token of ours: one bucket per user.
+        (None, Some(user_id)) => format!("user:{user_id}"),
+        (None, None) => return Err(AppError::Unauthenticated),
     };
     buckets.admit(&token, calls)
 }

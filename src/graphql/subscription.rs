@@ -3,6 +3,9 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+use sea_orm::DatabaseConnection;
+
 use async_graphql::{Context, Enum, ID, SimpleObject, Subscription};
 use futures_util::Stream;
 use futures_util::stream::{self, StreamExt};
@@ -15,8 +18,8 @@ use super::types::connection::Verification;
 use super::types::enums::ConnectionStatus;
 use super::{caller, state};
 use crate::access;
-use crate::domain::TeamId;
-use crate::error::AppResult;
+use crate::domain::{Principal, TeamId};
+use crate::error::{AppError, AppResult};
 use crate::events::{self, Event};
 
 pub struct SubscriptionRoot;
@@ -75,20 +78,24 @@ impl SubscriptionRoot {
         &self,
         ctx: &Context<'_>,
         team_id: ID,
-    ) -> async_graphql::Result<impl Stream<Item = VerificationEvent>> {
+    ) -> async_graphql::Result<impl Stream<Item = AppResult<VerificationEvent>>> {
         let receiver = team_events(ctx, &team_id).await?;
         let team = team_id.clone();
         Ok(receiver.filter_map(move |event| {
             let team = team.clone();
             async move {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(ended) => return Some(Err(ended)),
+                };
                 match &*event {
-                    Event::Verification(e) => Some(VerificationEvent {
+                    Event::Verification(e) => Some(Ok(VerificationEvent {
                         connection_id: ID(e.connection_id.to_string()),
                         team_id: team,
                         phase: e.phase.into(),
                         verification: e.verification().map(Verification::from),
-                    }),
-                    Event::Connection(_) | Event::App(_) => None,
+                    })),
+                    Event::Connection(_) | Event::App(_) | Event::Access(_) => None,
                 }
             }
         }))
@@ -99,21 +106,25 @@ impl SubscriptionRoot {
         &self,
         ctx: &Context<'_>,
         team_id: ID,
-    ) -> async_graphql::Result<impl Stream<Item = ConnectionEvent>> {
+    ) -> async_graphql::Result<impl Stream<Item = AppResult<ConnectionEvent>>> {
         let receiver = team_events(ctx, &team_id).await?;
         let team = team_id.clone();
         Ok(receiver.filter_map(move |event| {
             let team = team.clone();
             async move {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(ended) => return Some(Err(ended)),
+                };
                 match &*event {
-                    Event::Connection(e) => Some(ConnectionEvent {
+                    Event::Connection(e) => Some(Ok(ConnectionEvent {
                         connection_id: ID(e.connection_id.to_string()),
                         team_id: team,
                         kind: e.kind.into(),
                         status: e.status().map(Into::into),
                         previous_status: e.previous_status().map(Into::into),
-                    }),
-                    Event::Verification(_) | Event::App(_) => None,
+                    })),
+                    Event::Verification(_) | Event::App(_) | Event::Access(_) => None,
                 }
             }
         }))
@@ -125,24 +136,27 @@ impl SubscriptionRoot {
         &self,
         ctx: &Context<'_>,
         team_id: ID,
-    ) -> async_graphql::Result<impl Stream<Item = AppHealthEvent>> {
+    ) -> async_graphql::Result<impl Stream<Item = AppResult<AppHealthEvent>>> {
         let receiver = team_events(ctx, &team_id).await?;
         let team = team_id.clone();
         Ok(receiver.filter_map(move |event| {
             let team = team.clone();
             async move {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(ended) => return Some(Err(ended)),
+                };
                 match &*event {
-                    Event::App(e) => Some(AppHealthEvent {
-                        team_id: team,
-                        app: e.app.clone(),
-                        health: crate::domain::AppHealth {
-                            status: crate::domain::AppHealthStatus::parse(&e.status)?,
+                    Event::App(e) => {
+                        let status = crate::domain::AppHealthStatus::parse(&e.status)?;
+                        let health = crate::domain::AppHealth {
+                            status,
                             since: e.since,
                             last_error: e.last_error.clone(),
-                        }
-                        .into(),
-                    }),
-                    Event::Verification(_) | Event::Connection(_) => None,
+                        };
+                        Some(Ok(AppHealthEvent { team_id: team, app: e.app.clone(), health: health.into() }))
+                    }
+                    Event::Verification(_) | Event::Connection(_) | Event::Access(_) => None,
                 }
             }
         }))
@@ -150,37 +164,94 @@ impl SubscriptionRoot {
 }
 
 /// The events of a team the caller can see; another team is `NOT_FOUND`.
-async fn team_events(ctx: &Context<'_>, team_id: &ID) -> AppResult<impl Stream<Item = Arc<Event>> + use<>> {
+async fn team_events(
+    ctx: &Context<'_>,
+    team_id: &ID,
+) -> AppResult<impl Stream<Item = AppResult<Arc<Event>>> + use<>> {
     let team: TeamId = parse_id(team_id, "teamId")?;
     let state = state(ctx)?;
-    access::team_access(&state.db, caller(ctx)?, team).await?;
+    let principal = caller(ctx)?.clone();
+    access::team_access(&state.db, &principal, team).await?;
     let (receiver, closing) = state.events.subscribe();
-    Ok(of_team(receiver, closing, team))
+    let watch = Watch { receiver, closing, team, principal, db: state.db.clone(), ended: false };
+    Ok(of_team(watch))
 }
 
-/// The team's events until the service shuts down.
-fn of_team(
+/// One subscription's view of the bus, and who it answers to.
+struct Watch {
     receiver: broadcast::Receiver<Arc<Event>>,
     closing: watch::Receiver<bool>,
     team: TeamId,
-) -> impl Stream<Item = Arc<Event>> {
-    stream::unfold((receiver, closing), move |(mut receiver, mut closing)| async move {
+    principal: Principal,
+    db: DatabaseConnection,
+    ended: bool,
+}
+
+/// The team's events until the service shuts down, or until the caller may no longer see them
+/// (token revoked or expired, removed from the team): then one error, and the end.
+fn of_team(watch: Watch) -> impl Stream<Item = AppResult<Arc<Event>>> {
+    stream::unfold(watch, |mut watch| async move {
+        if watch.ended {
+            return None;
+        }
         loop {
-            if *closing.borrow() {
+            if *watch.closing.borrow() {
                 return None;
             }
+            let expires = watch.principal.expires_at();
             let received = tokio::select! {
-                received = receiver.recv() => received,
-                _ = closing.changed() => return None,
+                received = watch.receiver.recv() => received,
+                _ = watch.closing.changed() => return None,
+                _ = until(expires) => {
+                    watch.ended = true;
+                    return Some((Err(AppError::Unauthenticated), watch));
+                }
             };
-            match received {
-                Ok(event) if event.team_id() == team => return Some((event, (receiver, closing))),
-                Ok(_) => continue,
+            let recheck = match received {
+                Ok(event) => match &*event {
+                    Event::Access(change) => {
+                        change.concerns(watch.principal.user_id(), watch.principal.token_id())
+                    }
+                    _ if event.team_id() == Some(watch.team) => return Some((Ok(event), watch)),
+                    _ => false,
+                },
                 Err(RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, team_id = %team, "a slow subscriber missed events");
+                    tracing::warn!(missed, team_id = %watch.team, "a slow subscriber missed events");
+                    // What was missed may have been an access change.
+                    true
                 }
                 Err(RecvError::Closed) => return None,
+            };
+            if recheck && let Some(refusal) = refusal(&watch).await {
+                watch.ended = true;
+                return Some((Err(refusal), watch));
             }
         }
     })
+}
+
+/// Why the subscription's caller may no longer see its team, if it may not.
+async fn refusal(watch: &Watch) -> Option<AppError> {
+    match access::still_allowed(&watch.db, &watch.principal, watch.team).await {
+        Ok(true) => None,
+        Ok(false) => Some(AppError::Forbidden(
+            "this subscription ended: its token was revoked or expired, or its user left the team".into(),
+        )),
+        Err(err) => {
+            // A database hiccup is no reason to cut a dashboard off; the next change checks again.
+            tracing::warn!(error = %err, team_id = %watch.team, "could not re-check a subscriber's access");
+            None
+        }
+    }
+}
+
+/// Completes at `deadline`, or never.
+async fn until(deadline: Option<DateTime<Utc>>) {
+    match deadline {
+        Some(deadline) => {
+            let left = (deadline - Utc::now()).to_std().unwrap_or_default();
+            tokio::time::sleep(left).await;
+        }
+        None => std::future::pending().await,
+    }
 }

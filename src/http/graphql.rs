@@ -1,10 +1,9 @@
 //! The GraphQL endpoint over HTTP: reads the body within a size limit, establishes the caller
-//! from the bearer token, executes, and answers JSON. GraphiQL is served on GET.
+//! from the bearer token, executes, and answers JSON. GraphiQL (on GET) is in `graphiql`.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
-use async_graphql::http::GraphiQLSource;
 use futures_util::StreamExt;
 use serde_json::json;
 
@@ -76,7 +75,7 @@ async fn caller_from_headers(state: &AppState, headers: &HeaderMap) -> Result<Ca
     let Some(token) = bearer_token(headers) else {
         return Ok(Caller::Anonymous);
     };
-    match access::authenticate(&state.db, token).await {
+    match access::identify(&state.db, state.oidc.as_deref(), &state.events, token).await {
         Ok(principal) => Ok(Caller::Authenticated(principal)),
         Err(AppError::Unauthenticated) => Ok(Caller::Anonymous),
         Err(other) => Err(other),
@@ -102,13 +101,4 @@ fn refusal(status: StatusCode, err: AppError) -> HttpResponse {
     HttpResponse::build(status).json(json!({
         "errors": [{ "message": message, "extensions": { "code": err.code() } }]
     }))
-}
-
-pub async fn graphiql() -> HttpResponse {
-    let page = GraphiQLSource::build()
-        .endpoint("/graphql")
-        .subscription_endpoint("/graphql/ws")
-        .title("Plugboard GraphiQL: add {\"Authorization\": \"Bearer <token>\"} under Headers")
-        .finish();
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(page)
 }

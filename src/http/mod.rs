@@ -2,6 +2,8 @@
 //! `/graphql/ws` (subscriptions), `/oauth/callback` (consent), `/metrics`, `/healthz`, `/readyz`.
 //! Handlers translate HTTP to calls into `graphql` and answer; no business rules here.
 
+mod cors;
+mod graphiql;
 mod graphql;
 mod health;
 mod metrics;
@@ -11,6 +13,7 @@ mod telemetry;
 
 use actix_web::{guard, web};
 
+pub use cors::{middleware as cors_middleware, strip_for_unlisted as cors_strip_for_unlisted};
 pub use graphql::GraphqlLimits;
 pub use telemetry::request_telemetry;
 
@@ -19,8 +22,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/graphql")
             .route(web::post().to(graphql::execute))
             .route(web::get().guard(guard::Header("upgrade", "websocket")).to(subscriptions::websocket))
-            .route(web::get().to(graphql::graphiql)),
+            .route(web::get().to(graphiql::page)),
     )
+    .route(graphiql::SCRIPT_PATH, web::get().to(graphiql::script))
+    .route(graphiql::STYLESHEET_PATH, web::get().to(graphiql::stylesheet))
+    .route(graphiql::LICENSES_PATH, web::get().to(graphiql::licenses))
     .route("/graphql/ws", web::get().to(subscriptions::websocket))
     .route("/oauth/callback", web::get().to(oauth_callback::callback))
     .route("/metrics", web::get().to(metrics::metrics))

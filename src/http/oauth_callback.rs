@@ -1,7 +1,9 @@
 //! `GET /oauth/callback`: where providers send a person back after consent. Answers a small page
 //! that reports the outcome to the window that opened the consent popup (`postMessage` with the
 //! connection id and outcome, never a token) and closes itself; without an opener it just says
-//! what happened. The query string (code, state) is never logged.
+//! what happened. The message goes only to the origins in `PLUGBOARD_CORS_ORIGINS` and the
+//! service's own, never to `*`: the browser delivers it only if the opener is one of them. The
+//! query string (code, state) is never logged.
 
 use std::collections::HashMap;
 
@@ -17,6 +19,10 @@ pub async fn callback(
     query: web::Query<HashMap<String, String>>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
+    let targets = message_targets(&state.config);
+    let page = |status, result: &serde_json::Value, title: &str, message: &str| {
+        page(status, result, &targets, title, message)
+    };
     let mut query = query.into_inner();
     let callback = Callback {
         state: query.remove("state"),
@@ -51,9 +57,23 @@ pub async fn callback(
     }
 }
 
-fn page(status: StatusCode, result: &serde_json::Value, title: &str, message: &str) -> HttpResponse {
+/// Where the result may be posted: the listed browser origins and the service's own.
+fn message_targets(config: &crate::config::Config) -> Vec<String> {
+    let own = config.public_url.origin().ascii_serialization();
+    let listed = config.cors_origins.as_slice().iter().filter(|o| **o != own).cloned();
+    std::iter::once(own.clone()).chain(listed).collect()
+}
+
+fn page(
+    status: StatusCode,
+    result: &serde_json::Value,
+    targets: &[String],
+    title: &str,
+    message: &str,
+) -> HttpResponse {
     // `<` escaped so nothing in the data can close the script element.
     let data = result.to_string().replace('<', "\\u003c");
+    let targets = serde_json::to_string(targets).unwrap_or_else(|_| "[]".into()).replace('<', "\\u003c");
     let body = format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Plugboard: {title}</title>
@@ -61,7 +81,11 @@ fn page(status: StatusCode, result: &serde_json::Value, title: &str, message: &s
 <body><h1>{title}</h1><p id="message">{message}</p>
 <script>
 const result = {data};
-if (window.opener) {{ window.opener.postMessage(result, "*"); window.close(); }}
+const targets = {targets};
+if (window.opener) {{
+  for (const target of targets) {{ window.opener.postMessage(result, target); }}
+  window.close();
+}}
 </script></body></html>"#,
         title = escape(title),
         message = escape(message),

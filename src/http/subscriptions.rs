@@ -17,21 +17,29 @@ pub async fn websocket(
     schema: web::Data<AppSchema>,
     state: web::Data<AppState>,
 ) -> actix_web::Result<HttpResponse> {
+    if !super::cors::websocket_allowed(&request, &state.config) {
+        return Ok(HttpResponse::Forbidden()
+            .body("this origin may not open subscriptions; list it in PLUGBOARD_CORS_ORIGINS"));
+    }
     let state = state.get_ref().clone();
     GraphQLSubscription::new(schema.get_ref().clone())
         .on_connection_init(move |init| async move {
             let caller = match bearer_from_init(&init) {
                 None => Caller::Anonymous,
-                Some(token) => match access::authenticate(&state.db, &token).await {
-                    Ok(principal) => Caller::Authenticated(principal),
-                    Err(AppError::Unauthenticated) => {
-                        return Err(async_graphql::Error::new("the token in connection_init is not valid"));
+                Some(token) => {
+                    match access::identify(&state.db, state.oidc.as_deref(), &state.events, &token).await {
+                        Ok(principal) => Caller::Authenticated(principal),
+                        Err(AppError::Unauthenticated) => {
+                            return Err(async_graphql::Error::new(
+                                "the token in connection_init is not valid",
+                            ));
+                        }
+                        Err(other) => {
+                            tracing::error!(error = %other, "could not authenticate a WebSocket connection");
+                            return Err(async_graphql::Error::new(crate::error::INTERNAL_MESSAGE));
+                        }
                     }
-                    Err(other) => {
-                        tracing::error!(error = %other, "could not authenticate a WebSocket connection");
-                        return Err(async_graphql::Error::new(crate::error::INTERNAL_MESSAGE));
-                    }
-                },
+                }
             };
             let mut data = Data::default();
             data.insert(caller);

@@ -64,6 +64,7 @@ pub async fn insert_user(db: &impl ConnectionTrait, email: &Email) -> Result<Use
         id: Set(UserId::new()),
         email: Set(email.as_str().to_owned()),
         created_at: Set(Utc::now()),
+        oidc_subject: Set(None),
     };
     to_user(user::Entity::insert(model).exec_with_returning(db).await?)
 }
@@ -124,4 +125,99 @@ pub async fn teams_of_user(
             Ok((to_team(model)?, role))
         })
         .collect()
+}
+
+/// A member of a team as the team's admins see it.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub user: User,
+    pub role: TeamRole,
+    pub since: chrono::DateTime<Utc>,
+}
+
+/// The team's members, by e-mail.
+pub async fn members(db: &impl ConnectionTrait, team_id: TeamId) -> Result<Vec<Member>, DbErr> {
+    let memberships =
+        membership::Entity::find().filter(membership::Column::TeamId.eq(team_id)).all(db).await?;
+    let ids: Vec<UserId> = memberships.iter().map(|m| m.user_id).collect();
+    let users = user::Entity::find()
+        .filter(user::Column::Id.is_in(ids))
+        .order_by_asc(user::Column::Email)
+        .all(db)
+        .await?;
+    users
+        .into_iter()
+        .map(|model| {
+            let membership = memberships
+                .iter()
+                .find(|m| m.user_id == model.id)
+                .ok_or_else(|| DbErr::Custom("membership vanished while reading".into()))?;
+            Ok(Member { role: membership.role, since: membership.created_at, user: to_user(model)? })
+        })
+        .collect()
+}
+
+/// Ends a membership; answers whether there was one.
+pub async fn remove_membership(
+    db: &impl ConnectionTrait,
+    team_id: TeamId,
+    user_id: UserId,
+) -> Result<bool, DbErr> {
+    let done = membership::Entity::delete_by_id((team_id, user_id)).exec(db).await?;
+    Ok(done.rows_affected > 0)
+}
+
+pub async fn count_admins(db: &impl ConnectionTrait, team_id: TeamId) -> Result<u64, DbErr> {
+    membership::Entity::find()
+        .filter(membership::Column::TeamId.eq(team_id))
+        .filter(membership::Column::Role.eq(TeamRole::Admin))
+        .count(db)
+        .await
+}
+
+/// Takes the team's write lock for the rest of the transaction, so that two concurrent changes
+/// to its members are checked one after the other (the last `ADMIN` cannot be removed twice).
+/// Answers false when the team does not exist.
+pub async fn lock(db: &impl ConnectionTrait, team_id: TeamId) -> Result<bool, DbErr> {
+    let done = team::Entity::update_many()
+        .col_expr(team::Column::Name, sea_orm::sea_query::Expr::col(team::Column::Name))
+        .filter(team::Column::Id.eq(team_id))
+        .exec(db)
+        .await?;
+    Ok(done.rows_affected > 0)
+}
+
+/// The user who signs in through the identity provider as `subject`.
+pub async fn find_user_by_subject(db: &impl ConnectionTrait, subject: &str) -> Result<Option<User>, DbErr> {
+    user::Entity::find().filter(user::Column::OidcSubject.eq(subject)).one(db).await?.map(to_user).transpose()
+}
+
+/// Links an existing user to the identity provider's `subject`.
+pub async fn set_subject(db: &impl ConnectionTrait, user_id: UserId, subject: &str) -> Result<(), DbErr> {
+    user::Entity::update_many()
+        .col_expr(user::Column::OidcSubject, sea_orm::sea_query::Expr::value(subject.to_owned()))
+        .filter(user::Column::Id.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The user with `email`, created when missing; safe when two requests create them at once.
+pub async fn find_or_insert_user(db: &impl ConnectionTrait, email: &Email) -> Result<User, DbErr> {
+    if let Some(user) = find_user_by_email(db, email).await? {
+        return Ok(user);
+    }
+    let model = user::ActiveModel {
+        id: Set(UserId::new()),
+        email: Set(email.as_str().to_owned()),
+        created_at: Set(Utc::now()),
+        oidc_subject: Set(None),
+    };
+    user::Entity::insert(model)
+        .on_conflict(OnConflict::column(user::Column::Email).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
+    find_user_by_email(db, email)
+        .await?
+        .ok_or_else(|| DbErr::Custom("a user vanished as it was created".into()))
 }

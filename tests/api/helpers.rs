@@ -149,6 +149,16 @@ impl TestApp {
         Member { team_id: done.team.id.to_string(), token: done.token.token.expose_secret().to_owned() }
     }
 
+    /// A new user token for an existing user, as `createApiToken` would give them.
+    pub async fn member_token_for(&self, email: &str) -> String {
+        let user = plugboard::store::teams::find_user_by_email(&self.state.db, &Email::parse(email).unwrap())
+            .await
+            .unwrap()
+            .expect("the user exists");
+        let token = plugboard::access::issue_user_token(&self.state.db, user.id, "test", None).await.unwrap();
+        token.token.expose_secret().to_owned()
+    }
+
     pub async fn service_token(&self, team: &str) -> String {
         let token = bootstrap::service_token(&self.state.db, &TeamName::parse(team).unwrap())
             .await

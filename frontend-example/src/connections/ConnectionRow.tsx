@@ -22,6 +22,13 @@ export function ConnectionRow({ connection, appName, check, onEdit, onChanged }:
       <td>
         {connection.name}
         {connection.accountLabel && <div className="muted">{connection.accountLabel}</div>}
+        {connection.scopes.length > 0 && (
+          <div className="scopes" aria-label="Scopes">
+            {connection.scopes.map((scope) => (
+              <code key={scope}>{scope}</code>
+            ))}
+          </div>
+        )}
       </td>
       <td>
         <StatusBadge status={connection.status} />
@@ -40,6 +47,9 @@ export function ConnectionRow({ connection, appName, check, onEdit, onChanged }:
       </td>
       <td>{connection.expiresAt ? formatTime(connection.expiresAt) : <span className="muted">—</span>}</td>
       <td>
+        <UsedBy usages={connection.usedBy} />
+      </td>
+      <td>
         <div className="actions">
           <VerifyButton connectionId={connection.id} check={check} onChanged={onChanged} />
           <button type="button" onClick={onEdit}>
@@ -50,5 +60,24 @@ export function ConnectionRow({ connection, appName, check, onEdit, onChanged }:
         </div>
       </td>
     </tr>
+  );
+}
+
+/** The flows whose modules use the connection, and a warning for each module lacking scopes. */
+function UsedBy({ usages }: { usages: ConnectionSummaryFragment["usedBy"] }) {
+  if (usages.length === 0) return <span className="muted">no flows</span>;
+  return (
+    <ul className="usages">
+      {usages.map((usage) => (
+        <li key={`${usage.flow.id} ${usage.moduleKey}`}>
+          {usage.flow.name} <span className="muted">· {usage.moduleKey}</span>
+          {usage.missingScopes.length > 0 && (
+            <div className="warning" role="note">
+              ⚠ misses {usage.missingScopes.join(", ")}
+            </div>
+          )}
+        </li>
+      ))}
+    </ul>
   );
 }

@@ -5,14 +5,19 @@ import type { Check } from "./useTeamEvents";
 type Props = {
   connections: ConnectionSummaryFragment[];
   totalCount: number;
+  /** How many connections come before this page. */
+  offset: number;
+  onPrevious?: () => void;
+  onNext?: () => void;
   appNames: Map<string, string>;
   checks: Record<string, Check>;
   onEdit: (connectionId: string) => void;
   onChanged: () => void;
 };
 
-export function ConnectionTable({ connections, totalCount, appNames, checks, onEdit, onChanged }: Props) {
-  if (connections.length === 0) return <p className="empty">No connections match.</p>;
+export function ConnectionTable(props: Props) {
+  const { connections, totalCount, offset, onPrevious, onNext, appNames, checks, onEdit, onChanged } = props;
+  if (connections.length === 0 && !onPrevious) return <p className="empty">No connections match.</p>;
   return (
     <>
       <table className="connections">
@@ -23,6 +28,7 @@ export function ConnectionTable({ connections, totalCount, appNames, checks, onE
             <th>Status</th>
             <th>Last verification</th>
             <th>Token expires</th>
+            <th>Used by</th>
             <th>Actions</th>
           </tr>
         </thead>
@@ -39,11 +45,17 @@ export function ConnectionTable({ connections, totalCount, appNames, checks, onE
           ))}
         </tbody>
       </table>
-      {totalCount > connections.length && (
-        <p className="empty">
-          Showing {connections.length} of {totalCount}; narrow the filters to see the others.
-        </p>
-      )}
+      <nav className="pager" aria-label="Pages">
+        <span>
+          {offset + 1}–{offset + connections.length} of {totalCount}
+        </span>
+        <button type="button" onClick={onPrevious} disabled={!onPrevious}>
+          Previous page
+        </button>
+        <button type="button" onClick={onNext} disabled={!onNext}>
+          Next page
+        </button>
+      </nav>
     </>
   );
 }

@@ -64,6 +64,12 @@ pub enum AuditAction {
     DynamicConnectionDeleted,
     WebhookCreated,
     WebhookDeleted,
+    TeamCreated,
+    MemberAdded,
+    MemberRoleChanged,
+    MemberRemoved,
+    ServiceTokenCreated,
+    ServiceTokenRevoked,
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]

@@ -103,6 +103,18 @@ impl TeamObject {
         Ok(hooks.into_iter().map(super::webhook::WebhookObject).collect())
     }
 
+    /// The team's members, by e-mail.
+    async fn members(&self, ctx: &Context<'_>) -> AppResult<Vec<super::access::TeamMemberObject>> {
+        let members = crate::teams::members(state(ctx)?, caller(ctx)?, self.team.id).await?;
+        Ok(members.into_iter().map(Into::into).collect())
+    }
+
+    /// The team's service tokens that are not revoked; for its `ADMIN`s.
+    async fn service_tokens(&self, ctx: &Context<'_>) -> AppResult<Vec<super::access::ApiTokenObject>> {
+        let tokens = crate::teams::service_tokens(state(ctx)?, caller(ctx)?, self.team.id).await?;
+        Ok(tokens.into_iter().map(Into::into).collect())
+    }
+
     /// Who did what to the team's connections, newest first.
     #[graphql(complexity = "crate::graphql::limits::list_complexity(first, 50, child_complexity)")]
     async fn audit_events(

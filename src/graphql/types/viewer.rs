@@ -35,6 +35,13 @@ impl Viewer {
         crate::access::principal_email(&self.0).map(|e| e.as_str())
     }
 
+    /// The calling person's own tokens that are not revoked (expired ones included); empty for a
+    /// service token.
+    async fn api_tokens(&self, ctx: &Context<'_>) -> AppResult<Vec<super::access::ApiTokenObject>> {
+        let tokens = crate::teams::viewer_tokens(state(ctx)?, &self.0).await?;
+        Ok(tokens.into_iter().map(Into::into).collect())
+    }
+
     /// The teams the caller can see, by name.
     async fn teams(&self, ctx: &Context<'_>) -> AppResult<Vec<TeamObject>> {
         visible_teams(ctx, &self.0).await

@@ -10,6 +10,9 @@ pub struct Model {
     #[sea_orm(unique)]
     pub email: String,
     pub created_at: DateTimeUtc,
+    /// The `sub` of the trusted identity provider, for users who sign in through it.
+    #[sea_orm(unique)]
+    pub oidc_subject: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
