@@ -25,6 +25,11 @@
 //! | `PLUGBOARD_MAX_BODY_BYTES` | `262144` | largest GraphQL request body accepted |
 //! | `PLUGBOARD_MAX_QUERY_DEPTH` | `12` | deepest GraphQL selection accepted |
 //! | `PLUGBOARD_MAX_QUERY_COMPLEXITY` | `2000` | most complex GraphQL query accepted |
+//! | `PLUGBOARD_PROXY_MAX_REQUEST_BYTES` | `10485760` | largest request body a runner may send through `/proxy` |
+//! | `PLUGBOARD_PROXY_MAX_RESPONSE_BYTES` | `104857600` | largest answer passed back through `/proxy` |
+//! | `PLUGBOARD_PROXY_TIMEOUT_SECS` | `120` | a whole proxied call, body included |
+//! | `PLUGBOARD_PROXY_QUEUE_MS` | `1000` | longest a proxied call waits for an app's rate limit before `429` |
+//! | `PLUGBOARD_API_CALL_RETENTION_DAYS` | `30` | how long proxied calls stay in `Connection.apiCalls` |
 //! | `RUST_LOG` | `info` | log filter |
 
 use std::net::SocketAddr;
@@ -104,6 +109,46 @@ pub struct Config {
     pub max_query_complexity: usize,
     /// Create the `Demo` team, a user and a token when the database is empty.
     pub seed_demo: bool,
+    /// The `/proxy` route's limits.
+    pub proxy: ProxySettings,
+}
+
+/// Limits of the authenticated proxy (`/proxy/{path}`).
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    /// `PLUGBOARD_PROXY_MAX_REQUEST_BYTES`: largest request body forwarded.
+    pub max_request_bytes: u64,
+    /// `PLUGBOARD_PROXY_MAX_RESPONSE_BYTES`: largest answer passed back.
+    pub max_response_bytes: u64,
+    /// `PLUGBOARD_PROXY_TIMEOUT_SECS`: a whole call, from connecting to the answer's last byte.
+    pub timeout: Duration,
+    /// `PLUGBOARD_PROXY_QUEUE_MS`: longest a call waits for a rate limit before it is refused.
+    pub queue: Duration,
+    /// `PLUGBOARD_API_CALL_RETENTION_DAYS`: how long call records are kept.
+    pub retention: Duration,
+}
+
+impl ProxySettings {
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let days: u64 =
+            positive("PLUGBOARD_API_CALL_RETENTION_DAYS", get("PLUGBOARD_API_CALL_RETENTION_DAYS"), "30")?;
+        let queue_ms: u64 = parse("PLUGBOARD_PROXY_QUEUE_MS", get("PLUGBOARD_PROXY_QUEUE_MS"), "1000")?;
+        Ok(ProxySettings {
+            max_request_bytes: positive(
+                "PLUGBOARD_PROXY_MAX_REQUEST_BYTES",
+                get("PLUGBOARD_PROXY_MAX_REQUEST_BYTES"),
+                "10485760",
+            )?,
+            max_response_bytes: positive(
+                "PLUGBOARD_PROXY_MAX_RESPONSE_BYTES",
+                get("PLUGBOARD_PROXY_MAX_RESPONSE_BYTES"),
+                "104857600",
+            )?,
+            timeout: seconds("PLUGBOARD_PROXY_TIMEOUT_SECS", get("PLUGBOARD_PROXY_TIMEOUT_SECS"), "120")?,
+            queue: Duration::from_millis(queue_ms),
+            retention: Duration::from_secs(days.saturating_mul(86_400)),
+        })
+    }
 }
 
 impl Config {
@@ -220,6 +265,7 @@ impl Config {
                 "2000",
             )?,
             seed_demo: true,
+            proxy: ProxySettings::from_lookup(get)?,
         })
     }
 
@@ -351,6 +397,9 @@ mod tests {
             ("PLUGBOARD_CHECK_CRON", "every minute"),
             ("PLUGBOARD_CHECK_CRON", "* * * * *"),
             ("PLUGBOARD_CHECK_CONCURRENCY", "0"),
+            ("PLUGBOARD_PROXY_MAX_REQUEST_BYTES", "0"),
+            ("PLUGBOARD_PROXY_TIMEOUT_SECS", "soon"),
+            ("PLUGBOARD_API_CALL_RETENTION_DAYS", "0"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.variable, var);

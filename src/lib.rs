@@ -16,6 +16,7 @@ pub mod http;
 pub mod metrics;
 pub mod oauth;
 pub mod outbound;
+pub mod proxy;
 pub mod scheduler;
 pub mod startup;
 pub mod state;

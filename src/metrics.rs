@@ -47,6 +47,19 @@ pub fn refresh(app: &str, result: &'static str) {
     counter!("plugboard_token_refreshes_total", "app" => app.to_owned(), "result" => result).increment(1);
 }
 
+/// A call through the proxy, by app and the class of the status the caller got (`2xx`..`5xx`).
+pub fn proxy_call(app: &str, status: u16, took: Duration) {
+    let class = match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    counter!("plugboard_proxy_calls_total", "app" => app.to_owned(), "status_class" => class).increment(1);
+    histogram!("plugboard_proxy_call_duration_seconds", "app" => app.to_owned()).record(took.as_secs_f64());
+}
+
 pub fn http_request(route: &str, method: &str, status: u16) {
     counter!(
         "plugboard_http_requests_total",

@@ -46,7 +46,9 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         |name| config.app_variables.get(name),
         catalog.apps().iter().map(|app| app.key()),
     )?;
+    let proxy = crate::proxy::ProxyRuntime::start(db.clone(), &config.proxy);
     Ok(AppState {
+        proxy,
         schedule: config.schedule(),
         db,
         sealer: Arc::new(sealer),

@@ -28,4 +28,6 @@ pub struct AppState {
     pub oauth_clients: Arc<OAuthClients>,
     /// Token refreshes in flight, one per connection.
     pub token_flights: Arc<SingleFlight<ConnectionId, Result<SecretString, TokenProblem>>>,
+    /// The API proxy's rate limits and audit writer.
+    pub proxy: Arc<crate::proxy::ProxyRuntime>,
 }

@@ -10,6 +10,7 @@ mod m20261128_000004_oauth_states;
 mod m20261128_000005_flows;
 mod m20261128_000006_webhooks;
 mod m20261128_000007_list_index;
+mod m20261130_170001_api_calls;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000005_flows::Migration),
             Box::new(m20261128_000006_webhooks::Migration),
             Box::new(m20261128_000007_list_index::Migration),
+            Box::new(m20261130_170001_api_calls::Migration),
         ]
     }
 }

@@ -8,6 +8,7 @@ use regex::Regex;
 use serde::Deserialize;
 use url::Url;
 
+use super::proxy_rules::{RateLimits, RequestRule};
 use super::request::{CredentialRules, VerifyRequest};
 use super::template::Template;
 use crate::domain::AuthType;
@@ -27,6 +28,7 @@ pub struct App {
     pub(super) credentials: CredentialRules,
     pub(super) verify: Option<VerifyRequest>,
     pub(super) modules: Vec<AppModule>,
+    pub(super) rate_limits: RateLimits,
 }
 
 impl App {
@@ -88,6 +90,11 @@ impl App {
 
     pub fn module(&self, key: &str) -> Option<&AppModule> {
         self.modules.iter().find(|module| module.key == key)
+    }
+
+    /// The provider's published limits the proxy keeps to.
+    pub fn rate_limits(&self) -> RateLimits {
+        self.rate_limits
     }
 }
 
@@ -215,6 +222,7 @@ pub struct AppModule {
     pub(super) key: String,
     pub(super) name: String,
     pub(super) scopes: Vec<String>,
+    pub(super) requests: Vec<RequestRule>,
 }
 
 impl AppModule {

@@ -1,6 +1,7 @@
 //! Plain types and rules of Plugboard's domain. Nothing here knows about the database, HTTP or
 //! GraphQL: the store converts rows into these values, and the API is built from them.
 
+mod api_call;
 mod audit;
 mod auth_type;
 mod connection;
@@ -11,6 +12,7 @@ mod role;
 mod status;
 mod team;
 
+pub use api_call::{ApiCall, audit_path};
 pub use audit::{Actor, ActorKind, AuditAction, AuditEvent};
 pub use auth_type::AuthType;
 pub use connection::{Connection, ConnectionName, Verification};

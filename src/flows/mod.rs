@@ -8,7 +8,9 @@ pub mod usage;
 use chrono::Utc;
 use sea_orm::TransactionTrait;
 
-pub use credentials::{ModuleCredentials, module_credentials};
+pub use credentials::{
+    ModuleCredentials, ResolvedModule, ensure_usable, module_credentials, resolve_module, token_error,
+};
 pub use dynamic::{
     DynamicInput, MemberInput, add_member, create_dynamic, delete_dynamic, remove_member, set_default,
 };

@@ -8,6 +8,8 @@ mod request;
 use chrono::Utc;
 use secrecy::ExposeSecret;
 
+/// For the proxy, which classifies refusals of its calls by the same rules.
+pub use classify::answer as classify_answer;
 pub use classify::{Classified, chain_mentions as error_mentions};
 pub use request::{BuildError, RequestValues, host_is_templated};
 

@@ -4,6 +4,7 @@
 
 mod fields;
 mod oauth;
+mod proxy;
 mod requests;
 
 use std::collections::{HashMap, HashSet};
@@ -34,6 +35,8 @@ pub(super) fn app(file: &str, stem: &str, raw: RawApp, problems: &mut Vec<Proble
     let credentials = check.credentials(raw.auth_type, raw.credentials, &scope);
     let verify = raw.verify.and_then(|verify| check.verify(verify, api_base_url.as_ref(), &scope));
     let modules = check.modules(raw.modules);
+    let modules = proxy::with_generic_module(modules);
+    let rate_limits = check.rate_limits(raw.rate_limits);
     if check.failed {
         return None;
     }
@@ -50,6 +53,7 @@ pub(super) fn app(file: &str, stem: &str, raw: RawApp, problems: &mut Vec<Proble
         credentials,
         verify,
         modules,
+        rate_limits,
     })
 }
 
@@ -214,7 +218,8 @@ impl Check<'_> {
             }
             self.not_blank(&format!("{at}.name"), &module.name);
             let scopes = self.scopes(&format!("{at}.scopes"), module.scopes);
-            modules.push(AppModule { key: module.key, name: module.name, scopes });
+            let requests = self.module_requests(&format!("{at}.requests"), module.requests);
+            modules.push(AppModule { key: module.key, name: module.name, scopes, requests });
         }
         modules
     }

@@ -1,0 +1,65 @@
+//! The audit of proxied calls: each call becomes one compact row, written in batches by a
+//! background task so a busy runner costs one insert per batch rather than one per call, and
+//! rows older than the retention are forgotten as it goes. Records still queued when the
+//! process stops are lost; the call itself has already been answered by then.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::DatabaseConnection;
+use tokio::sync::mpsc;
+
+use crate::domain::ApiCall;
+use crate::store;
+
+/// Calls waiting to be written before callers start waiting for the writer.
+const QUEUE: usize = 8_192;
+/// Most rows written in one statement.
+const BATCH: usize = 500;
+/// How often old rows are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(600);
+
+#[derive(Clone)]
+pub struct Recorder {
+    queue: mpsc::Sender<ApiCall>,
+}
+
+impl Recorder {
+    /// Starts the writer on the current runtime.
+    pub fn start(db: DatabaseConnection, retention: Duration) -> Self {
+        let (queue, pending) = mpsc::channel(QUEUE);
+        tokio::spawn(write_batches(db, pending, retention));
+        Recorder { queue }
+    }
+
+    pub async fn record(&self, call: ApiCall) {
+        if self.queue.send(call).await.is_err() {
+            tracing::warn!("the API call audit writer has stopped; a call went unrecorded");
+        }
+    }
+}
+
+async fn write_batches(db: DatabaseConnection, mut pending: mpsc::Receiver<ApiCall>, retention: Duration) {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut next_purge = tokio::time::Instant::now();
+    while pending.recv_many(&mut batch, BATCH).await > 0 {
+        if let Err(err) = store::api_calls::record_many(&db, &batch).await {
+            tracing::error!(error = %err, calls = batch.len(), "could not record proxied calls");
+        }
+        batch.clear();
+        if tokio::time::Instant::now() >= next_purge {
+            next_purge = tokio::time::Instant::now() + PURGE_EVERY;
+            purge(&db, retention).await;
+        }
+    }
+}
+
+/// Forgets calls older than the retention.
+pub async fn purge(db: &DatabaseConnection, retention: Duration) {
+    let cutoff = Utc::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(30));
+    match store::api_calls::purge_before(db, cutoff).await {
+        Ok(0) => {}
+        Ok(purged) => tracing::info!(purged, "forgot proxied calls past their retention"),
+        Err(err) => tracing::error!(error = %err, "could not purge old proxied calls"),
+    }
+}
