@@ -25,7 +25,7 @@
 //! | `PLUGBOARD_MAX_BODY_BYTES` | `262144` | largest GraphQL request body accepted |
 //! | `PLUGBOARD_MAX_QUERY_DEPTH` | `12` | deepest GraphQL selection accepted |
 //! | `PLUGBOARD_MAX_QUERY_COMPLEXITY` | `2000` | most complex GraphQL query accepted |
-//! | `PLUGBOARD_PROXY_MAX_REQUEST_BYTES` | `10485760` | largest request body a runner may send through `/proxy` |
+//! | `PLUGBOARD_PROXY_MAX_REQUEST_BYTES` | `52428800` | largest request body a runner may send through `/proxy` |
 //! | `PLUGBOARD_PROXY_MAX_RESPONSE_BYTES` | `104857600` | largest answer passed back through `/proxy` |
 //! | `PLUGBOARD_PROXY_TIMEOUT_SECS` | `120` | a whole proxied call, body included |
 //! | `PLUGBOARD_PROXY_QUEUE_MS` | `1000` | longest a proxied call waits for an app's rate limit before `429` |
@@ -137,7 +137,7 @@ impl ProxySettings {
             max_request_bytes: positive(
                 "PLUGBOARD_PROXY_MAX_REQUEST_BYTES",
                 get("PLUGBOARD_PROXY_MAX_REQUEST_BYTES"),
-                "10485760",
+                "52428800",
             )?,
             max_response_bytes: positive(
                 "PLUGBOARD_PROXY_MAX_RESPONSE_BYTES",

@@ -63,3 +63,15 @@ pub async fn purge(db: &DatabaseConnection, retention: Duration) {
         Err(err) => tracing::error!(error = %err, "could not purge old proxied calls"),
     }
 }
+
+/// A page of a connection's calls the caller can see, newest first, before the call `before`.
+pub async fn calls(
+    state: &crate::state::AppState,
+    principal: &crate::domain::Principal,
+    connection: &crate::domain::Connection,
+    before: Option<uuid::Uuid>,
+    limit: u64,
+) -> crate::error::AppResult<Vec<ApiCall>> {
+    crate::access::team_access(&state.db, principal, connection.team_id).await?;
+    Ok(store::api_calls::list(&state.db, connection.team_id, connection.id, before, limit).await?)
+}

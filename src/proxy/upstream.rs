@@ -263,7 +263,9 @@ async fn finish(
 ) -> Result<Answer, ProxyError> {
     let status = response.status();
     let limit = settings.max_response_bytes;
-    if response.content_length().is_some_and(|length| length > limit) {
+    // Read before any of the body is: what is left shrinks as it is read.
+    let length = response.content_length();
+    if length.is_some_and(|length| length > limit) {
         return Err(ProxyError::response_too_large(app.name(), limit));
     }
     let kept = headers::toward_caller(response.headers());
@@ -291,10 +293,7 @@ async fn finish(
         }
     }
     if *method != Method::HEAD && !matches!(status.as_u16(), 204 | 304) {
-        answer.body = AnswerBody::Stream {
-            length: response.content_length(),
-            stream: stream_body(prefix, response, limit),
-        };
+        answer.body = AnswerBody::Stream { length, stream: stream_body(prefix, response, limit) };
     }
     Ok(answer)
 }

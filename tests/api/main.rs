@@ -15,6 +15,7 @@ mod listing;
 mod oauth;
 mod observability;
 mod process;
+mod proxy;
 mod scheduler;
 mod schema;
 mod shutdown;

@@ -1,5 +1,6 @@
 //! GraphQL object types. Each wraps a domain value; no entity or secret reaches this layer.
 
+pub mod api_call;
 pub mod app;
 pub mod audit;
 pub mod connection;
