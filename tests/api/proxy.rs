@@ -710,6 +710,24 @@ async fn generic_connection(s: &Setup, base: &str) -> String {
 }
 
 #[tokio::test]
+async fn every_app_has_the_generic_module_and_shows_what_modules_may_call() {
+    let s = setup(TestApp::spawn(Backend::Sqlite).await.unwrap()).await;
+    let data = s
+        .app
+        .ok(&s.admin.token, "{ apps { key modules { key name requests { method path } } } }", json!({}))
+        .await;
+    for app in data["apps"].as_array().unwrap() {
+        let generic = app["modules"].as_array().unwrap().iter().find(|m| m["key"] == "api-call");
+        let generic = generic.unwrap_or_else(|| panic!("{} has no api-call module", app["key"]));
+        assert_eq!(generic["name"], "Make an API call");
+        assert_eq!(generic["requests"], json!([]));
+    }
+    let github = data["apps"].as_array().unwrap().iter().find(|a| a["key"] == "github").unwrap();
+    let issue = github["modules"].as_array().unwrap().iter().find(|m| m["key"] == "create-issue").unwrap();
+    assert_eq!(issue["requests"], json!([{ "method": "POST", "path": "/repos/*/*/issues" }]));
+}
+
+#[tokio::test]
 async fn a_20_mb_download_streams_through_without_being_held() {
     let s = setup(TestApp::spawn(Backend::Sqlite).await.unwrap()).await;
     let bulk = bulk_provider().await;
