@@ -37,15 +37,16 @@ use crate::state::AppState;
 pub struct ProxyRuntime {
     pub limiter: RateLimiter,
     pub recorder: Recorder,
+    /// The audit writer's turn to write, which token renewals share (see `record::WriteTurn`).
+    write_turn: record::WriteTurn,
 }
 
 impl ProxyRuntime {
     /// Starts the audit writer on the current runtime.
     pub fn start(db: DatabaseConnection, settings: &ProxySettings) -> Arc<Self> {
-        Arc::new(ProxyRuntime {
-            limiter: RateLimiter::default(),
-            recorder: Recorder::start(db, settings.retention),
-        })
+        let write_turn = record::WriteTurn::default();
+        let recorder = Recorder::start(db, settings.retention, write_turn.clone());
+        Arc::new(ProxyRuntime { limiter: RateLimiter::default(), recorder, write_turn })
     }
 }
 

@@ -24,11 +24,17 @@ pub struct Recorder {
     queue: mpsc::Sender<ApiCall>,
 }
 
+/// Taken exclusively while a batch is written, and shared by the proxy's token renewals: a
+/// renewal holds a transaction open across its call to the token endpoint, and on SQLite that
+/// transaction fails to commit (losing a rotated refresh token) if another write commits
+/// meanwhile. Calls never wait for each other on it, only for a batch being written.
+pub type WriteTurn = std::sync::Arc<tokio::sync::RwLock<()>>;
+
 impl Recorder {
-    /// Starts the writer on the current runtime.
-    pub fn start(db: DatabaseConnection, retention: Duration) -> Self {
+    /// Starts the writer on the current runtime; it writes only in its `turn`.
+    pub fn start(db: DatabaseConnection, retention: Duration, turn: WriteTurn) -> Self {
         let (queue, pending) = mpsc::channel(QUEUE);
-        tokio::spawn(write_batches(db, pending, retention));
+        tokio::spawn(write_batches(db, pending, retention, turn));
         Recorder { queue }
     }
 
@@ -39,10 +45,16 @@ impl Recorder {
     }
 }
 
-async fn write_batches(db: DatabaseConnection, mut pending: mpsc::Receiver<ApiCall>, retention: Duration) {
+async fn write_batches(
+    db: DatabaseConnection,
+    mut pending: mpsc::Receiver<ApiCall>,
+    retention: Duration,
+    turn: WriteTurn,
+) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut next_purge = tokio::time::Instant::now();
     while pending.recv_many(&mut batch, BATCH).await > 0 {
+        let _turn = turn.write().await;
         if let Err(err) = store::api_calls::record_many(&db, &batch).await {
             tracing::error!(error = %err, calls = batch.len(), "could not record proxied calls");
         }

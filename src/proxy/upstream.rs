@@ -23,10 +23,10 @@ use crate::config::ProxySettings;
 use crate::connections::{self, TokenProblem};
 use crate::domain::{Connection, Principal, VerificationOutcome};
 use crate::error::AppError;
+use crate::flows;
 use crate::outbound::InternalResolution;
 use crate::state::AppState;
 use crate::verify::host_is_templated;
-use crate::{flows, store};
 
 pub(super) async fn send(
     state: &AppState,
@@ -46,7 +46,7 @@ pub(super) async fn send(
     let form = form_values(state, connection, target.sealed.as_deref())?;
     let oauth = app.oauth().is_some();
     let token = match oauth {
-        true => Some(connections::fresh_access_token(state, connection, false).await.map_err(token_refusal)?),
+        true => Some(access_token(state, connection, false).await.map_err(token_refusal)?),
         false => None,
     };
     let (path, query) = (call.path, call.query);
@@ -86,12 +86,10 @@ pub(super) async fn send(
         // Nothing to renew: the provider refused the credentials themselves.
         return finish(state, principal, connection, app, &call.method, first, settings, true).await;
     }
-    // The provider refused a token we thought valid: renew it once, and repeat if we can.
-    let current = store::connections::find(&state.db, connection.team_id, connection.id)
-        .await
-        .map_err(AppError::from)?
-        .unwrap_or_else(|| connection.clone());
-    let renewed = match connections::fresh_access_token(state, &current, true).await {
+    // The provider refused a token we thought valid: renew it once, and repeat if we can. The
+    // connection as read before the call tells the refresh which token was refused: when
+    // another call renewed it meanwhile, that one is used rather than renewing again.
+    let renewed = match access_token(state, connection, true).await {
         Ok(token) => token,
         Err(problem) => {
             let mut answer =
@@ -115,6 +113,17 @@ pub(super) async fn send(
     let mut answer = finish(state, principal, connection, app, &call.method, second, settings, true).await?;
     answer.token_refreshed = true;
     Ok(answer)
+}
+
+/// The connection's access token (renewed first when `force`), never while the call audit is
+/// being written (see `record::WriteTurn`).
+async fn access_token(
+    state: &AppState,
+    connection: &Connection,
+    force: bool,
+) -> Result<SecretString, TokenProblem> {
+    let _turn = state.proxy.write_turn.read().await;
+    connections::fresh_access_token(state, connection, force).await
 }
 
 /// The body of one attempt: a kept body can be sent again, a streamed one once.

@@ -28,6 +28,7 @@ on_every_database!(
     who_may_call_and_foreign_ids_answer_like_missing_ones,
     modules_keep_to_the_requests_they_declare,
     a_401_renews_the_token_once_and_repeats_the_call,
+    concurrent_401s_renew_the_token_once,
     a_second_401_records_invalid_credentials,
     a_dead_grant_answers_needs_reauthorization,
     a_rejected_api_key_is_recorded_and_scope_refusals_name_the_scopes,
@@ -359,6 +360,8 @@ async fn modules_keep_to_the_requests_they_declare(app: TestApp) {
 struct Api {
     reject: Arc<Mutex<Option<usize>>>,
     seen: Arc<Mutex<Vec<String>>>,
+    /// Tokens refused whatever the count says.
+    revoked: Arc<Mutex<Vec<String>>>,
 }
 
 impl Respond for Api {
@@ -368,7 +371,8 @@ impl Respond for Api {
         let mut seen = self.seen.lock().unwrap();
         seen.push(token.clone());
         let reject = *self.reject.lock().unwrap();
-        if reject.is_none_or(|first| seen.len() <= first) {
+        let revoked = self.revoked.lock().unwrap().contains(&token);
+        if revoked || reject.is_none_or(|first| seen.len() <= first) {
             return ResponseTemplate::new(401).set_body_json(json!({ "error": "invalid_token" }));
         }
         ResponseTemplate::new(200).set_body_json(json!({ "token": token }))
@@ -400,7 +404,7 @@ async fn oauth_setup(app: TestApp, reject: Option<usize>) -> OAuthSetup {
     let callback = at_provider.headers()["location"].to_str().unwrap().to_owned();
     assert_eq!(browser.get(&callback).send().await.unwrap().status(), 200);
     assert_eq!(status_of(&s, &id).await, "ACTIVE");
-    let api = Api { reject: Arc::new(Mutex::new(reject)), seen: Arc::default() };
+    let api = Api { reject: Arc::new(Mutex::new(reject)), seen: Arc::default(), revoked: Arc::default() };
     Mock::given(path("/oauth-api/records")).respond_with(api.clone()).mount(&s.app.provider).await;
     OAuthSetup { s, provider, id, api }
 }
@@ -418,6 +422,38 @@ async fn a_401_renews_the_token_once_and_repeats_the_call(app: TestApp) {
     assert_eq!(body["token"], seen[1]);
     assert_eq!(o.provider.token_requests(), before + 1, "one refresh");
     assert_eq!(status_of(&o.s, &o.id).await, "ACTIVE");
+
+    // A streamed body cannot be sent twice: the token is renewed for the next call, and the
+    // caller is told so with the provider's 401.
+    *o.api.reject.lock().unwrap() = Some(3);
+    let before = o.provider.token_requests();
+    let large = call(&o.s.app, reqwest::Method::POST, &o.s.runner, "/records")
+        .header("plugboard-connection", &o.id)
+        .body(vec![b'r'; 300 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(large.status(), 401);
+    assert_eq!(header(&large, "plugboard-token-refreshed").as_deref(), Some("true"));
+    assert_eq!(header(&large, "plugboard-error"), None);
+    assert_eq!(o.api.seen.lock().unwrap().len(), 3, "not repeated");
+    assert_eq!(o.provider.token_requests(), before + 1);
+    assert_eq!(status_of(&o.s, &o.id).await, "ACTIVE");
+}
+
+async fn concurrent_401s_renew_the_token_once(app: TestApp) {
+    let o = oauth_setup(app, Some(0)).await;
+    assert_eq!(get(&o.s.app, &o.s.runner, &o.id, "/records").send().await.unwrap().status(), 200);
+    let stale = o.api.seen.lock().unwrap()[0].clone();
+    o.api.revoked.lock().unwrap().push(stale.clone());
+    let before = o.provider.token_requests();
+    let calls = (0..10).map(|_| get(&o.s.app, &o.s.runner, &o.id, "/records").send());
+    for response in futures_util::future::join_all(calls).await {
+        let response = response.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_ne!(response.json::<Value>().await.unwrap()["token"], stale);
+    }
+    assert_eq!(o.provider.token_requests(), before + 1, "one renewal for ten refused calls");
 }
 
 async fn a_second_401_records_invalid_credentials(app: TestApp) {
