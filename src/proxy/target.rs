@@ -106,8 +106,14 @@ async fn through_connection(
     id: ConnectionId,
 ) -> Result<Target, ProxyError> {
     let not_found = || ProxyError::from(AppError::NotFound("connection"));
-    let team_id =
-        store::connections::owner_of(&state.db, id).await.map_err(AppError::from)?.ok_or_else(not_found)?;
+    let team_id = match principal {
+        // A runner's team is known: the read below, scoped to it, finds the connection or not.
+        Principal::Service { team_id, .. } => *team_id,
+        Principal::User { .. } => store::connections::owner_of(&state.db, id)
+            .await
+            .map_err(AppError::from)?
+            .ok_or_else(not_found)?,
+    };
     let access = access::team_access(&state.db, principal, team_id).await.map_err(|_| not_found())?;
     if let TeamAccess::Member(role) = access
         && !role.can_manage()

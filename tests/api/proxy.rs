@@ -458,6 +458,19 @@ async fn concurrent_401s_renew_the_token_once(app: TestApp) {
 
 async fn a_second_401_records_invalid_credentials(app: TestApp) {
     let o = oauth_setup(app, None).await;
+    let receiver = wiremock::MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&receiver)
+        .await;
+    o.s.app
+        .ok(
+            &o.s.admin.token,
+            "mutation($t: ID!, $url: String!) { createWebhook(teamId: $t, url: $url, secret: \"whsec-proxy-tests\") { id } }",
+            json!({ "t": o.s.admin.team_id, "url": format!("{}/hook", receiver.uri()) }),
+        )
+        .await;
     let before = o.provider.token_requests();
     let response = get(&o.s.app, &o.s.runner, &o.id, "/records").send().await.unwrap();
     assert_eq!(response.status(), 401, "the provider's answer");
@@ -468,6 +481,18 @@ async fn a_second_401_records_invalid_credentials(app: TestApp) {
     assert_eq!(status_of(&o.s, &o.id).await, "INVALID");
     let calls = api_calls(&o.s, &o.id, 1).await;
     assert_eq!(calls[0]["plugboardError"], "INVALID_CREDENTIALS");
+    // As for any check that flips a connection: the team's webhooks hear of it.
+    let mut events = Vec::new();
+    for _ in 0..100 {
+        events = receiver.received_requests().await.unwrap();
+        if !events.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let kinds: Vec<String> =
+        events.iter().map(|r| r.body_json::<Value>().unwrap()["type"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(kinds, ["connection.invalid"]);
     // Now Plugboard itself refuses, before reaching the provider.
     refused(
         get(&o.s.app, &o.s.runner, &o.id, "/records").send().await.unwrap(),
