@@ -237,7 +237,8 @@ fn sending_error(
                 "the connection's credentials cannot be sent as an HTTP header; edit the connection",
             );
         }
-        Attempt::Failed(err) => err,
+        // The URL may carry credentials in its query: it never reaches a log or a message.
+        Attempt::Failed(err) => err.without_url(),
     };
     if too_large {
         return ProxyError::payload_too_large(settings.max_request_bytes);

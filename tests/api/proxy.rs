@@ -866,3 +866,21 @@ async fn bodies_past_the_limits_are_refused_both_ways() {
     let small = post().body(vec![b'u'; 1000]).send().await.unwrap();
     assert_eq!(small.json::<Value>().await.unwrap(), json!({ "bytes": 1000 }));
 }
+
+#[tokio::test]
+async fn a_provider_slower_than_the_timeout_answers_504() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("PLUGBOARD_PROXY_TIMEOUT_SECS", "1")]).await.unwrap();
+    let s = setup(app).await;
+    let id = connect(&s, "test-proxy", "key-slow").await;
+    Mock::given(path("/test-proxy-api/v2/slow"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)))
+        .mount(&s.app.provider)
+        .await;
+    let body =
+        refused(get(&s.app, &s.runner, &id, "/slow").send().await.unwrap(), 504, "PROVIDER_UNAVAILABLE")
+            .await;
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("PLUGBOARD_PROXY_TIMEOUT_SECS"), "{message}");
+    assert!(!message.contains("key-slow"), "no credential in the message: {message}");
+    assert_eq!(status_of(&s, &id).await, "ACTIVE", "a slow provider condemns nothing");
+}
