@@ -44,28 +44,37 @@ pub(super) async fn send(
     }
     let settings = &state.config.proxy;
     let form = form_values(state, connection, target.sealed.as_deref())?;
-    let oauth = app.oauth().is_some();
-    let token = match oauth {
-        true => Some(access_token(state, connection, false).await.map_err(token_refusal)?),
-        false => None,
-    };
     let (path, query) = (call.path, call.query);
-    let (mut attachment, to) = prepare(app, &form, token.as_ref(), path, query)?;
+    // Where the call goes and whether it may go there, before any token is fetched for it.
+    let base = app.api_base_url().render(app.template_values(&form)).map_err(|missing| {
+        ProxyError::bad_request(format!(
+            "the connection has no value for `{}`; edit the connection",
+            missing.name
+        ))
+    })?;
+    let planned = destination(&base, path, query, &[])?;
     if let Some(module) = &target.module {
-        let allowed =
-            app.module(&module.app_module).is_some_and(|m| m.allows(call.method.as_str(), &to.relative_path));
+        let allowed = app
+            .module(&module.app_module)
+            .is_some_and(|m| m.allows(call.method.as_str(), &planned.relative_path));
         if !allowed {
             return Err(ProxyError::forbidden(format!(
                 "module {} ({}) does not make {} requests to {}; only what the app file declares for it",
-                module.key, module.app_module, call.method, to.relative_path
+                module.key, module.app_module, call.method, planned.relative_path
             )));
         }
     }
     let client = state
         .outbound
-        .client_for(&to.url, host_is_templated(app.api_base_url()))
+        .client_for(&planned.url, host_is_templated(app.api_base_url()))
         .map_err(|err| ProxyError::forbidden(err.to_string()))?
         .clone();
+    let oauth = app.oauth().is_some();
+    let token = match oauth {
+        true => Some(access_token(state, connection, false).await.map_err(token_refusal)?),
+        false => None,
+    };
+    let (mut attachment, to) = prepare(app, &form, token.as_ref(), path, query)?;
     let forwarded = headers::toward_provider(&call.headers);
     let repeatable = call.body.is_repeatable();
     let (mut body, overflowed) = match call.body {
