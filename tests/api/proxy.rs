@@ -884,3 +884,36 @@ async fn a_provider_slower_than_the_timeout_answers_504() {
     assert!(!message.contains("key-slow"), "no credential in the message: {message}");
     assert_eq!(status_of(&s, &id).await, "ACTIVE", "a slow provider condemns nothing");
 }
+
+#[tokio::test]
+async fn a_module_whose_connection_lacks_scopes_is_refused_before_the_call() {
+    let s = setup(TestApp::spawn(Backend::Sqlite).await.unwrap()).await;
+    Mock::given(path("/crm/me"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({ "user": { "email": "crm@acme.test" } })),
+        )
+        .mount(&s.app.provider)
+        .await;
+    let data = s
+        .app
+        .ok(
+            &s.admin.token,
+            CREATE_CONNECTION,
+            json!({ "input": { "teamId": s.admin.team_id, "app": "test-crm", "name": "CRM", "fields": { "api_key": "k" }, "scopes": [] } }),
+        )
+        .await;
+    let id = data["createConnection"]["connection"]["id"].as_str().unwrap().to_owned();
+    let flow_id = flow(
+        &s,
+        json!([{ "key": "contacts", "app": "test-crm", "module": "list-contacts", "connectionId": id }]),
+    )
+    .await;
+    let response = through(&s.app, reqwest::Method::GET, &s.runner, &flow_id, "contacts", "/contacts")
+        .send()
+        .await
+        .unwrap();
+    let body = refused(response, 403, "ACCOUNT_VALIDATION_ERROR").await;
+    assert_eq!(body["missingScopes"], json!(["contacts.read"]));
+    let sent = s.app.provider.received_requests().await.unwrap();
+    assert!(received_at(&sent, "/crm/contacts").is_empty(), "the provider was not called");
+}
