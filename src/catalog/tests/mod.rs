@@ -3,6 +3,7 @@
 
 mod embedded;
 mod form;
+mod proxy_rules;
 mod search;
 mod validation;
 
