@@ -311,7 +311,14 @@ async fn finish(
             }
         }
     }
-    if *method != Method::HEAD && !matches!(status.as_u16(), 204 | 304) {
+    if *method == Method::HEAD {
+        // No body, but the length the provider announced for a GET, as HEAD promises.
+        let announced = provider_headers
+            .get(reqwest::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        answer.body = AnswerBody::Stream { length: announced, stream: futures_util::stream::empty().boxed() };
+    } else if !matches!(status.as_u16(), 204 | 304) {
         answer.body = AnswerBody::Stream { length, stream: stream_body(prefix, response, limit) };
     }
     Ok(answer)

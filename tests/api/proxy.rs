@@ -207,6 +207,27 @@ async fn calls_carry_the_credentials_and_only_the_callers_safe_headers(app: Test
     assert_eq!(created.status(), 201);
     assert_eq!(created.json::<Value>().await.unwrap(), json!({ "id": 7 }));
 
+    // HEAD: the headers of a GET, without its body.
+    Mock::given(method("HEAD"))
+        .and(path("/test-proxy-api/v2/items"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "items": [1, 2] }))
+                .insert_header("x-ratelimit-remaining", "9"),
+        )
+        .mount(&s.app.provider)
+        .await;
+    let head = call(&s.app, reqwest::Method::HEAD, &s.runner, "/items")
+        .header("plugboard-connection", &id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(header(&head, "x-ratelimit-remaining").as_deref(), Some("9"));
+    let announced: u64 = header(&head, "content-length").expect("the length of a GET").parse().unwrap();
+    assert_eq!(announced, serde_json::to_vec(&json!({ "items": [1, 2] })).unwrap().len() as u64);
+    assert!(head.bytes().await.unwrap().is_empty());
+
     // Nothing but the API base: `..`, encoded or not, does not climb out of it.
     for escape in ["/proxy/../../oauth/token", "/proxy/%2e%2e/%2E%2e/oauth/token", "/proxy/items/../../../me"]
     {
