@@ -124,14 +124,21 @@ pub(super) async fn send(
     Ok(answer)
 }
 
-/// The connection's access token (renewed first when `force`), never while the call audit is
-/// being written (see `record::WriteTurn`).
+/// The connection's access token (renewed first when `force`). A renewal on SQLite never runs
+/// while the call audit is being written (see `record::WriteTurn`); reading a token that is
+/// good for a while yet waits for nothing.
 async fn access_token(
     state: &AppState,
     connection: &Connection,
     force: bool,
 ) -> Result<SecretString, TokenProblem> {
-    let _turn = state.proxy.write_turn.read().await;
+    let skew = chrono::Duration::from_std(state.config.token_refresh_skew).unwrap_or_default();
+    let may_renew = force || connection.expires_at.is_none_or(|at| at <= chrono::Utc::now() + skew);
+    let on_sqlite = state.db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite;
+    let _turn = match may_renew && on_sqlite {
+        true => Some(state.proxy.write_turn.read().await),
+        false => None,
+    };
     connections::fresh_access_token(state, connection, force).await
 }
 
