@@ -326,6 +326,7 @@ fn write_proxy_apps(dir: &std::path::Path, provider: &str) {
     for (key, limits) in [
         ("test-proxy", ""),
         ("test-limited", "[rate_limits]\nper_connection = { requests = 2, per_secs = 60 }\n"),
+        ("test-paced", "[rate_limits]\nper_app = { requests = 2, per_secs = 1 }\n"),
     ] {
         let app = format!(
             r#"

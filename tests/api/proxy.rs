@@ -33,6 +33,7 @@ on_every_database!(
     a_dead_grant_answers_needs_reauthorization,
     a_rejected_api_key_is_recorded_and_scope_refusals_name_the_scopes,
     published_rate_limits_refuse_and_provider_429s_pass_through,
+    an_app_limit_queues_calls_briefly_across_its_connections,
     calls_are_audited_paginated_counted_and_forgotten_after_retention,
     module_credentials_answer_ready_made_headers_and_base_url,
 );
@@ -937,4 +938,23 @@ async fn a_module_whose_connection_lacks_scopes_is_refused_before_the_call() {
     assert_eq!(body["missingScopes"], json!(["contacts.read"]));
     let sent = s.app.provider.received_requests().await.unwrap();
     assert!(received_at(&sent, "/crm/contacts").is_empty(), "the provider was not called");
+}
+
+async fn an_app_limit_queues_calls_briefly_across_its_connections(app: TestApp) {
+    let s = setup(app).await;
+    let first = connect(&s, "test-paced", "key-a").await;
+    let second = connect(&s, "test-paced", "key-b").await;
+    Mock::given(path("/test-paced-api/v2/items"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&s.app.provider)
+        .await;
+    // Two a second for the whole app: the third call, on either connection, waits for its slot
+    // (PLUGBOARD_PROXY_QUEUE_MS allows a second) instead of being refused.
+    for id in [&first, &second] {
+        assert_eq!(get(&s.app, &s.runner, id, "/items").send().await.unwrap().status(), 200);
+    }
+    let started = std::time::Instant::now();
+    let queued = get(&s.app, &s.runner, &first, "/items").send().await.unwrap();
+    assert_eq!(queued.status(), 200);
+    assert!(started.elapsed() >= Duration::from_millis(300), "it waited for a slot: {:?}", started.elapsed());
 }
