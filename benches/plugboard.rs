@@ -2,10 +2,10 @@
 //! figures printed for people and one summary line per scenario. BENCHMARKS.md holds the results.
 //!
 //! ```sh
-//! cargo bench --bench plugboard -- [a|b|c|d|e|all]... [--quick]
+//! cargo bench --bench plugboard -- [a|b|c|d|e|f|all]... [--quick]
 //! ```
 //!
-//! a list, b sweep, c fan-out, d refresh storm, e key rotation; `--quick` runs each with ten
+//! a list, b sweep, c fan-out, d refresh storm, e key rotation, f proxy; `--quick` runs each with ten
 //! times fewer items, for a smoke run. `PLUGBOARD_BENCH_DATABASE_URL` (or
 //! `PLUGBOARD_TEST_DATABASE_URL`) adds scenario a on PostgreSQL; `PLUGBOARD_BENCH_LOG=1` shows the
 //! service's logs.
@@ -17,7 +17,7 @@ use std::process::ExitCode;
 
 use harness::{Scale, Summary};
 
-const USAGE: &str = "usage: cargo bench --bench plugboard -- [a|b|c|d|e|all]... [--quick]";
+const USAGE: &str = "usage: cargo bench --bench plugboard -- [a|b|c|d|e|f|all]... [--quick]";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scenario {
@@ -26,11 +26,18 @@ enum Scenario {
     FanOut,
     RefreshStorm,
     KeyRotation,
+    Proxy,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 5] =
-        [Scenario::List, Scenario::Sweep, Scenario::FanOut, Scenario::RefreshStorm, Scenario::KeyRotation];
+    const ALL: [Scenario; 6] = [
+        Scenario::List,
+        Scenario::Sweep,
+        Scenario::FanOut,
+        Scenario::RefreshStorm,
+        Scenario::KeyRotation,
+        Scenario::Proxy,
+    ];
 
     fn title(self) -> &'static str {
         match self {
@@ -39,6 +46,9 @@ impl Scenario {
             Scenario::FanOut => "c. Fan-out: verifications to every WebSocket subscriber of a team",
             Scenario::RefreshStorm => "d. Refresh storm: concurrent credential reads of one expired token",
             Scenario::KeyRotation => "e. Key rotation: rotate_keys from k1 to k2",
+            Scenario::Proxy => {
+                "f. Proxy: /proxy overhead over a direct loopback call, and 64 concurrent callers"
+            }
         }
     }
 
@@ -49,6 +59,7 @@ impl Scenario {
             Scenario::FanOut => scenarios::fanout::run(scale).await,
             Scenario::RefreshStorm => scenarios::refresh::run(scale).await,
             Scenario::KeyRotation => scenarios::rotation::run(scale).await,
+            Scenario::Proxy => scenarios::proxy::run(scale).await,
         }
     }
 }
@@ -64,6 +75,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<(Vec<Scenario>, Scal
             "c" => chosen.push(Scenario::FanOut),
             "d" => chosen.push(Scenario::RefreshStorm),
             "e" => chosen.push(Scenario::KeyRotation),
+            "f" => chosen.push(Scenario::Proxy),
             "all" => chosen.extend(Scenario::ALL),
             "--quick" => scale.quick = true,
             // `cargo bench` passes this to every bench binary.

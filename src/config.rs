@@ -36,6 +36,11 @@
 //! | `PLUGBOARD_OIDC_ISSUER` | none | an OpenID Connect issuer whose JWTs are accepted as bearer tokens |
 //! | `PLUGBOARD_OIDC_AUDIENCE` | none | the `aud` those JWTs must carry (required with the issuer) |
 //! | `PLUGBOARD_OIDC_TEAMS_CLAIM` | none | a claim listing team names; when set, memberships follow it |
+//! | `PLUGBOARD_PROXY_MAX_REQUEST_BYTES` | `52428800` | largest request body a runner may send through `/proxy` |
+//! | `PLUGBOARD_PROXY_MAX_RESPONSE_BYTES` | `104857600` | largest answer passed back through `/proxy` |
+//! | `PLUGBOARD_PROXY_TIMEOUT_SECS` | `120` | a whole proxied call, body included |
+//! | `PLUGBOARD_PROXY_QUEUE_MS` | `1000` | longest a proxied call waits for an app's rate limit before `429` |
+//! | `PLUGBOARD_API_CALL_RETENTION_DAYS` | `30` | how long proxied calls stay in `Connection.apiCalls` |
 //! | `RUST_LOG` | `info` | log filter |
 
 use std::net::SocketAddr;
@@ -129,6 +134,46 @@ pub struct Config {
     pub cors_origins: CorsOrigins,
     /// The identity provider whose JWTs are trusted, if any (`PLUGBOARD_OIDC_*`).
     pub oidc: Option<OidcSettings>,
+    /// The `/proxy` route's limits.
+    pub proxy: ProxySettings,
+}
+
+/// Limits of the authenticated proxy (`/proxy/{path}`).
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    /// `PLUGBOARD_PROXY_MAX_REQUEST_BYTES`: largest request body forwarded.
+    pub max_request_bytes: u64,
+    /// `PLUGBOARD_PROXY_MAX_RESPONSE_BYTES`: largest answer passed back.
+    pub max_response_bytes: u64,
+    /// `PLUGBOARD_PROXY_TIMEOUT_SECS`: a whole call, from connecting to the answer's last byte.
+    pub timeout: Duration,
+    /// `PLUGBOARD_PROXY_QUEUE_MS`: longest a call waits for a rate limit before it is refused.
+    pub queue: Duration,
+    /// `PLUGBOARD_API_CALL_RETENTION_DAYS`: how long call records are kept.
+    pub retention: Duration,
+}
+
+impl ProxySettings {
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let days: u64 =
+            positive("PLUGBOARD_API_CALL_RETENTION_DAYS", get("PLUGBOARD_API_CALL_RETENTION_DAYS"), "30")?;
+        let queue_ms: u64 = parse("PLUGBOARD_PROXY_QUEUE_MS", get("PLUGBOARD_PROXY_QUEUE_MS"), "1000")?;
+        Ok(ProxySettings {
+            max_request_bytes: positive(
+                "PLUGBOARD_PROXY_MAX_REQUEST_BYTES",
+                get("PLUGBOARD_PROXY_MAX_REQUEST_BYTES"),
+                "52428800",
+            )?,
+            max_response_bytes: positive(
+                "PLUGBOARD_PROXY_MAX_RESPONSE_BYTES",
+                get("PLUGBOARD_PROXY_MAX_RESPONSE_BYTES"),
+                "104857600",
+            )?,
+            timeout: seconds("PLUGBOARD_PROXY_TIMEOUT_SECS", get("PLUGBOARD_PROXY_TIMEOUT_SECS"), "120")?,
+            queue: Duration::from_millis(queue_ms),
+            retention: Duration::from_secs(days.saturating_mul(86_400)),
+        })
+    }
 }
 
 impl Config {
@@ -275,6 +320,7 @@ impl Config {
             cors_origins: CorsOrigins::parse(get("PLUGBOARD_CORS_ORIGINS").as_deref().unwrap_or(""))
                 .map_err(|problem| ConfigError { variable: "PLUGBOARD_CORS_ORIGINS", problem })?,
             oidc: OidcSettings::from_lookup(&get)?,
+            proxy: ProxySettings::from_lookup(get)?,
         })
     }
 
@@ -479,6 +525,9 @@ mod tests {
             ("PLUGBOARD_CORS_ORIGINS", "null"),
             ("PLUGBOARD_OIDC_ISSUER", "not a url"),
             ("PLUGBOARD_OIDC_AUDIENCE", "plugboard"),
+            ("PLUGBOARD_PROXY_MAX_REQUEST_BYTES", "0"),
+            ("PLUGBOARD_PROXY_TIMEOUT_SECS", "soon"),
+            ("PLUGBOARD_API_CALL_RETENTION_DAYS", "0"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.variable, var);

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod oidc;
 pub mod outbound;
+pub mod proxy;
 pub mod scheduler;
 pub mod startup;
 pub mod state;

@@ -41,6 +41,13 @@ pub fn refresh(app: &str, result: &'static str) {
     counter!("plugboard_token_refreshes_total", "app" => app.to_owned(), "result" => result).increment(1);
 }
 
+/// A call through the proxy, by app and the class of the status the caller got (`2xx`..`5xx`).
+pub fn proxy_call(app: &str, status: u16, took: Duration) {
+    counter!("plugboard_proxy_calls_total", "app" => app.to_owned(), "status_class" => status_class(status))
+        .increment(1);
+    histogram!("plugboard_proxy_call_duration_seconds", "app" => app.to_owned()).record(took.as_secs_f64());
+}
+
 /// Counts a request. `route` is the matched route template (or `unmatched`), never the path;
 /// the method and status become closed sets, so no caller can add series.
 pub fn http_request(route: &str, method: &actix_web::http::Method, status: u16) {

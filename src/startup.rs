@@ -54,8 +54,10 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         }
         None => None,
     };
+    let proxy = crate::proxy::ProxyRuntime::start(db.clone(), &config.proxy);
     Ok(AppState {
         oidc,
+        proxy,
         schedule: config.schedule(),
         db,
         sealer: Arc::new(sealer),

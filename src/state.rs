@@ -32,4 +32,6 @@ pub struct AppState {
     pub provider_gate: Arc<crate::connections::ProviderGate>,
     /// The identity provider whose JWTs are accepted, when `PLUGBOARD_OIDC_ISSUER` is set.
     pub oidc: Option<Arc<crate::oidc::OidcVerifier>>,
+    /// The API proxy's rate limits and audit writer.
+    pub proxy: Arc<crate::proxy::ProxyRuntime>,
 }

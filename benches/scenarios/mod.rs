@@ -1,8 +1,9 @@
-//! The five scenarios of issue 8, one module each. Every scenario prints its figures as it goes
+//! The scenarios: a-e of issue 8 and f, the proxy (issue 17), one module each. Every scenario prints its figures as it goes
 //! and answers the summary lines it ends with.
 
 pub mod fanout;
 pub mod list;
+pub mod proxy;
 pub mod refresh;
 pub mod rotation;
 pub mod sweep;

@@ -15,6 +15,7 @@ mod m20261130_100001_event_outbox;
 mod m20261130_100002_dynamic_connection_version;
 mod m20261130_140001_token_lifecycle;
 mod m20261130_160000_token_expiry_and_identities;
+mod m20261130_170001_api_calls;
 
 pub struct Migrator;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_100002_dynamic_connection_version::Migration),
             Box::new(m20261130_140001_token_lifecycle::Migration),
             Box::new(m20261130_160000_token_expiry_and_identities::Migration),
+            Box::new(m20261130_170001_api_calls::Migration),
         ]
     }
 }

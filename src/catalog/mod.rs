@@ -2,10 +2,12 @@
 //! once at start so that a broken provider file stops the start instead of a connection. It
 //! describes apps and checks connection forms; it never stores, sends or logs a secret value.
 
+mod attach;
 pub mod contract;
 mod error;
 mod form;
 mod load;
+mod proxy_rules;
 mod raw;
 mod request;
 mod search;
@@ -16,8 +18,12 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
+pub use attach::Attachment;
 pub use error::{CatalogError, Problem};
 pub use form::{FieldError, FormMode, FormValues};
+pub use proxy_rules::{
+    GENERIC_MODULE_KEY, GENERIC_MODULE_NAME, PathPattern, RateLimit, RateLimits, RequestRule,
+};
 pub use request::{
     BasicCredentials, BodyRule, Condition, CredentialParam, CredentialRules, FailureOutcome, FailureRule,
     VerifyMethod, VerifyRequest,

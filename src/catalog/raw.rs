@@ -28,6 +28,8 @@ pub(super) struct RawApp {
     pub verify: Option<RawVerify>,
     #[serde(default)]
     pub modules: Vec<RawModule>,
+    /// The provider's published rate limits (see `proxy_rules.rs`).
+    pub rate_limits: Option<RawRateLimits>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -156,6 +158,30 @@ pub(super) struct RawModule {
     pub name: String,
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// The requests the module makes through the proxy; none means any under the API base.
+    #[serde(default)]
+    pub requests: Vec<RawRequestRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRequestRule {
+    pub method: String,
+    pub path: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRateLimits {
+    pub per_connection: Option<RawRateLimit>,
+    pub per_app: Option<RawRateLimit>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRateLimit {
+    pub requests: u32,
+    pub per_secs: u32,
 }
 
 fn default_scope_separator() -> String {

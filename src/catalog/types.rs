@@ -8,6 +8,7 @@ use regex::Regex;
 use serde::Deserialize;
 use url::Url;
 
+use super::proxy_rules::{RateLimits, RequestRule};
 use super::request::{CredentialRules, VerifyRequest};
 use super::template::Template;
 use crate::domain::AuthType;
@@ -27,6 +28,7 @@ pub struct App {
     pub(super) credentials: CredentialRules,
     pub(super) verify: Option<VerifyRequest>,
     pub(super) modules: Vec<AppModule>,
+    pub(super) rate_limits: RateLimits,
 }
 
 impl App {
@@ -128,6 +130,11 @@ impl App {
             .map(|(name, template)| (name, template, template.host_placeholders()))
             .filter(|(_, _, fields)| !fields.is_empty())
             .collect()
+    }
+
+    /// The provider's published limits the proxy keeps to.
+    pub fn rate_limits(&self) -> RateLimits {
+        self.rate_limits
     }
 }
 
@@ -268,6 +275,7 @@ pub struct AppModule {
     pub(super) key: String,
     pub(super) name: String,
     pub(super) scopes: Vec<String>,
+    pub(super) requests: Vec<RequestRule>,
 }
 
 impl AppModule {

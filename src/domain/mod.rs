@@ -1,6 +1,7 @@
 //! Plain types and rules of Plugboard's domain. Nothing here knows about the database, HTTP or
 //! GraphQL: the store converts rows into these values, and the API is built from them.
 
+mod api_call;
 mod app_health;
 mod audit;
 mod auth_type;
@@ -12,6 +13,7 @@ mod role;
 mod status;
 mod team;
 
+pub use api_call::{ApiCall, audit_path};
 pub use app_health::{
     AppHealth, AppHealthStatus, AppTally, DEGRADED_MIN_FAILURES, DEGRADED_PROBES, DEGRADED_RECHECK_MINUTES,
 };

@@ -7,7 +7,9 @@ pub mod usage;
 
 use chrono::Utc;
 
-pub use credentials::{ModuleCredentials, module_credentials};
+pub use credentials::{
+    ModuleCredentials, ResolvedModule, ensure_usable, module_credentials, resolve_module, token_error,
+};
 pub use dynamic::{
     DynamicInput, MemberInput, add_member, create_dynamic, delete_dynamic, remove_member, set_default,
 };

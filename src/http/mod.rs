@@ -1,5 +1,5 @@
 //! HTTP routes: `/graphql` (POST for queries, GET for GraphiQL or a WebSocket upgrade),
-//! `/graphql/ws` (subscriptions), `/oauth/callback` (consent), `/metrics`, `/healthz`, `/readyz`.
+//! `/graphql/ws` (subscriptions), `/oauth/callback` (consent), `/proxy/{path}` (API calls for runners), `/metrics`, `/healthz`, `/readyz`.
 //! Handlers translate HTTP to calls into `graphql` and answer; no business rules here.
 
 mod cors;
@@ -8,6 +8,7 @@ mod graphql;
 mod health;
 mod metrics;
 mod oauth_callback;
+mod proxy;
 mod subscriptions;
 mod telemetry;
 
@@ -29,6 +30,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route(graphiql::LICENSES_PATH, web::get().to(graphiql::licenses))
     .route("/graphql/ws", web::get().to(subscriptions::websocket))
     .route("/oauth/callback", web::get().to(oauth_callback::callback))
+    .service(web::resource("/proxy/{path:.*}").to(proxy::proxy))
     .route("/metrics", web::get().to(metrics::metrics))
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz));

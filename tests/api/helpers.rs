@@ -357,6 +357,54 @@ account_pointer = "/email"
 "#
     );
     std::fs::write(dir.join("test-instance.toml"), instance).unwrap();
+
+    write_proxy_apps(dir, provider);
+}
+
+/// Apps for the proxy's tests: modules that declare their requests, and published rate limits.
+fn write_proxy_apps(dir: &std::path::Path, provider: &str) {
+    for (key, limits) in [
+        ("test-proxy", ""),
+        ("test-limited", "[rate_limits]\nper_connection = { requests = 2, per_secs = 60 }\n"),
+        ("test-paced", "[rate_limits]\nper_app = { requests = 2, per_secs = 1 }\n"),
+    ] {
+        let app = format!(
+            r#"
+key = "{key}"
+name = "Proxy {key}"
+description = "An API-key app for the proxy's tests."
+docs_url = "https://example.com/docs"
+auth_type = "API_KEY"
+api_base_url = "{provider}/{key}-api/v2"
+
+[[fields]]
+key = "api_key"
+label = "API key"
+secret = true
+required = true
+
+[credentials]
+headers = [{{ name = "X-Api-Key", value = "{{api_key}}" }}]
+query = [{{ name = "key", value = "{{api_key}}" }}]
+
+[verify]
+path = "/me"
+insufficient_scope_body = "missing_scope"
+
+[[modules]]
+key = "read-items"
+name = "Read items"
+requests = [{{ method = "GET", path = "/items" }}, {{ method = "GET", path = "/items/*" }}]
+
+[[modules]]
+key = "upload"
+name = "Upload files"
+requests = [{{ method = "POST", path = "/files/**" }}]
+
+{limits}"#
+        );
+        std::fs::write(dir.join(format!("{key}.toml")), app).unwrap();
+    }
 }
 
 /// A database of its own on the PostgreSQL server named by `PLUGBOARD_TEST_DATABASE_URL`.

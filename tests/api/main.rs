@@ -23,6 +23,7 @@ mod observability;
 mod oidc;
 mod process;
 mod provider_trust;
+mod proxy;
 mod revocation;
 mod rotation;
 mod scheduler;

@@ -4,6 +4,7 @@
 mod answers;
 mod embedded;
 mod form;
+mod proxy_rules;
 mod search;
 mod validation;
 

@@ -4,6 +4,7 @@
 
 mod fields;
 mod oauth;
+mod proxy;
 mod requests;
 
 use std::collections::{HashMap, HashSet};
@@ -38,6 +39,8 @@ pub(super) fn app(file: &str, stem: &str, raw: RawApp, problems: &mut Vec<Proble
     if let (Some(oauth), Some(base)) = (&oauth, &api_base_url) {
         check.host_fields(oauth, &fields, base);
     }
+    let modules = proxy::with_generic_module(modules);
+    let rate_limits = check.rate_limits(raw.rate_limits);
     if check.failed {
         return None;
     }
@@ -54,6 +57,7 @@ pub(super) fn app(file: &str, stem: &str, raw: RawApp, problems: &mut Vec<Proble
         credentials,
         verify,
         modules,
+        rate_limits,
     })
 }
 
@@ -226,7 +230,8 @@ impl Check<'_> {
             }
             self.not_blank(&format!("{at}.name"), &module.name);
             let scopes = self.scopes(&format!("{at}.scopes"), module.scopes);
-            modules.push(AppModule { key: module.key, name: module.name, scopes });
+            let requests = self.module_requests(&format!("{at}.requests"), module.requests);
+            modules.push(AppModule { key: module.key, name: module.name, scopes, requests });
         }
         modules
     }

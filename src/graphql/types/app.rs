@@ -74,6 +74,17 @@ pub struct AppModule {
     key: String,
     name: String,
     scopes: Vec<String>,
+    /// The requests the module may make through the proxy; empty when it may make any under
+    /// the app's API base.
+    requests: Vec<ModuleRequest>,
+}
+
+/// A kind of request a module makes: a method and a path pattern under the app's API base
+/// (`*` one segment, a final `**` any number).
+#[derive(SimpleObject)]
+pub struct ModuleRequest {
+    method: String,
+    path: String,
 }
 
 impl From<&catalog::App> for AppObject {
@@ -106,6 +117,14 @@ impl From<&catalog::App> for AppObject {
                     key: m.key().to_owned(),
                     name: m.name().to_owned(),
                     scopes: m.scopes().to_vec(),
+                    requests: m
+                        .requests()
+                        .iter()
+                        .map(|r| ModuleRequest {
+                            method: r.method().to_owned(),
+                            path: r.path().as_str().to_owned(),
+                        })
+                        .collect(),
                 })
                 .collect(),
             requires_consent: app.auth_type().needs_consent(),

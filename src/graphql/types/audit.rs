@@ -56,3 +56,9 @@ impl From<domain::AuditEvent> for AuditEvent {
         }
     }
 }
+
+impl From<domain::Actor> for AuditActor {
+    fn from(actor: domain::Actor) -> Self {
+        AuditActor { kind: actor.kind.into(), id: actor.id.map(|id| ID(id.to_string())), label: actor.label }
+    }
+}

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use super::api_call::{ApiCallEdge, ApiCallList};
 use super::app::AppObject;
 use super::audit::AuditEventList;
 use super::enums::{AuthType, ConnectionStatus, GrantStatus, VerificationOutcome};
@@ -12,7 +13,7 @@ use super::flow::ModuleUsage;
 use crate::connections;
 use crate::domain;
 use crate::error::{AppError, AppResult};
-use crate::graphql::ids::page_size;
+use crate::graphql::ids::{decode_cursor, encode_cursor, page_size};
 use crate::graphql::types::team::MAX_PAGE_SIZE;
 use crate::graphql::{audit_page, caller, state};
 
@@ -161,7 +162,32 @@ impl ConnectionObject {
     ) -> AppResult<AuditEventList> {
         audit_page(ctx, self.0.team_id, Some(self.0.id), first, before).await
     }
+
+    /// Calls made through the proxy with this connection, newest first (kept for
+    /// `PLUGBOARD_API_CALL_RETENTION_DAYS`). Never a body or a header value.
+    async fn api_calls(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 50)] first: Option<i32>,
+        after: Option<String>,
+    ) -> AppResult<ApiCallList> {
+        let first = page_size(first, MAX_PAGE_SIZE)?;
+        let after = after.map(|c| decode_cursor::<uuid::Uuid>(API_CALL_CURSOR, &c, "after")).transpose()?;
+        let mut calls = crate::proxy::calls(state(ctx)?, caller(ctx)?, &self.0, after, first + 1).await?;
+        let has_next_page = calls.len() as u64 > first;
+        calls.truncate(first as usize);
+        let edges: Vec<ApiCallEdge> = calls
+            .into_iter()
+            .map(|call| ApiCallEdge { cursor: encode_cursor(API_CALL_CURSOR, call.id), node: call.into() })
+            .collect();
+        Ok(ApiCallList {
+            page_info: super::PageInfo { has_next_page, end_cursor: edges.last().map(|e| e.cursor.clone()) },
+            edges,
+        })
+    }
 }
+
+const API_CALL_CURSOR: &str = "api-call";
 
 async fn usages(ctx: &Context<'_>, connection: &domain::Connection) -> AppResult<Vec<ModuleUsage>> {
     let state = state(ctx)?;

@@ -208,4 +208,20 @@ impl ModuleCredentialsObject {
     async fn expires_at(&self) -> Option<DateTime<Utc>> {
         self.0.expires_at
     }
+
+    /// The app's API base URL for this connection: requests go under it.
+    async fn base_url(&self) -> &str {
+        &self.0.base_url
+    }
+
+    /// Ready-made headers carrying the credentials (an `Authorization` header, an API-key
+    /// header, ...), as the app file says; add them to every request under `baseUrl`.
+    async fn headers(&self) -> async_graphql::Json<std::collections::BTreeMap<&str, &str>> {
+        async_graphql::Json(self.0.headers.iter().map(|(k, v)| (k.as_str(), v.expose_secret())).collect())
+    }
+
+    /// Query parameters carrying the credentials, for apps that take an API key in the URL.
+    async fn query_params(&self) -> async_graphql::Json<std::collections::BTreeMap<&str, &str>> {
+        async_graphql::Json(self.0.query.iter().map(|(k, v)| (k.as_str(), v.expose_secret())).collect())
+    }
 }

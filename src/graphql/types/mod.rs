@@ -1,6 +1,7 @@
 //! GraphQL object types. Each wraps a domain value; no entity or secret reaches this layer.
 
 pub mod access;
+pub mod api_call;
 pub mod app;
 pub mod audit;
 pub mod connection;

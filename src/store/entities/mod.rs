@@ -1,6 +1,7 @@
 //! Table definitions, one module per table. Only `store` sees these; everything else gets
 //! domain values.
 
+pub mod api_call;
 pub mod api_token;
 pub mod app_health;
 pub mod audit_event;
