@@ -21,6 +21,8 @@ export type AuthType =
 export type ConnectionEventKind =
   | 'CREATED'
   | 'DELETED'
+  /** The grant ends soon: within a week, then within a day. */
+  | 'EXPIRING'
   | 'STATUS_CHANGED'
   | 'UPDATED';
 
