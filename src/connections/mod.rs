@@ -37,7 +37,7 @@ pub use grants::warn_expiring_grants;
 pub use provider_gate::{ProviderGate, ProviderPermit};
 pub use rotation::{RotationReport, TableReport, check_keys, rotate_keys};
 pub use secrets::open as open_secrets;
-pub use tokens::{TokenProblem, fresh_access_token, replace_refused_token};
+pub use tokens::{TokenProblem, fresh_access_token, replace_refused_token, with_details};
 pub use verification::{
     CheckedConnection, check_stored, record_check, record_scheduled_checks, verify_connection,
 };

@@ -236,7 +236,7 @@ pub(super) fn grant_details(app: &App, tokens: &TokenSet) -> Option<BTreeMap<Str
 
 /// `form` with the grant's kept details added, for filling the app's templates (never stored
 /// as form values).
-pub(super) fn with_details(form: &FormValues, details: &BTreeMap<String, String>) -> FormValues {
+pub fn with_details(form: &FormValues, details: &BTreeMap<String, String>) -> FormValues {
     if details.is_empty() {
         return form.clone();
     }

@@ -160,7 +160,9 @@ fn form_values(
     };
     let form_secrets =
         secrets.into_iter().filter(|(k, _)| k != "access_token" && k != "refresh_token").collect();
-    Ok(FormValues::from_parts(connection.public_fields.clone(), form_secrets))
+    let form = FormValues::from_parts(connection.public_fields.clone(), form_secrets);
+    // The grant's kept details (Salesforce's `instance_url`) fill the API base like fields.
+    Ok(connections::with_details(&form, &connection.token_details))
 }
 
 fn prepare(

@@ -206,6 +206,24 @@ async fn token_response_fields_the_app_keeps_fill_its_templates(app: TestApp) {
         .ok(&s.member.token, "query($id: ID!) { connection(id: $id) { grantDetails } }", json!({ "id": id }))
         .await;
     assert_eq!(after["connection"]["grantDetails"]["instance_url"], s.app.provider.uri());
+
+    // So does the proxy: its calls go to the API base the details fill.
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .and(wiremock::matchers::path("/oauth-api/records"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(json!({ "records": [] })))
+        .mount(&s.app.provider)
+        .await;
+    let proxied = s
+        .app
+        .client
+        .get(format!("{}/proxy/records", s.app.address))
+        .bearer_auth(&s.member.token)
+        .header("Plugboard-Connection", &id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(proxied.status(), 200);
+    assert_eq!(proxied.json::<serde_json::Value>().await.unwrap(), json!({ "records": [] }));
 }
 
 async fn a_consent_completes_only_while_its_starter_may_manage_the_team(app: TestApp) {

@@ -7,6 +7,19 @@ use plugboard::domain::TeamRole;
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp, error_code};
+use crate::on_every_database;
+use crate::ws::{Protocol, Subscriber};
+
+on_every_database!(
+    deeply_nested_documents_are_refused_before_parsing,
+    deeply_nested_variables_are_refused,
+    documents_with_too_many_tokens_are_refused,
+    standard_introspection_is_answered_and_matches_the_committed_schema,
+    list_sizes_count_in_complexity,
+    made_up_methods_add_no_metric_series,
+    a_corpus_of_nasty_bodies_never_takes_the_service_down,
+    deep_documents_over_websocket_are_refused_and_the_socket_goes_on
+);
 
 const INTROSPECTION: &str = include_str!("introspection.graphql");
 
@@ -34,9 +47,7 @@ fn backends() -> [Backend; 2] {
     [Backend::Sqlite, Backend::Postgres]
 }
 
-#[tokio::test]
-async fn deeply_nested_documents_are_refused_before_parsing() {
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+async fn deeply_nested_documents_are_refused_before_parsing(app: TestApp) {
     let deep = 3000;
     let documents = [
         format!("{{ viewer(x: {}1{}) {{ email }} }}", "[".repeat(deep), "]".repeat(deep)),
@@ -53,9 +64,7 @@ async fn deeply_nested_documents_are_refused_before_parsing() {
     }
 }
 
-#[tokio::test]
-async fn deeply_nested_variables_are_refused() {
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+async fn deeply_nested_variables_are_refused(app: TestApp) {
     let query = "query($x: JSON) { __typename }";
     for levels in [40, 3000] {
         let mut value = json!(1);
@@ -87,9 +96,7 @@ async fn deeply_nested_variables_are_refused() {
     }
 }
 
-#[tokio::test]
-async fn documents_with_too_many_tokens_are_refused() {
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+async fn documents_with_too_many_tokens_are_refused(app: TestApp) {
     let repeated = format!("{{ {} }}", "__typename ".repeat(20_000));
     let body = app.graphql(None, &repeated, json!({})).await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
@@ -102,9 +109,7 @@ async fn documents_with_too_many_tokens_are_refused() {
     assert_eq!(body["data"]["viewer"]["email"], "ana@acme.test", "{body}");
 }
 
-#[tokio::test]
-async fn standard_introspection_is_answered_and_matches_the_committed_schema() {
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+async fn standard_introspection_is_answered_and_matches_the_committed_schema(app: TestApp) {
     let body = app.graphql(None, INTROSPECTION, json!({})).await;
     assert!(body["errors"].is_null(), "introspection was refused: {body}");
     let types = body["data"]["__schema"]["types"].as_array().expect("types");
@@ -157,9 +162,7 @@ async fn batches_are_bounded_and_share_one_complexity_budget() {
     assert_alive(&app).await;
 }
 
-#[tokio::test]
-async fn list_sizes_count_in_complexity() {
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+async fn list_sizes_count_in_complexity(app: TestApp) {
     let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
     let nested = "query($team: ID!) { team(id: $team) { connections(first: 100) { edges { node {
         auditEvents(first: 100) { edges { node { action } } } } } } } }";
@@ -222,9 +225,7 @@ async fn aliased_and_batched_provider_calls_are_rate_limited() {
     }
 }
 
-#[tokio::test]
-async fn made_up_methods_add_no_metric_series() {
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+async fn made_up_methods_add_no_metric_series(app: TestApp) {
     for i in 0..50 {
         let method = reqwest::Method::from_bytes(format!("HOSTILE{i}").as_bytes()).unwrap();
         let _ = app.client.request(method, format!("{}/graphql?x={i}", app.address)).send().await;
@@ -251,9 +252,7 @@ async fn metrics_can_require_a_token() {
     assert!(scraper.text().await.unwrap().contains("plugboard_open_subscriptions"));
 }
 
-#[tokio::test]
-async fn a_corpus_of_nasty_bodies_never_takes_the_service_down() {
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+async fn a_corpus_of_nasty_bodies_never_takes_the_service_down(app: TestApp) {
     let nasty: Vec<String> = vec![
         String::new(),
         "null".into(),
@@ -296,10 +295,7 @@ async fn a_corpus_of_nasty_bodies_never_takes_the_service_down() {
     }
 }
 
-#[tokio::test]
-async fn deep_documents_over_websocket_are_refused_and_the_socket_goes_on() {
-    use crate::ws::{Protocol, Subscriber};
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+async fn deep_documents_over_websocket_are_refused_and_the_socket_goes_on(app: TestApp) {
     let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
     let mut socket = Subscriber::connect(&app.address, "/graphql/ws", Protocol::TransportWs, &member.token)
         .await
