@@ -25,19 +25,24 @@ function headersFromFragment() {
   return JSON.stringify({ Authorization: `Bearer ${token}` }, null, 2);
 }
 
-// GraphiQL does not always hand the parsed document to the fetcher; parse it then.
-function isSubscription(documentAST, query, operationName) {
-  let document = documentAST;
-  if (!document) {
-    try {
-      document = parse(query);
-    } catch {
-      return false;
-    }
+// The operations of the query being sent. GraphiQL's own parsed document can lag behind the
+// editor (it may be missing, or still the previous query's), so the query text is parsed here.
+function operationsOf(query) {
+  try {
+    return parse(query).definitions.filter((d) => d.kind === "OperationDefinition");
+  } catch {
+    return [];
   }
-  const operations = (document?.definitions ?? []).filter((d) => d.kind === "OperationDefinition");
-  const chosen = operationName ? operations.find((d) => d.name?.value === operationName) : operations[0];
-  return chosen?.operation === "subscription";
+}
+
+// GraphiQL can pass the name of an operation the editor held before (a replaced `query Start`);
+// a name the query does not define is dropped, so its only operation runs.
+function normalized(params) {
+  const operations = operationsOf(params.query);
+  const named = params.operationName && operations.find((d) => d.name?.value === params.operationName);
+  const operationName = named ? params.operationName : undefined;
+  const chosen = named || (operations.length === 1 ? operations[0] : undefined);
+  return { params: { ...params, operationName }, subscription: chosen?.operation === "subscription" };
 }
 
 // One WebSocket per set of headers: the server authenticates in `connection_init`, so the
@@ -59,8 +64,9 @@ async function* subscribe(params, headers) {
   });
 }
 
-async function fetcher(params, options = {}) {
-  if (isSubscription(options.documentAST, params.query, params.operationName)) {
+async function fetcher(given, options = {}) {
+  const { params, subscription } = normalized(given);
+  if (subscription) {
     return subscribe(params, options.headers);
   }
   const response = await fetch(endpoint, {
