@@ -79,26 +79,16 @@ impl SubscriptionRoot {
         ctx: &Context<'_>,
         team_id: ID,
     ) -> async_graphql::Result<impl Stream<Item = AppResult<VerificationEvent>>> {
-        let receiver = team_events(ctx, &team_id).await?;
-        let team = team_id.clone();
-        Ok(receiver.filter_map(move |event| {
-            let team = team.clone();
-            async move {
-                let event = match event {
-                    Ok(event) => event,
-                    Err(ended) => return Some(Err(ended)),
-                };
-                match &*event {
-                    Event::Verification(e) => Some(Ok(VerificationEvent {
-                        connection_id: ID(e.connection_id.to_string()),
-                        team_id: team,
-                        phase: e.phase.into(),
-                        verification: e.verification().map(Verification::from),
-                    })),
-                    Event::Connection(_) | Event::App(_) | Event::Access(_) => None,
-                }
-            }
-        }))
+        Ok(team_stream(ctx, team_id, |event, team_id| match event {
+            Event::Verification(e) => Some(VerificationEvent {
+                connection_id: ID(e.connection_id.to_string()),
+                team_id,
+                phase: e.phase.into(),
+                verification: e.verification().map(Verification::from),
+            }),
+            Event::Connection(_) | Event::App(_) | Event::Access(_) => None,
+        })
+        .await?)
     }
 
     /// Connections of the team created, updated, deleted, or changing status.
@@ -107,27 +97,17 @@ impl SubscriptionRoot {
         ctx: &Context<'_>,
         team_id: ID,
     ) -> async_graphql::Result<impl Stream<Item = AppResult<ConnectionEvent>>> {
-        let receiver = team_events(ctx, &team_id).await?;
-        let team = team_id.clone();
-        Ok(receiver.filter_map(move |event| {
-            let team = team.clone();
-            async move {
-                let event = match event {
-                    Ok(event) => event,
-                    Err(ended) => return Some(Err(ended)),
-                };
-                match &*event {
-                    Event::Connection(e) => Some(Ok(ConnectionEvent {
-                        connection_id: ID(e.connection_id.to_string()),
-                        team_id: team,
-                        kind: e.kind.into(),
-                        status: e.status().map(Into::into),
-                        previous_status: e.previous_status().map(Into::into),
-                    })),
-                    Event::Verification(_) | Event::App(_) | Event::Access(_) => None,
-                }
-            }
-        }))
+        Ok(team_stream(ctx, team_id, |event, team_id| match event {
+            Event::Connection(e) => Some(ConnectionEvent {
+                connection_id: ID(e.connection_id.to_string()),
+                team_id,
+                kind: e.kind.into(),
+                status: e.status().map(Into::into),
+                previous_status: e.previous_status().map(Into::into),
+            }),
+            Event::Verification(_) | Event::App(_) | Event::Access(_) => None,
+        })
+        .await?)
     }
 
     /// An app the team's connections use became `DEGRADED` (many of its connections failing
@@ -137,30 +117,34 @@ impl SubscriptionRoot {
         ctx: &Context<'_>,
         team_id: ID,
     ) -> async_graphql::Result<impl Stream<Item = AppResult<AppHealthEvent>>> {
-        let receiver = team_events(ctx, &team_id).await?;
-        let team = team_id.clone();
-        Ok(receiver.filter_map(move |event| {
-            let team = team.clone();
-            async move {
-                let event = match event {
-                    Ok(event) => event,
-                    Err(ended) => return Some(Err(ended)),
-                };
-                match &*event {
-                    Event::App(e) => {
-                        let status = crate::domain::AppHealthStatus::parse(&e.status)?;
-                        let health = crate::domain::AppHealth {
-                            status,
-                            since: e.since,
-                            last_error: e.last_error.clone(),
-                        };
-                        Some(Ok(AppHealthEvent { team_id: team, app: e.app.clone(), health: health.into() }))
-                    }
-                    Event::Verification(_) | Event::Connection(_) | Event::Access(_) => None,
-                }
+        Ok(team_stream(ctx, team_id, |event, team_id| match event {
+            Event::App(e) => {
+                let status = crate::domain::AppHealthStatus::parse(&e.status)?;
+                let health =
+                    crate::domain::AppHealth { status, since: e.since, last_error: e.last_error.clone() };
+                Some(AppHealthEvent { team_id, app: e.app.clone(), health: health.into() })
             }
-        }))
+            Event::Verification(_) | Event::Connection(_) | Event::Access(_) => None,
+        })
+        .await?)
     }
+}
+
+/// The team's events that `pick` turns into items of one subscription, ending with the error
+/// that ended the watch (access lost).
+async fn team_stream<T: Send + 'static>(
+    ctx: &Context<'_>,
+    team_id: ID,
+    pick: fn(&Event, ID) -> Option<T>,
+) -> AppResult<impl Stream<Item = AppResult<T>> + use<T>> {
+    let receiver = team_events(ctx, &team_id).await?;
+    Ok(receiver.filter_map(move |event| {
+        let item = match event {
+            Ok(event) => pick(&event, team_id.clone()).map(Ok),
+            Err(ended) => Some(Err(ended)),
+        };
+        std::future::ready(item)
+    }))
 }
 
 /// The events of a team the caller can see; another team is `NOT_FOUND`.
