@@ -65,17 +65,7 @@ async fn consent_and_reauthorization_send_authorized_and_recovered_webhooks(app:
     assert_eq!(check["verifyConnection"]["outcome"], "NEEDS_REAUTHORIZATION");
     received_events(&receiver, 3).await;
     s.provider.set_mode(crate::fake_oauth::TokenMode::Normal);
-    let started = s
-        .app
-        .ok(
-            &s.member.token,
-            "mutation($id: ID!) { reauthorizeConnection(id: $id) { authorizationUrl } }",
-            json!({ "id": id }),
-        )
-        .await;
-    let (code, page) =
-        crate::oauth::consent(&s, started["reauthorizeConnection"]["authorizationUrl"].as_str().unwrap())
-            .await;
+    let (code, page) = crate::oauth::reauthorize(&s, &id).await;
     assert_eq!(code, 200, "{page}");
     let events = received_events(&receiver, 5).await;
     let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
@@ -230,14 +220,7 @@ async fn a_consent_completes_only_while_its_starter_may_manage_the_team(app: Tes
     let s = setup(app).await;
     let id = connected(&s).await;
     let before = stored_tokens(&s, &id).await;
-    let started = s
-        .app
-        .ok(
-            &s.member.token,
-            "mutation($id: ID!) { reauthorizeConnection(id: $id) { authorizationUrl } }",
-            json!({ "id": id }),
-        )
-        .await;
+    let url = crate::oauth::start_reauthorization(&s, &id).await;
     // The starter is demoted to read-only before the consent comes back.
     let team: plugboard::domain::TeamId = s.member.team_id.parse().unwrap();
     let email = plugboard::domain::Email::parse("ana@acme.test").unwrap();
@@ -245,9 +228,7 @@ async fn a_consent_completes_only_while_its_starter_may_manage_the_team(app: Tes
     plugboard::store::teams::set_membership(&s.app.state.db, team, user.id, TeamRole::Monitoring)
         .await
         .unwrap();
-    let (_, page) =
-        crate::oauth::consent(&s, started["reauthorizeConnection"]["authorizationUrl"].as_str().unwrap())
-            .await;
+    let (_, page) = crate::oauth::consent(&s, &url).await;
     assert!(page.contains("can no longer change") && page.contains("\"outcome\":\"error\""), "{page}");
     assert_eq!(stored_tokens(&s, &id).await, before, "nothing was replaced");
     let audit = s

@@ -62,6 +62,25 @@ pub(crate) async fn create(s: &Setup, scopes: &[&str]) -> (String, String, Value
 
 /// Plays the browser: opens the consent URL, follows the provider's redirect to the callback,
 /// and answers the callback's status and page.
+/// Starts a reauthorization of connection `id` as the team's member; answers where to consent.
+pub(crate) async fn start_reauthorization(s: &Setup, id: &str) -> String {
+    let started = s
+        .app
+        .ok(
+            &s.member.token,
+            "mutation($id: ID!) { reauthorizeConnection(id: $id) { authorizationUrl } }",
+            json!({ "id": id }),
+        )
+        .await;
+    started["reauthorizeConnection"]["authorizationUrl"].as_str().expect("an authorization URL").to_owned()
+}
+
+/// Reauthorizes connection `id` through the provider's consent; answers the callback's status
+/// and page.
+pub(crate) async fn reauthorize(s: &Setup, id: &str) -> (u16, String) {
+    consent(s, &start_reauthorization(s, id).await).await
+}
+
 pub(crate) async fn consent(s: &Setup, authorization_url: &str) -> (u16, String) {
     let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let at_provider = browser.get(authorization_url).send().await.unwrap();
@@ -329,15 +348,7 @@ async fn reauthorizing_as_another_account_is_refused(app: TestApp) {
     let s = setup(app).await;
     let id = connected(&s).await;
     s.provider.set_account("someone-else@provider.test");
-    let started = s
-        .app
-        .ok(
-            &s.member.token,
-            "mutation($id: ID!) { reauthorizeConnection(id: $id) { authorizationUrl } }",
-            json!({ "id": id }),
-        )
-        .await;
-    let (_, page) = consent(&s, started["reauthorizeConnection"]["authorizationUrl"].as_str().unwrap()).await;
+    let (_, page) = reauthorize(&s, &id).await;
     assert!(page.contains("someone-else@provider.test") && page.contains("owner@provider.test"), "{page}");
     assert!(page.contains("\"outcome\":\"error\""));
     assert_eq!(stored_tokens(&s, &id).await.0, "access-token-secret-2", "nothing was replaced");
@@ -354,23 +365,11 @@ async fn a_state_works_once_and_not_after_it_expires(app: TestApp) {
     assert_eq!(code, 400, "a replayed state is refused");
     assert!(page.contains("expired or was already used"), "{page}");
 
-    let started = s
-        .app
-        .ok(
-            &s.member.token,
-            "mutation($id: ID!) { reauthorizeConnection(id: $id) { authorizationUrl } }",
-            json!({ "id": id }),
-        )
-        .await;
-    let callback = browser
-        .get(started["reauthorizeConnection"]["authorizationUrl"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .headers()["location"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let callback =
+        browser.get(start_reauthorization(&s, &id).await).send().await.unwrap().headers()["location"]
+            .to_str()
+            .unwrap()
+            .to_owned();
     plugboard::store::entities::oauth_state::Entity::update_many()
         .col_expr(plugboard::store::entities::oauth_state::Column::ExpiresAt, Expr::value(Utc::now()))
         .filter(
@@ -394,15 +393,7 @@ async fn a_refused_consent_leaves_connections_as_they_were() {
     let s = setup(TestApp::spawn(Backend::Sqlite).await.unwrap()).await;
     let id = connected(&s).await;
     s.provider.deny_consent(true);
-    let started = s
-        .app
-        .ok(
-            &s.member.token,
-            "mutation($id: ID!) { reauthorizeConnection(id: $id) { authorizationUrl } }",
-            json!({ "id": id }),
-        )
-        .await;
-    let (_, page) = consent(&s, started["reauthorizeConnection"]["authorizationUrl"].as_str().unwrap()).await;
+    let (_, page) = reauthorize(&s, &id).await;
     assert!(page.contains("access_denied"), "{page}");
     assert_eq!(status(&s, &id).await["status"], "ACTIVE");
 

@@ -163,17 +163,7 @@ async fn a_stale_refresh_failure_does_not_overwrite_a_fresh_reauthorization(app:
     let refreshing = tokio::spawn(async move { fresh_access_token(&state, &stale, false).await });
     tokio::time::sleep(Duration::from_millis(200)).await;
     // ...after a person has reauthorized the connection.
-    let started = s
-        .app
-        .ok(
-            &s.member.token,
-            "mutation($id: ID!) { reauthorizeConnection(id: $id) { authorizationUrl } }",
-            json!({ "id": id }),
-        )
-        .await;
-    let (code, page) =
-        crate::oauth::consent(&s, started["reauthorizeConnection"]["authorizationUrl"].as_str().unwrap())
-            .await;
+    let (code, page) = crate::oauth::reauthorize(&s, &id).await;
     assert_eq!(code, 200, "{page}");
     let reauthorized = stored_tokens(&s, &id).await;
     let problem = refreshing.await.unwrap().unwrap_err();
@@ -191,15 +181,7 @@ async fn a_stale_refresh_failure_does_not_overwrite_a_fresh_reauthorization(app:
     let state = s.app.state.clone();
     let refreshing = tokio::spawn(async move { fresh_access_token(&state, &stale, false).await });
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let started = s
-        .app
-        .ok(
-            &s.member.token,
-            "mutation($id: ID!) { reauthorizeConnection(id: $id) { authorizationUrl } }",
-            json!({ "id": id }),
-        )
-        .await;
-    crate::oauth::consent(&s, started["reauthorizeConnection"]["authorizationUrl"].as_str().unwrap()).await;
+    crate::oauth::reauthorize(&s, &id).await;
     let reauthorized = stored_tokens(&s, &id).await;
     refreshing.await.unwrap().expect("the late refresh still answers a working token");
     assert_eq!(stored_tokens(&s, &id).await, reauthorized, "the newer grant's tokens stay");
