@@ -42,7 +42,8 @@ pub struct ProxyRuntime {
 }
 
 impl ProxyRuntime {
-    /// Starts the audit writer on the current runtime.
+    /// Starts the audit writer on the current runtime. The HTTP server owns the result: only
+    /// `/proxy` uses it.
     pub fn start(db: DatabaseConnection, settings: &ProxySettings) -> Arc<Self> {
         let write_turn = record::WriteTurn::default();
         let recorder = Recorder::start(db, settings.retention, write_turn.clone());
@@ -109,9 +110,9 @@ pub enum AnswerBody {
 
 /// Passes `call` on and answers what the caller gets; Plugboard's own refusals are errors.
 /// Every call whose connection was found is recorded, refusals included.
-pub async fn forward(state: &AppState, call: Call<'_>) -> Result<Answer, ProxyError> {
+pub async fn forward(state: &AppState, runtime: &ProxyRuntime, call: Call<'_>) -> Result<Answer, ProxyError> {
     let started = Instant::now();
-    let (result, app_key) = forward_inner(state, call, started).await;
+    let (result, app_key) = forward_inner(state, runtime, call, started).await;
     let status = match &result {
         Ok(answer) => answer.status,
         Err(error) => error.status,
@@ -122,6 +123,7 @@ pub async fn forward(state: &AppState, call: Call<'_>) -> Result<Answer, ProxyEr
 
 async fn forward_inner(
     state: &AppState,
+    runtime: &ProxyRuntime,
     call: Call<'_>,
     started: Instant,
 ) -> (Result<Answer, ProxyError>, Option<String>) {
@@ -146,7 +148,7 @@ async fn forward_inner(
     let app_key = target.connection.app_key.clone();
     let path = audit_path(call.path, call.query);
     let method = call.method.as_str().to_owned();
-    let result = upstream::send(state, &principal, &target, call).await;
+    let result = upstream::send(state, runtime, &principal, &target, call).await;
     let (status, code) = match &result {
         Ok(answer) => (answer.status, answer.annotation),
         Err(error) => (error.status, Some(error.code)),
@@ -165,6 +167,6 @@ async fn forward_inner(
         actor: principal.actor(),
         created_at: chrono::Utc::now(),
     };
-    state.proxy.recorder.record(record).await;
+    runtime.recorder.record(record).await;
     (result, Some(app_key))
 }

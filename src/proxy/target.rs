@@ -6,7 +6,7 @@
 use crate::domain::{Connection, ConnectionId, FlowId, Principal, TeamAccess};
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::{access, flows, store};
+use crate::{access, store};
 
 use super::error::ProxyError;
 
@@ -86,7 +86,8 @@ pub async fn resolve(state: &AppState, principal: &Principal, via: Via) -> Resul
                 ));
             };
             let resolved =
-                flows::resolve_module(state, *team_id, flow_id, &module_key, select.as_deref()).await?;
+                crate::connections::resolve_module(state, *team_id, flow_id, &module_key, select.as_deref())
+                    .await?;
             Ok(Target {
                 connection: resolved.connection,
                 sealed: resolved.sealed,
@@ -128,6 +129,6 @@ async fn through_connection(
         .map_err(AppError::from)?
         .ok_or_else(not_found)?;
     let app = state.catalog.get(&connection.app_key).ok_or_else(not_found)?;
-    flows::ensure_usable(app, &connection)?;
+    crate::connections::ensure_usable(app, &connection)?;
     Ok(Target { connection, sealed, module: None })
 }
