@@ -3,6 +3,7 @@
 mod helpers;
 
 mod access;
+mod architecture;
 mod audit;
 mod catalog;
 mod cli;
