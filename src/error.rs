@@ -29,6 +29,9 @@ pub enum AppError {
     AccountValidation { message: String, missing_scopes: Vec<String> },
     #[error("{0}")]
     NeedsReauthorization(String),
+    /// A person's consent did not complete: the provider refused it or sent nothing usable.
+    #[error("{0}")]
+    ConsentDenied(String),
     #[error("{0}")]
     ProviderUnavailable(String),
     /// Too many calls to providers from this request or token; try again after `retry_after`.
@@ -60,6 +63,7 @@ impl AppError {
             AppError::ConnectionInUse { .. } => "CONNECTION_IN_USE",
             AppError::AccountValidation { .. } => "ACCOUNT_VALIDATION_ERROR",
             AppError::NeedsReauthorization(_) => "NEEDS_REAUTHORIZATION",
+            AppError::ConsentDenied(_) => "CONSENT_DENIED",
             AppError::ProviderUnavailable(_) => "PROVIDER_UNAVAILABLE",
             AppError::RateLimited { .. } => "RATE_LIMITED",
             AppError::Internal(_) => "INTERNAL",
@@ -70,6 +74,15 @@ impl AppError {
 impl AppError {
     pub fn internal(err: anyhow::Error) -> Self {
         AppError::Internal(Arc::new(err))
+    }
+
+    /// What the caller is told: the message, except for `Internal`, whose detail only the log
+    /// gets (the caller of this logs it).
+    pub fn public_message(&self) -> String {
+        match self {
+            AppError::Internal(_) => INTERNAL_MESSAGE.to_owned(),
+            other => other.to_string(),
+        }
     }
 }
 

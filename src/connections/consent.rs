@@ -10,8 +10,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::record::{self, Change, Fact, Write};
 use super::secrets::StoredSecrets;
-use super::{audit, tokens, verification};
+use super::{tokens, verification};
 use crate::catalog::{App, FormValues};
 use crate::crypto::Binding;
 use crate::domain::{
@@ -19,7 +20,6 @@ use crate::domain::{
     VerificationOutcome,
 };
 use crate::error::{AppError, AppResult};
-use crate::events::{ConnectionEvent, ConnectionEventKind};
 use crate::oauth::{self, StateToken};
 use crate::state::AppState;
 use crate::store;
@@ -39,7 +39,7 @@ pub enum Purpose {
 }
 
 impl Purpose {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Purpose::Create => "CREATE",
             Purpose::Reauthorize => "REAUTHORIZE",
@@ -49,6 +49,15 @@ impl Purpose {
 
     fn parse(raw: &str) -> Option<Self> {
         [Purpose::Create, Purpose::Reauthorize, Purpose::Edit].into_iter().find(|p| p.as_str() == raw)
+    }
+
+    /// What the trail calls a completed consent of this purpose.
+    pub(super) fn audit_action(self) -> AuditAction {
+        match self {
+            Purpose::Create => AuditAction::ConnectionAuthorized,
+            Purpose::Reauthorize => AuditAction::ConnectionReauthorized,
+            Purpose::Edit => AuditAction::ConnectionEdited,
+        }
     }
 }
 
@@ -163,22 +172,30 @@ pub struct Completed {
 }
 
 /// Why a callback changed nothing (or only recorded the provider's refusal on a pending
-/// connection). `connection_id` is known once the state was valid.
+/// connection). `connection_id` is known once the state was valid. The page shows
+/// `error.public_message()` and posts `error.code()` to the opener.
 #[derive(Debug, Clone)]
 pub struct Refused {
     pub connection_id: Option<ConnectionId>,
-    /// The state was missing, unknown, expired or used: a 400 page.
-    pub bad_state: bool,
-    pub message: String,
+    pub error: AppError,
 }
 
 impl Refused {
+    /// The state was missing, unknown, expired or used.
     fn bad_state(message: &str) -> Self {
-        Refused { connection_id: None, bad_state: true, message: message.to_owned() }
+        Refused { connection_id: None, error: AppError::bad_input("state", message) }
     }
 
-    fn of(connection_id: ConnectionId, message: impl Into<String>) -> Self {
-        Refused { connection_id: Some(connection_id), bad_state: false, message: message.into() }
+    fn of(connection_id: ConnectionId, error: AppError) -> Self {
+        Refused { connection_id: Some(connection_id), error }
+    }
+
+    fn denied(connection_id: ConnectionId, message: impl Into<String>) -> Self {
+        Refused::of(connection_id, AppError::ConsentDenied(message.into()))
+    }
+
+    fn conflict(connection_id: ConnectionId, message: impl Into<String>) -> Self {
+        Refused::of(connection_id, AppError::Conflict(message.into()))
     }
 }
 
@@ -196,8 +213,8 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
             )
         })?;
     let id = stored.connection_id;
-    let purpose =
-        Purpose::parse(&stored.purpose).ok_or_else(|| Refused::of(id, "unknown consent purpose"))?;
+    let purpose = Purpose::parse(&stored.purpose)
+        .ok_or_else(|| Refused::of(id, AppError::bad_input("state", "unknown consent purpose")))?;
     tracing::Span::current()
         .record("connection_id", tracing::field::display(id))
         .record("purpose", purpose.as_str());
@@ -205,9 +222,11 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
     let (connection, sealed) = store::connections::find_with_secrets(&state.db, stored.team_id, id)
         .await
         .map_err(|err| internal_refusal(Some(id), err))?
-        .ok_or_else(|| Refused::of(id, "the connection was deleted while consent was pending"))?;
-    let app =
-        state.catalog.get(&connection.app_key).ok_or_else(|| Refused::of(id, "the app left the catalog"))?;
+        .ok_or_else(|| Refused::conflict(id, "the connection was deleted while consent was pending"))?;
+    let app = state
+        .catalog
+        .get(&connection.app_key)
+        .ok_or_else(|| Refused::conflict(id, "the app left the catalog"))?;
     let actor = Actor { kind: stored.actor_kind, id: stored.actor_id, label: stored.actor_label.clone() };
     // The consent is the starter's: it completes only while they may still change the team's
     // connections (a member removed meanwhile cannot finish one).
@@ -218,7 +237,7 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
         if !role.is_some_and(crate::domain::TeamRole::can_manage) {
             return Err(Refused::of(
                 id,
-                "the person who started this sign-in can no longer change this team's connections; nothing was changed",
+                AppError::Forbidden("the person who started this sign-in can no longer change this team's connections; nothing was changed".into()),
             ));
         }
     }
@@ -232,19 +251,22 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
         if purpose == Purpose::Create {
             note_pending(state, &connection, &message).await;
         }
-        return Err(Refused::of(id, message));
+        return Err(Refused::denied(id, message));
     }
     let code =
-        callback.code.ok_or_else(|| Refused::of(id, "the provider sent neither a code nor an error"))?;
+        callback.code.ok_or_else(|| Refused::denied(id, "the provider sent neither a code nor an error"))?;
     if connection.version != stored.connection_version {
-        return Err(Refused::of(id, "the connection was changed while consent was pending; start again"));
+        return Err(Refused::conflict(
+            id,
+            "the connection was changed while consent was pending; start again",
+        ));
     }
 
     let current = StoredSecrets::open(&state.sealer, connection.team_id, id, sealed.as_deref())
         .map_err(|err| internal_refusal(Some(id), err))?;
     let (name, form) = match &payload.edit {
         Some(edit) => (
-            ConnectionName::parse(&edit.name).map_err(|m| Refused::of(id, m))?,
+            ConnectionName::parse(&edit.name).map_err(|m| Refused::of(id, AppError::bad_input("name", m)))?,
             FormValues::from_parts(
                 edit.public.clone(),
                 edit.secrets.iter().map(|(k, v)| (k.clone(), SecretString::from(v.clone()))).collect(),
@@ -255,8 +277,8 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
             FormValues::from_parts(connection.public_fields.clone(), current.form.clone()),
         ),
     };
-    let client = state.oauth_clients.for_app(app, &form).map_err(|err| Refused::of(id, err.to_string()))?;
-    let http = tokens::token_client(state, app, &form).map_err(|err| Refused::of(id, err.to_string()))?;
+    let client = state.oauth_clients.for_app(app, &form).map_err(|err| internal_refusal(Some(id), err))?;
+    let http = tokens::token_client(state, app, &form).map_err(|err| internal_refusal(Some(id), err))?;
     let verifier = payload.pkce_verifier.map(SecretString::from);
     let permit = state.provider_gate.enter(connection.team_id).await;
     let granted = match oauth::exchange_code(
@@ -276,7 +298,7 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
             if purpose == Purpose::Create {
                 note_pending(state, &connection, &message).await;
             }
-            return Err(Refused::of(id, message));
+            return Err(Refused::denied(id, message));
         }
     };
     let details = tokens::grant_details(app, &granted).unwrap_or_else(|| {
@@ -290,7 +312,7 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
         && purpose != Purpose::Create
         && before != after
     {
-        return Err(Refused::of(
+        return Err(Refused::conflict(
             id,
             format!(
                 "you signed in to {} as {after}, but this connection belongs to {before}; sign in as {before}, or create a new connection",
@@ -334,17 +356,12 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
         grant_expires_at: tokens::grant_expiry(now, &granted),
         token_details: details,
     };
-    let action = match purpose {
-        Purpose::Create => AuditAction::ConnectionAuthorized,
-        Purpose::Reauthorize => AuditAction::ConnectionReauthorized,
-        Purpose::Edit => AuditAction::ConnectionEdited,
-    };
     let updated =
-        store_completed(state, &actor, &connection, data, action, check.as_ref()).await.map_err(|err| {
+        store_completed(state, &actor, &connection, data, purpose, check.as_ref()).await.map_err(|err| {
             match err {
                 // Internal detail goes to the log, never to the page.
                 AppError::Internal(_) => internal_refusal(Some(id), err),
-                other => Refused::of(id, other.to_string()),
+                other => Refused::of(id, other),
             }
         })?;
     let mut message = match &check {
@@ -392,44 +409,20 @@ async fn store_completed(
     actor: &Actor,
     before: &Connection,
     data: ConnectionData,
-    action: AuditAction,
+    purpose: Purpose,
     check: Option<&CheckResult>,
 ) -> AppResult<Connection> {
     let txn = crate::store::begin(&state.db).await?;
-    let updated =
-        store::connections::replace(&txn, before.team_id, before.id, before.version, data, actor_user(actor))
-            .await?
-            .ok_or_else(|| {
-                AppError::Conflict("the connection was changed while consent was pending; start again".into())
-            })?;
-    let consented_as = check.and_then(|c| c.account_label.clone());
-    let mut detail = audit::content(&updated);
-    if action == AuditAction::ConnectionEdited {
-        detail["changed_fields"] = json!(audit::changed_fields(before, &updated));
-    }
-    // Who the provider says consented: the person who started the consent is the actor.
-    detail["consented_as"] = json!(consented_as);
-    audit::record(&txn, actor, &updated, action, detail).await?;
-    if let Some(check) = check {
-        verification::record_stored(&txn, state, actor, &updated, &check.verification).await?;
-    }
-    // The events and webhooks the completion causes commit with it.
-    let event = ConnectionEvent::changed(
-        updated.team_id,
-        updated.id,
-        ConnectionEventKind::Updated,
-        Some(updated.status),
-        None,
-    );
-    crate::events::stage(&txn, &[event]).await?;
-    let mut extra = serde_json::Map::new();
-    extra.insert("account".into(), json!(consented_as.as_ref().or(updated.account_label.as_ref())));
-    extra.insert("started_by".into(), json!(actor.label));
-    crate::webhooks::enqueue(&txn, state, crate::webhooks::AUTHORIZED, &updated, None, extra)
-        .await
-        .map_err(AppError::internal)?;
-    verification::stage_finished(&txn, state, &updated, check.map(|c| &c.verification), before.status)
-        .await?;
+    let change = Change {
+        actor,
+        fact: Fact::Authorized { purpose, consented_as: check.and_then(|c| c.account_label.clone()) },
+        before: Some(before),
+        write: Write::Replace { version: before.version, data, by: actor_user(actor) },
+        check: check.map(|c| &c.verification),
+    };
+    let updated = record::record(&txn, state, change).await?.ok_or_else(|| {
+        AppError::Conflict("the connection was changed while consent was pending; start again".into())
+    })?;
     super::commit(state, txn).await?;
     Ok(updated)
 }
@@ -453,16 +446,20 @@ async fn note_pending(state: &AppState, connection: &Connection, message: &str) 
         started_at: now,
         finished_at: now,
     };
-    if let Err(err) = store::connections::set_status(
-        &state.db,
-        connection.team_id,
-        connection.id,
-        connection.version,
-        connection.status,
-        &note,
-    )
-    .await
-    {
+    let actor = Actor::system("consent");
+    let noted = async {
+        let txn = crate::store::begin(&state.db).await?;
+        let change = Change {
+            actor: &actor,
+            fact: Fact::ConsentRefused,
+            before: Some(connection),
+            write: Write::Note { version: connection.version },
+            check: Some(&note),
+        };
+        record::record(&txn, state, change).await?;
+        super::commit(state, txn).await
+    };
+    if let Err(err) = noted.await {
         tracing::error!(error = %err, "could not record a refused consent");
     }
 }
@@ -475,5 +472,8 @@ fn open_payload(state: &AppState, stored: &StoredState) -> anyhow::Result<Payloa
 
 fn internal_refusal(id: Option<ConnectionId>, err: impl std::fmt::Display) -> Refused {
     tracing::error!(error = %err, "could not complete a consent");
-    Refused { connection_id: id, bad_state: false, message: crate::error::INTERNAL_MESSAGE.to_owned() }
+    Refused {
+        connection_id: id,
+        error: AppError::internal(anyhow::anyhow!("could not complete a consent: {err}")),
+    }
 }

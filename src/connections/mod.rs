@@ -10,26 +10,25 @@ mod audit;
 mod consent;
 mod credentials;
 mod grants;
+mod record;
 mod refresh;
 mod rotation;
 mod secrets;
 mod tokens;
 mod verification;
 
-use serde_json::json;
-
 use crate::access;
 use crate::catalog::{App, FormMode, FormValues};
 use crate::domain::{
-    AuditAction, AuthType, Connection, ConnectionId, ConnectionName, ConnectionStatus, Health, Principal,
-    TeamId, Verification,
+    AuthType, Connection, ConnectionId, ConnectionName, ConnectionStatus, Health, Principal, TeamId,
+    Verification,
 };
 use crate::error::{AppError, AppResult};
-use crate::events::{ConnectionEvent, ConnectionEventKind};
 use crate::state::AppState;
 use crate::store;
 use crate::store::connections::{ConnectionData, ConnectionFilter, NewConnection};
 use crate::{flows, oauth};
+use record::{Change, Fact, Write};
 use secrets::StoredSecrets;
 
 pub use consent::{Callback, Completed, Purpose, Refused, complete as complete_consent};
@@ -85,49 +84,24 @@ pub async fn create(state: &AppState, principal: &Principal, input: CreateConnec
     }
     let data = connection_data(state, app, input.team_id, id, name, form, scopes).await?;
     let verification = data.verification.clone();
-    let txn = crate::store::begin(&state.db).await?;
-    let connection = store::connections::insert(
-        &txn,
-        NewConnection {
-            id,
-            team_id: input.team_id,
-            app_key: app.key().to_owned(),
-            auth_type: app.auth_type(),
-            data,
-            created_by: principal.user_id(),
-        },
-    )
-    .await?;
-    audit::record(
-        &txn,
-        &principal.actor(),
-        &connection,
-        AuditAction::ConnectionCreated,
-        audit::content(&connection),
-    )
-    .await?;
-    if let Some(check) = &verification {
-        verification::record_stored(&txn, state, &principal.actor(), &connection, check).await?;
-    }
-    let event = ConnectionEvent::changed(
-        connection.team_id,
+    let new = NewConnection {
         id,
-        ConnectionEventKind::Created,
-        Some(connection.status),
-        None,
-    );
-    crate::events::stage(&txn, &[event]).await?;
-    crate::webhooks::stage(&txn, state, crate::webhooks::CREATED, &connection, None).await?;
-    verification::stage_finished(
-        &txn,
-        state,
-        &connection,
-        verification.as_ref(),
-        ConnectionStatus::Unverified,
-    )
-    .await?;
+        team_id: input.team_id,
+        app_key: app.key().to_owned(),
+        auth_type: app.auth_type(),
+        data,
+        created_by: principal.user_id(),
+    };
+    let txn = crate::store::begin(&state.db).await?;
+    let change = Change {
+        actor: &principal.actor(),
+        fact: Fact::Created,
+        before: None,
+        write: Write::Insert(new),
+        check: verification.as_ref(),
+    };
+    let connection = recorded(record::record(&txn, state, change).await?)?;
     commit(state, txn).await?;
-    tracing::info!(connection_id = %id, team_id = %connection.team_id, app = %connection.app_key, status = connection.status.as_str(), "connection created");
     Ok(Changed { connection, verification, authorization_url: None, warnings: Vec::new() })
 }
 
@@ -160,7 +134,6 @@ async fn create_pending(
         grant_expires_at: None,
         token_details: Default::default(),
     };
-    let txn = crate::store::begin(&state.db).await?;
     let new = NewConnection {
         id,
         team_id,
@@ -169,23 +142,18 @@ async fn create_pending(
         data,
         created_by: principal.user_id(),
     };
-    let connection = store::connections::insert(&txn, new).await?;
+    let txn = crate::store::begin(&state.db).await?;
+    let change = Change {
+        actor: &principal.actor(),
+        fact: Fact::Created,
+        before: None,
+        write: Write::Insert(new),
+        check: None,
+    };
+    let connection = recorded(record::record(&txn, state, change).await?)?;
     let url = consent::start(state, &txn, principal, &connection, app, &form, &scopes, Purpose::Create, None)
         .await?;
-    audit::record(
-        &txn,
-        &principal.actor(),
-        &connection,
-        AuditAction::ConnectionCreated,
-        audit::content(&connection),
-    )
-    .await?;
-    let event =
-        ConnectionEvent::changed(team_id, id, ConnectionEventKind::Created, Some(connection.status), None);
-    crate::events::stage(&txn, &[event]).await?;
-    crate::webhooks::stage(&txn, state, crate::webhooks::CREATED, &connection, None).await?;
     commit(state, txn).await?;
-    tracing::info!(connection_id = %id, %team_id, app = %connection.app_key, "connection created; waiting for consent");
     Ok(Changed { connection, verification: None, authorization_url: Some(url), warnings: Vec::new() })
 }
 
@@ -242,22 +210,15 @@ pub async fn edit(
     let data = connection_data(state, app, current.team_id, id, name, form, scopes).await?;
     let verification = data.verification.clone();
     let txn = crate::store::begin(&state.db).await?;
-    let edited =
-        store::connections::replace(&txn, current.team_id, id, current.version, data, principal.user_id())
-            .await?
-            .ok_or_else(|| stale(current.version))?;
-    let mut detail = audit::content(&edited);
-    detail["changed_fields"] = json!(audit::changed_fields(&current, &edited));
-    audit::record(&txn, &principal.actor(), &edited, AuditAction::ConnectionEdited, detail).await?;
-    if let Some(check) = &verification {
-        verification::record_stored(&txn, state, &principal.actor(), &edited, check).await?;
-    }
-    let event =
-        ConnectionEvent::changed(edited.team_id, id, ConnectionEventKind::Updated, Some(edited.status), None);
-    crate::events::stage(&txn, &[event]).await?;
-    verification::stage_finished(&txn, state, &edited, verification.as_ref(), current.status).await?;
+    let change = Change {
+        actor: &principal.actor(),
+        fact: Fact::Edited,
+        before: Some(&current),
+        write: Write::Replace { version: current.version, data, by: principal.user_id() },
+        check: verification.as_ref(),
+    };
+    let edited = record::record(&txn, state, change).await?.ok_or_else(|| stale(current.version))?;
     commit(state, txn).await?;
-    tracing::info!(connection_id = %id, team_id = %edited.team_id, version = edited.version, status = edited.status.as_str(), "connection edited");
     let warnings = scope_warnings(state, &edited).await?;
     Ok(Changed { connection: edited, verification, authorization_url: None, warnings })
 }
@@ -361,24 +322,21 @@ pub async fn delete(
     }
     let txn = crate::store::begin(&state.db).await?;
     store::flows::detach_connection(&txn, current.team_id, id).await?;
-    if !store::connections::delete(&txn, current.team_id, id).await? {
-        return Err(AppError::NotFound("connection"));
-    }
-    let broken_flows = broken.len();
-    let detail = json!({ "app": current.app_key, "broken_flows": broken.clone() });
-    audit::record(&txn, &principal.actor(), &current, AuditAction::ConnectionDeleted, detail).await?;
-    let event = ConnectionEvent::changed(
-        current.team_id,
-        id,
-        ConnectionEventKind::Deleted,
-        None,
-        Some(current.status),
-    );
-    crate::events::stage(&txn, &[event]).await?;
-    crate::webhooks::stage(&txn, state, crate::webhooks::DELETED, &current, Some(broken)).await?;
+    let change = Change {
+        actor: &principal.actor(),
+        fact: Fact::Deleted { broken },
+        before: Some(&current),
+        write: Write::Delete,
+        check: None,
+    };
+    record::record(&txn, state, change).await?.ok_or(AppError::NotFound("connection"))?;
     commit(state, txn).await?;
-    tracing::info!(connection_id = %id, team_id = %current.team_id, broken_flows, "connection deleted");
     Ok(id)
+}
+
+/// A new connection's insert has no guard, so it is always recorded.
+fn recorded(connection: Option<Connection>) -> AppResult<Connection> {
+    connection.ok_or_else(|| AppError::internal(anyhow::anyhow!("an insert was reported as not written")))
 }
 
 /// Commits a change whose events and webhook deliveries were staged in `txn`, and wakes this

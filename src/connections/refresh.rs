@@ -16,12 +16,11 @@ use chrono::Utc;
 use futures_util::FutureExt;
 use secrecy::{ExposeSecret, SecretString};
 
+use super::record::{self, Change, Fact, Write};
 use super::secrets::StoredSecrets;
 use super::tokens::{expiry, grant_details, grant_expiry, token_client, usable};
 use crate::catalog::{App, FormValues};
-use crate::domain::{
-    Actor, ActorKind, AuditAction, AuthType, Connection, ConnectionStatus, Verification, VerificationOutcome,
-};
+use crate::domain::{Actor, AuthType, Connection, Verification, VerificationOutcome};
 use crate::oauth::{self, TokenError, TokenProblem, TokenSet};
 use crate::state::AppState;
 use crate::store;
@@ -380,29 +379,19 @@ async fn flag_dead_grant(state: &AppState, connection: &Connection, message: &st
         started_at: now,
         finished_at: now,
     };
+    let actor = Actor::system("token refresh");
     let result = async {
         let txn = crate::store::begin(&state.db).await?;
-        let updated = store::token_leases::flag_dead_grant(
-            &txn,
-            connection.team_id,
-            connection.id,
-            connection.token_generation,
-            ConnectionStatus::NeedsReauthorization,
-            &note,
-        )
-        .await?;
-        if let Some(updated) = &updated {
-            let actor = Actor { kind: ActorKind::System, id: None, label: "token refresh".into() };
-            let detail = super::audit::status_change(&note, connection.status, updated.status);
-            super::audit::record(&txn, &actor, updated, AuditAction::ConnectionVerified, detail)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            super::verification::stage_finished(&txn, state, updated, Some(&note), connection.status)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-        }
-        super::commit(state, txn).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        anyhow::Ok(updated)
+        let change = Change {
+            actor: &actor,
+            fact: Fact::GrantDied,
+            before: Some(connection),
+            write: Write::DeadGrant { generation: connection.token_generation },
+            check: Some(&note),
+        };
+        let updated = record::record(&txn, state, change).await?;
+        super::commit(state, txn).await?;
+        crate::error::AppResult::Ok(updated)
     }
     .await;
     match result {
@@ -412,7 +401,7 @@ async fn flag_dead_grant(state: &AppState, connection: &Connection, message: &st
             Flagged::Stale
         }
         Err(err) => {
-            tracing::error!(error = format!("{err:#}"), "could not flag a connection after a refresh");
+            tracing::error!(error = %err, "could not flag a connection after a refresh");
             Flagged::Failed
         }
     }

@@ -96,6 +96,13 @@ pub struct Actor {
     pub label: String,
 }
 
+impl Actor {
+    /// Plugboard itself, doing `what` (the scheduler, token refresh, the command line).
+    pub fn system(what: &str) -> Self {
+        Actor { kind: ActorKind::System, id: None, label: what.to_owned() }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ActorKind {
     User,
