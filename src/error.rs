@@ -1,9 +1,18 @@
 //! The error every service call returns to the API, and the policy for showing it.
 //!
-//! Each variant is something a caller can act on and maps to one `extensions.code` (see
-//! `graphql::errors`). `Internal` is the exception: its detail is logged where it is turned into
-//! a response and the caller only learns that something failed on our side. No variant may carry
-//! a secret: messages name fields, never their values.
+//! Policy:
+//! - One error type per layer. Protocol leaves have their own (`oauth::TokenError`,
+//!   `oauth::TokenProblem`, `verify::VerifyError`, `catalog::FieldError`, `proxy::ProxyError`);
+//!   use cases answer `AppError`, converting with `From` where a leaf's error reaches them.
+//! - Each `AppError` variant is something a caller can act on and has one code (`code()`), the
+//!   stable `extensions.code` clients switch on. It is attached in one place per way out:
+//!   `graphql::errors` for GraphQL over HTTP and WebSocket (and `refused_connection` for a
+//!   refused `connection_init`), the callback page's `code`, and `proxy::ProxyError`'s JSON
+//!   and `Plugboard-Error` header.
+//! - `Internal` is the exception: its detail is logged where it is turned into an answer (with
+//!   the request's span, which carries the request id) and the caller only sees
+//!   `INTERNAL_MESSAGE` (`public_message()`).
+//! - No variant may carry a secret: messages name fields, never their values.
 
 use std::fmt;
 use std::sync::Arc;

@@ -24,6 +24,7 @@ use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::{access, store};
 use async_graphql::MergedObject;
+pub use errors::refused_connection;
 use flow_mutation::FlowMutation;
 use ids::{decode_cursor, encode_cursor, page_size};
 use limits::{CallerBuckets, RequestCalls, RequestLimits};
