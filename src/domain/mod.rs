@@ -28,3 +28,6 @@ pub use ids::{AuditEventId, ConnectionId, DynamicConnectionId, FlowId, TeamId, T
 pub use role::TeamRole;
 pub use status::{ConnectionStatus, VerificationOutcome};
 pub use team::{Email, Principal, Team, TeamAccess, TeamName, User};
+
+#[cfg(test)]
+mod names;

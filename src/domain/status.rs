@@ -2,7 +2,10 @@
 
 /// Where a connection stands. Only a definite rejection by the provider moves a connection to
 /// `Invalid` or `NeedsReauthorization`; a provider outage never does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumString, strum::EnumIter,
+)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum ConnectionStatus {
     PendingAuthorization,
     Unverified,
@@ -12,31 +15,20 @@ pub enum ConnectionStatus {
 }
 
 impl ConnectionStatus {
-    pub const ALL: [ConnectionStatus; 5] = [
-        ConnectionStatus::PendingAuthorization,
-        ConnectionStatus::Unverified,
-        ConnectionStatus::Active,
-        ConnectionStatus::Invalid,
-        ConnectionStatus::NeedsReauthorization,
-    ];
-
     pub fn as_str(self) -> &'static str {
-        match self {
-            ConnectionStatus::PendingAuthorization => "PENDING_AUTHORIZATION",
-            ConnectionStatus::Unverified => "UNVERIFIED",
-            ConnectionStatus::Active => "ACTIVE",
-            ConnectionStatus::Invalid => "INVALID",
-            ConnectionStatus::NeedsReauthorization => "NEEDS_REAUTHORIZATION",
-        }
+        self.into()
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == name)
+        name.parse().ok()
     }
 }
 
 /// What the last check of a connection found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumString, strum::EnumIter,
+)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum VerificationOutcome {
     Ok,
     InvalidCredentials,
@@ -47,26 +39,12 @@ pub enum VerificationOutcome {
 }
 
 impl VerificationOutcome {
-    pub const ALL: [VerificationOutcome; 5] = [
-        VerificationOutcome::Ok,
-        VerificationOutcome::InvalidCredentials,
-        VerificationOutcome::InsufficientScopes,
-        VerificationOutcome::ProviderUnavailable,
-        VerificationOutcome::NeedsReauthorization,
-    ];
-
     pub fn as_str(self) -> &'static str {
-        match self {
-            VerificationOutcome::Ok => "OK",
-            VerificationOutcome::InvalidCredentials => "INVALID_CREDENTIALS",
-            VerificationOutcome::InsufficientScopes => "INSUFFICIENT_SCOPES",
-            VerificationOutcome::ProviderUnavailable => "PROVIDER_UNAVAILABLE",
-            VerificationOutcome::NeedsReauthorization => "NEEDS_REAUTHORIZATION",
-        }
+        self.into()
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|o| o.as_str() == name)
+        name.parse().ok()
     }
 
     /// The status a connection takes after a check with this outcome. A transient outcome keeps
@@ -94,7 +72,7 @@ mod tests {
         assert_eq!(VerificationOutcome::InvalidCredentials.next_status(Active), Invalid);
         assert_eq!(VerificationOutcome::InsufficientScopes.next_status(Active), Invalid);
         assert_eq!(VerificationOutcome::NeedsReauthorization.next_status(Active), NeedsReauthorization);
-        for status in ConnectionStatus::ALL {
+        for status in <ConnectionStatus as strum::IntoEnumIterator>::iter() {
             assert_eq!(VerificationOutcome::ProviderUnavailable.next_status(status), status);
         }
     }
