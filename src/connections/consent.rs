@@ -12,12 +12,12 @@ use serde_json::json;
 
 use super::record::{self, Change, Fact, Write};
 use super::secrets::StoredSecrets;
-use super::{tokens, verification};
+use super::{granted, verification};
 use crate::catalog::{App, FormValues};
 use crate::crypto::Binding;
 use crate::domain::{
-    Actor, AuditAction, Connection, ConnectionId, ConnectionName, ConnectionStatus, Principal, Verification,
-    VerificationOutcome,
+    Actor, Connection, ConnectionId, ConnectionName, ConnectionStatus, ConsentPurpose, Principal,
+    Verification, VerificationOutcome,
 };
 use crate::error::{AppError, AppResult};
 use crate::oauth::{self, StateToken};
@@ -30,36 +30,6 @@ use crate::verify::{self, CheckResult, RequestValues};
 /// How long a person has to grant consent.
 const CONSENT_TTL_MINUTES: i64 = 10;
 pub(super) const STATE_PURPOSE: &str = "oauth_state";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    Create,
-    Reauthorize,
-    Edit,
-}
-
-impl Purpose {
-    pub(super) fn as_str(self) -> &'static str {
-        match self {
-            Purpose::Create => "CREATE",
-            Purpose::Reauthorize => "REAUTHORIZE",
-            Purpose::Edit => "EDIT",
-        }
-    }
-
-    fn parse(raw: &str) -> Option<Self> {
-        [Purpose::Create, Purpose::Reauthorize, Purpose::Edit].into_iter().find(|p| p.as_str() == raw)
-    }
-
-    /// What the trail calls a completed consent of this purpose.
-    pub(super) fn audit_action(self) -> AuditAction {
-        match self {
-            Purpose::Create => AuditAction::ConnectionAuthorized,
-            Purpose::Reauthorize => AuditAction::ConnectionReauthorized,
-            Purpose::Edit => AuditAction::ConnectionEdited,
-        }
-    }
-}
 
 /// What an edit will become once its consent completes.
 pub struct PendingEdit {
@@ -92,7 +62,7 @@ pub async fn start(
     app: &App,
     form: &FormValues,
     scopes: &[String],
-    purpose: Purpose,
+    purpose: ConsentPurpose,
     edit: Option<PendingEdit>,
 ) -> AppResult<url::Url> {
     let client = state.oauth_clients.for_app(app, form).map_err(|err| match err.field() {
@@ -213,7 +183,7 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
             )
         })?;
     let id = stored.connection_id;
-    let purpose = Purpose::parse(&stored.purpose)
+    let purpose = ConsentPurpose::parse(&stored.purpose)
         .ok_or_else(|| Refused::of(id, AppError::bad_input("state", "unknown consent purpose")))?;
     tracing::Span::current()
         .record("connection_id", tracing::field::display(id))
@@ -248,7 +218,7 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
             app.name(),
             callback.error_description.map(|d| format!(": {d}")).unwrap_or_default()
         );
-        if purpose == Purpose::Create {
+        if purpose == ConsentPurpose::Create {
             note_pending(state, &connection, &message).await;
         }
         return Err(Refused::denied(id, message));
@@ -278,7 +248,7 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
         ),
     };
     let client = state.oauth_clients.for_app(app, &form).map_err(|err| internal_refusal(Some(id), err))?;
-    let http = tokens::token_client(state, app, &form).map_err(|err| internal_refusal(Some(id), err))?;
+    let http = granted::token_client(state, app, &form).map_err(|err| internal_refusal(Some(id), err))?;
     let verifier = payload.pkce_verifier.map(SecretString::from);
     let permit = state.provider_gate.enter(connection.team_id).await;
     let granted = match oauth::exchange_code(
@@ -295,21 +265,21 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
         Ok(tokens) => tokens,
         Err(err) => {
             let message = format!("{} did not complete the sign-in: {err}", app.name());
-            if purpose == Purpose::Create {
+            if purpose == ConsentPurpose::Create {
                 note_pending(state, &connection, &message).await;
             }
             return Err(Refused::denied(id, message));
         }
     };
-    let details = tokens::grant_details(app, &granted).unwrap_or_else(|| {
-        if purpose == Purpose::Create { Default::default() } else { connection.token_details.clone() }
+    let details = granted::grant_details(app, &granted).unwrap_or_else(|| {
+        if purpose == ConsentPurpose::Create { Default::default() } else { connection.token_details.clone() }
     });
     let check =
-        check_new_token(state, app, &tokens::with_details(&form, &details), &granted.access_token).await;
+        check_new_token(state, app, &granted::with_details(&form, &details), &granted.access_token).await;
     drop(permit);
     if let (Some(before), Some(after)) =
         (&connection.account_label, check.as_ref().and_then(|c| c.account_label.as_ref()))
-        && purpose != Purpose::Create
+        && purpose != ConsentPurpose::Create
         && before != after
     {
         return Err(Refused::conflict(
@@ -325,7 +295,7 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
     let secrets = StoredSecrets {
         form: form.secrets().clone(),
         access_token: Some(granted.access_token.clone()),
-        refresh_token: granted.refresh_token.clone().or(if purpose == Purpose::Create {
+        refresh_token: granted.refresh_token.clone().or(if purpose == ConsentPurpose::Create {
             None
         } else {
             current.refresh_token
@@ -336,7 +306,7 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
         None => ConnectionStatus::Active,
     };
     let now = Utc::now();
-    let expires_at = tokens::expiry(now, granted.expires_in);
+    let expires_at = granted::expiry(now, granted.expires_in);
     let data = ConnectionData {
         name,
         status,
@@ -351,9 +321,9 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
             .and_then(|c| c.account_label.clone())
             .or(connection.account_label.clone()),
         verification: check.as_ref().map(|c| c.verification.clone()),
-        health: verification::initial_health(state, check.as_ref(), tokens::grant_expiry(now, &granted)),
+        health: verification::initial_health(state, check.as_ref(), granted::grant_expiry(now, &granted)),
         expires_at,
-        grant_expires_at: tokens::grant_expiry(now, &granted),
+        grant_expires_at: granted::grant_expiry(now, &granted),
         token_details: details,
     };
     let updated =
@@ -409,7 +379,7 @@ async fn store_completed(
     actor: &Actor,
     before: &Connection,
     data: ConnectionData,
-    purpose: Purpose,
+    purpose: ConsentPurpose,
     check: Option<&CheckResult>,
 ) -> AppResult<Connection> {
     let txn = crate::store::begin(&state.db).await?;

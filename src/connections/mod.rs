@@ -9,6 +9,7 @@
 mod audit;
 mod consent;
 mod credentials;
+mod granted;
 mod grants;
 mod record;
 mod refresh;
@@ -20,8 +21,8 @@ mod verification;
 use crate::access;
 use crate::catalog::{App, FormMode, FormValues};
 use crate::domain::{
-    AuthType, Connection, ConnectionId, ConnectionName, ConnectionStatus, Health, Principal, TeamId,
-    Verification,
+    AuthType, Connection, ConnectionId, ConnectionName, ConnectionStatus, ConsentPurpose, Health, Principal,
+    TeamId, Verification,
 };
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -31,12 +32,13 @@ use crate::{flows, oauth};
 use record::{Change, Fact, Write};
 use secrets::StoredSecrets;
 
-pub use consent::{Callback, Completed, Purpose, Refused, complete as complete_consent};
+pub use consent::{Callback, Completed, Refused, complete as complete_consent};
 pub use credentials::{ModuleCredentials, ResolvedModule, ensure_usable, module_credentials, resolve_module};
+pub use granted::with_details;
 pub use grants::warn_expiring_grants;
 pub use rotation::{RotationReport, TableReport, check_keys, rotate_keys};
 pub use secrets::open as open_secrets;
-pub use tokens::{fresh_access_token, replace_refused_token, with_details};
+pub use tokens::{fresh_access_token, replace_refused_token};
 pub use verification::{
     CheckedConnection, check_stored, record_check, record_scheduled_checks, verify_connection,
 };
@@ -151,8 +153,18 @@ async fn create_pending(
         check: None,
     };
     let connection = recorded(record::record(&txn, state, change).await?)?;
-    let url = consent::start(state, &txn, principal, &connection, app, &form, &scopes, Purpose::Create, None)
-        .await?;
+    let url = consent::start(
+        state,
+        &txn,
+        principal,
+        &connection,
+        app,
+        &form,
+        &scopes,
+        ConsentPurpose::Create,
+        None,
+    )
+    .await?;
     commit(state, txn).await?;
     Ok(Changed { connection, verification: None, authorization_url: Some(url), warnings: Vec::new() })
 }
@@ -195,7 +207,7 @@ pub async fn edit(
             app,
             &form,
             &scopes,
-            Purpose::Edit,
+            ConsentPurpose::Edit,
             Some(pending),
         )
         .await?;
@@ -252,7 +264,7 @@ pub async fn reauthorize(state: &AppState, principal: &Principal, id: Connection
         app,
         &form,
         &scopes,
-        Purpose::Reauthorize,
+        ConsentPurpose::Reauthorize,
         None,
     )
     .await?;

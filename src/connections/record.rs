@@ -9,7 +9,8 @@ use serde_json::json;
 
 use super::audit;
 use crate::domain::{
-    Actor, AuditAction, AuditEvent, Connection, ConnectionStatus, Health, UserId, Verification,
+    Actor, AuditAction, AuditEvent, Connection, ConnectionStatus, ConsentPurpose, Health, UserId,
+    Verification,
 };
 use crate::error::{AppError, AppResult, FlowRef};
 use crate::events::{ConnectionEvent, ConnectionEventKind, Event, VerificationEvent};
@@ -18,8 +19,6 @@ use crate::store;
 use crate::store::checks::CheckRecord;
 use crate::store::connections::{ConnectionData, NewConnection};
 
-use super::consent::Purpose;
-
 /// What happened; it decides the audit entries, the events and the webhooks.
 #[derive(Debug, Clone)]
 pub(super) enum Fact {
@@ -27,7 +26,7 @@ pub(super) enum Fact {
     Edited,
     /// A consent completed, for a new connection, a reauthorization or an edit.
     Authorized {
-        purpose: Purpose,
+        purpose: ConsentPurpose,
         consented_as: Option<String>,
     },
     /// A person asked for a check (`verifyConnection`).
@@ -197,7 +196,7 @@ pub(super) fn audit_entries(
         }
         Fact::Authorized { purpose, consented_as } => {
             let mut detail = audit::content(after);
-            if let (Purpose::Edit, Some(before)) = (purpose, before) {
+            if let (ConsentPurpose::Edit, Some(before)) = (purpose, before) {
                 detail["changed_fields"] = json!(audit::changed_fields(before, after));
             }
             // Who the provider says consented; the person who started the consent is the actor.

@@ -16,9 +16,9 @@ use chrono::Utc;
 use futures_util::FutureExt;
 use secrecy::{ExposeSecret, SecretString};
 
+use super::granted::{expiry, grant_details, grant_expiry, token_client, usable};
 use super::record::{self, Change, Fact, Write};
 use super::secrets::StoredSecrets;
-use super::tokens::{expiry, grant_details, grant_expiry, token_client, usable};
 use crate::catalog::{App, FormValues};
 use crate::domain::{Actor, AuthType, Connection, Verification, VerificationOutcome};
 use crate::oauth::{self, TokenError, TokenProblem, TokenSet};

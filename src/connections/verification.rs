@@ -6,7 +6,7 @@ use chrono::Utc;
 
 use super::record::{self, Change, Fact, Write};
 use super::secrets::StoredSecrets;
-use super::tokens;
+use super::{granted, tokens};
 use crate::access;
 use crate::catalog::{App, FormValues};
 use crate::domain::{
@@ -95,7 +95,7 @@ pub async fn check_stored(
     }
     let secrets = StoredSecrets::open(&state.sealer, connection.team_id, connection.id, sealed)?;
     let form = FormValues::from_parts(connection.public_fields.clone(), secrets.form);
-    let form = tokens::with_details(&form, &connection.token_details);
+    let form = granted::with_details(&form, &connection.token_details);
     state.events.publish(VerificationEvent::started(connection.team_id, connection.id)).await;
     if app.oauth().is_none() {
         let values = RequestValues { app, form: &form, access_token: None };

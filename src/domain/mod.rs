@@ -6,6 +6,7 @@ mod app_health;
 mod audit;
 mod auth_type;
 mod connection;
+mod consent;
 mod flow;
 mod health;
 mod ids;
@@ -20,6 +21,7 @@ pub use app_health::{
 pub use audit::{Actor, ActorKind, AuditAction, AuditEvent};
 pub use auth_type::AuthType;
 pub use connection::{Connection, ConnectionName, GrantStatus, Verification};
+pub use consent::ConsentPurpose;
 pub use flow::{
     DynamicConnection, DynamicMember, Flow, FlowModule, FlowStatus, ModuleTarget, missing_scopes,
 };

@@ -4,7 +4,8 @@
 use strum::IntoEnumIterator;
 
 use crate::domain::{
-    ActorKind, AuditAction, AuthType, ConnectionStatus, FlowStatus, TeamRole, VerificationOutcome,
+    ActorKind, AuditAction, AuthType, ConnectionStatus, ConsentPurpose, FlowStatus, TeamRole,
+    VerificationOutcome,
 };
 
 /// Every variant's name round-trips, and the names are exactly `expected`, in order.
@@ -72,4 +73,9 @@ fn stored_names_never_change() {
     );
     pinned::<ActorKind>(&["USER", "SERVICE", "SYSTEM"], ActorKind::as_str, ActorKind::parse);
     pinned::<FlowStatus>(&["ACTIVE", "SCHEDULED", "INACTIVE"], FlowStatus::as_str, FlowStatus::parse);
+    pinned::<ConsentPurpose>(
+        &["CREATE", "REAUTHORIZE", "EDIT"],
+        ConsentPurpose::as_str,
+        ConsentPurpose::parse,
+    );
 }
