@@ -225,18 +225,18 @@ pub(super) fn audit_entries(
 /// What watchers and webhook receivers learn of a change.
 pub(super) struct Consequences {
     pub events: Vec<Event>,
-    pub webhooks: Vec<Webhook>,
+    pub webhooks: Vec<WebhookToSend>,
 }
 
-pub(super) struct Webhook {
+pub(super) struct WebhookToSend {
     pub event: &'static str,
     pub affected: Option<Vec<FlowRef>>,
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
-impl Webhook {
+impl WebhookToSend {
     fn plain(event: &'static str) -> Self {
-        Webhook { event, affected: None, extra: serde_json::Map::new() }
+        WebhookToSend { event, affected: None, extra: serde_json::Map::new() }
     }
 }
 
@@ -262,7 +262,7 @@ pub(super) fn consequences(
                 Some(after.status),
                 None,
             ));
-            webhooks.push(Webhook::plain(crate::webhooks::CREATED));
+            webhooks.push(WebhookToSend::plain(crate::webhooks::CREATED));
         }
         Fact::Edited => {
             events.push(ConnectionEvent::changed(
@@ -284,14 +284,14 @@ pub(super) fn consequences(
             let mut extra = serde_json::Map::new();
             extra.insert("account".into(), json!(consented_as.as_ref().or(after.account_label.as_ref())));
             extra.insert("started_by".into(), json!(actor.label));
-            webhooks.push(Webhook { event: crate::webhooks::AUTHORIZED, affected: None, extra });
+            webhooks.push(WebhookToSend { event: crate::webhooks::AUTHORIZED, affected: None, extra });
         }
         Fact::Deleted { broken } => {
             let event =
                 ConnectionEvent::changed(team, id, ConnectionEventKind::Deleted, None, Some(previous));
             return Consequences {
                 events: vec![event],
-                webhooks: vec![Webhook {
+                webhooks: vec![WebhookToSend {
                     event: crate::webhooks::DELETED,
                     affected: Some(broken.clone()),
                     extra: serde_json::Map::new(),
@@ -305,7 +305,7 @@ pub(super) fn consequences(
     }
     if after.status != previous {
         if let Some(event) = crate::webhooks::status_event(previous, after.status) {
-            webhooks.push(Webhook::plain(event));
+            webhooks.push(WebhookToSend::plain(event));
         }
         events.push(ConnectionEvent::changed(
             team,

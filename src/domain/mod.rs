@@ -13,6 +13,7 @@ mod ids;
 mod role;
 mod status;
 mod team;
+mod webhook;
 
 pub use api_call::{ApiCall, audit_path};
 pub use app_health::{
@@ -30,6 +31,7 @@ pub use ids::{AuditEventId, ConnectionId, DynamicConnectionId, FlowId, TeamId, T
 pub use role::TeamRole;
 pub use status::{ConnectionStatus, VerificationOutcome};
 pub use team::{Email, Principal, Team, TeamAccess, TeamName, User};
+pub use webhook::{DeliveryStatus, Webhook, WebhookDelivery};
 
 #[cfg(test)]
 mod names;

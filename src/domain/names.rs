@@ -4,7 +4,7 @@
 use strum::IntoEnumIterator;
 
 use crate::domain::{
-    ActorKind, AuditAction, AuthType, ConnectionStatus, ConsentPurpose, FlowStatus, TeamRole,
+    ActorKind, AuditAction, AuthType, ConnectionStatus, ConsentPurpose, DeliveryStatus, FlowStatus, TeamRole,
     VerificationOutcome,
 };
 
@@ -77,5 +77,10 @@ fn stored_names_never_change() {
         &["CREATE", "REAUTHORIZE", "EDIT"],
         ConsentPurpose::as_str,
         ConsentPurpose::parse,
+    );
+    pinned::<DeliveryStatus>(
+        &["PENDING", "DELIVERED", "FAILED"],
+        DeliveryStatus::as_str,
+        DeliveryStatus::parse,
     );
 }
