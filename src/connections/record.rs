@@ -360,3 +360,160 @@ pub(super) fn log(fact: &Fact, previous: ConnectionStatus, after: &Connection, c
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::domain::{AuthType, ConnectionId, ConnectionName, TeamId, VerificationOutcome};
+    use crate::events::VerificationPhase;
+
+    fn connection(status: ConnectionStatus) -> Connection {
+        let now = Utc::now();
+        Connection {
+            id: ConnectionId::new(),
+            team_id: TeamId::from_uuid(uuid::Uuid::now_v7()),
+            app_key: "openai".into(),
+            name: ConnectionName::parse("Main").unwrap(),
+            auth_type: AuthType::ApiKey,
+            status,
+            public_fields: Default::default(),
+            secret_fields: vec!["api_key".into()],
+            scopes: Vec::new(),
+            expires_at: None,
+            grant_expires_at: None,
+            token_details: Default::default(),
+            token_generation: 0,
+            account_label: None,
+            last_verification: None,
+            health: Health::default(),
+            version: 1,
+            created_by: None,
+            updated_by: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn check(outcome: VerificationOutcome) -> Verification {
+        let now = Utc::now();
+        Verification { outcome, message: None, account_label: None, started_at: now, finished_at: now }
+    }
+
+    /// What the events say, in order: `kind` or `verification`.
+    fn kinds(consequences: &Consequences) -> Vec<String> {
+        consequences
+            .events
+            .iter()
+            .map(|event| match event {
+                Event::Connection(e) => format!("{:?}", e.kind),
+                Event::Verification(e) if e.phase == VerificationPhase::Finished => "Finished".into(),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    fn hooks(consequences: &Consequences) -> Vec<&'static str> {
+        consequences.webhooks.iter().map(|hook| hook.event).collect()
+    }
+
+    #[test]
+    fn a_scheduled_check_that_changes_nothing_is_history_only() {
+        let actor = Actor::system("scheduler");
+        let before = connection(ConnectionStatus::Active);
+        let found = check(VerificationOutcome::Ok);
+        let after = before.clone().after_check(&found, ConnectionStatus::Active, Health::default());
+        let fact = Fact::ScheduledCheck;
+        let audit = audit_entries(&actor, &fact, Some(&before), &after, before.status, Some(&found));
+        assert!(audit.is_empty(), "an unchanged daily check does not bury people's changes");
+        let said = consequences(&fact, before.status, &after, Some(&found), &actor);
+        assert_eq!(kinds(&said), ["Finished"]);
+        assert!(hooks(&said).is_empty());
+    }
+
+    #[test]
+    fn a_check_that_moves_the_status_is_audited_announced_and_sent() {
+        let actor = Actor::system("scheduler");
+        let before = connection(ConnectionStatus::Active);
+        let found = check(VerificationOutcome::InvalidCredentials);
+        let after = before.clone().after_check(&found, ConnectionStatus::Invalid, Health::default());
+        for fact in [Fact::ScheduledCheck, Fact::GrantDied] {
+            let audit = audit_entries(&actor, &fact, Some(&before), &after, before.status, Some(&found));
+            assert_eq!(audit.len(), 1);
+            assert_eq!(audit[0].action, AuditAction::ConnectionVerified);
+            assert_eq!(audit[0].detail["previous_status"], "ACTIVE");
+            let said = consequences(&fact, before.status, &after, Some(&found), &actor);
+            assert_eq!(kinds(&said), ["Finished", "StatusChanged"]);
+            assert_eq!(hooks(&said), [crate::webhooks::INVALID]);
+        }
+        // A recovery is news for receivers too.
+        let recovered = after.clone().after_check(
+            &check(VerificationOutcome::Ok),
+            ConnectionStatus::Active,
+            Health::default(),
+        );
+        let said = consequences(&Fact::Checked, after.status, &recovered, Some(&found), &actor);
+        assert_eq!(hooks(&said), [crate::webhooks::RECOVERED]);
+    }
+
+    #[test]
+    fn a_created_connection_whose_check_fails_says_so_from_unverified() {
+        let actor = Actor::system("test");
+        let found = check(VerificationOutcome::InvalidCredentials);
+        let after = connection(ConnectionStatus::Invalid);
+        let previous = previous_status(None);
+        assert_eq!(previous, ConnectionStatus::Unverified);
+        let audit = audit_entries(&actor, &Fact::Created, None, &after, previous, Some(&found));
+        let actions: Vec<_> = audit.iter().map(|entry| entry.action).collect();
+        assert_eq!(actions, [AuditAction::ConnectionCreated, AuditAction::ConnectionVerified]);
+        let said = consequences(&Fact::Created, previous, &after, Some(&found), &actor);
+        assert_eq!(kinds(&said), ["Created", "Finished", "StatusChanged"]);
+        assert_eq!(hooks(&said), [crate::webhooks::CREATED, crate::webhooks::INVALID]);
+    }
+
+    #[test]
+    fn a_delete_names_the_flows_it_breaks_and_nothing_else() {
+        let actor = Actor::system("test");
+        let before = connection(ConnectionStatus::Active);
+        let broken = vec![FlowRef { id: "f".into(), name: "Sync".into(), status: "ACTIVE".into() }];
+        let fact = Fact::Deleted { broken: broken.clone() };
+        let audit = audit_entries(&actor, &fact, Some(&before), &before, before.status, None);
+        assert_eq!(audit[0].action, AuditAction::ConnectionDeleted);
+        assert_eq!(audit[0].detail["broken_flows"][0]["name"], "Sync");
+        let said = consequences(&fact, before.status, &before, None, &actor);
+        assert_eq!(kinds(&said), ["Deleted"]);
+        assert_eq!(hooks(&said), [crate::webhooks::DELETED]);
+        assert_eq!(said.webhooks[0].affected.as_ref().map(Vec::len), Some(1));
+    }
+
+    #[test]
+    fn a_refused_consent_is_noted_without_news() {
+        let actor = Actor::system("consent");
+        let pending = connection(ConnectionStatus::PendingAuthorization);
+        let note = check(VerificationOutcome::InvalidCredentials);
+        let fact = Fact::ConsentRefused;
+        assert!(!fact.joins_history());
+        assert!(
+            audit_entries(&actor, &fact, Some(&pending), &pending, pending.status, Some(&note)).is_empty()
+        );
+        let said = consequences(&fact, pending.status, &pending, Some(&note), &actor);
+        assert!(said.events.is_empty() && said.webhooks.is_empty());
+    }
+
+    #[test]
+    fn a_completed_consent_is_audited_under_its_purpose_with_who_consented() {
+        let actor = Actor::system("test");
+        let before = connection(ConnectionStatus::NeedsReauthorization);
+        let after = connection(ConnectionStatus::Active);
+        let fact =
+            Fact::Authorized { purpose: ConsentPurpose::Reauthorize, consented_as: Some("a@b.test".into()) };
+        let found = check(VerificationOutcome::Ok);
+        let audit = audit_entries(&actor, &fact, Some(&before), &after, before.status, Some(&found));
+        assert_eq!(audit[0].action, AuditAction::ConnectionReauthorized);
+        assert_eq!(audit[0].detail["consented_as"], "a@b.test");
+        let said = consequences(&fact, before.status, &after, Some(&found), &actor);
+        assert_eq!(hooks(&said), [crate::webhooks::AUTHORIZED, crate::webhooks::RECOVERED]);
+        assert_eq!(said.webhooks[0].extra["account"], "a@b.test");
+    }
+}
