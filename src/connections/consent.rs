@@ -301,10 +301,7 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
             current.refresh_token
         }),
     };
-    let status = match &check {
-        Some(check) => check.verification.outcome.next_status(ConnectionStatus::Unverified),
-        None => ConnectionStatus::Active,
-    };
+    let status = ConnectionStatus::of_new_credentials(check.as_ref().map(|c| c.verification.outcome), true);
     let now = Utc::now();
     let expires_at = granted::expiry(now, granted.expires_in);
     let data = ConnectionData {

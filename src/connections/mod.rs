@@ -290,10 +290,7 @@ async fn connection_data(
     } else {
         (verification::check_form(state, app, &form, team_id, id).await?, None)
     };
-    let status = match &check {
-        Some(check) => check.verification.outcome.next_status(ConnectionStatus::Unverified),
-        None => ConnectionStatus::Unverified,
-    };
+    let status = ConnectionStatus::of_new_credentials(check.as_ref().map(|c| c.verification.outcome), false);
     Ok(ConnectionData {
         name,
         status,

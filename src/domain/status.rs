@@ -24,6 +24,19 @@ impl ConnectionStatus {
     }
 }
 
+impl ConnectionStatus {
+    /// The status of credentials just stored (created, edited, or granted by consent): what
+    /// their check found; without a check (the app declares none), `Active` when the provider's
+    /// completed consent vouches for them, else `Unverified`.
+    pub fn of_new_credentials(check: Option<VerificationOutcome>, consented: bool) -> Self {
+        match (check, consented) {
+            (Some(outcome), _) => outcome.next_status(ConnectionStatus::Unverified),
+            (None, true) => ConnectionStatus::Active,
+            (None, false) => ConnectionStatus::Unverified,
+        }
+    }
+}
+
 /// What the last check of a connection found.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumString, strum::EnumIter,
@@ -75,5 +88,22 @@ mod tests {
         for status in <ConnectionStatus as strum::IntoEnumIterator>::iter() {
             assert_eq!(VerificationOutcome::ProviderUnavailable.next_status(status), status);
         }
+    }
+
+    #[test]
+    fn new_credentials_take_their_check_or_the_consent_as_their_word() {
+        use ConnectionStatus::*;
+        assert_eq!(ConnectionStatus::of_new_credentials(Some(VerificationOutcome::Ok), false), Active);
+        assert_eq!(
+            ConnectionStatus::of_new_credentials(Some(VerificationOutcome::InvalidCredentials), true),
+            Invalid
+        );
+        // A provider outage during the first check leaves new credentials unverified.
+        assert_eq!(
+            ConnectionStatus::of_new_credentials(Some(VerificationOutcome::ProviderUnavailable), true),
+            Unverified
+        );
+        assert_eq!(ConnectionStatus::of_new_credentials(None, true), Active);
+        assert_eq!(ConnectionStatus::of_new_credentials(None, false), Unverified);
     }
 }
