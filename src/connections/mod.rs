@@ -86,23 +86,8 @@ pub async fn create(state: &AppState, principal: &Principal, input: CreateConnec
     }
     let data = connection_data(state, app, input.team_id, id, name, form, scopes).await?;
     let verification = data.verification.clone();
-    let new = NewConnection {
-        id,
-        team_id: input.team_id,
-        app_key: app.key().to_owned(),
-        auth_type: app.auth_type(),
-        data,
-        created_by: principal.user_id(),
-    };
     let txn = crate::store::begin(&state.db).await?;
-    let change = Change {
-        actor: &principal.actor(),
-        fact: Fact::Created,
-        before: None,
-        write: Write::Insert(new),
-        check: verification.as_ref(),
-    };
-    let connection = recorded(record::record(&txn, state, change).await?)?;
+    let connection = insert(&txn, state, principal, app, input.team_id, id, data).await?;
     commit(state, txn).await?;
     Ok(Changed { connection, verification, authorization_url: None, warnings: Vec::new() })
 }
@@ -136,23 +121,8 @@ async fn create_pending(
         grant_expires_at: None,
         token_details: Default::default(),
     };
-    let new = NewConnection {
-        id,
-        team_id,
-        app_key: app.key().to_owned(),
-        auth_type: app.auth_type(),
-        data,
-        created_by: principal.user_id(),
-    };
     let txn = crate::store::begin(&state.db).await?;
-    let change = Change {
-        actor: &principal.actor(),
-        fact: Fact::Created,
-        before: None,
-        write: Write::Insert(new),
-        check: None,
-    };
-    let connection = recorded(record::record(&txn, state, change).await?)?;
+    let connection = insert(&txn, state, principal, app, team_id, id, data).await?;
     let url = consent::start(
         state,
         &txn,
@@ -343,9 +313,37 @@ pub async fn delete(
     Ok(id)
 }
 
-/// A new connection's insert has no guard, so it is always recorded.
-fn recorded(connection: Option<Connection>) -> AppResult<Connection> {
-    connection.ok_or_else(|| AppError::internal(anyhow::anyhow!("an insert was reported as not written")))
+/// Records a new connection of `app` in `txn`, with the check `data` brings.
+async fn insert(
+    txn: &sea_orm::DatabaseTransaction,
+    state: &AppState,
+    principal: &Principal,
+    app: &App,
+    team_id: TeamId,
+    id: ConnectionId,
+    data: ConnectionData,
+) -> AppResult<Connection> {
+    let verification = data.verification.clone();
+    let new = NewConnection {
+        id,
+        team_id,
+        app_key: app.key().to_owned(),
+        auth_type: app.auth_type(),
+        data,
+        created_by: principal.user_id(),
+    };
+    let actor = principal.actor();
+    let change = Change {
+        actor: &actor,
+        fact: Fact::Created,
+        before: None,
+        write: Write::Insert(new),
+        check: verification.as_ref(),
+    };
+    // An insert has no guard, so it is always recorded.
+    record::record(txn, state, change)
+        .await?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("an insert was reported as not written")))
 }
 
 /// Commits a change whose events and webhook deliveries were staged in `txn`, and wakes this

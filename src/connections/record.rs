@@ -251,36 +251,17 @@ pub(super) fn consequences(
     actor: &Actor,
 ) -> Consequences {
     let (team, id) = (after.team_id, after.id);
+    let lifecycle = |kind| ConnectionEvent::changed(team, id, kind, Some(after.status), None);
     let mut events = Vec::with_capacity(3);
     let mut webhooks = Vec::new();
     match fact {
         Fact::Created => {
-            events.push(ConnectionEvent::changed(
-                team,
-                id,
-                ConnectionEventKind::Created,
-                Some(after.status),
-                None,
-            ));
+            events.push(lifecycle(ConnectionEventKind::Created));
             webhooks.push(WebhookToSend::plain(crate::webhooks::CREATED));
         }
-        Fact::Edited => {
-            events.push(ConnectionEvent::changed(
-                team,
-                id,
-                ConnectionEventKind::Updated,
-                Some(after.status),
-                None,
-            ));
-        }
+        Fact::Edited => events.push(lifecycle(ConnectionEventKind::Updated)),
         Fact::Authorized { consented_as, .. } => {
-            events.push(ConnectionEvent::changed(
-                team,
-                id,
-                ConnectionEventKind::Updated,
-                Some(after.status),
-                None,
-            ));
+            events.push(lifecycle(ConnectionEventKind::Updated));
             let mut extra = serde_json::Map::new();
             extra.insert("account".into(), json!(consented_as.as_ref().or(after.account_label.as_ref())));
             extra.insert("started_by".into(), json!(actor.label));
@@ -289,14 +270,12 @@ pub(super) fn consequences(
         Fact::Deleted { broken } => {
             let event =
                 ConnectionEvent::changed(team, id, ConnectionEventKind::Deleted, None, Some(previous));
-            return Consequences {
-                events: vec![event],
-                webhooks: vec![WebhookToSend {
-                    event: crate::webhooks::DELETED,
-                    affected: Some(broken.clone()),
-                    extra: serde_json::Map::new(),
-                }],
+            let hook = WebhookToSend {
+                event: crate::webhooks::DELETED,
+                affected: Some(broken.clone()),
+                extra: serde_json::Map::new(),
             };
+            return Consequences { events: vec![event], webhooks: vec![hook] };
         }
         Fact::Checked | Fact::ScheduledCheck | Fact::GrantDied | Fact::ConsentRefused => {}
     }
