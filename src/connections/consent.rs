@@ -354,20 +354,11 @@ async fn check_new_token(
     let values = RequestValues { app, form, access_token: Some(token) };
     match verify::check(&state.outbound, &values).await {
         Ok(check) => Some(check),
-        Err(err) => {
-            let now = Utc::now();
-            Some(CheckResult {
-                verification: Verification {
-                    outcome: VerificationOutcome::InvalidCredentials,
-                    message: Some(err.to_string()),
-                    account_label: None,
-                    started_at: now,
-                    finished_at: now,
-                },
-                account_label: None,
-                http_status: None,
-            })
-        }
+        Err(err) => Some(CheckResult {
+            verification: Verification::noted(VerificationOutcome::InvalidCredentials, err.to_string()),
+            account_label: None,
+            http_status: None,
+        }),
     }
 }
 
@@ -405,28 +396,15 @@ async fn note_pending(state: &AppState, connection: &Connection, message: &str) 
     if connection.status != ConnectionStatus::PendingAuthorization {
         return;
     }
-    let now = Utc::now();
-    let note = Verification {
-        outcome: VerificationOutcome::InvalidCredentials,
-        message: Some(message.to_owned()),
-        account_label: None,
-        started_at: now,
-        finished_at: now,
+    let note = Verification::noted(VerificationOutcome::InvalidCredentials, message);
+    let change = Change {
+        actor: &Actor::system("consent"),
+        fact: Fact::ConsentRefused,
+        before: Some(connection),
+        write: Write::Note { version: connection.version },
+        check: Some(&note),
     };
-    let actor = Actor::system("consent");
-    let noted = async {
-        let txn = crate::store::begin(&state.db).await?;
-        let change = Change {
-            actor: &actor,
-            fact: Fact::ConsentRefused,
-            before: Some(connection),
-            write: Write::Note { version: connection.version },
-            check: Some(&note),
-        };
-        record::record(&txn, state, change).await?;
-        super::commit(state, txn).await
-    };
-    if let Err(err) = noted.await {
+    if let Err(err) = record::record_alone(state, change).await {
         tracing::error!(error = %err, "could not record a refused consent");
     }
 }

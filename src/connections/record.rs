@@ -103,6 +103,14 @@ pub(super) async fn record(
     Ok(Some(after))
 }
 
+/// Records `change` in a transaction of its own, and wakes the dispatcher once it committed.
+pub(super) async fn record_alone(state: &AppState, change: Change<'_>) -> AppResult<Option<Connection>> {
+    let txn = store::begin(&state.db).await?;
+    let recorded = record(&txn, state, change).await?;
+    super::commit(state, txn).await?;
+    Ok(recorded)
+}
+
 async fn write_row(
     txn: &impl sea_orm::ConnectionTrait,
     before: Option<&Connection>,

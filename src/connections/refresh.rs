@@ -371,29 +371,15 @@ enum Flagged {
 /// Records a dead grant, with its audit entry and events, if the tokens refused are still the
 /// stored ones.
 async fn flag_dead_grant(state: &AppState, connection: &Connection, message: &str) -> Flagged {
-    let now = Utc::now();
-    let note = Verification {
-        outcome: VerificationOutcome::NeedsReauthorization,
-        message: Some(message.to_owned()),
-        account_label: None,
-        started_at: now,
-        finished_at: now,
+    let note = Verification::noted(VerificationOutcome::NeedsReauthorization, message);
+    let change = Change {
+        actor: &Actor::system("token refresh"),
+        fact: Fact::GrantDied,
+        before: Some(connection),
+        write: Write::DeadGrant { generation: connection.token_generation },
+        check: Some(&note),
     };
-    let actor = Actor::system("token refresh");
-    let result = async {
-        let txn = crate::store::begin(&state.db).await?;
-        let change = Change {
-            actor: &actor,
-            fact: Fact::GrantDied,
-            before: Some(connection),
-            write: Write::DeadGrant { generation: connection.token_generation },
-            check: Some(&note),
-        };
-        let updated = record::record(&txn, state, change).await?;
-        super::commit(state, txn).await?;
-        crate::error::AppResult::Ok(updated)
-    }
-    .await;
+    let result = record::record_alone(state, change).await;
     match result {
         Ok(Some(_)) => Flagged::Yes,
         Ok(None) => {
