@@ -46,6 +46,10 @@ pub enum AppError {
     /// Too many calls to providers from this request or token; try again after `retry_after`.
     #[error("{message}")]
     RateLimited { message: String, retry_after: std::time::Duration },
+    /// The service has no capacity right now (no database connection came free in time, or
+    /// SQLite stayed locked); the same request may succeed after `retry_after`.
+    #[error("{message}")]
+    Unavailable { message: String, retry_after: std::time::Duration },
     /// Shared so the error can be cloned into GraphQL responses; the detail is only logged.
     #[error("{0:#}")]
     Internal(Arc<anyhow::Error>),
@@ -75,6 +79,7 @@ impl AppError {
             AppError::ConsentDenied(_) => "CONSENT_DENIED",
             AppError::ProviderUnavailable(_) => "PROVIDER_UNAVAILABLE",
             AppError::RateLimited { .. } => "RATE_LIMITED",
+            AppError::Unavailable { .. } => "UNAVAILABLE",
             AppError::Internal(_) => "INTERNAL",
         }
     }
@@ -101,9 +106,31 @@ impl From<anyhow::Error> for AppError {
     }
 }
 
+/// How long a caller is asked to wait when the database has no capacity.
+const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl From<sea_orm::DbErr> for AppError {
     fn from(err: sea_orm::DbErr) -> Self {
+        if is_busy(&err) {
+            tracing::warn!(error = %err, "the database has no capacity for a request; answered UNAVAILABLE");
+            return AppError::Unavailable {
+                message: "the service is busy right now; retry shortly".into(),
+                retry_after: BUSY_RETRY,
+            };
+        }
         AppError::internal(anyhow::Error::new(err).context("database error"))
+    }
+}
+
+/// Overload rather than a fault: the pool had no connection free in time, or SQLite's write
+/// lock stayed taken past the busy timeout.
+fn is_busy(err: &sea_orm::DbErr) -> bool {
+    match err {
+        sea_orm::DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout) => true,
+        other => {
+            let text = other.to_string();
+            text.contains("database is locked") || text.contains("pool timed out")
+        }
     }
 }
 
@@ -117,6 +144,22 @@ pub struct FlowRef {
 
 pub type AppResult<T> = Result<T, AppError>;
 
+
 /// What a caller is told of a failure on our side, wherever it surfaces (GraphQL, WebSocket,
 /// the OAuth callback page); the detail goes to the log with the request id.
 pub const INTERNAL_MESSAGE: &str = "internal error; the operator can find the details in the server log";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exhausted_pool_is_unavailable_not_internal() {
+        let busy = AppError::from(sea_orm::DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout));
+        assert_eq!(busy.code(), "UNAVAILABLE");
+        assert!(matches!(busy, AppError::Unavailable { retry_after, .. } if retry_after == BUSY_RETRY));
+        let fault = AppError::from(sea_orm::DbErr::Custom("no such table".into()));
+        assert_eq!(fault.code(), "INTERNAL");
+        assert_eq!(fault.public_message(), INTERNAL_MESSAGE);
+    }
+}

@@ -62,7 +62,7 @@ fn add_code(error: &mut ServerError) {
                     details
                         .push(("missingScopes", async_graphql::to_value(missing_scopes).unwrap_or_default()));
                 }
-                AppError::RateLimited { retry_after, .. } => {
+                AppError::RateLimited { retry_after, .. } | AppError::Unavailable { retry_after, .. } => {
                     details.push(("retryAfter", retry_after_seconds(*retry_after).into()));
                 }
                 _ => {}

@@ -93,6 +93,7 @@ impl From<AppError> for ProxyError {
             AppError::ProviderUnavailable(message) => ProxyError::new(code, 502, message),
             AppError::Conflict(message) => ProxyError::new(code, 409, message),
             AppError::RateLimited { message, .. } => ProxyError::new(code, 429, message),
+            AppError::Unavailable { message, .. } => ProxyError::new(code, 503, message),
             AppError::ConnectionInUse { message, .. } => ProxyError::new(code, 409, message),
             AppError::Internal(inner) => ProxyError::internal(format!("{inner:#}")),
         }
