@@ -55,7 +55,9 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         None => None,
     };
     let proxy = crate::proxy::ProxyRuntime::start(db.clone(), &config.proxy);
+    let access = crate::access::start_cache(db.clone(), &events);
     Ok(AppState {
+        access,
         oidc,
         proxy,
         schedule: config.schedule(),

@@ -30,6 +30,8 @@ pub struct AppState {
     pub token_flights: Arc<SingleFlight<ConnectionId, Result<SecretString, TokenProblem>>>,
     /// Provider calls in flight per team, bounded so one team cannot starve another.
     pub provider_gate: Arc<crate::connections::ProviderGate>,
+    /// Verified tokens and members' roles, kept briefly (see `access::AccessCache`).
+    pub access: Arc<crate::access::AccessCache>,
     /// The identity provider whose JWTs are accepted, when `PLUGBOARD_OIDC_ISSUER` is set.
     pub oidc: Option<Arc<crate::oidc::OidcVerifier>>,
     /// The API proxy's rate limits and audit writer.

@@ -210,8 +210,9 @@ pub(crate) async fn audit_page(
 ) -> AppResult<AuditEventList> {
     let first = page_size(first, types::team::MAX_PAGE_SIZE)?;
     let before = before.map(|c| decode_cursor(AUDIT_CURSOR, &c, "before")).transpose()?;
-    let db = &state(ctx)?.db;
-    access::team_access(db, caller(ctx)?, team_id).await?;
+    let state = state(ctx)?;
+    let db = &state.db;
+    access::cached_team_access(state, caller(ctx)?, team_id).await?;
     let mut events = store::audit::list(db, team_id, connection_id, before, first + 1).await?;
     let has_next_page = events.len() as u64 > first;
     events.truncate(first as usize);

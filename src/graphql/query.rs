@@ -33,8 +33,9 @@ impl QueryRoot {
     async fn team(&self, ctx: &Context<'_>, id: ID) -> AppResult<Option<TeamObject>> {
         let principal = caller(ctx)?;
         let team_id: TeamId = parse_id(&id, "id")?;
-        let db = &state(ctx)?.db;
-        let access = match access::team_access(db, principal, team_id).await {
+        let state = state(ctx)?;
+        let db = &state.db;
+        let access = match access::cached_team_access(state, principal, team_id).await {
             Ok(access) => access,
             Err(AppError::NotFound(_)) => return Ok(None),
             Err(other) => return Err(other),

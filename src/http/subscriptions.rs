@@ -27,7 +27,7 @@ pub async fn websocket(
             let caller = match bearer_from_init(&init) {
                 None => Caller::Anonymous,
                 Some(token) => {
-                    match access::identify(&state.db, state.oidc.as_deref(), &state.events, &token).await {
+                    match access::identify(&state, &token).await {
                         Ok(principal) => Caller::Authenticated(principal),
                         Err(AppError::Unauthenticated) => {
                             return Err(async_graphql::Error::new(

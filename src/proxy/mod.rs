@@ -128,7 +128,7 @@ async fn forward_inner(
     let bearer = call.bearer;
     let principal = match bearer {
         Some(token) => {
-            match crate::access::identify(&state.db, state.oidc.as_deref(), &state.events, token).await {
+            match crate::access::identify(state, token).await {
                 Ok(principal) => principal,
                 Err(err) => return (Err(err.into()), None),
             }

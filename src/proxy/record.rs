@@ -84,6 +84,6 @@ pub async fn calls(
     before: Option<uuid::Uuid>,
     limit: u64,
 ) -> crate::error::AppResult<Vec<ApiCall>> {
-    crate::access::team_access(&state.db, principal, connection.team_id).await?;
+    crate::access::cached_team_access(state, principal, connection.team_id).await?;
     Ok(store::api_calls::list(&state.db, connection.team_id, connection.id, before, limit).await?)
 }

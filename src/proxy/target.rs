@@ -114,7 +114,7 @@ async fn through_connection(
             .map_err(AppError::from)?
             .ok_or_else(not_found)?,
     };
-    let access = access::team_access(&state.db, principal, team_id).await.map_err(|_| not_found())?;
+    let access = access::cached_team_access(state, principal, team_id).await.map_err(|_| not_found())?;
     if let TeamAccess::Member(role) = access
         && !role.can_manage()
     {

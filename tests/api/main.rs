@@ -3,6 +3,7 @@
 mod helpers;
 
 mod access;
+mod access_cache;
 mod audit;
 mod catalog;
 mod cli;
