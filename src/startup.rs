@@ -47,19 +47,17 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         |name| config.app_variables.get(name),
         catalog.apps().iter().map(|app| app.key()),
     )?;
-    let provider_gate = Arc::new(crate::connections::ProviderGate::new(config.team_provider_concurrency));
+    let provider_gate = Arc::new(crate::outbound::ProviderGate::new(config.team_provider_concurrency));
     let oidc = match &config.oidc {
         Some(settings) => {
             Some(Arc::new(crate::oidc::OidcVerifier::new(settings.clone(), config.http_timeout)?))
         }
         None => None,
     };
-    let proxy = crate::proxy::ProxyRuntime::start(db.clone(), &config.proxy);
     let access = crate::access::start_cache(db.clone(), &events);
     Ok(AppState {
         access,
         oidc,
-        proxy,
         schedule: config.schedule(),
         db,
         sealer: Arc::new(sealer),
@@ -146,6 +144,7 @@ impl Application {
         // Events and webhooks of committed changes leave from here, on every instance, until
         // shutdown closes the bus (what a stopped instance leaves staged, the next one sends).
         tokio::spawn(crate::scheduler::run_dispatcher(state.clone(), state.events.closed_signal()));
+        let proxy = crate::proxy::ProxyRuntime::start(state.db.clone(), &config.proxy, &state.events);
         let server_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
@@ -154,6 +153,7 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(http::request_telemetry))
                 .app_data(web::Data::new(schema.clone()))
                 .app_data(web::Data::new(server_state.clone()))
+                .app_data(web::Data::from(proxy.clone()))
                 .app_data(web::Data::new(limits))
                 .configure(http::routes)
         })

@@ -6,12 +6,12 @@ use sea_orm::DatabaseConnection;
 
 use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::connections::TokenProblem;
 use crate::crypto::Sealer;
 use crate::domain::{ConnectionId, SchedulePolicy};
 use crate::events::EventBus;
-use crate::oauth::{OAuthClients, SingleFlight};
+use crate::oauth::{OAuthClients, SingleFlight, TokenProblem};
 use crate::outbound::Outbound;
+use crate::store::access_cache::AccessCache;
 use secrecy::SecretString;
 
 #[derive(Clone)]
@@ -29,11 +29,9 @@ pub struct AppState {
     /// Token refreshes in flight, one per connection.
     pub token_flights: Arc<SingleFlight<ConnectionId, Result<SecretString, TokenProblem>>>,
     /// Provider calls in flight per team, bounded so one team cannot starve another.
-    pub provider_gate: Arc<crate::connections::ProviderGate>,
-    /// Verified tokens and members' roles, kept briefly (see `access::AccessCache`).
-    pub access: Arc<crate::access::AccessCache>,
+    pub provider_gate: Arc<crate::outbound::ProviderGate>,
+    /// Verified tokens and members' roles, kept briefly (see `store::access_cache`).
+    pub access: Arc<AccessCache>,
     /// The identity provider whose JWTs are accepted, when `PLUGBOARD_OIDC_ISSUER` is set.
     pub oidc: Option<Arc<crate::oidc::OidcVerifier>>,
-    /// The API proxy's rate limits and audit writer.
-    pub proxy: Arc<crate::proxy::ProxyRuntime>,
 }

@@ -3,12 +3,10 @@
 //! and members' roles are cached for a few seconds (`cache`), so a hot request asks the
 //! database nothing to know its caller.
 
-mod cache;
 mod sso;
 mod tokens;
 mod upkeep;
 
-pub use cache::AccessCache;
 pub use tokens::{IssuedToken, issue_service_token, issue_user_token};
 pub use upkeep::flush_uses;
 
@@ -22,6 +20,7 @@ use crate::error::{AppError, AppResult};
 use crate::events::{Event, EventBus};
 use crate::state::AppState;
 use crate::store;
+use crate::store::access_cache::{self, AccessCache, CachedToken};
 use crate::store::tokens::TokenKind;
 
 /// An empty cache whose evictions follow `events` and whose uses are written to `db`.
@@ -36,9 +35,17 @@ pub fn start_cache(db: DatabaseConnection, events: &EventBus) -> Arc<AccessCache
 pub fn changed(cache: &AccessCache, changes: &[Event]) {
     for change in changes {
         if let Event::Access(change) = change {
-            cache.forget(change);
+            forget(cache, change);
         }
     }
+}
+
+fn forget(cache: &AccessCache, change: &crate::events::AccessEvent) {
+    cache.forget(
+        change.token_id.map(crate::domain::TokenId::from_uuid),
+        change.user_id.map(crate::domain::UserId::from_uuid),
+        change.team_id.map(TeamId::from_uuid),
+    );
 }
 
 /// Resolves a bearer credential: a JWT of the trusted identity provider when one is configured
@@ -89,11 +96,11 @@ pub async fn authenticate(
     };
     // Uses are written in batches by the cache's flusher, at most once a minute per token.
     let mut last_used_at = stored.last_used_at;
-    if cache::use_is_news(last_used_at, now) {
+    if access_cache::use_is_news(last_used_at, now) {
         cache.note_use(&principal, now);
         last_used_at = Some(now);
     }
-    cache.keep_token(ticket, hash, cache::CachedToken { principal: principal.clone(), last_used_at });
+    cache.keep_token(ticket, hash, CachedToken { principal: principal.clone(), last_used_at });
     Ok(principal)
 }
 

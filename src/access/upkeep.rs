@@ -7,8 +7,8 @@ use std::time::Duration;
 use sea_orm::DatabaseConnection;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::cache::AccessCache;
 use crate::events::{EventBus, Invalidation};
+use crate::store::access_cache::AccessCache;
 
 /// How often queued uses are written. A token's `last_used_at` lags its use by at most this
 /// (plus the minute for which repeated uses are not recorded).
@@ -29,7 +29,7 @@ async fn evict_on_changes(events: EventBus, cache: Arc<AccessCache>) {
     loop {
         tokio::select! {
             change = changes.recv() => match change {
-                Ok(Invalidation::Access(change)) => cache.forget(&change),
+                Ok(Invalidation::Access(change)) => super::forget(&cache, &change),
                 Ok(Invalidation::Connection(_)) => {}
                 // The PostgreSQL listener reconnected, or this receiver fell behind: some change
                 // may have gone unseen.

@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use super::types::AppModule;
-
 /// The module every app has: any request under the app's API base, and only there.
 pub const GENERIC_MODULE_KEY: &str = "api-call";
 pub const GENERIC_MODULE_NAME: &str = "Make an API call";
@@ -103,28 +101,6 @@ impl PathPattern {
             }
         }
         parts.next().is_none()
-    }
-}
-
-impl AppModule {
-    /// The requests the module declares; empty means any request under the API base.
-    pub fn requests(&self) -> &[RequestRule] {
-        &self.requests
-    }
-
-    /// Whether the module may make this request (path under the API base, without query).
-    pub fn allows(&self, method: &str, path: &str) -> bool {
-        self.requests.is_empty() || self.requests.iter().any(|rule| rule.matches(method, path))
-    }
-
-    /// The module every app has when its file does not define one with the same key.
-    pub(super) fn generic() -> Self {
-        AppModule {
-            key: GENERIC_MODULE_KEY.to_owned(),
-            name: GENERIC_MODULE_NAME.to_owned(),
-            scopes: Vec::new(),
-            requests: Vec::new(),
-        }
     }
 }
 

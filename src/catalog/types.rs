@@ -8,7 +8,7 @@ use regex::Regex;
 use serde::Deserialize;
 use url::Url;
 
-use super::proxy_rules::{RateLimits, RequestRule};
+use super::proxy_rules::{GENERIC_MODULE_KEY, GENERIC_MODULE_NAME, RateLimits, RequestRule};
 use super::request::{CredentialRules, VerifyRequest};
 use super::template::Template;
 use crate::domain::AuthType;
@@ -289,5 +289,27 @@ impl AppModule {
 
     pub fn scopes(&self) -> &[String] {
         &self.scopes
+    }
+}
+
+impl AppModule {
+    /// The requests the module declares; empty means any request under the API base.
+    pub fn requests(&self) -> &[RequestRule] {
+        &self.requests
+    }
+
+    /// Whether the module may make this request (path under the API base, without query).
+    pub fn allows(&self, method: &str, path: &str) -> bool {
+        self.requests.is_empty() || self.requests.iter().any(|rule| rule.matches(method, path))
+    }
+
+    /// The module every app has when its file does not define one with the same key.
+    pub(super) fn generic() -> Self {
+        AppModule {
+            key: GENERIC_MODULE_KEY.to_owned(),
+            name: GENERIC_MODULE_NAME.to_owned(),
+            scopes: Vec::new(),
+            requests: Vec::new(),
+        }
     }
 }

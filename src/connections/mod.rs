@@ -8,8 +8,8 @@
 
 mod audit;
 mod consent;
+mod credentials;
 mod grants;
-mod provider_gate;
 mod refresh;
 mod rotation;
 mod secrets;
@@ -33,11 +33,11 @@ use crate::{flows, oauth};
 use secrets::StoredSecrets;
 
 pub use consent::{Callback, Completed, Purpose, Refused, complete as complete_consent};
+pub use credentials::{ModuleCredentials, ResolvedModule, ensure_usable, module_credentials, resolve_module};
 pub use grants::warn_expiring_grants;
-pub use provider_gate::{ProviderGate, ProviderPermit};
 pub use rotation::{RotationReport, TableReport, check_keys, rotate_keys};
 pub use secrets::open as open_secrets;
-pub use tokens::{TokenProblem, fresh_access_token, replace_refused_token, with_details};
+pub use tokens::{fresh_access_token, replace_refused_token, with_details};
 pub use verification::{
     CheckedConnection, check_stored, record_check, record_scheduled_checks, verify_connection,
 };

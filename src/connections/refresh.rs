@@ -17,12 +17,12 @@ use futures_util::FutureExt;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::secrets::StoredSecrets;
-use super::tokens::{TokenProblem, expiry, grant_details, grant_expiry, internal, token_client, usable};
+use super::tokens::{expiry, grant_details, grant_expiry, token_client, usable};
 use crate::catalog::{App, FormValues};
 use crate::domain::{
     Actor, ActorKind, AuditAction, AuthType, Connection, ConnectionStatus, Verification, VerificationOutcome,
 };
-use crate::oauth::{self, TokenError, TokenSet};
+use crate::oauth::{self, TokenError, TokenProblem, TokenSet};
 use crate::state::AppState;
 use crate::store;
 use crate::store::token_leases::{LeaseClaim, RefreshedTokens};
@@ -95,7 +95,7 @@ pub(super) async fn refresh(
         Ok(secrets) => secrets,
         Err(err) => {
             release().await;
-            return Err(internal(format!("{err:#}")));
+            return Err(TokenProblem::internal(format!("{err:#}")));
         }
     };
     // Renewed by someone else since the caller looked, or good enough already: use that.
@@ -105,7 +105,7 @@ pub(super) async fn refresh(
     }
     let Some(app) = state.catalog.get(&current.app_key) else {
         release().await;
-        return Err(internal(format!("app {} is not in the catalog", current.app_key)));
+        return Err(TokenProblem::internal(format!("app {} is not in the catalog", current.app_key)));
     };
     let form = FormValues::from_parts(current.public_fields.clone(), secrets.form.clone());
     let answer = request_tokens(state, app, &form, &current, &secrets).await;
@@ -147,15 +147,15 @@ async fn take_lease(
         let claim =
             store::token_leases::claim(&state.db, connection.team_id, connection.id, lease, now, until)
                 .await
-                .map_err(internal)?;
+                .map_err(TokenProblem::internal)?;
         match claim {
             LeaseClaim::Held(current, sealed) => return Ok(Taken::Held(Box::new(current), sealed)),
-            LeaseClaim::Gone => return Err(TokenProblem::Internal("the connection is gone".into())),
+            LeaseClaim::Gone => return Err(TokenProblem::Gone),
             LeaseClaim::Busy(current, sealed) => {
                 if current.token_generation != connection.token_generation {
                     let secrets =
                         StoredSecrets::open(&state.sealer, current.team_id, current.id, sealed.as_deref())
-                            .map_err(|err| internal(format!("{err:#}")))?;
+                            .map_err(|err| TokenProblem::internal(format!("{err:#}")))?;
                     if let Some(token) = need.met_by(state, &current, &secrets) {
                         return Ok(Taken::RenewedMeanwhile(token));
                     }
@@ -320,7 +320,7 @@ fn fallback(
 
 fn lost(reason: String) -> TokenProblem {
     tracing::error!(%reason, "TOKENS ISSUED BY THE PROVIDER COULD NOT BE STORED; the connection may need reauthorization");
-    TokenProblem::Internal(crate::error::INTERNAL_MESSAGE.to_owned())
+    TokenProblem::Internal
 }
 
 fn refresh_result(err: &TokenError) -> &'static str {

@@ -15,24 +15,11 @@ use crate::catalog::{App, FormValues};
 use crate::domain::{AuthType, Connection, ConnectionId, TeamId, Verification, VerificationOutcome};
 use crate::error::{AppError, AppResult};
 use crate::events::VerificationEvent;
-use crate::oauth::{self, TokenError, TokenSet};
+use crate::oauth::{self, TokenError, TokenProblem, TokenSet};
 use crate::state::AppState;
 use crate::store;
 use crate::verify::host_is_templated;
 use crate::verify::{self, CheckResult, RequestValues};
-
-/// Why no usable access token could be had. Messages are for people and hold no secret.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum TokenProblem {
-    #[error("{0}")]
-    NeedsReauthorization(String),
-    #[error("{0}")]
-    Unavailable(String),
-    #[error("{0}")]
-    Rejected(String),
-    #[error("{0}")]
-    Internal(String),
-}
 
 /// The connection's access token, renewed first when it expires within the skew (or when
 /// `force`: a newer one than the generation `connection` holds is wanted).
@@ -71,7 +58,7 @@ async fn obtain(state: &AppState, connection: &Connection, need: Need) -> Result
             });
             match tokio::time::timeout(patience, task).await {
                 Ok(Ok(result)) => result,
-                Ok(Err(err)) => Err(internal(format!("the refresh task failed: {err}"))),
+                Ok(Err(err)) => Err(TokenProblem::internal(format!("the refresh task failed: {err}"))),
                 Err(_) => Err(TokenProblem::Unavailable(
                     "renewing the access token is taking too long; try again shortly".into(),
                 )),
@@ -88,10 +75,10 @@ async fn stored_token(
     let (current, sealed) =
         store::connections::find_with_secrets(&state.db, connection.team_id, connection.id)
             .await
-            .map_err(internal)?
-            .ok_or_else(|| TokenProblem::Internal("the connection is gone".into()))?;
+            .map_err(TokenProblem::internal)?
+            .ok_or(TokenProblem::Gone)?;
     let secrets = StoredSecrets::open(&state.sealer, current.team_id, current.id, sealed.as_deref())
-        .map_err(internal)?;
+        .map_err(TokenProblem::internal)?;
     Ok(usable(state, &current, &secrets))
 }
 
@@ -245,11 +232,6 @@ pub fn with_details(form: &FormValues, details: &BTreeMap<String, String>) -> Fo
         public.entry(name.clone()).or_insert_with(|| value.clone());
     }
     FormValues::from_parts(public, secret)
-}
-
-pub(super) fn internal(err: impl std::fmt::Display) -> TokenProblem {
-    tracing::error!(error = %err, "token handling failed");
-    TokenProblem::Internal(crate::error::INTERNAL_MESSAGE.to_owned())
 }
 
 #[cfg(test)]

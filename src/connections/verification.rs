@@ -6,7 +6,7 @@ use chrono::Utc;
 
 use super::audit;
 use super::secrets::StoredSecrets;
-use super::tokens::{self, TokenProblem};
+use super::tokens;
 use crate::access;
 use crate::catalog::{App, FormValues};
 use crate::domain::{
@@ -17,6 +17,7 @@ use crate::domain::{GrantStatus, next_grant_attention};
 use crate::error::{AppError, AppResult};
 use crate::events::{ConnectionEvent, ConnectionEventKind, VerificationEvent};
 use crate::flows;
+use crate::oauth::TokenProblem;
 use crate::state::AppState;
 use crate::store;
 use crate::store::checks::{CheckRecord, ClaimedCheck};
@@ -141,7 +142,7 @@ fn token_problem_check(problem: TokenProblem, started_at: chrono::DateTime<Utc>)
         TokenProblem::NeedsReauthorization(_) => VerificationOutcome::NeedsReauthorization,
         TokenProblem::Unavailable(_) => VerificationOutcome::ProviderUnavailable,
         TokenProblem::Rejected(_) => VerificationOutcome::InvalidCredentials,
-        TokenProblem::Internal(message) => return Err(AppError::internal(anyhow::anyhow!("{message}"))),
+        TokenProblem::Gone | TokenProblem::Internal => return Err(problem.into()),
     };
     Ok(CheckResult {
         verification: Verification {

@@ -1,15 +1,11 @@
 //! Flows that use connections: creating and changing them (with warnings when a module's
-//! connection lacks scopes), dynamic connections, and credentials for flow runners.
+//! connection lacks scopes), and dynamic connections.
 
-mod credentials;
 mod dynamic;
 pub mod usage;
 
 use chrono::Utc;
 
-pub use credentials::{
-    ModuleCredentials, ResolvedModule, ensure_usable, module_credentials, resolve_module, token_error,
-};
 pub use dynamic::{
     DynamicInput, MemberInput, add_member, create_dynamic, delete_dynamic, remove_member, set_default,
 };

@@ -78,9 +78,14 @@ impl QueryRoot {
         select: Option<String>,
     ) -> AppResult<ModuleCredentialsObject> {
         let flow_id: FlowId = parse_id(&flow_id, "flowId")?;
-        let credentials =
-            flows::module_credentials(state(ctx)?, caller(ctx)?, flow_id, &module_key, select.as_deref())
-                .await?;
+        let credentials = crate::connections::module_credentials(
+            state(ctx)?,
+            caller(ctx)?,
+            flow_id,
+            &module_key,
+            select.as_deref(),
+        )
+        .await?;
         Ok(ModuleCredentialsObject(credentials))
     }
 

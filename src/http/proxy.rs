@@ -14,13 +14,18 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use serde_json::json;
 
-use crate::proxy::{self, Answer, AnswerBody, Call, Naming, ProxyError, RequestBody};
+use crate::proxy::{self, Answer, AnswerBody, Call, Naming, ProxyError, ProxyRuntime, RequestBody};
 use crate::state::AppState;
 
 /// Bodies up to this size are read whole and can be sent twice.
 const KEEP_BYTES: u64 = 256 * 1024;
 
-pub async fn proxy(request: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+pub async fn proxy(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    runtime: web::Data<ProxyRuntime>,
+) -> HttpResponse {
     let max = state.config.proxy.max_request_bytes;
     let declared = request
         .headers()
@@ -63,7 +68,7 @@ pub async fn proxy(request: HttpRequest, payload: web::Payload, state: web::Data
         headers: to_reqwest(request.headers()),
         body,
     };
-    match proxy::forward(&state, call).await {
+    match proxy::forward(&state, &runtime, call).await {
         Ok(answer) => answered(answer),
         Err(error) => refusal(error),
     }

@@ -8,7 +8,10 @@
 //! does not get around it. Literal IP hosts are checked before the request.
 
 pub mod policy;
+mod provider_gate;
 pub mod redact;
+
+pub use provider_gate::{ProviderGate, ProviderPermit};
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

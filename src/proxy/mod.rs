@@ -9,6 +9,7 @@
 mod error;
 mod failure;
 mod headers;
+mod opened;
 mod rate;
 mod record;
 mod target;
@@ -31,22 +32,27 @@ pub use target::{Naming, Via};
 
 use crate::config::ProxySettings;
 use crate::domain::{ApiCall, audit_path};
+use crate::events::EventBus;
 use crate::state::AppState;
 
-/// The proxy's shared parts: rate limits in force and the audit writer.
+/// The proxy's shared parts: rate limits in force, the audit writer, and the connections
+/// opened lately.
 pub struct ProxyRuntime {
     pub limiter: RateLimiter,
     pub recorder: Recorder,
+    opened: Arc<opened::OpenedConnections>,
     /// The audit writer's turn to write, which token renewals share (see `record::WriteTurn`).
     write_turn: record::WriteTurn,
 }
 
 impl ProxyRuntime {
-    /// Starts the audit writer on the current runtime.
-    pub fn start(db: DatabaseConnection, settings: &ProxySettings) -> Arc<Self> {
+    /// Starts the audit writer and the cache's eviction on the current runtime. The HTTP server
+    /// owns the result: only `/proxy` uses it.
+    pub fn start(db: DatabaseConnection, settings: &ProxySettings, events: &EventBus) -> Arc<Self> {
         let write_turn = record::WriteTurn::default();
         let recorder = Recorder::start(db, settings.retention, write_turn.clone());
-        Arc::new(ProxyRuntime { limiter: RateLimiter::default(), recorder, write_turn })
+        let opened = opened::OpenedConnections::start(events);
+        Arc::new(ProxyRuntime { limiter: RateLimiter::default(), recorder, opened, write_turn })
     }
 }
 
@@ -109,9 +115,9 @@ pub enum AnswerBody {
 
 /// Passes `call` on and answers what the caller gets; Plugboard's own refusals are errors.
 /// Every call whose connection was found is recorded, refusals included.
-pub async fn forward(state: &AppState, call: Call<'_>) -> Result<Answer, ProxyError> {
+pub async fn forward(state: &AppState, runtime: &ProxyRuntime, call: Call<'_>) -> Result<Answer, ProxyError> {
     let started = Instant::now();
-    let (result, app_key) = forward_inner(state, call, started).await;
+    let (result, app_key) = forward_inner(state, runtime, call, started).await;
     let status = match &result {
         Ok(answer) => answer.status,
         Err(error) => error.status,
@@ -122,6 +128,7 @@ pub async fn forward(state: &AppState, call: Call<'_>) -> Result<Answer, ProxyEr
 
 async fn forward_inner(
     state: &AppState,
+    runtime: &ProxyRuntime,
     call: Call<'_>,
     started: Instant,
 ) -> (Result<Answer, ProxyError>, Option<String>) {
@@ -139,14 +146,14 @@ async fn forward_inner(
         Ok(via) => via,
         Err(err) => return (Err(err), None),
     };
-    let target = match target::resolve(state, &principal, via).await {
+    let target = match target::resolve(state, &runtime.opened, &principal, via).await {
         Ok(target) => target,
         Err(err) => return (Err(err), None),
     };
     let app_key = target.connection.app_key.clone();
     let path = audit_path(call.path, call.query);
     let method = call.method.as_str().to_owned();
-    let result = upstream::send(state, &principal, &target, call).await;
+    let result = upstream::send(state, runtime, &principal, &target, call).await;
     let (status, code) = match &result {
         Ok(answer) => (answer.status, answer.annotation),
         Err(error) => (error.status, Some(error.code)),
@@ -165,6 +172,6 @@ async fn forward_inner(
         actor: principal.actor(),
         created_at: chrono::Utc::now(),
     };
-    state.proxy.recorder.record(record).await;
+    runtime.recorder.record(record).await;
     (result, Some(app_key))
 }

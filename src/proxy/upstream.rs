@@ -4,6 +4,7 @@
 //! which is read to classify it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
@@ -15,26 +16,27 @@ use secrecy::{ExposeSecret, SecretString};
 use super::error::ProxyError;
 use super::failure;
 use super::headers;
-use super::target::Target;
+use super::target::{Secrets, Target};
 use super::url::{Destination, destination};
-use super::{Answer, AnswerBody, Call, RequestBody};
+use super::{Answer, AnswerBody, Call, ProxyRuntime, RequestBody};
 use crate::catalog::{App, Attachment, FormValues};
 use crate::config::ProxySettings;
-use crate::connections::{self, TokenProblem};
+use crate::connections;
 use crate::domain::{Connection, Principal, VerificationOutcome};
 use crate::error::AppError;
-use crate::flows;
+use crate::oauth::TokenProblem;
 use crate::outbound::InternalResolution;
 use crate::state::AppState;
 use crate::verify::host_is_templated;
 
 pub(super) async fn send(
     state: &AppState,
+    runtime: &ProxyRuntime,
     principal: &Principal,
     target: &Target,
     call: Call<'_>,
 ) -> Result<Answer, ProxyError> {
-    let connection = &target.connection;
+    let connection: &Connection = &target.connection;
     let app = state
         .catalog
         .get(&connection.app_key)
@@ -43,7 +45,10 @@ pub(super) async fn send(
         return Err(ProxyError::bad_request(format!("{} requests are not passed on", call.method)));
     }
     let settings = &state.config.proxy;
-    let form = form_values(state, connection, target.sealed.as_deref())?;
+    let form = match &target.secrets {
+        Secrets::Opened(form) => form.clone(),
+        Secrets::Sealed(blob) => Arc::new(form_values(state, connection, blob.as_deref())?),
+    };
     let (path, query) = (call.path, call.query);
     // Where the call goes and whether it may go there, before any token is fetched for it.
     let base = app.api_base_url().render(app.template_values(&form)).map_err(|missing| {
@@ -71,7 +76,7 @@ pub(super) async fn send(
         .clone();
     let oauth = app.oauth().is_some();
     let token = match oauth {
-        true => Some(access_token(state, connection, false).await.map_err(token_refusal)?),
+        true => Some(access_token(state, runtime, connection, false).await.map_err(token_refusal)?),
         false => None,
     };
     let (mut attachment, to) = prepare(app, &form, token.as_ref(), path, query)?;
@@ -84,13 +89,15 @@ pub(super) async fn send(
         }
     };
     let too_large = || overflowed.as_ref().is_some_and(|flag| flag.load(Ordering::SeqCst));
-    wait_for_slot(state, app, connection).await?;
+    wait_for_slot(state, runtime, app, connection).await?;
     let first = attempt(&client, &call.method, &to, &forwarded, &attachment, body.as_mut(), settings)
         .await
         .map_err(|err| sending_error(app, &to, err, too_large(), settings))?;
     if first.status() != StatusCode::UNAUTHORIZED {
         return finish(state, principal, connection, app, &call.method, first, settings, false).await;
     }
+    // What follows records a check or renews the token: the next call reads the connection again.
+    runtime.opened.forget(connection.id);
     if !oauth {
         // Nothing to renew: the provider refused the credentials themselves.
         return finish(state, principal, connection, app, &call.method, first, settings, true).await;
@@ -98,7 +105,7 @@ pub(super) async fn send(
     // The provider refused a token we thought valid: renew it once, and repeat if we can. The
     // connection as read before the call tells the refresh which token was refused: when
     // another call renewed it meanwhile, that one is used rather than renewing again.
-    let renewed = match access_token(state, connection, true).await {
+    let renewed = match access_token(state, runtime, connection, true).await {
         Ok(token) => token,
         Err(problem) => {
             let mut answer =
@@ -115,7 +122,7 @@ pub(super) async fn send(
     }
     drop(first);
     (attachment, _) = prepare(app, &form, Some(&renewed), path, query)?;
-    wait_for_slot(state, app, connection).await?;
+    wait_for_slot(state, runtime, app, connection).await?;
     let second = attempt(&client, &call.method, &to, &forwarded, &attachment, body.as_mut(), settings)
         .await
         .map_err(|err| sending_error(app, &to, err, too_large(), settings))?;
@@ -129,6 +136,7 @@ pub(super) async fn send(
 /// good for a while yet waits for nothing.
 async fn access_token(
     state: &AppState,
+    runtime: &ProxyRuntime,
     connection: &Connection,
     force: bool,
 ) -> Result<SecretString, TokenProblem> {
@@ -136,7 +144,7 @@ async fn access_token(
     let may_renew = force || connection.expires_at.is_none_or(|at| at <= chrono::Utc::now() + skew);
     let on_sqlite = state.db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite;
     let _turn = match may_renew && on_sqlite {
-        true => Some(state.proxy.write_turn.read().await),
+        true => Some(runtime.write_turn.read().await),
         false => None,
     };
     connections::fresh_access_token(state, connection, force).await
@@ -148,7 +156,8 @@ enum Sendable {
     Streamed(reqwest::Body, Option<u64>),
 }
 
-fn form_values(
+/// The connection's fields with its secrets opened (tokens left out: they are fetched fresh).
+pub(super) fn form_values(
     state: &AppState,
     connection: &Connection,
     sealed: Option<&[u8]>,
@@ -188,9 +197,13 @@ fn prepare(
     Ok((attachment, to))
 }
 
-async fn wait_for_slot(state: &AppState, app: &App, connection: &Connection) -> Result<(), ProxyError> {
-    state
-        .proxy
+async fn wait_for_slot(
+    state: &AppState,
+    runtime: &ProxyRuntime,
+    app: &App,
+    connection: &Connection,
+) -> Result<(), ProxyError> {
+    runtime
         .limiter
         .acquire(app.rate_limits(), app.key(), connection.id, state.config.proxy.queue)
         .await
@@ -389,12 +402,13 @@ async fn refresh_annotation(
             outcome.as_str()
         }
         TokenProblem::Unavailable(_) => "PROVIDER_UNAVAILABLE",
-        TokenProblem::Internal(_) => "INTERNAL",
+        TokenProblem::Gone => "NOT_FOUND",
+        TokenProblem::Internal => "INTERNAL",
     }
 }
 
 fn token_refusal(problem: TokenProblem) -> ProxyError {
-    flows::token_error(problem).into()
+    AppError::from(problem).into()
 }
 
 fn find_source<'a, T: std::error::Error + 'static>(

@@ -263,7 +263,7 @@ async fn an_outage_during_refresh_changes_nothing(app: TestApp) {
     expire_token(&s, &id).await;
     s.provider.set_mode(TokenMode::Unavailable);
     let problem = fresh_access_token(&s.app.state, &load(&s, &id).await, false).await.unwrap_err();
-    assert!(matches!(problem, plugboard::connections::TokenProblem::Unavailable(_)), "{problem:?}");
+    assert!(matches!(problem, plugboard::oauth::TokenProblem::Unavailable(_)), "{problem:?}");
     let check = s
         .app
         .ok(

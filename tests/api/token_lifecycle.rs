@@ -167,7 +167,7 @@ async fn a_stale_refresh_failure_does_not_overwrite_a_fresh_reauthorization(app:
     assert_eq!(code, 200, "{page}");
     let reauthorized = stored_tokens(&s, &id).await;
     let problem = refreshing.await.unwrap().unwrap_err();
-    assert!(!matches!(problem, plugboard::connections::TokenProblem::NeedsReauthorization(_)), "{problem:?}");
+    assert!(!matches!(problem, plugboard::oauth::TokenProblem::NeedsReauthorization(_)), "{problem:?}");
     let after = status(&s, &id).await;
     assert_eq!(after["status"], "ACTIVE", "the late failure did not land: {after:#}");
     assert_eq!(stored_tokens(&s, &id).await, reauthorized, "the reauthorization's tokens stay");

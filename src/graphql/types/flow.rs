@@ -6,9 +6,10 @@ use secrecy::ExposeSecret;
 
 use super::connection::ConnectionObject;
 use super::enums::AuthType;
+use crate::connections::ModuleCredentials;
 use crate::domain::{self, ModuleTarget};
 use crate::error::AppResult;
-use crate::flows::{self, ModuleCredentials};
+use crate::flows;
 use crate::graphql::state;
 use crate::store;
 

@@ -9,7 +9,6 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use crate::catalog::{App, FormValues};
-use crate::connections::{self, TokenProblem};
 use crate::domain::{
     AuditAction, AuditEvent, AuditEventId, AuthType, Connection, ConnectionId, ConnectionStatus, Flow,
     FlowId, FlowModule, ModuleTarget, Principal, TeamId, missing_scopes,
@@ -64,7 +63,7 @@ pub async fn module_credentials(
     let connection_id = connection.id;
     let app = state.catalog.get(&connection.app_key).ok_or(AppError::NotFound("app"))?;
     let secrets = match sealed.as_deref() {
-        Some(blob) => connections::open_secrets(&state.sealer, team_id, connection_id, blob)?,
+        Some(blob) => super::open_secrets(&state.sealer, team_id, connection_id, blob)?,
         None => BTreeMap::new(),
     };
     let mut fields: BTreeMap<String, SecretString> =
@@ -75,7 +74,7 @@ pub async fn module_credentials(
         fields.entry(name.clone()).or_insert_with(|| SecretString::from(value.clone()));
     }
     let access_token = if app.oauth().is_some() {
-        Some(connections::fresh_access_token(state, &connection, false).await.map_err(token_error)?)
+        Some(super::fresh_access_token(state, &connection, false).await.map_err(AppError::from)?)
     } else {
         None
     };
@@ -138,7 +137,7 @@ pub async fn resolve_module(
         .ok_or(AppError::NotFound("connection"))?;
     let app = state.catalog.get(&connection.app_key).ok_or(AppError::NotFound("app"))?;
     ensure_usable(app, &connection)?;
-    let required = super::usage::required_scopes(&state.catalog, &module);
+    let required = crate::flows::usage::required_scopes(&state.catalog, &module);
     let missing = missing_scopes(required, &connection.scopes);
     if !missing.is_empty() {
         return Err(AppError::AccountValidation {
@@ -201,16 +200,4 @@ fn ready_made(
         attachment.headers.into_iter().collect(),
         attachment.query.into_iter().collect(),
     ))
-}
-
-/// A token that could not be had, as the error a runner sees.
-pub fn token_error(problem: TokenProblem) -> AppError {
-    match problem {
-        TokenProblem::NeedsReauthorization(message) => AppError::NeedsReauthorization(message),
-        TokenProblem::Unavailable(message) => AppError::ProviderUnavailable(message),
-        TokenProblem::Rejected(message) => {
-            AppError::AccountValidation { message, missing_scopes: Vec::new() }
-        }
-        TokenProblem::Internal(message) => AppError::internal(anyhow::anyhow!(message)),
-    }
 }

@@ -1,5 +1,6 @@
 //! Verified tokens and team roles, kept in memory for a few seconds so that a busy caller's
-//! requests make no database round trip to say who they are and what they may touch.
+//! requests make no database round trip to say who they are and what they may touch. What the
+//! store answered lately, held by `AppState`; `access` reads through it and keeps it current.
 //!
 //! What may never happen: a revoked token, a removed member or a lowered role keeps working.
 //! Every change of access stages an `Event::Access`, which reaches every instance (in process
@@ -20,7 +21,6 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use crate::domain::{Principal, TeamId, TeamRole, TokenId, UserId};
-use crate::events::AccessEvent;
 
 /// How long an entry is trusted without a word from the event bus: the bound on staleness
 /// when an invalidation was lost.
@@ -32,7 +32,7 @@ const MAX_ROLES: usize = 50_000;
 
 /// A token that was active when read.
 #[derive(Clone)]
-pub(super) struct CachedToken {
+pub struct CachedToken {
     pub principal: Principal,
     /// When `last_used_at` was last recorded (or queued), so a use is written at most once a
     /// minute.
@@ -106,16 +106,16 @@ impl Default for AccessCache {
 
 /// What a lookup saw before it read the database; hand it back to store the answer.
 #[derive(Clone, Copy)]
-pub(super) struct Ticket(u64);
+pub struct Ticket(u64);
 
 impl AccessCache {
-    pub(super) fn ticket(&self) -> Ticket {
+    pub fn ticket(&self) -> Ticket {
         Ticket(self.generation.load(Ordering::Acquire))
     }
 
     /// The cached token with this hash, unless it expired (by its own `expires_at` or the TTL).
     /// A use is queued for `last_used_at` when the last one recorded is over a minute old.
-    pub(super) fn token(&self, hash: &str, now: DateTime<Utc>) -> Option<Principal> {
+    pub fn token(&self, hash: &str, now: DateTime<Utc>) -> Option<Principal> {
         let mut tokens = lock(&self.tokens);
         let cached = tokens.get(hash, Instant::now())?;
         if cached.principal.expires_at().is_some_and(|at| at <= now) {
@@ -131,7 +131,7 @@ impl AccessCache {
         Some(principal)
     }
 
-    pub(super) fn keep_token(&self, ticket: Ticket, hash: String, token: CachedToken) {
+    pub fn keep_token(&self, ticket: Ticket, hash: String, token: CachedToken) {
         let mut tokens = lock(&self.tokens);
         // Checked under the lock that evictions also take, so none slips in between.
         if self.generation.load(Ordering::Acquire) == ticket.0 {
@@ -139,29 +139,29 @@ impl AccessCache {
         }
     }
 
-    pub(super) fn role(&self, user_id: UserId, team_id: TeamId) -> Option<TeamRole> {
+    pub fn role(&self, user_id: UserId, team_id: TeamId) -> Option<TeamRole> {
         lock(&self.roles).get(&(user_id, team_id), Instant::now()).copied()
     }
 
-    pub(super) fn keep_role(&self, ticket: Ticket, user_id: UserId, team_id: TeamId, role: TeamRole) {
+    pub fn keep_role(&self, ticket: Ticket, user_id: UserId, team_id: TeamId, role: TeamRole) {
         let mut roles = lock(&self.roles);
         if self.generation.load(Ordering::Acquire) == ticket.0 {
             roles.insert((user_id, team_id), role, Instant::now());
         }
     }
 
-    /// Evicts what `change` concerns: the revoked token, the member's role in the team (in
-    /// every team when none is named).
-    pub fn forget(&self, change: &AccessEvent) {
+    /// Evicts what a change of access concerns: the revoked `token`, the `user`'s role in
+    /// `team` (in every team when none is named).
+    pub fn forget(&self, token: Option<TokenId>, user: Option<UserId>, team: Option<TeamId>) {
         let mut tokens = lock(&self.tokens);
         let mut roles = lock(&self.roles);
         self.generation.fetch_add(1, Ordering::AcqRel);
-        if let Some(token) = change.token_id {
-            tokens.entries.retain(|_, e| e.value.principal.token_id().is_none_or(|id| id.as_uuid() != token));
+        if let Some(token) = token {
+            tokens.entries.retain(|_, e| e.value.principal.token_id() != Some(token));
         }
-        if let Some(user) = change.user_id {
+        if let Some(user) = user {
             roles.entries.retain(|(user_id, team_id), _| {
-                user_id.as_uuid() != user || change.team_id.is_some_and(|team| team != team_id.as_uuid())
+                *user_id != user || team.is_some_and(|team| team != *team_id)
             });
         }
     }
@@ -175,19 +175,19 @@ impl AccessCache {
         roles.entries.clear();
     }
 
-    pub(super) fn note_use(&self, principal: &Principal, now: DateTime<Utc>) {
+    pub fn note_use(&self, principal: &Principal, now: DateTime<Utc>) {
         if let Some(id) = principal.token_id() {
             lock(&self.uses).insert(id, now);
         }
     }
 
     /// The uses queued since the last call, for `last_used_at`.
-    pub(super) fn take_uses(&self) -> Vec<(TokenId, DateTime<Utc>)> {
+    pub fn take_uses(&self) -> Vec<(TokenId, DateTime<Utc>)> {
         std::mem::take(&mut *lock(&self.uses)).into_iter().collect()
     }
 
     /// Puts back uses that could not be written, unless newer ones came meanwhile.
-    pub(super) fn return_uses(&self, uses: Vec<(TokenId, DateTime<Utc>)>) {
+    pub fn return_uses(&self, uses: Vec<(TokenId, DateTime<Utc>)>) {
         let mut pending = lock(&self.uses);
         for (id, at) in uses {
             pending.entry(id).or_insert(at);
@@ -197,7 +197,7 @@ impl AccessCache {
 
 /// Whether a use at `now` should be recorded, the last recorded being `last`: at most once a
 /// minute, so busy runners do not turn reads into writes.
-pub(super) fn use_is_news(last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+pub fn use_is_news(last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
     last.is_none_or(|last| now - last > chrono::Duration::minutes(1))
 }
 
@@ -224,7 +224,7 @@ mod tests {
         let ticket = cache.ticket();
         cache.keep_token(ticket, "h".into(), token.clone());
         assert!(cache.token("h", Utc::now()).is_some());
-        cache.forget(&AccessEvent { token_id: Some(id.as_uuid()), ..Default::default() });
+        cache.forget(Some(id), None, None);
         assert!(cache.token("h", Utc::now()).is_none());
         // A read that started before the revocation answers too late to be kept.
         cache.keep_token(ticket, "h".into(), token);
@@ -248,9 +248,7 @@ mod tests {
         for (user, team) in [(ana, acme), (bob, acme), (bob, globex)] {
             cache.keep_role(cache.ticket(), user, team, TeamRole::Member);
         }
-        let change = AccessEvent::membership_changed(acme, bob);
-        let crate::events::Event::Access(change) = change else { unreachable!() };
-        cache.forget(&change);
+        cache.forget(None, Some(bob), Some(acme));
         assert_eq!(cache.role(ana, acme), Some(TeamRole::Member));
         assert_eq!(cache.role(bob, acme), None);
         assert_eq!(cache.role(bob, globex), Some(TeamRole::Member));
