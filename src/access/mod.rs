@@ -119,7 +119,8 @@ pub async fn cached_team_access(
         return Ok(TeamAccess::Member(role));
     }
     let ticket = state.access.ticket();
-    let role = store::teams::role_of(&state.db, team_id, *user_id).await?.ok_or(AppError::NotFound("team"))?;
+    let role =
+        store::teams::role_of(&state.db, team_id, *user_id).await?.ok_or(AppError::NotFound("team"))?;
     state.access.keep_role(ticket, *user_id, team_id, role);
     Ok(TeamAccess::Member(role))
 }

@@ -26,20 +26,16 @@ pub async fn websocket(
         .on_connection_init(move |init| async move {
             let caller = match bearer_from_init(&init) {
                 None => Caller::Anonymous,
-                Some(token) => {
-                    match access::identify(&state, &token).await {
-                        Ok(principal) => Caller::Authenticated(principal),
-                        Err(AppError::Unauthenticated) => {
-                            return Err(async_graphql::Error::new(
-                                "the token in connection_init is not valid",
-                            ));
-                        }
-                        Err(other) => {
-                            tracing::error!(error = %other, "could not authenticate a WebSocket connection");
-                            return Err(async_graphql::Error::new(crate::error::INTERNAL_MESSAGE));
-                        }
+                Some(token) => match access::identify(&state, &token).await {
+                    Ok(principal) => Caller::Authenticated(principal),
+                    Err(AppError::Unauthenticated) => {
+                        return Err(async_graphql::Error::new("the token in connection_init is not valid"));
                     }
-                }
+                    Err(other) => {
+                        tracing::error!(error = %other, "could not authenticate a WebSocket connection");
+                        return Err(async_graphql::Error::new(crate::error::INTERNAL_MESSAGE));
+                    }
+                },
             };
             let mut data = Data::default();
             data.insert(caller);

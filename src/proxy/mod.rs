@@ -134,12 +134,10 @@ async fn forward_inner(
 ) -> (Result<Answer, ProxyError>, Option<String>) {
     let bearer = call.bearer;
     let principal = match bearer {
-        Some(token) => {
-            match crate::access::identify(state, token).await {
-                Ok(principal) => principal,
-                Err(err) => return (Err(err.into()), None),
-            }
-        }
+        Some(token) => match crate::access::identify(state, token).await {
+            Ok(principal) => principal,
+            Err(err) => return (Err(err.into()), None),
+        },
         None => return (Err(crate::error::AppError::Unauthenticated.into()), None),
     };
     let via = match call.naming.parse() {

@@ -310,7 +310,12 @@ async fn finish(
         return Err(ProxyError::response_too_large(app.name(), limit));
     }
     let kept = headers::toward_caller(response.headers());
-    let provider_headers = response.headers().clone();
+    let refusal = status == StatusCode::FORBIDDEN || (status == StatusCode::UNAUTHORIZED && judge_401);
+    // Kept past the body's reading only where they are read again, not for every answer.
+    let provider_headers = match refusal || *method == Method::HEAD {
+        true => response.headers().clone(),
+        false => HeaderMap::new(),
+    };
     let mut answer = Answer {
         status: status.as_u16(),
         headers: kept,
@@ -319,7 +324,6 @@ async fn finish(
         missing_scopes: Vec::new(),
         token_refreshed: false,
     };
-    let refusal = status == StatusCode::FORBIDDEN || (status == StatusCode::UNAUTHORIZED && judge_401);
     let (prefix, response) = if refusal { read_prefix(response).await } else { (Bytes::new(), response) };
     if refusal && let Some((outcome, message)) = failure::classify(app, status, &provider_headers, &prefix) {
         match outcome {

@@ -213,7 +213,8 @@ mod tests {
 
     fn service(team: TeamId, expires_at: Option<DateTime<Utc>>) -> (TokenId, CachedToken) {
         let token_id = TokenId::new();
-        let principal = Principal::Service { team_id: team, token_id, token_prefix: "pbs_x".into(), expires_at };
+        let principal =
+            Principal::Service { team_id: team, token_id, token_prefix: "pbs_x".into(), expires_at };
         (token_id, CachedToken { principal, last_used_at: Some(Utc::now()) })
     }
 

@@ -93,7 +93,8 @@ async fn a_revoked_token_is_refused_on_the_next_request(app: TestApp) {
 
 async fn a_removed_member_is_refused_on_the_next_request(app: TestApp) {
     let admin = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
-    let bob = app.ok(&admin.token, ADD, json!({ "t": admin.team_id, "e": "bob@acme.test", "r": "MEMBER" })).await;
+    let bob =
+        app.ok(&admin.token, ADD, json!({ "t": admin.team_id, "e": "bob@acme.test", "r": "MEMBER" })).await;
     let bob_id = bob["addTeamMember"]["userId"].clone();
     let bob_token = app.member_token_for("bob@acme.test").await;
     let connection = app.create_api_key_connection(&admin, "OpenAI", "sk-live").await;
@@ -168,7 +169,8 @@ async fn a_token_revoked_on_one_instance_is_refused_by_the_other() {
 async fn a_member_demoted_or_removed_on_one_instance_loses_access_on_the_other() {
     let Some((app, sibling)) = two_instances().await else { return };
     let admin = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
-    let bob = app.ok(&admin.token, ADD, json!({ "t": admin.team_id, "e": "bob@acme.test", "r": "MEMBER" })).await;
+    let bob =
+        app.ok(&admin.token, ADD, json!({ "t": admin.team_id, "e": "bob@acme.test", "r": "MEMBER" })).await;
     let bob_id = bob["addTeamMember"]["userId"].clone();
     let bob_token = app.member_token_for("bob@acme.test").await;
     let connection = app.create_api_key_connection(&admin, "OpenAI", "sk-live").await;
@@ -181,7 +183,8 @@ async fn a_member_demoted_or_removed_on_one_instance_loses_access_on_the_other()
     }
 
     app.ok(&admin.token, UPDATE, json!({ "t": admin.team_id, "u": bob_id, "r": "MONITORING" })).await;
-    let demoted = within_a_moment(|| async { proxied(&sibling.address, &bob_token, &connection).await == 403 }).await;
+    let demoted =
+        within_a_moment(|| async { proxied(&sibling.address, &bob_token, &connection).await == 403 }).await;
     assert!(demoted, "the other instance still lets a reader call apps");
 
     app.ok(&admin.token, REMOVE, json!({ "t": admin.team_id, "u": bob_id })).await;
