@@ -4,7 +4,7 @@
 use sea_orm::DatabaseConnection;
 
 use crate::access::{self, IssuedToken};
-use crate::domain::{Actor, ActorKind, Email, Team, TeamName, TeamRole, User};
+use crate::domain::{Actor, Email, Team, TeamName, TeamRole, User};
 use crate::{store, teams};
 
 /// The team, user and token a fresh install greets its first user with.
@@ -57,7 +57,7 @@ pub async fn service_token(db: &DatabaseConnection, team: &TeamName) -> anyhow::
 
 /// Who the audit trail names for changes made from the command line.
 fn cli_actor() -> Actor {
-    Actor { kind: ActorKind::System, id: None, label: "command line".into() }
+    Actor::system("command line")
 }
 
 /// On an empty database, creates the `Demo` team with an admin and a token. Answers `None`

@@ -1,9 +1,18 @@
 //! The error every service call returns to the API, and the policy for showing it.
 //!
-//! Each variant is something a caller can act on and maps to one `extensions.code` (see
-//! `graphql::errors`). `Internal` is the exception: its detail is logged where it is turned into
-//! a response and the caller only learns that something failed on our side. No variant may carry
-//! a secret: messages name fields, never their values.
+//! Policy:
+//! - One error type per layer. Protocol leaves have their own (`oauth::TokenError`,
+//!   `oauth::TokenProblem`, `verify::VerifyError`, `catalog::FieldError`, `proxy::ProxyError`);
+//!   use cases answer `AppError`, converting with `From` where a leaf's error reaches them.
+//! - Each `AppError` variant is something a caller can act on and has one code (`code()`), the
+//!   stable `extensions.code` clients switch on. It is attached in one place per way out:
+//!   `graphql::errors` for GraphQL over HTTP and WebSocket (and `refused_connection` for a
+//!   refused `connection_init`), the callback page's `code`, and `proxy::ProxyError`'s JSON
+//!   and `Plugboard-Error` header.
+//! - `Internal` is the exception: its detail is logged where it is turned into an answer (with
+//!   the request's span, which carries the request id) and the caller only sees
+//!   `INTERNAL_MESSAGE` (`public_message()`).
+//! - No variant may carry a secret: messages name fields, never their values.
 
 use std::fmt;
 use std::sync::Arc;
@@ -29,6 +38,9 @@ pub enum AppError {
     AccountValidation { message: String, missing_scopes: Vec<String> },
     #[error("{0}")]
     NeedsReauthorization(String),
+    /// A person's consent did not complete: the provider refused it or sent nothing usable.
+    #[error("{0}")]
+    ConsentDenied(String),
     #[error("{0}")]
     ProviderUnavailable(String),
     /// Too many calls to providers from this request or token; try again after `retry_after`.
@@ -60,6 +72,7 @@ impl AppError {
             AppError::ConnectionInUse { .. } => "CONNECTION_IN_USE",
             AppError::AccountValidation { .. } => "ACCOUNT_VALIDATION_ERROR",
             AppError::NeedsReauthorization(_) => "NEEDS_REAUTHORIZATION",
+            AppError::ConsentDenied(_) => "CONSENT_DENIED",
             AppError::ProviderUnavailable(_) => "PROVIDER_UNAVAILABLE",
             AppError::RateLimited { .. } => "RATE_LIMITED",
             AppError::Internal(_) => "INTERNAL",
@@ -70,6 +83,15 @@ impl AppError {
 impl AppError {
     pub fn internal(err: anyhow::Error) -> Self {
         AppError::Internal(Arc::new(err))
+    }
+
+    /// What the caller is told: the message, except for `Internal`, whose detail only the log
+    /// gets (the caller of this logs it).
+    pub fn public_message(&self) -> String {
+        match self {
+            AppError::Internal(_) => INTERNAL_MESSAGE.to_owned(),
+            other => other.to_string(),
+        }
     }
 }
 

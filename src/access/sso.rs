@@ -10,8 +10,7 @@ use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use crate::domain::{
-    Actor, ActorKind, AuditAction, AuditEvent, AuditEventId, Email, Principal, TeamId, TeamName, TeamRole,
-    User,
+    Actor, AuditAction, AuditEvent, AuditEventId, Email, Principal, TeamId, TeamName, TeamRole, User,
 };
 use crate::error::{AppError, AppResult};
 use crate::events::AccessEvent;
@@ -136,7 +135,7 @@ async fn record(
     let event = AuditEvent {
         id: AuditEventId::new(),
         team_id,
-        actor: Actor { kind: ActorKind::System, id: None, label: "identity provider (teams claim)".into() },
+        actor: Actor::system("identity provider (teams claim)"),
         action,
         connection_id: None,
         connection_name: None,

@@ -1,25 +1,11 @@
 //! Audit entries for connection changes: names and outcomes, never values.
 
 use chrono::Utc;
-use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use crate::domain::{
     Actor, AuditAction, AuditEvent, AuditEventId, Connection, ConnectionStatus, Verification,
 };
-use crate::error::AppResult;
-use crate::store;
-
-pub async fn record(
-    db: &impl ConnectionTrait,
-    actor: &Actor,
-    connection: &Connection,
-    action: AuditAction,
-    detail: serde_json::Value,
-) -> AppResult<()> {
-    store::audit::record(db, &event(actor, connection, action, detail)).await?;
-    Ok(())
-}
 
 /// The trail's entry for `action` on `connection`, made now.
 pub fn event(

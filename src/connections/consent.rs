@@ -10,16 +10,16 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::record::{self, Change, Fact, Write};
 use super::secrets::StoredSecrets;
-use super::{audit, tokens, verification};
+use super::{granted, verification};
 use crate::catalog::{App, FormValues};
 use crate::crypto::Binding;
 use crate::domain::{
-    Actor, AuditAction, Connection, ConnectionId, ConnectionName, ConnectionStatus, Principal, Verification,
-    VerificationOutcome,
+    Actor, Connection, ConnectionId, ConnectionName, ConnectionStatus, ConsentPurpose, Principal,
+    Verification, VerificationOutcome,
 };
 use crate::error::{AppError, AppResult};
-use crate::events::{ConnectionEvent, ConnectionEventKind};
 use crate::oauth::{self, StateToken};
 use crate::state::AppState;
 use crate::store;
@@ -30,27 +30,6 @@ use crate::verify::{self, CheckResult, RequestValues};
 /// How long a person has to grant consent.
 const CONSENT_TTL_MINUTES: i64 = 10;
 pub(super) const STATE_PURPOSE: &str = "oauth_state";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    Create,
-    Reauthorize,
-    Edit,
-}
-
-impl Purpose {
-    fn as_str(self) -> &'static str {
-        match self {
-            Purpose::Create => "CREATE",
-            Purpose::Reauthorize => "REAUTHORIZE",
-            Purpose::Edit => "EDIT",
-        }
-    }
-
-    fn parse(raw: &str) -> Option<Self> {
-        [Purpose::Create, Purpose::Reauthorize, Purpose::Edit].into_iter().find(|p| p.as_str() == raw)
-    }
-}
 
 /// What an edit will become once its consent completes.
 pub struct PendingEdit {
@@ -83,7 +62,7 @@ pub async fn start(
     app: &App,
     form: &FormValues,
     scopes: &[String],
-    purpose: Purpose,
+    purpose: ConsentPurpose,
     edit: Option<PendingEdit>,
 ) -> AppResult<url::Url> {
     let client = state.oauth_clients.for_app(app, form).map_err(|err| match err.field() {
@@ -163,22 +142,30 @@ pub struct Completed {
 }
 
 /// Why a callback changed nothing (or only recorded the provider's refusal on a pending
-/// connection). `connection_id` is known once the state was valid.
+/// connection). `connection_id` is known once the state was valid. The page shows
+/// `error.public_message()` and posts `error.code()` to the opener.
 #[derive(Debug, Clone)]
 pub struct Refused {
     pub connection_id: Option<ConnectionId>,
-    /// The state was missing, unknown, expired or used: a 400 page.
-    pub bad_state: bool,
-    pub message: String,
+    pub error: AppError,
 }
 
 impl Refused {
+    /// The state was missing, unknown, expired or used.
     fn bad_state(message: &str) -> Self {
-        Refused { connection_id: None, bad_state: true, message: message.to_owned() }
+        Refused { connection_id: None, error: AppError::bad_input("state", message) }
     }
 
-    fn of(connection_id: ConnectionId, message: impl Into<String>) -> Self {
-        Refused { connection_id: Some(connection_id), bad_state: false, message: message.into() }
+    fn of(connection_id: ConnectionId, error: AppError) -> Self {
+        Refused { connection_id: Some(connection_id), error }
+    }
+
+    fn denied(connection_id: ConnectionId, message: impl Into<String>) -> Self {
+        Refused::of(connection_id, AppError::ConsentDenied(message.into()))
+    }
+
+    fn conflict(connection_id: ConnectionId, message: impl Into<String>) -> Self {
+        Refused::of(connection_id, AppError::Conflict(message.into()))
     }
 }
 
@@ -196,8 +183,8 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
             )
         })?;
     let id = stored.connection_id;
-    let purpose =
-        Purpose::parse(&stored.purpose).ok_or_else(|| Refused::of(id, "unknown consent purpose"))?;
+    let purpose = ConsentPurpose::parse(&stored.purpose)
+        .ok_or_else(|| Refused::of(id, AppError::bad_input("state", "unknown consent purpose")))?;
     tracing::Span::current()
         .record("connection_id", tracing::field::display(id))
         .record("purpose", purpose.as_str());
@@ -205,9 +192,11 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
     let (connection, sealed) = store::connections::find_with_secrets(&state.db, stored.team_id, id)
         .await
         .map_err(|err| internal_refusal(Some(id), err))?
-        .ok_or_else(|| Refused::of(id, "the connection was deleted while consent was pending"))?;
-    let app =
-        state.catalog.get(&connection.app_key).ok_or_else(|| Refused::of(id, "the app left the catalog"))?;
+        .ok_or_else(|| Refused::conflict(id, "the connection was deleted while consent was pending"))?;
+    let app = state
+        .catalog
+        .get(&connection.app_key)
+        .ok_or_else(|| Refused::conflict(id, "the app left the catalog"))?;
     let actor = Actor { kind: stored.actor_kind, id: stored.actor_id, label: stored.actor_label.clone() };
     // The consent is the starter's: it completes only while they may still change the team's
     // connections (a member removed meanwhile cannot finish one).
@@ -218,7 +207,7 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
         if !role.is_some_and(crate::domain::TeamRole::can_manage) {
             return Err(Refused::of(
                 id,
-                "the person who started this sign-in can no longer change this team's connections; nothing was changed",
+                AppError::Forbidden("the person who started this sign-in can no longer change this team's connections; nothing was changed".into()),
             ));
         }
     }
@@ -229,22 +218,25 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
             app.name(),
             callback.error_description.map(|d| format!(": {d}")).unwrap_or_default()
         );
-        if purpose == Purpose::Create {
+        if purpose == ConsentPurpose::Create {
             note_pending(state, &connection, &message).await;
         }
-        return Err(Refused::of(id, message));
+        return Err(Refused::denied(id, message));
     }
     let code =
-        callback.code.ok_or_else(|| Refused::of(id, "the provider sent neither a code nor an error"))?;
+        callback.code.ok_or_else(|| Refused::denied(id, "the provider sent neither a code nor an error"))?;
     if connection.version != stored.connection_version {
-        return Err(Refused::of(id, "the connection was changed while consent was pending; start again"));
+        return Err(Refused::conflict(
+            id,
+            "the connection was changed while consent was pending; start again",
+        ));
     }
 
     let current = StoredSecrets::open(&state.sealer, connection.team_id, id, sealed.as_deref())
         .map_err(|err| internal_refusal(Some(id), err))?;
     let (name, form) = match &payload.edit {
         Some(edit) => (
-            ConnectionName::parse(&edit.name).map_err(|m| Refused::of(id, m))?,
+            ConnectionName::parse(&edit.name).map_err(|m| Refused::of(id, AppError::bad_input("name", m)))?,
             FormValues::from_parts(
                 edit.public.clone(),
                 edit.secrets.iter().map(|(k, v)| (k.clone(), SecretString::from(v.clone()))).collect(),
@@ -255,8 +247,8 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
             FormValues::from_parts(connection.public_fields.clone(), current.form.clone()),
         ),
     };
-    let client = state.oauth_clients.for_app(app, &form).map_err(|err| Refused::of(id, err.to_string()))?;
-    let http = tokens::token_client(state, app, &form).map_err(|err| Refused::of(id, err.to_string()))?;
+    let client = state.oauth_clients.for_app(app, &form).map_err(|err| internal_refusal(Some(id), err))?;
+    let http = granted::token_client(state, app, &form).map_err(|err| internal_refusal(Some(id), err))?;
     let verifier = payload.pkce_verifier.map(SecretString::from);
     let permit = state.provider_gate.enter(connection.team_id).await;
     let granted = match oauth::exchange_code(
@@ -273,24 +265,24 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
         Ok(tokens) => tokens,
         Err(err) => {
             let message = format!("{} did not complete the sign-in: {err}", app.name());
-            if purpose == Purpose::Create {
+            if purpose == ConsentPurpose::Create {
                 note_pending(state, &connection, &message).await;
             }
-            return Err(Refused::of(id, message));
+            return Err(Refused::denied(id, message));
         }
     };
-    let details = tokens::grant_details(app, &granted).unwrap_or_else(|| {
-        if purpose == Purpose::Create { Default::default() } else { connection.token_details.clone() }
+    let details = granted::grant_details(app, &granted).unwrap_or_else(|| {
+        if purpose == ConsentPurpose::Create { Default::default() } else { connection.token_details.clone() }
     });
     let check =
-        check_new_token(state, app, &tokens::with_details(&form, &details), &granted.access_token).await;
+        check_new_token(state, app, &granted::with_details(&form, &details), &granted.access_token).await;
     drop(permit);
     if let (Some(before), Some(after)) =
         (&connection.account_label, check.as_ref().and_then(|c| c.account_label.as_ref()))
-        && purpose != Purpose::Create
+        && purpose != ConsentPurpose::Create
         && before != after
     {
-        return Err(Refused::of(
+        return Err(Refused::conflict(
             id,
             format!(
                 "you signed in to {} as {after}, but this connection belongs to {before}; sign in as {before}, or create a new connection",
@@ -303,18 +295,15 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
     let secrets = StoredSecrets {
         form: form.secrets().clone(),
         access_token: Some(granted.access_token.clone()),
-        refresh_token: granted.refresh_token.clone().or(if purpose == Purpose::Create {
+        refresh_token: granted.refresh_token.clone().or(if purpose == ConsentPurpose::Create {
             None
         } else {
             current.refresh_token
         }),
     };
-    let status = match &check {
-        Some(check) => check.verification.outcome.next_status(ConnectionStatus::Unverified),
-        None => ConnectionStatus::Active,
-    };
+    let status = ConnectionStatus::of_new_credentials(check.as_ref().map(|c| c.verification.outcome), true);
     let now = Utc::now();
-    let expires_at = tokens::expiry(now, granted.expires_in);
+    let expires_at = granted::expiry(now, granted.expires_in);
     let data = ConnectionData {
         name,
         status,
@@ -329,22 +318,17 @@ pub async fn complete(state: &AppState, callback: Callback) -> Result<Completed,
             .and_then(|c| c.account_label.clone())
             .or(connection.account_label.clone()),
         verification: check.as_ref().map(|c| c.verification.clone()),
-        health: verification::initial_health(state, check.as_ref(), tokens::grant_expiry(now, &granted)),
+        health: verification::initial_health(state, check.as_ref(), granted::grant_expiry(now, &granted)),
         expires_at,
-        grant_expires_at: tokens::grant_expiry(now, &granted),
+        grant_expires_at: granted::grant_expiry(now, &granted),
         token_details: details,
     };
-    let action = match purpose {
-        Purpose::Create => AuditAction::ConnectionAuthorized,
-        Purpose::Reauthorize => AuditAction::ConnectionReauthorized,
-        Purpose::Edit => AuditAction::ConnectionEdited,
-    };
     let updated =
-        store_completed(state, &actor, &connection, data, action, check.as_ref()).await.map_err(|err| {
+        store_completed(state, &actor, &connection, data, purpose, check.as_ref()).await.map_err(|err| {
             match err {
                 // Internal detail goes to the log, never to the page.
                 AppError::Internal(_) => internal_refusal(Some(id), err),
-                other => Refused::of(id, other.to_string()),
+                other => Refused::of(id, other),
             }
         })?;
     let mut message = match &check {
@@ -370,20 +354,11 @@ async fn check_new_token(
     let values = RequestValues { app, form, access_token: Some(token) };
     match verify::check(&state.outbound, &values).await {
         Ok(check) => Some(check),
-        Err(err) => {
-            let now = Utc::now();
-            Some(CheckResult {
-                verification: Verification {
-                    outcome: VerificationOutcome::InvalidCredentials,
-                    message: Some(err.to_string()),
-                    account_label: None,
-                    started_at: now,
-                    finished_at: now,
-                },
-                account_label: None,
-                http_status: None,
-            })
-        }
+        Err(err) => Some(CheckResult {
+            verification: Verification::noted(VerificationOutcome::InvalidCredentials, err.to_string()),
+            account_label: None,
+            http_status: None,
+        }),
     }
 }
 
@@ -392,44 +367,20 @@ async fn store_completed(
     actor: &Actor,
     before: &Connection,
     data: ConnectionData,
-    action: AuditAction,
+    purpose: ConsentPurpose,
     check: Option<&CheckResult>,
 ) -> AppResult<Connection> {
     let txn = crate::store::begin(&state.db).await?;
-    let updated =
-        store::connections::replace(&txn, before.team_id, before.id, before.version, data, actor_user(actor))
-            .await?
-            .ok_or_else(|| {
-                AppError::Conflict("the connection was changed while consent was pending; start again".into())
-            })?;
-    let consented_as = check.and_then(|c| c.account_label.clone());
-    let mut detail = audit::content(&updated);
-    if action == AuditAction::ConnectionEdited {
-        detail["changed_fields"] = json!(audit::changed_fields(before, &updated));
-    }
-    // Who the provider says consented: the person who started the consent is the actor.
-    detail["consented_as"] = json!(consented_as);
-    audit::record(&txn, actor, &updated, action, detail).await?;
-    if let Some(check) = check {
-        verification::record_stored(&txn, state, actor, &updated, &check.verification).await?;
-    }
-    // The events and webhooks the completion causes commit with it.
-    let event = ConnectionEvent::changed(
-        updated.team_id,
-        updated.id,
-        ConnectionEventKind::Updated,
-        Some(updated.status),
-        None,
-    );
-    crate::events::stage(&txn, &[event]).await?;
-    let mut extra = serde_json::Map::new();
-    extra.insert("account".into(), json!(consented_as.as_ref().or(updated.account_label.as_ref())));
-    extra.insert("started_by".into(), json!(actor.label));
-    crate::webhooks::enqueue(&txn, state, crate::webhooks::AUTHORIZED, &updated, None, extra)
-        .await
-        .map_err(AppError::internal)?;
-    verification::stage_finished(&txn, state, &updated, check.map(|c| &c.verification), before.status)
-        .await?;
+    let change = Change {
+        actor,
+        fact: Fact::Authorized { purpose, consented_as: check.and_then(|c| c.account_label.clone()) },
+        before: Some(before),
+        write: Write::Replace { version: before.version, data, by: actor_user(actor) },
+        check: check.map(|c| &c.verification),
+    };
+    let updated = record::record(&txn, state, change).await?.ok_or_else(|| {
+        AppError::Conflict("the connection was changed while consent was pending; start again".into())
+    })?;
     super::commit(state, txn).await?;
     Ok(updated)
 }
@@ -445,24 +396,15 @@ async fn note_pending(state: &AppState, connection: &Connection, message: &str) 
     if connection.status != ConnectionStatus::PendingAuthorization {
         return;
     }
-    let now = Utc::now();
-    let note = Verification {
-        outcome: VerificationOutcome::InvalidCredentials,
-        message: Some(message.to_owned()),
-        account_label: None,
-        started_at: now,
-        finished_at: now,
+    let note = Verification::noted(VerificationOutcome::InvalidCredentials, message);
+    let change = Change {
+        actor: &Actor::system("consent"),
+        fact: Fact::ConsentRefused,
+        before: Some(connection),
+        write: Write::Note { version: connection.version },
+        check: Some(&note),
     };
-    if let Err(err) = store::connections::set_status(
-        &state.db,
-        connection.team_id,
-        connection.id,
-        connection.version,
-        connection.status,
-        &note,
-    )
-    .await
-    {
+    if let Err(err) = record::record_alone(state, change).await {
         tracing::error!(error = %err, "could not record a refused consent");
     }
 }
@@ -475,5 +417,8 @@ fn open_payload(state: &AppState, stored: &StoredState) -> anyhow::Result<Payloa
 
 fn internal_refusal(id: Option<ConnectionId>, err: impl std::fmt::Display) -> Refused {
     tracing::error!(error = %err, "could not complete a consent");
-    Refused { connection_id: id, bad_state: false, message: crate::error::INTERNAL_MESSAGE.to_owned() }
+    Refused {
+        connection_id: id,
+        error: AppError::internal(anyhow::anyhow!("could not complete a consent: {err}")),
+    }
 }

@@ -9,35 +9,36 @@
 mod audit;
 mod consent;
 mod credentials;
+mod granted;
 mod grants;
+mod record;
 mod refresh;
 mod rotation;
 mod secrets;
 mod tokens;
 mod verification;
 
-use serde_json::json;
-
 use crate::access;
 use crate::catalog::{App, FormMode, FormValues};
 use crate::domain::{
-    AuditAction, AuthType, Connection, ConnectionId, ConnectionName, ConnectionStatus, Health, Principal,
+    AuthType, Connection, ConnectionId, ConnectionName, ConnectionStatus, ConsentPurpose, Health, Principal,
     TeamId, Verification,
 };
 use crate::error::{AppError, AppResult};
-use crate::events::{ConnectionEvent, ConnectionEventKind};
 use crate::state::AppState;
 use crate::store;
 use crate::store::connections::{ConnectionData, ConnectionFilter, NewConnection};
 use crate::{flows, oauth};
+use record::{Change, Fact, Write};
 use secrets::StoredSecrets;
 
-pub use consent::{Callback, Completed, Purpose, Refused, complete as complete_consent};
+pub use consent::{Callback, Completed, Refused, complete as complete_consent};
 pub use credentials::{ModuleCredentials, ResolvedModule, ensure_usable, module_credentials, resolve_module};
+pub use granted::with_details;
 pub use grants::warn_expiring_grants;
 pub use rotation::{RotationReport, TableReport, check_keys, rotate_keys};
 pub use secrets::open as open_secrets;
-pub use tokens::{fresh_access_token, replace_refused_token, with_details};
+pub use tokens::{fresh_access_token, replace_refused_token};
 pub use verification::{
     CheckedConnection, check_stored, record_check, record_scheduled_checks, verify_connection,
 };
@@ -86,48 +87,8 @@ pub async fn create(state: &AppState, principal: &Principal, input: CreateConnec
     let data = connection_data(state, app, input.team_id, id, name, form, scopes).await?;
     let verification = data.verification.clone();
     let txn = crate::store::begin(&state.db).await?;
-    let connection = store::connections::insert(
-        &txn,
-        NewConnection {
-            id,
-            team_id: input.team_id,
-            app_key: app.key().to_owned(),
-            auth_type: app.auth_type(),
-            data,
-            created_by: principal.user_id(),
-        },
-    )
-    .await?;
-    audit::record(
-        &txn,
-        &principal.actor(),
-        &connection,
-        AuditAction::ConnectionCreated,
-        audit::content(&connection),
-    )
-    .await?;
-    if let Some(check) = &verification {
-        verification::record_stored(&txn, state, &principal.actor(), &connection, check).await?;
-    }
-    let event = ConnectionEvent::changed(
-        connection.team_id,
-        id,
-        ConnectionEventKind::Created,
-        Some(connection.status),
-        None,
-    );
-    crate::events::stage(&txn, &[event]).await?;
-    crate::webhooks::stage(&txn, state, crate::webhooks::CREATED, &connection, None).await?;
-    verification::stage_finished(
-        &txn,
-        state,
-        &connection,
-        verification.as_ref(),
-        ConnectionStatus::Unverified,
-    )
-    .await?;
+    let connection = insert(&txn, state, principal, app, input.team_id, id, data).await?;
     commit(state, txn).await?;
-    tracing::info!(connection_id = %id, team_id = %connection.team_id, app = %connection.app_key, status = connection.status.as_str(), "connection created");
     Ok(Changed { connection, verification, authorization_url: None, warnings: Vec::new() })
 }
 
@@ -161,31 +122,20 @@ async fn create_pending(
         token_details: Default::default(),
     };
     let txn = crate::store::begin(&state.db).await?;
-    let new = NewConnection {
-        id,
-        team_id,
-        app_key: app.key().to_owned(),
-        auth_type: app.auth_type(),
-        data,
-        created_by: principal.user_id(),
-    };
-    let connection = store::connections::insert(&txn, new).await?;
-    let url = consent::start(state, &txn, principal, &connection, app, &form, &scopes, Purpose::Create, None)
-        .await?;
-    audit::record(
+    let connection = insert(&txn, state, principal, app, team_id, id, data).await?;
+    let url = consent::start(
+        state,
         &txn,
-        &principal.actor(),
+        principal,
         &connection,
-        AuditAction::ConnectionCreated,
-        audit::content(&connection),
+        app,
+        &form,
+        &scopes,
+        ConsentPurpose::Create,
+        None,
     )
     .await?;
-    let event =
-        ConnectionEvent::changed(team_id, id, ConnectionEventKind::Created, Some(connection.status), None);
-    crate::events::stage(&txn, &[event]).await?;
-    crate::webhooks::stage(&txn, state, crate::webhooks::CREATED, &connection, None).await?;
     commit(state, txn).await?;
-    tracing::info!(connection_id = %id, %team_id, app = %connection.app_key, "connection created; waiting for consent");
     Ok(Changed { connection, verification: None, authorization_url: Some(url), warnings: Vec::new() })
 }
 
@@ -227,7 +177,7 @@ pub async fn edit(
             app,
             &form,
             &scopes,
-            Purpose::Edit,
+            ConsentPurpose::Edit,
             Some(pending),
         )
         .await?;
@@ -242,22 +192,15 @@ pub async fn edit(
     let data = connection_data(state, app, current.team_id, id, name, form, scopes).await?;
     let verification = data.verification.clone();
     let txn = crate::store::begin(&state.db).await?;
-    let edited =
-        store::connections::replace(&txn, current.team_id, id, current.version, data, principal.user_id())
-            .await?
-            .ok_or_else(|| stale(current.version))?;
-    let mut detail = audit::content(&edited);
-    detail["changed_fields"] = json!(audit::changed_fields(&current, &edited));
-    audit::record(&txn, &principal.actor(), &edited, AuditAction::ConnectionEdited, detail).await?;
-    if let Some(check) = &verification {
-        verification::record_stored(&txn, state, &principal.actor(), &edited, check).await?;
-    }
-    let event =
-        ConnectionEvent::changed(edited.team_id, id, ConnectionEventKind::Updated, Some(edited.status), None);
-    crate::events::stage(&txn, &[event]).await?;
-    verification::stage_finished(&txn, state, &edited, verification.as_ref(), current.status).await?;
+    let change = Change {
+        actor: &principal.actor(),
+        fact: Fact::Edited,
+        before: Some(&current),
+        write: Write::Replace { version: current.version, data, by: principal.user_id() },
+        check: verification.as_ref(),
+    };
+    let edited = record::record(&txn, state, change).await?.ok_or_else(|| stale(current.version))?;
     commit(state, txn).await?;
-    tracing::info!(connection_id = %id, team_id = %edited.team_id, version = edited.version, status = edited.status.as_str(), "connection edited");
     let warnings = scope_warnings(state, &edited).await?;
     Ok(Changed { connection: edited, verification, authorization_url: None, warnings })
 }
@@ -291,7 +234,7 @@ pub async fn reauthorize(state: &AppState, principal: &Principal, id: Connection
         app,
         &form,
         &scopes,
-        Purpose::Reauthorize,
+        ConsentPurpose::Reauthorize,
         None,
     )
     .await?;
@@ -317,10 +260,7 @@ async fn connection_data(
     } else {
         (verification::check_form(state, app, &form, team_id, id).await?, None)
     };
-    let status = match &check {
-        Some(check) => check.verification.outcome.next_status(ConnectionStatus::Unverified),
-        None => ConnectionStatus::Unverified,
-    };
+    let status = ConnectionStatus::of_new_credentials(check.as_ref().map(|c| c.verification.outcome), false);
     Ok(ConnectionData {
         name,
         status,
@@ -361,24 +301,49 @@ pub async fn delete(
     }
     let txn = crate::store::begin(&state.db).await?;
     store::flows::detach_connection(&txn, current.team_id, id).await?;
-    if !store::connections::delete(&txn, current.team_id, id).await? {
-        return Err(AppError::NotFound("connection"));
-    }
-    let broken_flows = broken.len();
-    let detail = json!({ "app": current.app_key, "broken_flows": broken.clone() });
-    audit::record(&txn, &principal.actor(), &current, AuditAction::ConnectionDeleted, detail).await?;
-    let event = ConnectionEvent::changed(
-        current.team_id,
-        id,
-        ConnectionEventKind::Deleted,
-        None,
-        Some(current.status),
-    );
-    crate::events::stage(&txn, &[event]).await?;
-    crate::webhooks::stage(&txn, state, crate::webhooks::DELETED, &current, Some(broken)).await?;
+    let change = Change {
+        actor: &principal.actor(),
+        fact: Fact::Deleted { broken },
+        before: Some(&current),
+        write: Write::Delete,
+        check: None,
+    };
+    record::record(&txn, state, change).await?.ok_or(AppError::NotFound("connection"))?;
     commit(state, txn).await?;
-    tracing::info!(connection_id = %id, team_id = %current.team_id, broken_flows, "connection deleted");
     Ok(id)
+}
+
+/// Records a new connection of `app` in `txn`, with the check `data` brings.
+async fn insert(
+    txn: &sea_orm::DatabaseTransaction,
+    state: &AppState,
+    principal: &Principal,
+    app: &App,
+    team_id: TeamId,
+    id: ConnectionId,
+    data: ConnectionData,
+) -> AppResult<Connection> {
+    let verification = data.verification.clone();
+    let new = NewConnection {
+        id,
+        team_id,
+        app_key: app.key().to_owned(),
+        auth_type: app.auth_type(),
+        data,
+        created_by: principal.user_id(),
+    };
+    let actor = principal.actor();
+    let change = Change {
+        actor: &actor,
+        fact: Fact::Created,
+        before: None,
+        write: Write::Insert(new),
+        check: verification.as_ref(),
+    };
+    // An insert has no guard, so it is always recorded.
+    record::record(txn, state, change)
+        .await?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("an insert was reported as not written")))
 }
 
 /// Commits a change whose events and webhook deliveries were staged in `txn`, and wakes this

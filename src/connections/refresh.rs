@@ -16,12 +16,11 @@ use chrono::Utc;
 use futures_util::FutureExt;
 use secrecy::{ExposeSecret, SecretString};
 
+use super::granted::{expiry, grant_details, grant_expiry, token_client, usable};
+use super::record::{self, Change, Fact, Write};
 use super::secrets::StoredSecrets;
-use super::tokens::{expiry, grant_details, grant_expiry, token_client, usable};
 use crate::catalog::{App, FormValues};
-use crate::domain::{
-    Actor, ActorKind, AuditAction, AuthType, Connection, ConnectionStatus, Verification, VerificationOutcome,
-};
+use crate::domain::{Actor, AuthType, Connection, Verification, VerificationOutcome};
 use crate::oauth::{self, TokenError, TokenProblem, TokenSet};
 use crate::state::AppState;
 use crate::store;
@@ -372,39 +371,15 @@ enum Flagged {
 /// Records a dead grant, with its audit entry and events, if the tokens refused are still the
 /// stored ones.
 async fn flag_dead_grant(state: &AppState, connection: &Connection, message: &str) -> Flagged {
-    let now = Utc::now();
-    let note = Verification {
-        outcome: VerificationOutcome::NeedsReauthorization,
-        message: Some(message.to_owned()),
-        account_label: None,
-        started_at: now,
-        finished_at: now,
+    let note = Verification::noted(VerificationOutcome::NeedsReauthorization, message);
+    let change = Change {
+        actor: &Actor::system("token refresh"),
+        fact: Fact::GrantDied,
+        before: Some(connection),
+        write: Write::DeadGrant { generation: connection.token_generation },
+        check: Some(&note),
     };
-    let result = async {
-        let txn = crate::store::begin(&state.db).await?;
-        let updated = store::token_leases::flag_dead_grant(
-            &txn,
-            connection.team_id,
-            connection.id,
-            connection.token_generation,
-            ConnectionStatus::NeedsReauthorization,
-            &note,
-        )
-        .await?;
-        if let Some(updated) = &updated {
-            let actor = Actor { kind: ActorKind::System, id: None, label: "token refresh".into() };
-            let detail = super::audit::status_change(&note, connection.status, updated.status);
-            super::audit::record(&txn, &actor, updated, AuditAction::ConnectionVerified, detail)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            super::verification::stage_finished(&txn, state, updated, Some(&note), connection.status)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-        }
-        super::commit(state, txn).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        anyhow::Ok(updated)
-    }
-    .await;
+    let result = record::record_alone(state, change).await;
     match result {
         Ok(Some(_)) => Flagged::Yes,
         Ok(None) => {
@@ -412,7 +387,7 @@ async fn flag_dead_grant(state: &AppState, connection: &Connection, message: &st
             Flagged::Stale
         }
         Err(err) => {
-            tracing::error!(error = format!("{err:#}"), "could not flag a connection after a refresh");
+            tracing::error!(error = %err, "could not flag a connection after a refresh");
             Flagged::Failed
         }
     }

@@ -4,18 +4,18 @@
 
 use chrono::Utc;
 
-use super::audit;
+use super::record::{self, Change, Fact, Write};
 use super::secrets::StoredSecrets;
-use super::tokens;
+use super::{granted, tokens};
 use crate::access;
 use crate::catalog::{App, FormValues};
 use crate::domain::{
-    Actor, AuditAction, Connection, ConnectionId, ConnectionStatus, Health, Principal, TeamId, Verification,
+    Actor, Connection, ConnectionId, ConnectionStatus, Health, Principal, TeamId, Verification,
     VerificationOutcome,
 };
 use crate::domain::{GrantStatus, next_grant_attention};
 use crate::error::{AppError, AppResult};
-use crate::events::{ConnectionEvent, ConnectionEventKind, VerificationEvent};
+use crate::events::VerificationEvent;
 use crate::flows;
 use crate::oauth::TokenProblem;
 use crate::state::AppState;
@@ -95,7 +95,7 @@ pub async fn check_stored(
     }
     let secrets = StoredSecrets::open(&state.sealer, connection.team_id, connection.id, sealed)?;
     let form = FormValues::from_parts(connection.public_fields.clone(), secrets.form);
-    let form = tokens::with_details(&form, &connection.token_details);
+    let form = granted::with_details(&form, &connection.token_details);
     state.events.publish(VerificationEvent::started(connection.team_id, connection.id)).await;
     if app.oauth().is_none() {
         let values = RequestValues { app, form: &form, access_token: None };
@@ -169,10 +169,20 @@ pub async fn record_check(
     let txn = crate::store::begin(&state.db).await?;
     // What the connection stands at now, inside the transaction that writes: a refresh during
     // the check may have flagged it, and that change was announced already.
-    let previous = store::connections::find(&txn, connection.team_id, connection.id)
-        .await?
-        .map_or(connection.status, |c| c.status);
-    let Some((recorded, _)) = write_check(&txn, state, actor, connection, check, previous).await? else {
+    let mut found = connection.clone();
+    if let Some(stored) = store::connections::find(&txn, connection.team_id, connection.id).await? {
+        found.status = stored.status;
+    }
+    let check = with_module_scopes(&txn, state, connection, check.clone()).await?;
+    let (status, health) = next_state(state, connection, check.verification.outcome);
+    let change = Change {
+        actor,
+        fact: Fact::Checked,
+        before: Some(&found),
+        write: Write::Check { version: connection.version, status, health },
+        check: Some(&check.verification),
+    };
+    let Some(recorded) = record::record(&txn, state, change).await? else {
         return Ok(None);
     };
     super::commit(state, txn).await?;
@@ -227,26 +237,32 @@ pub async fn record_scheduled_checks(
     let history: Vec<_> =
         findings.iter().map(|(c, verification, ..)| (c.team_id, c.id, verification)).collect();
     store::verifications::record_many(&txn, &history, state.config.verification_history).await?;
-    // The trail records what the scheduler changed; a check that finds nothing new is history.
-    let trail: Vec<_> = findings
-        .iter()
-        .filter(|(c, _, status, _)| *status != previous(c))
-        .map(|(c, verification, status, _)| {
-            let detail = audit::status_change(verification, previous(c), *status);
-            audit::event(actor, c, AuditAction::ConnectionVerified, detail)
-        })
-        .collect();
-    store::audit::record_many(&txn, &trail).await?;
+    // The same audit entries and consequences as `record::record` decides for one check;
+    // only the writes are set-based. Events of the whole batch are staged in one statement.
+    let fact = Fact::ScheduledCheck;
+    let mut trail = Vec::new();
     let mut events = Vec::with_capacity(findings.len());
     for (connection, verification, status, health) in &findings {
+        let previous = previous(connection);
         let recorded = (*connection).clone().after_check(verification, *status, health.clone());
-        events.push(VerificationEvent::finished(recorded.team_id, recorded.id, verification));
-        if recorded.status != previous(connection) {
-            // Rare: stage one by one what a status change means.
-            stage_finished(&txn, state, &recorded, None, previous(connection)).await?;
+        trail.extend(record::audit_entries(
+            actor,
+            &fact,
+            Some(connection),
+            &recorded,
+            previous,
+            Some(verification),
+        ));
+        let consequences = record::consequences(&fact, previous, &recorded, Some(verification), actor);
+        events.extend(consequences.events);
+        if !consequences.webhooks.is_empty() {
+            // Rare: a status change that receivers hear of.
+            let webhooks = record::Consequences { events: Vec::new(), webhooks: consequences.webhooks };
+            record::stage(&txn, state, &recorded, webhooks).await?;
         }
-        log_recorded(&recorded, verification.outcome, previous(connection));
+        record::log(&fact, previous, &recorded, Some(verification));
     }
+    store::audit::record_many(&txn, &trail).await?;
     crate::events::stage(&txn, &events).await?;
     super::commit(state, txn).await?;
     Ok(findings.len() as u64)
@@ -266,40 +282,6 @@ fn next_state(
         next_grant_attention(connection.grant_expires_at, Utc::now()),
     );
     (outcome.next_status(connection.status), health)
-}
-
-/// A change of status is news for an operator; a check that changes nothing is detail.
-fn log_recorded(recorded: &Connection, outcome: VerificationOutcome, previous: ConnectionStatus) {
-    if recorded.status == previous {
-        tracing::debug!(connection_id = %recorded.id, app = %recorded.app_key, outcome = outcome.as_str(), status = recorded.status.as_str(), "verification recorded");
-    } else {
-        tracing::info!(connection_id = %recorded.id, app = %recorded.app_key, outcome = outcome.as_str(), status = recorded.status.as_str(), previous = previous.as_str(), "verification recorded; status changed");
-    }
-}
-
-/// The writes of one check inside the caller's transaction: what the flows' modules make of it,
-/// the status and health it leads to, history and audit. `None` when the connection changed
-/// meanwhile.
-async fn write_check(
-    txn: &impl sea_orm::ConnectionTrait,
-    state: &AppState,
-    actor: &Actor,
-    connection: &Connection,
-    check: &CheckResult,
-    previous: ConnectionStatus,
-) -> AppResult<Option<(Connection, Verification)>> {
-    let check = with_module_scopes(txn, state, connection, check.clone()).await?;
-    let (status, health) = next_state(state, connection, check.verification.outcome);
-    let record = CheckRecord { verification: &check.verification, status, health: &health };
-    let Some(recorded) =
-        store::checks::record(txn, connection.team_id, connection.id, connection.version, record).await?
-    else {
-        return Ok(None);
-    };
-    record_stored(txn, state, actor, &recorded, &check.verification).await?;
-    stage_finished(txn, state, &recorded, Some(&check.verification), previous).await?;
-    log_recorded(&recorded, check.verification.outcome, previous);
-    Ok(Some((recorded, check.verification)))
 }
 
 /// A passing check of a connection whose running flows' modules need scopes it was not granted
@@ -322,55 +304,6 @@ async fn with_module_scopes(
             Some(format!("the credentials work, but {gaps}; reauthorize with these scopes"));
     }
     Ok(check)
-}
-
-/// What watchers learn of a checked change, staged in its transaction: the finished check, and
-/// when the status moved, the change and the webhook it means.
-pub(super) async fn stage_finished(
-    txn: &impl sea_orm::ConnectionTrait,
-    state: &AppState,
-    connection: &Connection,
-    check: Option<&Verification>,
-    previous_status: ConnectionStatus,
-) -> AppResult<()> {
-    let mut events = Vec::with_capacity(2);
-    if let Some(check) = check {
-        events.push(VerificationEvent::finished(connection.team_id, connection.id, check));
-    }
-    if connection.status != previous_status {
-        if let Some(event) = crate::webhooks::status_event(previous_status, connection.status) {
-            crate::webhooks::stage(txn, state, event, connection, None).await?;
-        }
-        events.push(ConnectionEvent::changed(
-            connection.team_id,
-            connection.id,
-            ConnectionEventKind::StatusChanged,
-            Some(connection.status),
-            Some(previous_status),
-        ));
-    }
-    crate::events::stage(txn, &events).await?;
-    Ok(())
-}
-
-/// History and audit of the check made of credentials as they were stored (create, edit,
-/// consent), inside the caller's transaction.
-pub(super) async fn record_stored(
-    txn: &impl sea_orm::ConnectionTrait,
-    state: &AppState,
-    actor: &Actor,
-    connection: &Connection,
-    check: &Verification,
-) -> AppResult<()> {
-    store::verifications::record(
-        txn,
-        connection.team_id,
-        connection.id,
-        check,
-        state.config.verification_history,
-    )
-    .await?;
-    audit::record(txn, actor, connection, AuditAction::ConnectionVerified, audit::verification(check)).await
 }
 
 /// A number in [0, 1) to spread checks over time.

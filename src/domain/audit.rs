@@ -4,7 +4,10 @@ use chrono::{DateTime, Utc};
 
 use super::{AuditEventId, ConnectionId, TeamId};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumString, strum::EnumIter,
+)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum AuditAction {
     ConnectionCreated,
     /// An OAuth connection's first consent completed.
@@ -32,58 +35,12 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 21] = [
-        AuditAction::ConnectionCreated,
-        AuditAction::ConnectionAuthorized,
-        AuditAction::ConnectionEdited,
-        AuditAction::ConnectionDeleted,
-        AuditAction::ConnectionVerified,
-        AuditAction::ConnectionReauthorized,
-        AuditAction::CredentialsRead,
-        AuditAction::FlowCreated,
-        AuditAction::FlowUpdated,
-        AuditAction::FlowDeleted,
-        AuditAction::DynamicConnectionCreated,
-        AuditAction::DynamicConnectionChanged,
-        AuditAction::DynamicConnectionDeleted,
-        AuditAction::WebhookCreated,
-        AuditAction::WebhookDeleted,
-        AuditAction::TeamCreated,
-        AuditAction::MemberAdded,
-        AuditAction::MemberRoleChanged,
-        AuditAction::MemberRemoved,
-        AuditAction::ServiceTokenCreated,
-        AuditAction::ServiceTokenRevoked,
-    ];
-
     pub fn as_str(self) -> &'static str {
-        match self {
-            AuditAction::ConnectionCreated => "CONNECTION_CREATED",
-            AuditAction::ConnectionAuthorized => "CONNECTION_AUTHORIZED",
-            AuditAction::ConnectionEdited => "CONNECTION_EDITED",
-            AuditAction::ConnectionDeleted => "CONNECTION_DELETED",
-            AuditAction::ConnectionVerified => "CONNECTION_VERIFIED",
-            AuditAction::ConnectionReauthorized => "CONNECTION_REAUTHORIZED",
-            AuditAction::CredentialsRead => "CREDENTIALS_READ",
-            AuditAction::FlowCreated => "FLOW_CREATED",
-            AuditAction::FlowUpdated => "FLOW_UPDATED",
-            AuditAction::FlowDeleted => "FLOW_DELETED",
-            AuditAction::DynamicConnectionCreated => "DYNAMIC_CONNECTION_CREATED",
-            AuditAction::DynamicConnectionChanged => "DYNAMIC_CONNECTION_CHANGED",
-            AuditAction::DynamicConnectionDeleted => "DYNAMIC_CONNECTION_DELETED",
-            AuditAction::WebhookCreated => "WEBHOOK_CREATED",
-            AuditAction::WebhookDeleted => "WEBHOOK_DELETED",
-            AuditAction::TeamCreated => "TEAM_CREATED",
-            AuditAction::MemberAdded => "MEMBER_ADDED",
-            AuditAction::MemberRoleChanged => "MEMBER_ROLE_CHANGED",
-            AuditAction::MemberRemoved => "MEMBER_REMOVED",
-            AuditAction::ServiceTokenCreated => "SERVICE_TOKEN_CREATED",
-            AuditAction::ServiceTokenRevoked => "SERVICE_TOKEN_REVOKED",
-        }
+        self.into()
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.as_str() == name)
+        name.parse().ok()
     }
 }
 
@@ -96,7 +53,17 @@ pub struct Actor {
     pub label: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+impl Actor {
+    /// Plugboard itself, doing `what` (the scheduler, token refresh, the command line).
+    pub fn system(what: &str) -> Self {
+        Actor { kind: ActorKind::System, id: None, label: what.to_owned() }
+    }
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumString, strum::EnumIter,
+)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum ActorKind {
     User,
     Service,
@@ -104,18 +71,12 @@ pub enum ActorKind {
 }
 
 impl ActorKind {
-    pub const ALL: [ActorKind; 3] = [ActorKind::User, ActorKind::Service, ActorKind::System];
-
     pub fn as_str(self) -> &'static str {
-        match self {
-            ActorKind::User => "USER",
-            ActorKind::Service => "SERVICE",
-            ActorKind::System => "SYSTEM",
-        }
+        self.into()
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == name)
+        name.parse().ok()
     }
 }
 

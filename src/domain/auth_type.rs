@@ -3,12 +3,27 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::EnumIter,
+)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AuthType {
     #[serde(rename = "OAUTH2")]
+    #[strum(serialize = "OAUTH2")]
     OAuth2,
     #[serde(rename = "OAUTH2_CLIENT_CREDENTIALS")]
+    #[strum(serialize = "OAUTH2_CLIENT_CREDENTIALS")]
     OAuth2ClientCredentials,
     ApiKey,
     Basic,
@@ -16,27 +31,13 @@ pub enum AuthType {
 }
 
 impl AuthType {
-    pub const ALL: [AuthType; 5] = [
-        AuthType::OAuth2,
-        AuthType::OAuth2ClientCredentials,
-        AuthType::ApiKey,
-        AuthType::Basic,
-        AuthType::Custom,
-    ];
-
     /// The name used in storage, configuration and the API.
     pub fn as_str(self) -> &'static str {
-        match self {
-            AuthType::OAuth2 => "OAUTH2",
-            AuthType::OAuth2ClientCredentials => "OAUTH2_CLIENT_CREDENTIALS",
-            AuthType::ApiKey => "API_KEY",
-            AuthType::Basic => "BASIC",
-            AuthType::Custom => "CUSTOM",
-        }
+        self.into()
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == name)
+        name.parse().ok()
     }
 
     /// Whether a person must grant consent in a browser before the connection works.

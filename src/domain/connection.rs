@@ -92,6 +92,21 @@ pub struct Verification {
     pub finished_at: DateTime<Utc>,
 }
 
+impl Verification {
+    /// A finding made at once rather than by a request to the provider (a refused consent, a
+    /// dead grant, a 401 the proxy saw), with the message that explains it.
+    pub fn noted(outcome: VerificationOutcome, message: impl Into<String>) -> Self {
+        let now = Utc::now();
+        Verification {
+            outcome,
+            message: Some(message.into()),
+            account_label: None,
+            started_at: now,
+            finished_at: now,
+        }
+    }
+}
+
 /// A connection's display name: trimmed, 1 to 100 characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionName(String);

@@ -5,7 +5,10 @@ use chrono::{DateTime, Utc};
 
 use super::{ConnectionId, DynamicConnectionId, FlowId, TeamId};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumString, strum::EnumIter,
+)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum FlowStatus {
     Active,
     Scheduled,
@@ -13,18 +16,12 @@ pub enum FlowStatus {
 }
 
 impl FlowStatus {
-    pub const ALL: [FlowStatus; 3] = [FlowStatus::Active, FlowStatus::Scheduled, FlowStatus::Inactive];
-
     pub fn as_str(self) -> &'static str {
-        match self {
-            FlowStatus::Active => "ACTIVE",
-            FlowStatus::Scheduled => "SCHEDULED",
-            FlowStatus::Inactive => "INACTIVE",
-        }
+        self.into()
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == name)
+        name.parse().ok()
     }
 
     /// Whether the flow runs, so that breaking its connections breaks it.

@@ -6,12 +6,14 @@ mod app_health;
 mod audit;
 mod auth_type;
 mod connection;
+mod consent;
 mod flow;
 mod health;
 mod ids;
 mod role;
 mod status;
 mod team;
+mod webhook;
 
 pub use api_call::{ApiCall, audit_path};
 pub use app_health::{
@@ -20,6 +22,7 @@ pub use app_health::{
 pub use audit::{Actor, ActorKind, AuditAction, AuditEvent};
 pub use auth_type::AuthType;
 pub use connection::{Connection, ConnectionName, GrantStatus, Verification};
+pub use consent::ConsentPurpose;
 pub use flow::{
     DynamicConnection, DynamicMember, Flow, FlowModule, FlowStatus, ModuleTarget, missing_scopes,
 };
@@ -28,3 +31,7 @@ pub use ids::{AuditEventId, ConnectionId, DynamicConnectionId, FlowId, TeamId, T
 pub use role::TeamRole;
 pub use status::{ConnectionStatus, VerificationOutcome};
 pub use team::{Email, Principal, Team, TeamAccess, TeamName, User};
+pub use webhook::{DeliveryStatus, Webhook, WebhookDelivery};
+
+#[cfg(test)]
+mod names;

@@ -1,7 +1,10 @@
 //! What a member may do in a team.
 
 /// A member's role in a team. `Admin` and `Member` manage connections; `Monitoring` only reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumString, strum::EnumIter,
+)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum TeamRole {
     Admin,
     Member,
@@ -9,18 +12,12 @@ pub enum TeamRole {
 }
 
 impl TeamRole {
-    pub const ALL: [TeamRole; 3] = [TeamRole::Admin, TeamRole::Member, TeamRole::Monitoring];
-
     pub fn as_str(self) -> &'static str {
-        match self {
-            TeamRole::Admin => "ADMIN",
-            TeamRole::Member => "MEMBER",
-            TeamRole::Monitoring => "MONITORING",
-        }
+        self.into()
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.as_str() == name)
+        name.parse().ok()
     }
 
     /// Whether this role may create, edit, verify and delete the team's connections.

@@ -2,7 +2,10 @@
 
 /// Where a connection stands. Only a definite rejection by the provider moves a connection to
 /// `Invalid` or `NeedsReauthorization`; a provider outage never does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumString, strum::EnumIter,
+)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum ConnectionStatus {
     PendingAuthorization,
     Unverified,
@@ -12,31 +15,33 @@ pub enum ConnectionStatus {
 }
 
 impl ConnectionStatus {
-    pub const ALL: [ConnectionStatus; 5] = [
-        ConnectionStatus::PendingAuthorization,
-        ConnectionStatus::Unverified,
-        ConnectionStatus::Active,
-        ConnectionStatus::Invalid,
-        ConnectionStatus::NeedsReauthorization,
-    ];
-
     pub fn as_str(self) -> &'static str {
-        match self {
-            ConnectionStatus::PendingAuthorization => "PENDING_AUTHORIZATION",
-            ConnectionStatus::Unverified => "UNVERIFIED",
-            ConnectionStatus::Active => "ACTIVE",
-            ConnectionStatus::Invalid => "INVALID",
-            ConnectionStatus::NeedsReauthorization => "NEEDS_REAUTHORIZATION",
-        }
+        self.into()
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == name)
+        name.parse().ok()
+    }
+}
+
+impl ConnectionStatus {
+    /// The status of credentials just stored (created, edited, or granted by consent): what
+    /// their check found; without a check (the app declares none), `Active` when the provider's
+    /// completed consent vouches for them, else `Unverified`.
+    pub fn of_new_credentials(check: Option<VerificationOutcome>, consented: bool) -> Self {
+        match (check, consented) {
+            (Some(outcome), _) => outcome.next_status(ConnectionStatus::Unverified),
+            (None, true) => ConnectionStatus::Active,
+            (None, false) => ConnectionStatus::Unverified,
+        }
     }
 }
 
 /// What the last check of a connection found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumString, strum::EnumIter,
+)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum VerificationOutcome {
     Ok,
     InvalidCredentials,
@@ -47,26 +52,12 @@ pub enum VerificationOutcome {
 }
 
 impl VerificationOutcome {
-    pub const ALL: [VerificationOutcome; 5] = [
-        VerificationOutcome::Ok,
-        VerificationOutcome::InvalidCredentials,
-        VerificationOutcome::InsufficientScopes,
-        VerificationOutcome::ProviderUnavailable,
-        VerificationOutcome::NeedsReauthorization,
-    ];
-
     pub fn as_str(self) -> &'static str {
-        match self {
-            VerificationOutcome::Ok => "OK",
-            VerificationOutcome::InvalidCredentials => "INVALID_CREDENTIALS",
-            VerificationOutcome::InsufficientScopes => "INSUFFICIENT_SCOPES",
-            VerificationOutcome::ProviderUnavailable => "PROVIDER_UNAVAILABLE",
-            VerificationOutcome::NeedsReauthorization => "NEEDS_REAUTHORIZATION",
-        }
+        self.into()
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|o| o.as_str() == name)
+        name.parse().ok()
     }
 
     /// The status a connection takes after a check with this outcome. A transient outcome keeps
@@ -94,8 +85,25 @@ mod tests {
         assert_eq!(VerificationOutcome::InvalidCredentials.next_status(Active), Invalid);
         assert_eq!(VerificationOutcome::InsufficientScopes.next_status(Active), Invalid);
         assert_eq!(VerificationOutcome::NeedsReauthorization.next_status(Active), NeedsReauthorization);
-        for status in ConnectionStatus::ALL {
+        for status in <ConnectionStatus as strum::IntoEnumIterator>::iter() {
             assert_eq!(VerificationOutcome::ProviderUnavailable.next_status(status), status);
         }
+    }
+
+    #[test]
+    fn new_credentials_take_their_check_or_the_consent_as_their_word() {
+        use ConnectionStatus::*;
+        assert_eq!(ConnectionStatus::of_new_credentials(Some(VerificationOutcome::Ok), false), Active);
+        assert_eq!(
+            ConnectionStatus::of_new_credentials(Some(VerificationOutcome::InvalidCredentials), true),
+            Invalid
+        );
+        // A provider outage during the first check leaves new credentials unverified.
+        assert_eq!(
+            ConnectionStatus::of_new_credentials(Some(VerificationOutcome::ProviderUnavailable), true),
+            Unverified
+        );
+        assert_eq!(ConnectionStatus::of_new_credentials(None, true), Active);
+        assert_eq!(ConnectionStatus::of_new_credentials(None, false), Unverified);
     }
 }

@@ -30,6 +30,16 @@ pub struct DynamicInput {
     pub default_connection_id: Option<ConnectionId>,
 }
 
+/// A team's dynamic connections, by name.
+pub async fn list_dynamic(
+    state: &AppState,
+    principal: &Principal,
+    team_id: TeamId,
+) -> AppResult<Vec<DynamicConnection>> {
+    access::team_access(&state.db, principal, team_id).await?;
+    Ok(store::dynamic_connections::list(&state.db, team_id).await?)
+}
+
 pub async fn create_dynamic(
     state: &AppState,
     principal: &Principal,

@@ -7,7 +7,8 @@ pub mod usage;
 use chrono::Utc;
 
 pub use dynamic::{
-    DynamicInput, MemberInput, add_member, create_dynamic, delete_dynamic, remove_member, set_default,
+    DynamicInput, MemberInput, add_member, create_dynamic, delete_dynamic, list_dynamic, remove_member,
+    set_default,
 };
 
 use crate::access;

@@ -22,8 +22,8 @@ use futures_util::stream::BoxStream;
 use crate::domain::{ConnectionId, Principal, TeamId};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
-use crate::{access, store};
 use async_graphql::MergedObject;
+pub use errors::refused_connection;
 use flow_mutation::FlowMutation;
 use ids::{decode_cursor, encode_cursor, page_size};
 use limits::{CallerBuckets, RequestCalls, RequestLimits};
@@ -210,10 +210,9 @@ pub(crate) async fn audit_page(
 ) -> AppResult<AuditEventList> {
     let first = page_size(first, types::team::MAX_PAGE_SIZE)?;
     let before = before.map(|c| decode_cursor(AUDIT_CURSOR, &c, "before")).transpose()?;
-    let state = state(ctx)?;
-    let db = &state.db;
-    access::cached_team_access(state, caller(ctx)?, team_id).await?;
-    let mut events = store::audit::list(db, team_id, connection_id, before, first + 1).await?;
+    let mut events =
+        crate::teams::audit_trail(state(ctx)?, caller(ctx)?, team_id, connection_id, before, first + 1)
+            .await?;
     let has_next_page = events.len() as u64 > first;
     events.truncate(first as usize);
     let edges: Vec<AuditEventEdge> = events

@@ -13,7 +13,6 @@ use crate::connections;
 use crate::domain::{ConnectionId, FlowId, TeamId};
 use crate::error::{AppError, AppResult};
 use crate::flows;
-use crate::{access, store};
 
 pub struct QueryRoot;
 
@@ -31,16 +30,9 @@ impl QueryRoot {
 
     /// A team the caller belongs to; null when it does not exist or is not the caller's.
     async fn team(&self, ctx: &Context<'_>, id: ID) -> AppResult<Option<TeamObject>> {
-        let principal = caller(ctx)?;
         let team_id: TeamId = parse_id(&id, "id")?;
-        let state = state(ctx)?;
-        let db = &state.db;
-        let access = match access::cached_team_access(state, principal, team_id).await {
-            Ok(access) => access,
-            Err(AppError::NotFound(_)) => return Ok(None),
-            Err(other) => return Err(other),
-        };
-        Ok(store::teams::find(db, team_id).await?.map(|team| TeamObject { team, access }))
+        let found = crate::teams::find(state(ctx)?, caller(ctx)?, team_id).await?;
+        Ok(found.map(|(team, access)| TeamObject { team, access }))
     }
 
     /// The app catalog, optionally searched by name, key or description.

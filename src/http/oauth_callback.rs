@@ -43,17 +43,24 @@ pub async fn callback(
             "Connected",
             &format!("{} You can close this window.", done.message),
         ),
-        Err(refused) => page(
-            if refused.bad_state { StatusCode::BAD_REQUEST } else { StatusCode::OK },
-            &json!({
+        Err(refused) => {
+            // Internal detail was logged where it happened; the page gets the public message.
+            let message = refused.error.public_message();
+            // A link that is not (or no longer) a sign-in is a bad request; any other outcome
+            // is a page that reports to the opener.
+            let status = match (&refused.connection_id, &refused.error) {
+                (None, crate::error::AppError::BadUserInput { .. }) => StatusCode::BAD_REQUEST,
+                _ => StatusCode::OK,
+            };
+            let result = json!({
                 "type": "plugboard:oauth",
                 "outcome": "error",
+                "code": refused.error.code(),
                 "connectionId": refused.connection_id.map(|id| id.to_string()),
-                "message": refused.message,
-            }),
-            "Not connected",
-            &refused.message,
-        ),
+                "message": message,
+            });
+            page(status, &result, "Not connected", &message)
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use async_graphql_actix_web::GraphQLSubscription;
 
 use crate::access;
 use crate::error::AppError;
-use crate::graphql::{AppSchema, Caller};
+use crate::graphql::{AppSchema, Caller, refused_connection};
 use crate::state::AppState;
 
 pub async fn websocket(
@@ -29,12 +29,10 @@ pub async fn websocket(
                 Some(token) => match access::identify(&state, &token).await {
                     Ok(principal) => Caller::Authenticated(principal),
                     Err(AppError::Unauthenticated) => {
-                        return Err(async_graphql::Error::new("the token in connection_init is not valid"));
+                        let message = "the token in connection_init is not valid";
+                        return Err(refused_connection(&AppError::Unauthenticated, Some(message)));
                     }
-                    Err(other) => {
-                        tracing::error!(error = %other, "could not authenticate a WebSocket connection");
-                        return Err(async_graphql::Error::new(crate::error::INTERNAL_MESSAGE));
-                    }
+                    Err(other) => return Err(refused_connection(&other, None)),
                 },
             };
             let mut data = Data::default();

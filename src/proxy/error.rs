@@ -89,6 +89,7 @@ impl From<AppError> for ProxyError {
                 ProxyError { missing_scopes, ..ProxyError::new(code, 403, message) }
             }
             AppError::NeedsReauthorization(message) => ProxyError::new(code, 409, message),
+            AppError::ConsentDenied(message) => ProxyError::new(code, 403, message),
             AppError::ProviderUnavailable(message) => ProxyError::new(code, 502, message),
             AppError::Conflict(message) => ProxyError::new(code, 409, message),
             AppError::RateLimited { message, .. } => ProxyError::new(code, 429, message),

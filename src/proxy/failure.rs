@@ -88,15 +88,8 @@ pub async fn record(
     outcome: VerificationOutcome,
     message: String,
 ) {
-    let now = chrono::Utc::now();
     let check = CheckResult {
-        verification: Verification {
-            outcome,
-            message: Some(message),
-            account_label: None,
-            started_at: now,
-            finished_at: now,
-        },
+        verification: Verification::noted(outcome, message),
         account_label: None,
         http_status: None,
     };

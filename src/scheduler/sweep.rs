@@ -22,8 +22,7 @@ use tracing::Instrument;
 use super::rate::AppPace;
 use crate::connections::{self, CheckedConnection};
 use crate::domain::{
-    Actor, ActorKind, AppTally, Connection, ConnectionId, DEGRADED_PROBES, DEGRADED_RECHECK_MINUTES,
-    VerificationOutcome,
+    Actor, AppTally, Connection, ConnectionId, DEGRADED_PROBES, DEGRADED_RECHECK_MINUTES, VerificationOutcome,
 };
 use crate::error::AppResult;
 use crate::state::AppState;
@@ -277,7 +276,7 @@ async fn record_all(
     writes: WriteTurns,
     mut checked: mpsc::Receiver<CheckedConnection>,
 ) -> AppResult<(u64, u64)> {
-    let actor = Actor { kind: ActorKind::System, id: None, label: "scheduler".into() };
+    let actor = Actor::system("scheduler");
     let (mut recorded, mut dropped) = (0, 0);
     let mut batch = Vec::with_capacity(RECORD_BATCH);
     while checked.recv_many(&mut batch, RECORD_BATCH).await > 0 {

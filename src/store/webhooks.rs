@@ -8,14 +8,39 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect,
 };
 
-pub use super::entities::webhook::Model as Webhook;
-pub use super::entities::webhook_delivery::Model as Delivery;
 use super::entities::{webhook, webhook_delivery};
-use crate::domain::TeamId;
+use crate::domain::{DeliveryStatus, TeamId, Webhook, WebhookDelivery};
 
-pub const PENDING: &str = "PENDING";
-pub const DELIVERED: &str = "DELIVERED";
-pub const FAILED: &str = "FAILED";
+const PENDING: &str = "PENDING";
+
+fn to_webhook(model: webhook::Model) -> Webhook {
+    Webhook {
+        id: model.id,
+        team_id: model.team_id,
+        url: model.url,
+        sealed_secret: model.sealed_secret,
+        secret_key_id: model.secret_key_id,
+        created_at: model.created_at,
+    }
+}
+
+fn to_delivery(model: webhook_delivery::Model) -> Result<WebhookDelivery, DbErr> {
+    let status = DeliveryStatus::parse(&model.status)
+        .ok_or_else(|| DbErr::Type(format!("unknown webhook delivery status {:?}", model.status)))?;
+    Ok(WebhookDelivery {
+        id: model.id,
+        webhook_id: model.webhook_id,
+        team_id: model.team_id,
+        event: model.event,
+        payload: model.payload,
+        status,
+        attempts: model.attempts,
+        last_error: model.last_error,
+        next_attempt_at: model.next_attempt_at,
+        created_at: model.created_at,
+        delivered_at: model.delivered_at,
+    })
+}
 
 pub async fn insert(db: &impl ConnectionTrait, hook: Webhook) -> Result<(), DbErr> {
     let model = webhook::ActiveModel {
@@ -31,11 +56,12 @@ pub async fn insert(db: &impl ConnectionTrait, hook: Webhook) -> Result<(), DbEr
 }
 
 pub async fn list(db: &impl ConnectionTrait, team_id: TeamId) -> Result<Vec<Webhook>, DbErr> {
-    webhook::Entity::find()
+    let found = webhook::Entity::find()
         .filter(webhook::Column::TeamId.eq(team_id))
         .order_by_asc(webhook::Column::CreatedAt)
         .all(db)
-        .await
+        .await?;
+    Ok(found.into_iter().map(to_webhook).collect())
 }
 
 pub async fn find(
@@ -43,11 +69,12 @@ pub async fn find(
     team_id: TeamId,
     id: uuid::Uuid,
 ) -> Result<Option<Webhook>, DbErr> {
-    webhook::Entity::find()
+    let found = webhook::Entity::find()
         .filter(webhook::Column::TeamId.eq(team_id))
         .filter(webhook::Column::Id.eq(id))
         .one(db)
-        .await
+        .await?;
+    Ok(found.map(to_webhook))
 }
 
 pub async fn owner_of(db: &impl ConnectionTrait, id: uuid::Uuid) -> Result<Option<TeamId>, DbErr> {
@@ -106,7 +133,7 @@ pub async fn claim_due(
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     limit: u64,
-) -> Result<Vec<(Delivery, Webhook)>, DbErr> {
+) -> Result<Vec<(WebhookDelivery, Webhook)>, DbErr> {
     use webhook_delivery::Column;
     // A read first, so an idle dispatcher's polling never takes SQLite's write lock.
     let any_due = webhook_delivery::Entity::find()
@@ -140,10 +167,13 @@ pub async fn claim_due(
     let deliveries = webhook_delivery::Entity::find().filter(Column::ClaimedBy.eq(claim)).all(db).await?;
     let hook_ids: Vec<uuid::Uuid> = deliveries.iter().map(|d| d.webhook_id).collect();
     let hooks = webhook::Entity::find().filter(webhook::Column::Id.is_in(hook_ids)).all(db).await?;
-    Ok(deliveries
-        .into_iter()
-        .filter_map(|d| hooks.iter().find(|h| h.id == d.webhook_id).cloned().map(|h| (d, h)))
-        .collect())
+    let mut claimed = Vec::with_capacity(deliveries.len());
+    for delivery in deliveries {
+        if let Some(hook) = hooks.iter().find(|h| h.id == delivery.webhook_id) {
+            claimed.push((to_delivery(delivery)?, to_webhook(hook.clone())));
+        }
+    }
+    Ok(claimed)
 }
 
 /// Records an attempt and releases the claim.
@@ -151,15 +181,15 @@ pub async fn record_attempt(
     db: &impl ConnectionTrait,
     id: uuid::Uuid,
     claim: &str,
-    status: &str,
+    status: DeliveryStatus,
     attempts: i32,
     last_error: Option<String>,
     next_attempt_at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     use webhook_delivery::Column;
-    let delivered_at = (status == DELIVERED).then(Utc::now);
+    let delivered_at = (status == DeliveryStatus::Delivered).then(Utc::now);
     webhook_delivery::Entity::update_many()
-        .col_expr(Column::Status, Expr::value(status))
+        .col_expr(Column::Status, Expr::value(status.as_str()))
         .col_expr(Column::Attempts, Expr::value(attempts))
         .col_expr(Column::LastError, Expr::value(last_error))
         .col_expr(Column::NextAttemptAt, Expr::value(next_attempt_at))
@@ -178,13 +208,14 @@ pub async fn deliveries(
     team_id: TeamId,
     webhook_id: uuid::Uuid,
     limit: u64,
-) -> Result<Vec<Delivery>, DbErr> {
+) -> Result<Vec<WebhookDelivery>, DbErr> {
     use webhook_delivery::Column;
-    webhook_delivery::Entity::find()
+    let found = webhook_delivery::Entity::find()
         .filter(Column::TeamId.eq(team_id))
         .filter(Column::WebhookId.eq(webhook_id))
         .order_by_desc(Column::Id)
         .limit(limit)
         .all(db)
-        .await
+        .await?;
+    found.into_iter().map(to_delivery).collect()
 }

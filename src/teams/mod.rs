@@ -6,6 +6,8 @@
 mod audit;
 pub mod members;
 pub mod tokens;
+mod visible;
 
 pub use members::{add_member, create_team, members, remove_member, update_member};
 pub use tokens::{ApiToken, NewApiToken, create_api_token, revoke_api_token, service_tokens, viewer_tokens};
+pub use visible::{audit_trail, find, visible};

@@ -9,10 +9,10 @@ use chrono::Utc;
 use futures_util::{StreamExt, stream};
 
 use super::{secret_of, sign};
+use crate::domain::{DeliveryStatus, Webhook, WebhookDelivery};
 use crate::outbound::read_capped;
 use crate::state::AppState;
 use crate::store;
-use crate::store::webhooks::{DELIVERED, Delivery, FAILED, PENDING, Webhook};
 
 /// Attempts before a delivery is given up.
 pub const MAX_ATTEMPTS: i32 = 8;
@@ -43,7 +43,7 @@ pub async fn deliver_due(state: &AppState) -> anyhow::Result<DeliveryReport> {
         if claimed.is_empty() {
             return Ok(report);
         }
-        let results: Vec<(Delivery, Result<(), String>)> = stream::iter(claimed)
+        let results: Vec<(WebhookDelivery, Result<(), String>)> = stream::iter(claimed)
             .map(|(delivery, hook)| async move {
                 // Within the team's permits: one team's slow endpoints wait on their own.
                 let _permit = state.provider_gate.enter(hook.team_id).await;
@@ -56,14 +56,14 @@ pub async fn deliver_due(state: &AppState) -> anyhow::Result<DeliveryReport> {
         for (delivery, sent) in results {
             let attempts = delivery.attempts + 1;
             let (status, error, next) = match sent {
-                Ok(()) => (DELIVERED, None, Utc::now()),
-                Err(error) if attempts >= MAX_ATTEMPTS => (FAILED, Some(error), Utc::now()),
-                Err(error) => (PENDING, Some(error), Utc::now() + backoff(attempts)),
+                Ok(()) => (DeliveryStatus::Delivered, None, Utc::now()),
+                Err(error) if attempts >= MAX_ATTEMPTS => (DeliveryStatus::Failed, Some(error), Utc::now()),
+                Err(error) => (DeliveryStatus::Pending, Some(error), Utc::now() + backoff(attempts)),
             };
             match status {
-                DELIVERED => report.delivered += 1,
-                FAILED => report.failed += 1,
-                _ => report.retrying += 1,
+                DeliveryStatus::Delivered => report.delivered += 1,
+                DeliveryStatus::Failed => report.failed += 1,
+                DeliveryStatus::Pending => report.retrying += 1,
             }
             store::webhooks::record_attempt(&state.db, delivery.id, &claim, status, attempts, error, next)
                 .await?;
@@ -78,7 +78,7 @@ fn backoff(attempts: i32) -> chrono::Duration {
 }
 
 #[tracing::instrument(skip_all, fields(webhook_id = %hook.id, delivery_id = %delivery.id, event = %delivery.event))]
-async fn send(state: &AppState, hook: &Webhook, delivery: &Delivery) -> Result<(), String> {
+async fn send(state: &AppState, hook: &Webhook, delivery: &WebhookDelivery) -> Result<(), String> {
     let url = url::Url::parse(&hook.url).map_err(|err| format!("the URL is not valid: {err}"))?;
     let client = state.outbound.client_for(&url, true).map_err(|err| err.to_string())?;
     let secret = secret_of(state, hook).map_err(|err| {

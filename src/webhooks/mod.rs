@@ -16,12 +16,13 @@ pub use signature::sign;
 
 use crate::access;
 use crate::crypto::Binding;
-use crate::domain::{AuditAction, AuditEvent, Connection, ConnectionStatus, Principal, TeamId};
+use crate::domain::{
+    AuditAction, AuditEvent, Connection, ConnectionStatus, Principal, TeamId, Webhook, WebhookDelivery,
+};
 use crate::error::{AppError, AppResult, FlowRef};
 use crate::flows;
 use crate::state::AppState;
 use crate::store;
-use crate::store::webhooks::{Delivery, Webhook};
 
 pub(crate) const SECRET_PURPOSE: &str = "webhook";
 const MIN_SECRET_CHARS: usize = 16;
@@ -130,7 +131,7 @@ pub async fn list(state: &AppState, principal: &Principal, team_id: TeamId) -> A
     Ok(store::webhooks::list(&state.db, team_id).await?)
 }
 
-pub async fn deliveries(state: &AppState, hook: &Webhook, limit: u64) -> AppResult<Vec<Delivery>> {
+pub async fn deliveries(state: &AppState, hook: &Webhook, limit: u64) -> AppResult<Vec<WebhookDelivery>> {
     Ok(store::webhooks::deliveries(&state.db, hook.team_id, hook.id, limit).await?)
 }
 

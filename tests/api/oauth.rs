@@ -342,6 +342,7 @@ async fn an_oauth_edit_waits_for_consent(app: TestApp) {
     let (code, page) = consent(&s, abandoned["editConnection"]["authorizationUrl"].as_str().unwrap()).await;
     assert_eq!(code, 200);
     assert!(page.contains("\"outcome\":\"error\""), "{page}");
+    assert!(page.contains("\"code\":\"CONFLICT\""), "the opener learns why by code: {page}");
 }
 
 async fn reauthorizing_as_another_account_is_refused(app: TestApp) {
@@ -364,6 +365,7 @@ async fn a_state_works_once_and_not_after_it_expires(app: TestApp) {
     let (code, page) = callback_page(&browser, &callback).await;
     assert_eq!(code, 400, "a replayed state is refused");
     assert!(page.contains("expired or was already used"), "{page}");
+    assert!(page.contains("\"code\":\"BAD_USER_INPUT\""), "{page}");
 
     let callback =
         browser.get(start_reauthorization(&s, &id).await).send().await.unwrap().headers()["location"]
@@ -395,6 +397,7 @@ async fn a_refused_consent_leaves_connections_as_they_were() {
     s.provider.deny_consent(true);
     let (_, page) = reauthorize(&s, &id).await;
     assert!(page.contains("access_denied"), "{page}");
+    assert!(page.contains("\"code\":\"CONSENT_DENIED\""), "{page}");
     assert_eq!(status(&s, &id).await["status"], "ACTIVE");
 
     let (pending, url, _) = create(&s, &[]).await;

@@ -128,3 +128,15 @@ async fn an_invalid_token_in_connection_init_is_refused() {
     let message = refused.err().expect("no ack");
     assert_eq!(message["type"], "closed", "the socket closes without an ack: {message}");
 }
+
+#[tokio::test]
+async fn a_refused_connection_init_says_why_with_a_code_on_the_legacy_protocol() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let refused =
+        Subscriber::connect(&app.address, "/graphql/ws", Protocol::Legacy, "pbu_not-a-real-token").await;
+    let message = refused.err().expect("no ack");
+    assert_eq!(message["type"], "connection_error", "{message}");
+    // The protocol carries only a message here, so the code leads it.
+    let text = message["payload"]["message"].as_str().unwrap();
+    assert!(text.starts_with("UNAUTHENTICATED: ") && text.contains("connection_init"), "{message}");
+}

@@ -91,9 +91,7 @@ impl TeamObject {
     }
 
     async fn dynamic_connections(&self, ctx: &Context<'_>) -> AppResult<Vec<DynamicConnectionObject>> {
-        let state = state(ctx)?;
-        crate::access::team_access(&state.db, caller(ctx)?, self.team.id).await?;
-        let dynamics = crate::store::dynamic_connections::list(&state.db, self.team.id).await?;
+        let dynamics = crate::flows::list_dynamic(state(ctx)?, caller(ctx)?, self.team.id).await?;
         Ok(dynamics.into_iter().map(DynamicConnectionObject).collect())
     }
 

@@ -3,10 +3,9 @@
 use async_graphql::{Context, Enum, ID, Object};
 
 use super::team::TeamObject;
-use crate::domain::{Principal, TeamAccess};
-use crate::error::{AppError, AppResult};
+use crate::domain::Principal;
+use crate::error::AppResult;
 use crate::graphql::state;
-use crate::store;
 
 pub struct Viewer(pub Principal);
 
@@ -49,16 +48,6 @@ impl Viewer {
 }
 
 pub async fn visible_teams(ctx: &Context<'_>, principal: &Principal) -> AppResult<Vec<TeamObject>> {
-    let db = &state(ctx)?.db;
-    match principal {
-        Principal::User { user_id, .. } => Ok(store::teams::teams_of_user(db, *user_id)
-            .await?
-            .into_iter()
-            .map(|(team, role)| TeamObject { team, access: TeamAccess::Member(role) })
-            .collect()),
-        Principal::Service { team_id, .. } => {
-            let team = store::teams::find(db, *team_id).await?.ok_or(AppError::Unauthenticated)?;
-            Ok(vec![TeamObject { team, access: TeamAccess::Service }])
-        }
-    }
+    let teams = crate::teams::visible(state(ctx)?, principal).await?;
+    Ok(teams.into_iter().map(|(team, access)| TeamObject { team, access }).collect())
 }

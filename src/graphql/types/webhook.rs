@@ -3,10 +3,10 @@
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use crate::domain::{DeliveryStatus, Webhook, WebhookDelivery as Delivery};
 use crate::error::AppResult;
 use crate::graphql::ids::page_size;
 use crate::graphql::state;
-use crate::store::webhooks::{Delivery, Webhook};
 use crate::webhooks;
 
 pub struct WebhookObject(pub Webhook);
@@ -58,9 +58,9 @@ impl From<Delivery> for WebhookDelivery {
     fn from(d: Delivery) -> Self {
         WebhookDelivery {
             id: ID(d.id.to_string()),
-            next_attempt_at: (d.status == crate::store::webhooks::PENDING).then_some(d.next_attempt_at),
+            next_attempt_at: (d.status == DeliveryStatus::Pending).then_some(d.next_attempt_at),
             event: d.event,
-            status: d.status,
+            status: d.status.as_str().to_owned(),
             attempts: d.attempts,
             last_error: d.last_error,
             created_at: d.created_at,
