@@ -54,7 +54,9 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         }
         None => None,
     };
+    let access = crate::access::start_cache(db.clone(), &events);
     Ok(AppState {
+        access,
         oidc,
         schedule: config.schedule(),
         db,
@@ -142,7 +144,7 @@ impl Application {
         // Events and webhooks of committed changes leave from here, on every instance, until
         // shutdown closes the bus (what a stopped instance leaves staged, the next one sends).
         tokio::spawn(crate::scheduler::run_dispatcher(state.clone(), state.events.closed_signal()));
-        let proxy = crate::proxy::ProxyRuntime::start(state.db.clone(), &config.proxy);
+        let proxy = crate::proxy::ProxyRuntime::start(state.db.clone(), &config.proxy, &state.events);
         let server_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()

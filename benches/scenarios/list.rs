@@ -104,6 +104,12 @@ async fn measure(
             result.latencies.describe()
         );
     }
+    // Issue 18: authentication without a database round trip costs at most half the rate.
+    let authentication = typename.rate() / anonymous.rate();
+    println!(
+        "{label}:   authenticated __typename / anonymous {authentication:.2} (target >= {TARGET_RATIO}): {}",
+        if authentication >= TARGET_RATIO { "MET" } else { "MISSED" }
+    );
     let ratio = list.rate() / typename.rate();
     println!(
         "{label}:   ratio to __typename with token {ratio:.2}, to __typename without token {:.2}",

@@ -1,42 +1,80 @@
 //! Who is calling and what they may do: bearer tokens in, principals and team access out.
-//! Tokens are stored only as hashes; a token is shown once, when it is issued.
+//! Tokens are stored only as hashes; a token is shown once, when it is issued. Verified tokens
+//! and members' roles are cached for a few seconds (`cache`), so a hot request asks the
+//! database nothing to know its caller.
 
 mod sso;
 mod tokens;
+mod upkeep;
 
 pub use tokens::{IssuedToken, issue_service_token, issue_user_token};
+pub use upkeep::flush_uses;
+
+use std::sync::Arc;
 
 use chrono::Utc;
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::domain::{Email, Principal, TeamAccess, TeamId, TeamRole};
 use crate::error::{AppError, AppResult};
+use crate::events::{Event, EventBus};
+use crate::state::AppState;
 use crate::store;
+use crate::store::access_cache::{self, AccessCache, CachedToken};
 use crate::store::tokens::TokenKind;
 
-/// Resolves a bearer credential: a JWT of the trusted identity provider when one is configured
-/// and the credential looks like one, else one of our API tokens.
-/// `events` carries the access changes a teams claim causes to open subscriptions.
-pub async fn identify(
-    db: &sea_orm::DatabaseConnection,
-    oidc: Option<&crate::oidc::OidcVerifier>,
-    events: &crate::events::EventBus,
-    bearer: &str,
-) -> AppResult<Principal> {
-    match oidc {
-        Some(oidc) if crate::oidc::OidcVerifier::looks_like_jwt(bearer) => {
-            sso::principal(db, oidc, events, bearer).await
+/// An empty cache whose evictions follow `events` and whose uses are written to `db`.
+pub fn start_cache(db: DatabaseConnection, events: &EventBus) -> Arc<AccessCache> {
+    let cache = Arc::new(AccessCache::default());
+    upkeep::start(db, events, cache.clone());
+    cache
+}
+
+/// Evicts at once what the committed `changes` concern, so this instance's next request sees
+/// them; other instances hear of them through the outbox's events.
+pub fn changed(cache: &AccessCache, changes: &[Event]) {
+    for change in changes {
+        if let Event::Access(change) = change {
+            forget(cache, change);
         }
-        _ => authenticate(db, bearer).await,
     }
 }
 
-/// Resolves a bearer token to its principal. Unknown, revoked or malformed tokens, and tokens
-/// whose owner is gone, are all `Unauthenticated` alike.
-pub async fn authenticate(db: &impl ConnectionTrait, bearer: &str) -> AppResult<Principal> {
+fn forget(cache: &AccessCache, change: &crate::events::AccessEvent) {
+    cache.forget(
+        change.token_id.map(crate::domain::TokenId::from_uuid),
+        change.user_id.map(crate::domain::UserId::from_uuid),
+        change.team_id.map(TeamId::from_uuid),
+    );
+}
+
+/// Resolves a bearer credential: a JWT of the trusted identity provider when one is configured
+/// and the credential looks like one, else one of our API tokens.
+pub async fn identify(state: &AppState, bearer: &str) -> AppResult<Principal> {
+    match state.oidc.as_deref() {
+        Some(oidc) if crate::oidc::OidcVerifier::looks_like_jwt(bearer) => {
+            sso::principal(state, oidc, bearer).await
+        }
+        _ => authenticate(&state.db, &state.access, bearer).await,
+    }
+}
+
+/// Resolves a bearer token to its principal, from the cache when it was verified lately.
+/// Unknown, revoked, expired or malformed tokens, and tokens whose owner is gone, are all
+/// `Unauthenticated` alike.
+pub async fn authenticate(
+    db: &impl ConnectionTrait,
+    cache: &AccessCache,
+    bearer: &str,
+) -> AppResult<Principal> {
     let Some(hash) = tokens::hash_presented(bearer) else {
         return Err(AppError::Unauthenticated);
     };
+    let now = Utc::now();
+    if let Some(principal) = cache.token(&hash, now) {
+        return Ok(principal);
+    }
+    let ticket = cache.ticket();
     let stored = store::tokens::find_active_by_hash(db, &hash).await?.ok_or(AppError::Unauthenticated)?;
     let principal = match (stored.kind, stored.user_id, stored.team_id) {
         (TokenKind::User, Some(user_id), _) => {
@@ -56,13 +94,35 @@ pub async fn authenticate(db: &impl ConnectionTrait, bearer: &str) -> AppResult<
         },
         _ => return Err(AppError::Unauthenticated),
     };
-    // Recorded at most once a minute, and without a write otherwise: on SQLite even an UPDATE
-    // that matches nothing takes the write lock.
-    let now = Utc::now();
-    if stored.last_used_at.is_none_or(|last| now - last > chrono::Duration::minutes(1)) {
-        store::tokens::touch(db, stored.id, now).await?;
+    // Uses are written in batches by the cache's flusher, at most once a minute per token.
+    let mut last_used_at = stored.last_used_at;
+    if access_cache::use_is_news(last_used_at, now) {
+        cache.note_use(&principal, now);
+        last_used_at = Some(now);
     }
+    cache.keep_token(ticket, hash, CachedToken { principal: principal.clone(), last_used_at });
     Ok(principal)
+}
+
+/// Like `team_access`, but from the cache when the member's role was read lately: for reads
+/// outside a transaction. Changes to a role evict it (see `AccessCache`); writes that depend on
+/// the role check it with `team_access` inside their transaction instead.
+pub async fn cached_team_access(
+    state: &AppState,
+    principal: &Principal,
+    team_id: TeamId,
+) -> AppResult<TeamAccess> {
+    let Principal::User { user_id, .. } = principal else {
+        return team_access(&state.db, principal, team_id).await;
+    };
+    if let Some(role) = state.access.role(*user_id, team_id) {
+        return Ok(TeamAccess::Member(role));
+    }
+    let ticket = state.access.ticket();
+    let role =
+        store::teams::role_of(&state.db, team_id, *user_id).await?.ok_or(AppError::NotFound("team"))?;
+    state.access.keep_role(ticket, *user_id, team_id, role);
+    Ok(TeamAccess::Member(role))
 }
 
 /// What `principal` may do in `team_id`. A team the caller cannot see is `NotFound`, exactly

@@ -6,23 +6,20 @@
 use std::collections::HashSet;
 
 use chrono::Utc;
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use crate::domain::{
     Actor, AuditAction, AuditEvent, AuditEventId, Email, Principal, TeamId, TeamName, TeamRole, User,
 };
 use crate::error::{AppError, AppResult};
-use crate::events::{AccessEvent, EventBus};
+use crate::events::AccessEvent;
 use crate::oidc::{Identity, OidcVerifier, Refused};
+use crate::state::AppState;
 use crate::store;
 
-pub async fn principal(
-    db: &DatabaseConnection,
-    oidc: &OidcVerifier,
-    events: &EventBus,
-    token: &str,
-) -> AppResult<Principal> {
+pub async fn principal(state: &AppState, oidc: &OidcVerifier, token: &str) -> AppResult<Principal> {
+    let db = &state.db;
     let identity = match oidc.verify(token).await {
         Ok(identity) => identity,
         Err(Refused::KeysUnavailable(err)) => {
@@ -58,7 +55,8 @@ pub async fn principal(
     }
     txn.commit().await?;
     if !changes.is_empty() {
-        events.wake_dispatcher();
+        super::changed(&state.access, &changes);
+        state.events.wake_dispatcher();
     }
     Ok(principal_of(user, &identity))
 }

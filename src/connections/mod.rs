@@ -358,7 +358,7 @@ pub(crate) async fn commit(state: &AppState, txn: sea_orm::DatabaseTransaction) 
 pub async fn get(state: &AppState, principal: &Principal, id: ConnectionId) -> AppResult<Connection> {
     let not_found = || AppError::NotFound("connection");
     let team_id = store::connections::owner_of(&state.db, id).await?.ok_or_else(not_found)?;
-    access::team_access(&state.db, principal, team_id).await.map_err(|_| not_found())?;
+    access::cached_team_access(state, principal, team_id).await.map_err(|_| not_found())?;
     store::connections::find(&state.db, team_id, id).await?.ok_or_else(not_found)
 }
 
@@ -380,7 +380,7 @@ pub async fn list(
     first: u64,
     count: bool,
 ) -> AppResult<Page> {
-    access::team_access(&state.db, principal, team_id).await?;
+    access::cached_team_access(state, principal, team_id).await?;
     let page = store::connections::list(&state.db, team_id, filter, after, first + 1);
     let total = async {
         match count {
@@ -401,7 +401,7 @@ pub async fn verifications(
     connection: &Connection,
     limit: u64,
 ) -> AppResult<Vec<crate::domain::Verification>> {
-    access::team_access(&state.db, principal, connection.team_id).await?;
+    access::cached_team_access(state, principal, connection.team_id).await?;
     Ok(store::verifications::list(&state.db, connection.team_id, connection.id, limit).await?)
 }
 

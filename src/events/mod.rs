@@ -27,6 +27,9 @@ use crate::domain::{
 
 /// How many events a slow subscriber may fall behind before it misses some.
 const BUFFER: usize = 4096;
+/// How far a cache may fall behind on invalidations before it must start over (see
+/// `Invalidation::Everything`).
+const INVALIDATION_BUFFER: usize = 1024;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -78,6 +81,19 @@ impl AccessEvent {
         let token_matches = self.token_id.is_some() && self.token_id == token.map(|t| t.as_uuid());
         user_matches || token_matches
     }
+}
+
+/// What in-memory caches hear, on every instance: what changed, or that a change may have
+/// gone unheard.
+#[derive(Debug, Clone)]
+pub enum Invalidation {
+    /// Someone's access shrank.
+    Access(AccessEvent),
+    /// A connection changed (its row, secrets or status) or was deleted.
+    Connection(ConnectionId),
+    /// The PostgreSQL listener lost its connection: notifications sent meanwhile are gone, so
+    /// caches start over.
+    Everything,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -226,7 +242,7 @@ pub async fn stage(txn: &impl sea_orm::ConnectionTrait, events: &[Event]) -> any
 /// Publishes events and hands out subscriptions. Cheap to clone.
 #[derive(Clone)]
 pub struct EventBus {
-    local: broadcast::Sender<Arc<Event>>,
+    local: Relay,
     postgres: Option<postgres::Notifier>,
     /// Set at shutdown: every subscription completes.
     closing: tokio::sync::watch::Sender<bool>,
@@ -237,7 +253,7 @@ pub struct EventBus {
 impl EventBus {
     /// An in-process bus, or one bridged through PostgreSQL when `db` is PostgreSQL.
     pub async fn start(db: &DatabaseConnection) -> anyhow::Result<Self> {
-        let (local, _) = broadcast::channel(BUFFER);
+        let local = Relay::new();
         let outbox = tokio::sync::watch::Sender::new(0);
         let postgres = match db.get_database_backend() {
             sea_orm::DatabaseBackend::Postgres => Some(
@@ -273,16 +289,19 @@ impl EventBus {
     pub async fn publish(&self, event: Event) {
         match &self.postgres {
             Some(notifier) => notifier.notify(&event).await,
-            None => {
-                // No receiver is not an error: nobody is watching.
-                let _ = self.local.send(Arc::new(event));
-            }
+            None => self.local.send(event),
         }
     }
 
     /// A subscription to every event, and a signal that turns true when the service shuts down.
     pub fn subscribe(&self) -> (broadcast::Receiver<Arc<Event>>, tokio::sync::watch::Receiver<bool>) {
-        (self.local.subscribe(), self.closing.subscribe())
+        (self.local.events.subscribe(), self.closing.subscribe())
+    }
+
+    /// What caches must evict, as it happens on any instance; not counted among
+    /// `subscribers`.
+    pub fn invalidations(&self) -> broadcast::Receiver<Invalidation> {
+        self.local.invalidations.subscribe()
     }
 
     /// Turns true when the service shuts down.
@@ -297,6 +316,42 @@ impl EventBus {
 
     /// How many subscriptions are open on this instance.
     pub fn subscribers(&self) -> usize {
-        self.local.receiver_count()
+        self.local.events.receiver_count()
+    }
+}
+
+/// This instance's end of the bus: every event to subscriptions, what it invalidates to caches.
+#[derive(Clone)]
+struct Relay {
+    events: broadcast::Sender<Arc<Event>>,
+    invalidations: broadcast::Sender<Invalidation>,
+}
+
+impl Relay {
+    fn new() -> Self {
+        Relay {
+            events: broadcast::channel(BUFFER).0,
+            invalidations: broadcast::channel(INVALIDATION_BUFFER).0,
+        }
+    }
+
+    /// Hands `event` to this instance's receivers. No receiver is not an error: nobody is
+    /// watching.
+    fn send(&self, event: Event) {
+        let invalidation = match &event {
+            Event::Access(change) => Some(Invalidation::Access(change.clone())),
+            Event::Connection(change) => {
+                Some(Invalidation::Connection(ConnectionId::from_uuid(change.connection_id)))
+            }
+            Event::Verification(_) | Event::App(_) => None,
+        };
+        if let Some(invalidation) = invalidation {
+            let _ = self.invalidations.send(invalidation);
+        }
+        let _ = self.events.send(Arc::new(event));
+    }
+
+    fn may_have_missed(&self) {
+        let _ = self.invalidations.send(Invalidation::Everything);
     }
 }

@@ -75,7 +75,7 @@ async fn caller_from_headers(state: &AppState, headers: &HeaderMap) -> Result<Ca
     let Some(token) = bearer_token(headers) else {
         return Ok(Caller::Anonymous);
     };
-    match access::identify(&state.db, state.oidc.as_deref(), &state.events, token).await {
+    match access::identify(state, token).await {
         Ok(principal) => Ok(Caller::Authenticated(principal)),
         Err(AppError::Unauthenticated) => Ok(Caller::Anonymous),
         Err(other) => Err(other),

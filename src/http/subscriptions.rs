@@ -26,16 +26,14 @@ pub async fn websocket(
         .on_connection_init(move |init| async move {
             let caller = match bearer_from_init(&init) {
                 None => Caller::Anonymous,
-                Some(token) => {
-                    match access::identify(&state.db, state.oidc.as_deref(), &state.events, &token).await {
-                        Ok(principal) => Caller::Authenticated(principal),
-                        Err(AppError::Unauthenticated) => {
-                            let message = "the token in connection_init is not valid";
-                            return Err(refused_connection(&AppError::Unauthenticated, Some(message)));
-                        }
-                        Err(other) => return Err(refused_connection(&other, None)),
+                Some(token) => match access::identify(&state, &token).await {
+                    Ok(principal) => Caller::Authenticated(principal),
+                    Err(AppError::Unauthenticated) => {
+                        let message = "the token in connection_init is not valid";
+                        return Err(refused_connection(&AppError::Unauthenticated, Some(message)));
                     }
-                }
+                    Err(other) => return Err(refused_connection(&other, None)),
+                },
             };
             let mut data = Data::default();
             data.insert(caller);

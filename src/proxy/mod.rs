@@ -9,6 +9,7 @@
 mod error;
 mod failure;
 mod headers;
+mod opened;
 mod rate;
 mod record;
 mod target;
@@ -31,23 +32,27 @@ pub use target::{Naming, Via};
 
 use crate::config::ProxySettings;
 use crate::domain::{ApiCall, audit_path};
+use crate::events::EventBus;
 use crate::state::AppState;
 
-/// The proxy's shared parts: rate limits in force and the audit writer.
+/// The proxy's shared parts: rate limits in force, the audit writer, and the connections
+/// opened lately.
 pub struct ProxyRuntime {
     pub limiter: RateLimiter,
     pub recorder: Recorder,
+    opened: Arc<opened::OpenedConnections>,
     /// The audit writer's turn to write, which token renewals share (see `record::WriteTurn`).
     write_turn: record::WriteTurn,
 }
 
 impl ProxyRuntime {
-    /// Starts the audit writer on the current runtime. The HTTP server owns the result: only
-    /// `/proxy` uses it.
-    pub fn start(db: DatabaseConnection, settings: &ProxySettings) -> Arc<Self> {
+    /// Starts the audit writer and the cache's eviction on the current runtime. The HTTP server
+    /// owns the result: only `/proxy` uses it.
+    pub fn start(db: DatabaseConnection, settings: &ProxySettings, events: &EventBus) -> Arc<Self> {
         let write_turn = record::WriteTurn::default();
         let recorder = Recorder::start(db, settings.retention, write_turn.clone());
-        Arc::new(ProxyRuntime { limiter: RateLimiter::default(), recorder, write_turn })
+        let opened = opened::OpenedConnections::start(events);
+        Arc::new(ProxyRuntime { limiter: RateLimiter::default(), recorder, opened, write_turn })
     }
 }
 
@@ -129,19 +134,17 @@ async fn forward_inner(
 ) -> (Result<Answer, ProxyError>, Option<String>) {
     let bearer = call.bearer;
     let principal = match bearer {
-        Some(token) => {
-            match crate::access::identify(&state.db, state.oidc.as_deref(), &state.events, token).await {
-                Ok(principal) => principal,
-                Err(err) => return (Err(err.into()), None),
-            }
-        }
+        Some(token) => match crate::access::identify(state, token).await {
+            Ok(principal) => principal,
+            Err(err) => return (Err(err.into()), None),
+        },
         None => return (Err(crate::error::AppError::Unauthenticated.into()), None),
     };
     let via = match call.naming.parse() {
         Ok(via) => via,
         Err(err) => return (Err(err), None),
     };
-    let target = match target::resolve(state, &principal, via).await {
+    let target = match target::resolve(state, &runtime.opened, &principal, via).await {
         Ok(target) => target,
         Err(err) => return (Err(err), None),
     };

@@ -1,7 +1,8 @@
 //! The audit of proxied calls: each call becomes one compact row, written in batches by a
-//! background task so a busy runner costs one insert per batch rather than one per call, and
-//! rows older than the retention are forgotten as it goes. Records still queued when the
-//! process stops are lost; the call itself has already been answered by then.
+//! background task so a busy runner costs one insert per batch rather than one per call (a
+//! batch waits briefly to fill, see `LINGER`), and rows older than the retention are forgotten
+//! as it goes. Records still queued when the process stops are lost; the call itself has
+//! already been answered by then.
 
 use std::time::Duration;
 
@@ -16,6 +17,8 @@ use crate::store;
 const QUEUE: usize = 8_192;
 /// Most rows written in one statement.
 const BATCH: usize = 500;
+/// How long the writer waits for a batch to fill; a call's row appears at most this late.
+const LINGER: Duration = Duration::from_millis(50);
 /// How often old rows are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
 
@@ -54,6 +57,7 @@ async fn write_batches(
     let mut batch = Vec::with_capacity(BATCH);
     let mut next_purge = tokio::time::Instant::now();
     while pending.recv_many(&mut batch, BATCH).await > 0 {
+        gather(&mut pending, &mut batch).await;
         let _turn = turn.write().await;
         if let Err(err) = store::api_calls::record_many(&db, &batch).await {
             tracing::error!(error = %err, calls = batch.len(), "could not record proxied calls");
@@ -62,6 +66,19 @@ async fn write_batches(
         if tokio::time::Instant::now() >= next_purge {
             next_purge = tokio::time::Instant::now() + PURGE_EVERY;
             purge(&db, retention).await;
+        }
+    }
+}
+
+/// Waits up to `LINGER` for the batch to fill: every batch is a commit (on SQLite a sync to
+/// disk), and a busy proxy would otherwise write a few rows at a time, hundreds of times a second.
+async fn gather(pending: &mut mpsc::Receiver<ApiCall>, batch: &mut Vec<ApiCall>) {
+    let deadline = tokio::time::Instant::now() + LINGER;
+    while batch.len() < BATCH {
+        let wanted = BATCH - batch.len();
+        match tokio::time::timeout_at(deadline, pending.recv_many(batch, wanted)).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
         }
     }
 }
@@ -84,6 +101,6 @@ pub async fn calls(
     before: Option<uuid::Uuid>,
     limit: u64,
 ) -> crate::error::AppResult<Vec<ApiCall>> {
-    crate::access::team_access(&state.db, principal, connection.team_id).await?;
+    crate::access::cached_team_access(state, principal, connection.team_id).await?;
     Ok(store::api_calls::list(&state.db, connection.team_id, connection.id, before, limit).await?)
 }

@@ -3,12 +3,16 @@
 //! `ADMIN` and `MEMBER` users through their team's connections, `MONITORING` not at all.
 //! Another team's ids answer exactly like missing ones.
 
-use crate::domain::{Connection, ConnectionId, FlowId, Principal, TeamAccess};
+use std::sync::Arc;
+
+use crate::catalog::FormValues;
+use crate::domain::{Connection, ConnectionId, FlowId, Principal, TeamAccess, TeamId};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::{access, store};
 
 use super::error::ProxyError;
+use super::opened::{Opened, OpenedConnections};
 
 /// What the caller named.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,9 +66,15 @@ impl Naming<'_> {
 
 /// The connection a call goes through, and the flow module it was made for.
 pub struct Target {
-    pub connection: Connection,
-    pub sealed: Option<Vec<u8>>,
+    pub connection: Arc<Connection>,
+    pub secrets: Secrets,
     pub module: Option<ModuleRef>,
+}
+
+/// The connection's secrets: sealed as read, or already opened (from `OpenedConnections`).
+pub enum Secrets {
+    Sealed(Option<Vec<u8>>),
+    Opened(Arc<FormValues>),
 }
 
 /// A flow's module: its key in the flow, and the app module it is.
@@ -75,9 +85,14 @@ pub struct ModuleRef {
     pub app_module: String,
 }
 
-pub async fn resolve(state: &AppState, principal: &Principal, via: Via) -> Result<Target, ProxyError> {
+pub async fn resolve(
+    state: &AppState,
+    opened: &OpenedConnections,
+    principal: &Principal,
+    via: Via,
+) -> Result<Target, ProxyError> {
     match via {
-        Via::Connection(id) => through_connection(state, principal, id).await,
+        Via::Connection(id) => through_connection(state, opened, principal, id).await,
         Via::Module { flow_id, module_key, select } => {
             let Principal::Service { team_id, .. } = principal else {
                 return Err(ProxyError::forbidden(
@@ -89,8 +104,8 @@ pub async fn resolve(state: &AppState, principal: &Principal, via: Via) -> Resul
                 crate::connections::resolve_module(state, *team_id, flow_id, &module_key, select.as_deref())
                     .await?;
             Ok(Target {
-                connection: resolved.connection,
-                sealed: resolved.sealed,
+                connection: Arc::new(resolved.connection),
+                secrets: Secrets::Sealed(resolved.sealed),
                 module: Some(ModuleRef {
                     flow_id,
                     key: resolved.module.key,
@@ -103,10 +118,19 @@ pub async fn resolve(state: &AppState, principal: &Principal, via: Via) -> Resul
 
 async fn through_connection(
     state: &AppState,
+    opened: &OpenedConnections,
     principal: &Principal,
     id: ConnectionId,
 ) -> Result<Target, ProxyError> {
     let not_found = || ProxyError::from(AppError::NotFound("connection"));
+    if let Some(kept) = opened.get(id) {
+        may_call(state, principal, kept.connection.team_id).await?;
+        let app = state.catalog.get(&kept.connection.app_key).ok_or_else(not_found)?;
+        crate::connections::ensure_usable(app, &kept.connection)?;
+        let secrets = Secrets::Opened(kept.form.clone());
+        return Ok(Target { connection: kept.connection.clone(), secrets, module: None });
+    }
+    let ticket = opened.ticket();
     let team_id = match principal {
         // A runner's team is known: the read below, scoped to it, finds the connection or not.
         Principal::Service { team_id, .. } => *team_id,
@@ -115,7 +139,28 @@ async fn through_connection(
             .map_err(AppError::from)?
             .ok_or_else(not_found)?,
     };
-    let access = access::team_access(&state.db, principal, team_id).await.map_err(|_| not_found())?;
+    may_call(state, principal, team_id).await?;
+    let (connection, sealed) = store::connections::find_with_secrets(&state.db, team_id, id)
+        .await
+        .map_err(AppError::from)?
+        .ok_or_else(not_found)?;
+    let app = state.catalog.get(&connection.app_key).ok_or_else(not_found)?;
+    crate::connections::ensure_usable(app, &connection)?;
+    let connection = Arc::new(connection);
+    if app.oauth().is_some() {
+        return Ok(Target { connection, secrets: Secrets::Sealed(sealed), module: None });
+    }
+    let form = Arc::new(super::upstream::form_values(state, &connection, sealed.as_deref())?);
+    opened.keep(ticket, Arc::new(Opened { connection: connection.clone(), form: form.clone() }));
+    Ok(Target { connection, secrets: Secrets::Opened(form), module: None })
+}
+
+/// Whether `principal` may call apps through `team_id`'s connections; another team's answers
+/// like a missing connection.
+async fn may_call(state: &AppState, principal: &Principal, team_id: TeamId) -> Result<(), ProxyError> {
+    let access = access::cached_team_access(state, principal, team_id)
+        .await
+        .map_err(|_| ProxyError::from(AppError::NotFound("connection")))?;
     if let TeamAccess::Member(role) = access
         && !role.can_manage()
     {
@@ -124,11 +169,5 @@ async fn through_connection(
             role.as_str()
         )));
     }
-    let (connection, sealed) = store::connections::find_with_secrets(&state.db, team_id, id)
-        .await
-        .map_err(AppError::from)?
-        .ok_or_else(not_found)?;
-    let app = state.catalog.get(&connection.app_key).ok_or_else(not_found)?;
-    crate::connections::ensure_usable(app, &connection)?;
-    Ok(Target { connection, sealed, module: None })
+    Ok(())
 }

@@ -4,6 +4,7 @@
 //! which is read to classify it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
@@ -15,7 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::error::ProxyError;
 use super::failure;
 use super::headers;
-use super::target::Target;
+use super::target::{Secrets, Target};
 use super::url::{Destination, destination};
 use super::{Answer, AnswerBody, Call, ProxyRuntime, RequestBody};
 use crate::catalog::{App, Attachment, FormValues};
@@ -35,7 +36,7 @@ pub(super) async fn send(
     target: &Target,
     call: Call<'_>,
 ) -> Result<Answer, ProxyError> {
-    let connection = &target.connection;
+    let connection: &Connection = &target.connection;
     let app = state
         .catalog
         .get(&connection.app_key)
@@ -44,7 +45,10 @@ pub(super) async fn send(
         return Err(ProxyError::bad_request(format!("{} requests are not passed on", call.method)));
     }
     let settings = &state.config.proxy;
-    let form = form_values(state, connection, target.sealed.as_deref())?;
+    let form = match &target.secrets {
+        Secrets::Opened(form) => form.clone(),
+        Secrets::Sealed(blob) => Arc::new(form_values(state, connection, blob.as_deref())?),
+    };
     let (path, query) = (call.path, call.query);
     // Where the call goes and whether it may go there, before any token is fetched for it.
     let base = app.api_base_url().render(app.template_values(&form)).map_err(|missing| {
@@ -92,6 +96,8 @@ pub(super) async fn send(
     if first.status() != StatusCode::UNAUTHORIZED {
         return finish(state, principal, connection, app, &call.method, first, settings, false).await;
     }
+    // What follows records a check or renews the token: the next call reads the connection again.
+    runtime.opened.forget(connection.id);
     if !oauth {
         // Nothing to renew: the provider refused the credentials themselves.
         return finish(state, principal, connection, app, &call.method, first, settings, true).await;
@@ -150,7 +156,8 @@ enum Sendable {
     Streamed(reqwest::Body, Option<u64>),
 }
 
-fn form_values(
+/// The connection's fields with its secrets opened (tokens left out: they are fetched fresh).
+pub(super) fn form_values(
     state: &AppState,
     connection: &Connection,
     sealed: Option<&[u8]>,
@@ -303,7 +310,12 @@ async fn finish(
         return Err(ProxyError::response_too_large(app.name(), limit));
     }
     let kept = headers::toward_caller(response.headers());
-    let provider_headers = response.headers().clone();
+    let refusal = status == StatusCode::FORBIDDEN || (status == StatusCode::UNAUTHORIZED && judge_401);
+    // Kept past the body's reading only where they are read again, not for every answer.
+    let provider_headers = match refusal || *method == Method::HEAD {
+        true => response.headers().clone(),
+        false => HeaderMap::new(),
+    };
     let mut answer = Answer {
         status: status.as_u16(),
         headers: kept,
@@ -312,7 +324,6 @@ async fn finish(
         missing_scopes: Vec::new(),
         token_refreshed: false,
     };
-    let refusal = status == StatusCode::FORBIDDEN || (status == StatusCode::UNAUTHORIZED && judge_401);
     let (prefix, response) = if refusal { read_prefix(response).await } else { (Bytes::new(), response) };
     if refusal && let Some((outcome, message)) = failure::classify(app, status, &provider_headers, &prefix) {
         match outcome {

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    sea_query::{Expr, ExprTrait},
+    sea_query::{CaseStatement, Expr},
 };
 
 use super::entities::api_token;
@@ -107,14 +107,19 @@ pub async fn revoke(db: &impl ConnectionTrait, id: TokenId, now: DateTime<Utc>) 
     Ok(done.rows_affected > 0)
 }
 
-/// Records a use. Writes at most once a minute per token so that busy runners do not turn
-/// every read into a write.
-pub async fn touch(db: &impl ConnectionTrait, id: TokenId, now: DateTime<Utc>) -> Result<(), DbErr> {
-    let stale_before = now - chrono::Duration::minutes(1);
+/// Records when each token was last used, in one statement for the whole batch (the access
+/// cache collects uses and writes them about once a second).
+pub async fn record_uses(db: &impl ConnectionTrait, uses: &[(TokenId, DateTime<Utc>)]) -> Result<(), DbErr> {
+    if uses.is_empty() {
+        return Ok(());
+    }
+    let mut used_at = CaseStatement::new();
+    for (id, at) in uses {
+        used_at = used_at.case(api_token::Column::Id.eq(*id), Expr::value(*at));
+    }
     api_token::Entity::update_many()
-        .col_expr(api_token::Column::LastUsedAt, Expr::value(now))
-        .filter(api_token::Column::Id.eq(id))
-        .filter(api_token::Column::LastUsedAt.is_null().or(api_token::Column::LastUsedAt.lt(stale_before)))
+        .col_expr(api_token::Column::LastUsedAt, used_at.into())
+        .filter(api_token::Column::Id.is_in(uses.iter().map(|(id, _)| *id)))
         .exec(db)
         .await?;
     Ok(())

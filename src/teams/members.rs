@@ -86,10 +86,12 @@ pub async fn update_member(
     if store::teams::count_admins(&txn, team_id).await? == 0 {
         return Err(AppError::bad_input("role", LAST_ADMIN));
     }
+    let changes = [AccessEvent::membership_changed(team_id, user_id)];
     if previous != role {
-        events::stage(&txn, &[AccessEvent::membership_changed(team_id, user_id)]).await?;
+        events::stage(&txn, &changes).await?;
     }
     txn.commit().await?;
+    access::changed(&state.access, &changes);
     state.events.wake_dispatcher();
     Ok(member)
 }
@@ -120,8 +122,10 @@ pub async fn remove_member(
     )
     .await?;
     // Open subscriptions of the member learn it through the outbox, on every instance.
-    events::stage(&txn, &[AccessEvent::membership_changed(team_id, user_id)]).await?;
+    let changes = [AccessEvent::membership_changed(team_id, user_id)];
+    events::stage(&txn, &changes).await?;
     txn.commit().await?;
+    access::changed(&state.access, &changes);
     state.events.wake_dispatcher();
     Ok(user_id)
 }

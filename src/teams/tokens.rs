@@ -149,10 +149,12 @@ pub async fn revoke_api_token(state: &AppState, principal: &Principal, id: Token
         )
         .await?;
     }
+    let changes = [AccessEvent::token_revoked(id)];
     if revoked {
-        events::stage(&txn, &[AccessEvent::token_revoked(id)]).await?;
+        events::stage(&txn, &changes).await?;
     }
     txn.commit().await?;
+    access::changed(&state.access, &changes);
     state.events.wake_dispatcher();
     let mut token = ApiToken::from(stored);
     token.revoked_at = token.revoked_at.or(Some(now));

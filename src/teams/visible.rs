@@ -27,7 +27,7 @@ pub async fn find(
     principal: &Principal,
     team_id: TeamId,
 ) -> AppResult<Option<(Team, TeamAccess)>> {
-    let access = match access::team_access(&state.db, principal, team_id).await {
+    let access = match access::cached_team_access(state, principal, team_id).await {
         Ok(access) => access,
         Err(AppError::NotFound(_)) => return Ok(None),
         Err(other) => return Err(other),
@@ -45,6 +45,6 @@ pub async fn audit_trail(
     before: Option<AuditEventId>,
     limit: u64,
 ) -> AppResult<Vec<AuditEvent>> {
-    access::team_access(&state.db, principal, team_id).await?;
+    access::cached_team_access(state, principal, team_id).await?;
     Ok(store::audit::list(&state.db, team_id, connection_id, before, limit).await?)
 }

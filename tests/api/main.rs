@@ -3,6 +3,7 @@
 mod helpers;
 
 mod access;
+mod access_cache;
 mod architecture;
 mod audit;
 mod catalog;
