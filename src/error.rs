@@ -144,7 +144,6 @@ pub struct FlowRef {
 
 pub type AppResult<T> = Result<T, AppError>;
 
-
 /// What a caller is told of a failure on our side, wherever it surfaces (GraphQL, WebSocket,
 /// the OAuth callback page); the detail goes to the log with the request id.
 pub const INTERNAL_MESSAGE: &str = "internal error; the operator can find the details in the server log";

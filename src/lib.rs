@@ -2,6 +2,7 @@
 //! the automation flows that use them. `main.rs` parses the command line and calls in here.
 
 pub mod access;
+pub mod access_cache;
 pub mod bootstrap;
 pub mod catalog;
 pub mod config;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
+use crate::access_cache::AccessCache;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::crypto::Sealer;
@@ -11,7 +12,6 @@ use crate::domain::{ConnectionId, SchedulePolicy};
 use crate::events::EventBus;
 use crate::oauth::{OAuthClients, SingleFlight, TokenProblem};
 use crate::outbound::Outbound;
-use crate::store::access_cache::AccessCache;
 use secrecy::SecretString;
 
 #[derive(Clone)]
@@ -30,7 +30,7 @@ pub struct AppState {
     pub token_flights: Arc<SingleFlight<ConnectionId, Result<SecretString, TokenProblem>>>,
     /// Provider calls in flight per team, bounded so one team cannot starve another.
     pub provider_gate: Arc<crate::outbound::ProviderGate>,
-    /// Verified tokens and members' roles, kept briefly (see `store::access_cache`).
+    /// Verified tokens and members' roles, kept briefly (see `access_cache`).
     pub access: Arc<AccessCache>,
     /// The identity provider whose JWTs are accepted, when `PLUGBOARD_OIDC_ISSUER` is set.
     pub oidc: Option<Arc<crate::oidc::OidcVerifier>>,

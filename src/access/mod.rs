@@ -15,12 +15,12 @@ use std::sync::Arc;
 use chrono::Utc;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
+use crate::access_cache::{self, AccessCache, CachedToken};
 use crate::domain::{Email, Principal, TeamAccess, TeamId, TeamRole};
 use crate::error::{AppError, AppResult};
 use crate::events::{Event, EventBus};
 use crate::state::AppState;
 use crate::store;
-use crate::store::access_cache::{self, AccessCache, CachedToken};
 use crate::store::tokens::TokenKind;
 
 /// An empty cache whose evictions follow `events` and whose uses are written to `db`.

@@ -7,8 +7,8 @@ use std::time::Duration;
 use sea_orm::DatabaseConnection;
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::access_cache::AccessCache;
 use crate::events::{EventBus, Invalidation};
-use crate::store::access_cache::AccessCache;
 
 /// How often queued uses are written. A token's `last_used_at` lags its use by at most this
 /// (plus the minute for which repeated uses are not recorded).

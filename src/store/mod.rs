@@ -4,7 +4,6 @@
 //! forget its tenant. Functions take any `ConnectionTrait`, so callers can group several writes
 //! (a change and its audit event) in one transaction. Rows leave this module as domain values.
 
-pub mod access_cache;
 pub mod api_calls;
 pub mod app_health;
 pub mod audit;

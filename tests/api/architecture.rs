@@ -11,7 +11,7 @@ const LAYERS: &[&[&str]] = &[
     // What everything speaks: values, errors, counters.
     &["domain", "error", "metrics"],
     // Leaves that know only the domain: settings, sealing, app files, egress, rows.
-    &["config", "crypto", "catalog", "outbound", "store"],
+    &["config", "crypto", "catalog", "outbound", "store", "access_cache"],
     // Protocols and the event bus, still without use cases.
     &["oauth", "verify", "oidc", "telemetry", "events"],
     &["state"],
