@@ -36,25 +36,26 @@ fn status_kib(field: &str) -> Option<u64> {
     line[field.len()..].trim().trim_end_matches("kB").trim().parse().ok()
 }
 
-/// Makes sure this process may hold `needed` open files, raising the soft limit (up to the hard
-/// one) when it is lower. Answers the limit now in force, or says what the operator must do.
+/// Makes sure this process may hold `needed` open files, raising the soft limit, and the hard
+/// one when the process is allowed to (root, or `CAP_SYS_RESOURCE`). Answers the limit now in
+/// force, or says what the operator must run.
 pub fn ensure_open_files(needed: u64) -> anyhow::Result<u64> {
-    let (soft, hard) = sys::open_files()
-        .context("could not read the open-file limit; run `ulimit -n 8192` before the bench")?;
+    let advice = format!("run `ulimit -n {needed}` (as a user allowed to) before the bench");
+    let (soft, hard) =
+        sys::open_files().with_context(|| format!("could not read the open-file limit; {advice}"))?;
     if soft >= needed {
         return Ok(soft);
     }
-    if hard < needed {
-        bail!(
-            "this needs {needed} open files but the hard limit is {hard}; run `ulimit -n {}` (as a user \
-             allowed to) before the bench",
-            needed.max(8192)
-        );
+    if hard >= needed {
+        sys::set_open_files(hard, hard)
+            .with_context(|| format!("could not raise the open-file limit from {soft}; {advice}"))?;
+        return Ok(hard);
     }
-    sys::set_open_files(hard, hard).with_context(|| {
-        format!("could not raise the open-file limit from {soft}; run `ulimit -n 8192` before the bench")
-    })?;
-    Ok(hard)
+    // Only a privileged process may raise its hard limit; it is worth one try.
+    if sys::set_open_files(needed, needed).is_err() {
+        bail!("this needs {needed} open files but the hard limit is {hard} and this process may not raise it; {advice}");
+    }
+    Ok(needed)
 }
 
 /// `getrlimit`/`setrlimit` (for `RLIMIT_NOFILE`) and `getrusage` from the C library std already
