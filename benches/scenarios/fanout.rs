@@ -81,7 +81,8 @@ pub async fn run(scale: Scale) -> anyhow::Result<Vec<Summary>> {
     }
     println!("{label}: {count} subscribers ready in {:.1} s", started.elapsed().as_secs_f64());
     // Both ends of every socket live in this process: the figure is an upper bound on the service's.
-    let per_subscriber = process::rss().zip(rss_before).map(|(after, before)| after.saturating_sub(before) / count as u64);
+    let per_subscriber =
+        process::rss().zip(rss_before).map(|(after, before)| after.saturating_sub(before) / count as u64);
     println!(
         "{label}: RSS {} -> {}: {} per subscriber (the service's socket and subscription, and the bench's client \
          socket)",

@@ -168,7 +168,8 @@ async fn measure(
          {}",
         match drained {
             Ok(after) => format!("the outbox was empty {} after the sweep", secs(after)),
-            Err(left) => format!("{left} events were still in the outbox {} after the sweep", secs(DRAIN_LIMIT)),
+            Err(left) =>
+                format!("{left} events were still in the outbox {} after the sweep", secs(DRAIN_LIMIT)),
         }
     );
     if let Some(cpu) = cpu {

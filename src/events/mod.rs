@@ -270,7 +270,9 @@ impl EventBus {
                     match serde_json::from_str::<Event>(payload) {
                         // No receiver is not an error: nobody is watching.
                         Ok(event) => drop(self.local.send(Arc::new(event))),
-                        Err(err) => tracing::error!(error = %err, "dropped an outbox event that does not decode"),
+                        Err(err) => {
+                            tracing::error!(error = %err, "dropped an outbox event that does not decode")
+                        }
                     }
                 }
             }

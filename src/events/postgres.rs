@@ -70,7 +70,8 @@ impl Notifier {
 async fn send_queued(pool: PgPool, mut waiting: mpsc::Receiver<Queued>) {
     let mut batch = Vec::with_capacity(SEND_BATCH);
     while waiting.recv_many(&mut batch, SEND_BATCH).await > 0 {
-        let payloads: Vec<String> = batch.iter_mut().flat_map(|queued| std::mem::take(&mut queued.payloads)).collect();
+        let payloads: Vec<String> =
+            batch.iter_mut().flat_map(|queued| std::mem::take(&mut queued.payloads)).collect();
         send(&pool, &payloads).await;
         for queued in batch.drain(..) {
             if let Some(sent) = queued.sent {
