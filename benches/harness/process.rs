@@ -1,7 +1,7 @@
 //! Figures about this process: resident memory from `/proc/self/status`, and the open-file limit
 //! the fan-out needs. Linux only; elsewhere the figures are reported as unknown.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 /// The system's load averages (1, 5 and 15 minutes), to tell a quiet machine from a busy one.
 pub fn load_average() -> Option<String> {
@@ -36,24 +36,22 @@ fn status_kib(field: &str) -> Option<u64> {
     line[field.len()..].trim().trim_end_matches("kB").trim().parse().ok()
 }
 
-/// Makes sure this process may hold `needed` open files, raising the soft limit (up to the hard
-/// one) when it is lower. Answers the limit now in force, or says what the operator must do.
-pub fn ensure_open_files(needed: u64) -> anyhow::Result<u64> {
-    let (soft, hard) = sys::open_files()
-        .context("could not read the open-file limit; run `ulimit -n 8192` before the bench")?;
+/// Raises this process's open-file limit towards `needed`: the soft limit, and the hard one
+/// when the process is allowed to (root with `CAP_SYS_RESOURCE`). Answers the limit now in
+/// force, which may still be lower than `needed`.
+pub fn raise_open_files(needed: u64) -> anyhow::Result<u64> {
+    let (soft, hard) = sys::open_files().context("could not read the open-file limit")?;
     if soft >= needed {
         return Ok(soft);
     }
-    if hard < needed {
-        bail!(
-            "this needs {needed} open files but the hard limit is {hard}; run `ulimit -n {}` (as a user \
-             allowed to) before the bench",
-            needed.max(8192)
-        );
+    // Only a privileged process may raise its hard limit; it is worth one try.
+    if hard < needed && sys::set_open_files(needed, needed).is_ok() {
+        return Ok(needed);
     }
-    sys::set_open_files(hard, hard).with_context(|| {
-        format!("could not raise the open-file limit from {soft}; run `ulimit -n 8192` before the bench")
-    })?;
+    if soft < hard {
+        sys::set_open_files(hard, hard)
+            .with_context(|| format!("could not raise the open-file limit from {soft} to {hard}"))?;
+    }
     Ok(hard)
 }
 

@@ -276,11 +276,21 @@ impl EventBus {
         self.outbox.subscribe()
     }
 
-    /// Publishes an event that the outbox held, as encoded by `stage`.
-    pub async fn publish_staged(&self, payload: &str) {
-        match serde_json::from_str::<Event>(payload) {
-            Ok(event) => self.publish(event).await,
-            Err(err) => tracing::error!(error = %err, "dropped an outbox event that does not decode"),
+    /// Publishes events that the outbox held, as encoded by `stage`, in their order. On
+    /// PostgreSQL they go out as they are, all in one statement; every listener decodes them.
+    pub async fn publish_staged(&self, payloads: &[String]) {
+        match &self.postgres {
+            Some(notifier) => notifier.notify_encoded(payloads).await,
+            None => {
+                for payload in payloads {
+                    match serde_json::from_str::<Event>(payload) {
+                        Ok(event) => self.local.send(event),
+                        Err(err) => {
+                            tracing::error!(error = %err, "dropped an outbox event that does not decode")
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -4,30 +4,97 @@ use std::time::Duration;
 
 use sea_orm::sqlx::PgPool;
 use sea_orm::sqlx::postgres::PgListener;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{Event, Relay};
 
 const CHANNEL: &str = "plugboard_events";
 
+/// Queued sends taken together into one statement, at most.
+const SEND_BATCH: usize = 256;
+/// Sends waiting, at most: beyond it, publishers wait (PostgreSQL is behind).
+const QUEUE: usize = 8192;
+
+/// Publishes through `pg_notify`. Everything this instance publishes goes through one queue
+/// that one task empties, as much at a time as is waiting: one statement and one pooled
+/// connection for many events instead of one each (a sweep's starts took the pool from its
+/// own writes), and events leave in the order they were published (a check's start before its
+/// result).
 #[derive(Clone)]
 pub struct Notifier {
-    pool: PgPool,
+    queue: mpsc::Sender<Queued>,
+}
+
+/// Encoded events to send, and who waits until they are sent.
+struct Queued {
+    payloads: Vec<String>,
+    sent: Option<oneshot::Sender<()>>,
 }
 
 impl Notifier {
+    fn start(pool: PgPool) -> Self {
+        let (queue, waiting) = mpsc::channel(QUEUE);
+        tokio::spawn(send_queued(pool, waiting));
+        Notifier { queue }
+    }
+
+    /// Queues `event`; it is sent as soon as what was queued before it is.
     pub async fn notify(&self, event: &Event) {
         let payload = match serde_json::to_string(event) {
             Ok(payload) => payload,
             Err(err) => return tracing::error!(error = %err, "could not encode an event"),
         };
-        let sent = sea_orm::sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(payload)
-            .execute(&self.pool)
-            .await;
-        if let Err(err) = sent {
-            tracing::warn!(error = %err, "could not publish an event through PostgreSQL; live subscribers miss it");
+        self.enqueue(Queued { payloads: vec![payload], sent: None }).await;
+    }
+
+    /// Sends events already encoded (the outbox's payloads), in order, and waits until they are
+    /// sent (or could not be: that is logged).
+    pub async fn notify_encoded(&self, payloads: &[String]) {
+        if payloads.is_empty() {
+            return;
         }
+        let (sent, done) = oneshot::channel();
+        self.enqueue(Queued { payloads: payloads.to_vec(), sent: Some(sent) }).await;
+        let _ = done.await;
+    }
+
+    async fn enqueue(&self, queued: Queued) {
+        if self.queue.send(queued).await.is_err() {
+            tracing::warn!("the event queue is closed; live subscribers miss events");
+        }
+    }
+}
+
+/// Sends what the queue holds, in order, until every `Notifier` is gone.
+async fn send_queued(pool: PgPool, mut waiting: mpsc::Receiver<Queued>) {
+    let mut batch = Vec::with_capacity(SEND_BATCH);
+    while waiting.recv_many(&mut batch, SEND_BATCH).await > 0 {
+        let payloads: Vec<String> =
+            batch.iter_mut().flat_map(|queued| std::mem::take(&mut queued.payloads)).collect();
+        send(&pool, &payloads).await;
+        for queued in batch.drain(..) {
+            if let Some(sent) = queued.sent {
+                let _ = sent.send(());
+            }
+        }
+    }
+}
+
+/// One statement for all of `payloads`. PostgreSQL delivers the notifications of one
+/// transaction in the order they were sent (and folds identical ones into one).
+async fn send(pool: &PgPool, payloads: &[String]) {
+    if payloads.is_empty() {
+        return;
+    }
+    let sent = sea_orm::sqlx::query(
+        "SELECT pg_notify($1, payload) FROM unnest($2::text[]) WITH ORDINALITY AS sent(payload, n) ORDER BY n",
+    )
+    .bind(CHANNEL)
+    .bind(payloads)
+    .execute(pool)
+    .await;
+    if let Err(err) = sent {
+        tracing::warn!(error = %err, events = payloads.len(), "could not publish events through PostgreSQL; live subscribers miss them");
     }
 }
 
@@ -67,5 +134,5 @@ pub(super) async fn bridge(
             }
         }
     });
-    Ok(Notifier { pool })
+    Ok(Notifier::start(pool))
 }

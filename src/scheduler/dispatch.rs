@@ -35,10 +35,8 @@ pub async fn publish_staged_events(state: &AppState) -> anyhow::Result<usize> {
         if claimed.is_empty() {
             return Ok(published);
         }
-        for (_, payload) in &claimed {
-            state.events.publish_staged(payload).await;
-        }
-        let ids: Vec<uuid::Uuid> = claimed.iter().map(|(id, _)| *id).collect();
+        let (ids, payloads): (Vec<uuid::Uuid>, Vec<String>) = claimed.into_iter().unzip();
+        state.events.publish_staged(&payloads).await;
         store::outbox::remove(&state.db, &claim, &ids).await?;
         published += ids.len();
     }

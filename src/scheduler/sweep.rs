@@ -58,21 +58,34 @@ pub async fn run_due_checks_until(state: &AppState, stop: &AtomicBool) -> anyhow
     let claim = format!("sweep-{}", uuid::Uuid::now_v7());
     let batch = usize::try_from(state.config.check_batch).unwrap_or(usize::MAX).max(1);
     let (claimed_tx, claimed_rx) = mpsc::channel::<Claimed>(batch);
-    // Room for two batches, so checks keep running while one batch is being written.
-    let (checked_tx, checked_rx) = mpsc::channel::<CheckedConnection>(2 * RECORD_BATCH);
-    // On its own task, so recording uses another core while checks run.
+    let recorders = recorders_for(&state.db);
+    // Room for a batch per recorder and one more, so checks keep running while batches are
+    // being written.
+    let (checked_tx, checked_rx) = mpsc::channel::<CheckedConnection>((recorders + 1) * RECORD_BATCH);
+    let checked_rx = Arc::new(tokio::sync::Mutex::new(checked_rx));
     // Apps degraded when the sweep starts are checked through a few probes only.
     let degraded = store::app_health::degraded(&state.db).await?;
     let gate = ProbeGate::new(degraded.keys().cloned());
     let writes = WriteTurns::for_database(&state.db);
-    let recorder =
-        tokio::spawn(record_all(state.clone(), claim.clone(), writes.clone(), checked_rx).in_current_span());
+    // On tasks of their own, so recording uses another core while checks run.
+    let recorders: Vec<_> = (0..recorders)
+        .map(|_| {
+            let record = record_all(state.clone(), claim.clone(), writes.clone(), checked_rx.clone());
+            tokio::spawn(record.in_current_span())
+        })
+        .collect();
+    drop(checked_rx);
     let (claimed, swept) = tokio::join!(
         claim_all(state, &claim, &writes, stop, claimed_tx),
         check_all(state, stop, &gate, claimed_rx, checked_tx)
     );
-    let (recorded, dropped) =
-        recorder.await.map_err(|err| anyhow::anyhow!("the sweep's recorder failed: {err}"))??;
+    let (mut recorded, mut dropped) = (0, 0);
+    for recorder in recorders {
+        let (written, stale) =
+            recorder.await.map_err(|err| anyhow::anyhow!("the sweep's recorder failed: {err}"))??;
+        recorded += written;
+        dropped += stale;
+    }
     let report = SweepReport {
         claimed: claimed?,
         recorded,
@@ -268,18 +281,38 @@ async fn check_one(
     }
 }
 
+/// Recorders writing at once. PostgreSQL locks rows, and one sweep's batches hold different
+/// connections, so several transactions commit side by side: one recorder at a time was what
+/// held a PostgreSQL sweep back (checks waited for room to put their results). SQLite writes
+/// one transaction at a time, so more recorders there would only wait for each other.
+fn recorders_for(db: &sea_orm::DatabaseConnection) -> usize {
+    match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Sqlite => 1,
+        _ => POSTGRES_RECORDERS,
+    }
+}
+
+/// Recorders on PostgreSQL: a few of the pool's connections, the rest left to requests.
+const POSTGRES_RECORDERS: usize = 4;
+
 /// Records results as they arrive, as many as are waiting (up to `RECORD_BATCH`) per
-/// transaction. Answers how many were recorded and how many dropped as stale.
+/// transaction, taking turns with other recorders to collect a batch. Answers how many were
+/// recorded and how many dropped as stale.
 async fn record_all(
     state: AppState,
     claim: String,
     writes: WriteTurns,
-    mut checked: mpsc::Receiver<CheckedConnection>,
+    checked: Arc<tokio::sync::Mutex<mpsc::Receiver<CheckedConnection>>>,
 ) -> AppResult<(u64, u64)> {
     let actor = Actor::system("scheduler");
     let (mut recorded, mut dropped) = (0, 0);
     let mut batch = Vec::with_capacity(RECORD_BATCH);
-    while checked.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+    loop {
+        // The lock is held only while this recorder collects its batch.
+        let received = checked.lock().await.recv_many(&mut batch, RECORD_BATCH).await;
+        if received == 0 {
+            break;
+        }
         let written = {
             let _turn = writes.take().await;
             connections::record_scheduled_checks(&state, &actor, &claim, &batch).await?
