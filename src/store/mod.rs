@@ -7,8 +7,10 @@
 pub mod api_calls;
 pub mod app_health;
 pub mod audit;
+mod by_index;
 pub mod checks;
 mod columns;
+mod connection_rows;
 pub mod connections;
 pub mod dynamic_connections;
 pub mod entities;

@@ -64,7 +64,7 @@ impl TeamObject {
         // Counting every match costs more than the page itself; only when the client asks.
         let count = ctx.look_ahead().field("totalCount").exists();
         let page =
-            connections::list(state(ctx)?, caller(ctx)?, self.team.id, &filter, after, first, count).await?;
+            connections::list(state(ctx)?, self.access, self.team.id, &filter, after, first, count).await?;
         let edges: Vec<ConnectionEdge> = page
             .connections
             .into_iter()
@@ -91,9 +91,8 @@ impl TeamObject {
     }
 
     async fn dynamic_connections(&self, ctx: &Context<'_>) -> AppResult<Vec<DynamicConnectionObject>> {
-        let state = state(ctx)?;
-        crate::access::team_access(&state.db, caller(ctx)?, self.team.id).await?;
-        let dynamics = crate::store::dynamic_connections::list(&state.db, self.team.id).await?;
+        // The team's access was checked when this object was made, in this request.
+        let dynamics = crate::store::dynamic_connections::list(&state(ctx)?.db, self.team.id).await?;
         Ok(dynamics.into_iter().map(DynamicConnectionObject).collect())
     }
 
