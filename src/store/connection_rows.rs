@@ -61,7 +61,8 @@ impl FromQueryResult for Shown {
 
 fn decode(row: &Row<'_>) -> Result<Connection, DbErr> {
     let account_label: Option<String> = row.get(13)?;
-    let outcome = row.get::<Option<&str>>(14)?.map(|raw| parse(raw, VerificationOutcome::parse)).transpose()?;
+    let outcome =
+        row.get::<Option<&str>>(14)?.map(|raw| parse(raw, VerificationOutcome::parse)).transpose()?;
     let started_at: Option<DateTime<Utc>> = row.get(16)?;
     let finished_at: Option<DateTime<Utc>> = row.get(17)?;
     let last_verification = match (outcome, started_at, finished_at) {
@@ -106,7 +107,5 @@ fn decode(row: &Row<'_>) -> Result<Connection, DbErr> {
 
 /// A stored enum name, or an error naming what no variant is called.
 fn parse<T>(raw: &str, parse: fn(&str) -> Option<T>) -> Result<T, DbErr> {
-    parse(raw).ok_or_else(|| {
-        DbErr::Type(format!("{raw:?} is not a valid {}", std::any::type_name::<T>()))
-    })
+    parse(raw).ok_or_else(|| DbErr::Type(format!("{raw:?} is not a valid {}", std::any::type_name::<T>())))
 }

@@ -9,6 +9,7 @@ use super::enums::AuthType;
 use crate::domain::{self, ModuleTarget};
 use crate::error::AppResult;
 use crate::flows::{self, ModuleCredentials};
+use crate::graphql::loaders::{TeamKey, loaders};
 use crate::graphql::state;
 use crate::store;
 
@@ -79,7 +80,8 @@ impl FlowModule {
     /// connection was deleted).
     async fn connection(&self, ctx: &Context<'_>) -> AppResult<Option<ConnectionObject>> {
         let ModuleTarget::Connection(id) = self.module.target else { return Ok(None) };
-        Ok(store::connections::find(&state(ctx)?.db, self.team_id, id).await?.map(ConnectionObject))
+        let key = TeamKey { team_id: self.team_id, id };
+        Ok(loaders(ctx)?.connections(ctx)?.load_one(key).await?.map(ConnectionObject))
     }
 
     async fn dynamic_connection(&self, ctx: &Context<'_>) -> AppResult<Option<DynamicConnectionObject>> {
@@ -119,7 +121,8 @@ impl DynamicConnectionObject {
     /// The member modules use unless a run selects another.
     async fn default_connection(&self, ctx: &Context<'_>) -> AppResult<Option<ConnectionObject>> {
         let Some(id) = self.0.default_connection else { return Ok(None) };
-        Ok(store::connections::find(&state(ctx)?.db, self.0.team_id, id).await?.map(ConnectionObject))
+        let key = TeamKey { team_id: self.0.team_id, id };
+        Ok(loaders(ctx)?.connections(ctx)?.load_one(key).await?.map(ConnectionObject))
     }
 
     async fn members(&self) -> Vec<DynamicMember> {
