@@ -151,6 +151,11 @@ impl Instance {
         startup::prepare(config).await
     }
 
+    /// The database the instance uses, as its `DATABASE_URL` names it.
+    pub fn database_url(&self) -> &str {
+        self.env.get("DATABASE_URL").map_or("", String::as_str)
+    }
+
     pub fn address(&self) -> anyhow::Result<&str> {
         self.address.as_deref().context("this instance serves no HTTP")
     }

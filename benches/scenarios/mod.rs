@@ -3,6 +3,7 @@
 
 pub mod fanout;
 pub mod list;
+pub mod list_peers;
 pub mod proxy;
 pub mod refresh;
 pub mod rotation;

@@ -370,17 +370,19 @@ pub struct Page {
 }
 
 /// One page of a team's connections, counting them all too when `count` is set (the page and
-/// the count are read at once). The caller's access to the team is checked first.
+/// the count are read at once). `_access` is the caller's access to the team, as
+/// `access::team_access` answered it earlier in the same request: the team's page is the
+/// request's main read, and checking once is enough.
+#[allow(clippy::too_many_arguments)]
 pub async fn list(
     state: &AppState,
-    principal: &Principal,
+    _access: crate::domain::TeamAccess,
     team_id: TeamId,
     filter: &ConnectionFilter,
     after: Option<ConnectionId>,
     first: u64,
     count: bool,
 ) -> AppResult<Page> {
-    access::cached_team_access(state, principal, team_id).await?;
     let page = store::connections::list(&state.db, team_id, filter, after, first + 1);
     let total = async {
         match count {

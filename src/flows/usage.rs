@@ -1,7 +1,7 @@
 //! Which modules use a connection and which scopes they miss: the facts behind safe deletes,
 //! edit warnings, scope findings at checks, and `Connection.usedBy` / `missingScopes`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use sea_orm::ConnectionTrait;
 
@@ -53,6 +53,50 @@ pub async fn usages_with_scopes(
                 module_key: module.key.clone(),
                 missing_scopes: missing_scopes(required_scopes(catalog, module), scopes),
             });
+        }
+    }
+    Ok(found)
+}
+
+/// A module that uses a connection, before its scopes are compared with the connection's.
+#[derive(Debug, Clone)]
+pub struct ModuleUse {
+    pub flow: Flow,
+    pub module: FlowModule,
+}
+
+impl ModuleUse {
+    /// The usage, with what the module misses of `scopes` (the connection's grant).
+    pub fn with_scopes(&self, catalog: &Catalog, scopes: &[String]) -> Usage {
+        Usage {
+            flow: self.flow.clone(),
+            module_key: self.module.key.clone(),
+            missing_scopes: missing_scopes(required_scopes(catalog, &self.module), scopes),
+        }
+    }
+}
+
+/// For each of `ids` (connections of `team_id`) that any module uses, directly or through a
+/// dynamic connection, those modules: one look-up for a whole page of connections.
+pub async fn modules_using(
+    db: &impl ConnectionTrait,
+    team_id: TeamId,
+    ids: &[ConnectionId],
+) -> Result<HashMap<ConnectionId, Vec<ModuleUse>>, sea_orm::DbErr> {
+    let dynamics = store::dynamic_connections::containing_any(db, team_id, ids).await?;
+    let dynamic_ids: Vec<DynamicConnectionId> = dynamics.iter().map(|d| d.id).collect();
+    let flows = store::flows::using_any(db, team_id, ids, &dynamic_ids).await?;
+    let mut found: HashMap<ConnectionId, Vec<ModuleUse>> = HashMap::new();
+    for &id in ids {
+        let groups: Vec<DynamicConnectionId> = dynamics
+            .iter()
+            .filter(|d| d.default_connection == Some(id) || d.members.iter().any(|m| m.connection_id == id))
+            .map(|d| d.id)
+            .collect();
+        for flow in &flows {
+            for module in flow.modules.iter().filter(|m| uses(m, id, &groups)) {
+                found.entry(id).or_default().push(ModuleUse { flow: flow.clone(), module: module.clone() });
+            }
         }
     }
     Ok(found)

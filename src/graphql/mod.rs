@@ -6,6 +6,7 @@ mod errors;
 mod flow_mutation;
 pub mod ids;
 pub mod limits;
+pub mod loaders;
 mod mutation;
 mod query;
 mod runtime;
@@ -108,7 +109,10 @@ impl AppSchema {
         let schemas = self.0.clone();
         let outcome = runtime::run(async move {
             match limits::admit(request, &schemas.limits) {
-                Ok(request) => schemas.for_batch_of(batch_size).execute(request.data(calls)).await,
+                Ok(request) => {
+                    let request = request.data(calls).data(loaders::Loaders::for_operation());
+                    schemas.for_batch_of(batch_size).execute(request).await
+                }
                 Err(refusal) => Response::from_errors(vec![refusal]),
             }
         })
@@ -129,7 +133,7 @@ impl Executor for AppSchema {
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
         let request = match limits::admit(request, &self.0.limits) {
-            Ok(request) => request.data(RequestCalls::default()),
+            Ok(request) => request.data(RequestCalls::default()).data(loaders::Loaders::for_subscription()),
             Err(refusal) => {
                 return futures_util::stream::once(async move {
                     errors::with_codes(Response::from_errors(vec![refusal]))

@@ -10,6 +10,7 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait, Func},
 };
 
+use super::connection_rows;
 use super::entities::connection::{self, Column, Entity};
 use super::from_json;
 use crate::domain::{
@@ -333,7 +334,8 @@ fn escape_like(raw: &str) -> String {
     raw.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
-/// One page of a team's connections in creation order, after the cursor `after`.
+/// One page of a team's connections in creation order, after the cursor `after`. Reads only
+/// what a connection shows (never the sealed secrets), decoded by position.
 pub async fn list(
     db: &impl ConnectionTrait,
     team_id: TeamId,
@@ -345,7 +347,28 @@ pub async fn list(
     if let Some(after) = after {
         query = query.filter(Column::Id.gt(after));
     }
-    query.order_by_asc(Column::Id).limit(limit).all(db).await?.into_iter().map(to_connection).collect()
+    let rows = connection_rows::shown(query.order_by_asc(Column::Id).limit(limit))
+        .into_model::<connection_rows::Shown>()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|row| row.0).collect())
+}
+
+/// Those of `ids` that are the team's, in no particular order; one query for all of them
+/// (what the data loaders of a request ask for).
+pub async fn find_many(
+    db: &impl ConnectionTrait,
+    team_id: TeamId,
+    ids: &[ConnectionId],
+) -> Result<Vec<Connection>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = connection_rows::shown(scoped(team_id).filter(Column::Id.is_in(ids.iter().copied())))
+        .into_model::<connection_rows::Shown>()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|row| row.0).collect())
 }
 
 pub async fn count(

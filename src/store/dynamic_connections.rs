@@ -87,22 +87,36 @@ pub async fn containing(
     team_id: TeamId,
     connection_id: ConnectionId,
 ) -> Result<Vec<DynamicConnection>, DbErr> {
+    containing_any(db, team_id, &[connection_id]).await
+}
+
+/// The dynamic connections one of `connections` belongs to (as a member or the default), with
+/// all their members: three queries however many connections are asked about.
+pub async fn containing_any(
+    db: &impl ConnectionTrait,
+    team_id: TeamId,
+    connections: &[ConnectionId],
+) -> Result<Vec<DynamicConnection>, DbErr> {
     let member_of: Vec<DynamicConnectionId> = dynamic_connection_member::Entity::find()
-        .filter(dynamic_connection_member::Column::ConnectionId.eq(connection_id))
+        .select_only()
+        .column(dynamic_connection_member::Column::DynamicConnectionId)
+        .distinct()
+        .filter(dynamic_connection_member::Column::ConnectionId.is_in(connections.to_vec()))
+        .into_tuple()
         .all(db)
-        .await?
-        .into_iter()
-        .map(|m| m.dynamic_connection_id)
-        .collect();
+        .await?;
     let rows = dynamic_connection::Entity::find()
         .filter(dynamic_connection::Column::TeamId.eq(team_id))
         .filter(
             sea_orm::Condition::any()
                 .add(dynamic_connection::Column::Id.is_in(member_of))
-                .add(dynamic_connection::Column::DefaultConnectionId.eq(connection_id)),
+                .add(dynamic_connection::Column::DefaultConnectionId.is_in(connections.to_vec())),
         )
         .all(db)
         .await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
     with_members(db, rows).await
 }
 

@@ -166,18 +166,33 @@ pub async fn using(
     connection_id: ConnectionId,
     dynamics: &[DynamicConnectionId],
 ) -> Result<Vec<Flow>, DbErr> {
-    let mut uses = Condition::any().add(flow_module::Column::ConnectionId.eq(connection_id));
+    using_any(db, team_id, &[connection_id], dynamics).await
+}
+
+/// The flows with a module that uses one of `connections` directly or through one of
+/// `dynamics`, by name: three queries however many connections are asked about.
+pub async fn using_any(
+    db: &impl ConnectionTrait,
+    team_id: TeamId,
+    connections: &[ConnectionId],
+    dynamics: &[DynamicConnectionId],
+) -> Result<Vec<Flow>, DbErr> {
+    let mut uses = Condition::any().add(flow_module::Column::ConnectionId.is_in(connections.to_vec()));
     if !dynamics.is_empty() {
         uses = uses.add(flow_module::Column::DynamicConnectionId.is_in(dynamics.to_vec()));
     }
     let flow_ids: Vec<FlowId> = flow_module::Entity::find()
+        .select_only()
+        .column(flow_module::Column::FlowId)
+        .distinct()
         .filter(flow_module::Column::TeamId.eq(team_id))
         .filter(uses)
+        .into_tuple()
         .all(db)
-        .await?
-        .into_iter()
-        .map(|m| m.flow_id)
-        .collect();
+        .await?;
+    if flow_ids.is_empty() {
+        return Ok(Vec::new());
+    }
     let rows = flow::Entity::find()
         .filter(flow::Column::TeamId.eq(team_id))
         .filter(flow::Column::Id.is_in(flow_ids))

@@ -7,8 +7,10 @@
 pub mod api_calls;
 pub mod app_health;
 pub mod audit;
+mod by_index;
 pub mod checks;
 mod columns;
+mod connection_rows;
 pub mod connections;
 pub mod dynamic_connections;
 pub mod entities;
@@ -17,6 +19,7 @@ pub mod grants;
 pub mod oauth_states;
 pub mod outbox;
 pub mod sealed;
+mod sqlite_plans;
 pub mod teams;
 pub mod token_leases;
 pub mod tokens;
@@ -64,6 +67,9 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
         // through a power cut: a rotated refresh token, once stored, must not be lost.
         .map_sqlx_sqlite_opts(|sqlite| {
             sqlite.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Full)
+        })
+        .map_sqlx_sqlite_pool_opts(|pool| {
+            pool.after_connect(|connection, _| Box::pin(sqlite_plans::keep_prepared(connection)))
         });
     Database::connect(options)
         .await

@@ -16,6 +16,7 @@ on_every_database!(
     runners_read_credentials_with_service_tokens_only,
     dynamic_connections_resolve_the_default_or_the_selected_member,
     edits_reach_runners_at_once,
+    a_page_of_connections_lists_each_ones_modules,
 );
 
 const CREATE_FLOW: &str = r#"
@@ -307,4 +308,68 @@ async fn edits_reach_runners_at_once(app: TestApp) {
     )
     .await;
     assert_eq!(app.ok(&runner, CREDENTIALS, read).await["moduleCredentials"]["fields"]["api_key"], "new-key");
+}
+
+/// The page's usages are looked up together; each connection must still get only its own.
+async fn a_page_of_connections_lists_each_ones_modules(app: TestApp) {
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    let other = app.member("Globex", "hank@globex.test", TeamRole::Admin).await;
+    crm_accepts_everything(&app).await;
+    let sales = crm(&app, &member, "Sales CRM", "k-sales", &["contacts.read"]).await;
+    let support = crm(&app, &member, "Support CRM", "k-support", &[]).await;
+    let unused = crm(&app, &member, "Unused CRM", "k-unused", &[]).await;
+    let foreign = crm(&app, &other, "Globex CRM", "k-globex", &[]).await;
+    let dynamic = create_dynamic(&app, &member, &sales, &support).await;
+    flow(&app, &member, "Direct", "ACTIVE", json!([crm_module("direct", &support)])).await;
+    flow(&app, &member, "Per department", "INACTIVE", json!([{ "key": "dept", "app": "test-crm", "module": "list-contacts", "dynamicConnectionId": dynamic }])).await;
+    flow(&app, &other, "Theirs", "ACTIVE", json!([crm_module("theirs", &foreign)])).await;
+
+    let page = app
+        .ok(
+            &member.token,
+            r#"query($team: ID!) { team(id: $team) { connections(first: 10) { edges { node {
+                id usedBy { moduleKey flow { name } } missingScopes { moduleKey missingScopes } } } } } }"#,
+            json!({ "team": member.team_id }),
+        )
+        .await;
+    let uses = |id: &str| -> (Vec<String>, Vec<String>) {
+        let edges = page["team"]["connections"]["edges"].as_array().unwrap();
+        let node = &edges.iter().find(|e| e["node"]["id"] == id).unwrap()["node"];
+        let mut used: Vec<String> = node["usedBy"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| format!("{}/{}", u["flow"]["name"].as_str().unwrap(), u["moduleKey"].as_str().unwrap()))
+            .collect();
+        used.sort();
+        let missing = node["missingScopes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["moduleKey"].as_str().unwrap().to_owned())
+            .collect();
+        (used, missing)
+    };
+    assert_eq!(uses(&sales), (vec!["Per department/dept".to_owned()], vec![]));
+    assert_eq!(
+        uses(&support),
+        (
+            vec!["Direct/direct".to_owned(), "Per department/dept".to_owned()],
+            vec!["direct".to_owned(), "dept".to_owned()]
+        )
+    );
+    assert_eq!(uses(&unused), (vec![], vec![]));
+    assert_eq!(page["team"]["connections"]["edges"].as_array().unwrap().len(), 3);
+
+    // A flow module's connection comes through the same kind of loader, scoped to the team.
+    let flows = app
+        .ok(&member.token, "query($team: ID!) { team(id: $team) { flows { name modules { connection { name } dynamicConnection { defaultConnection { name } } } } } }", json!({ "team": member.team_id }))
+        .await;
+    assert_eq!(
+        flows["team"]["flows"],
+        json!([
+            { "name": "Direct", "modules": [{ "connection": { "name": "Support CRM" }, "dynamicConnection": null }] },
+            { "name": "Per department", "modules": [{ "connection": null, "dynamicConnection": { "defaultConnection": { "name": "Sales CRM" } } }] },
+        ])
+    );
 }

@@ -14,6 +14,7 @@ use crate::connections;
 use crate::domain;
 use crate::error::{AppError, AppResult};
 use crate::graphql::ids::{decode_cursor, encode_cursor, page_size};
+use crate::graphql::loaders::{TeamKey, loaders};
 use crate::graphql::types::team::MAX_PAGE_SIZE;
 use crate::graphql::{audit_page, caller, state};
 
@@ -189,11 +190,15 @@ impl ConnectionObject {
 
 const API_CALL_CURSOR: &str = "api-call";
 
+/// Through the operation's loaders: a page of connections asks once for all its usages, and
+/// the caller's access to the team is checked once.
 async fn usages(ctx: &Context<'_>, connection: &domain::Connection) -> AppResult<Vec<ModuleUsage>> {
-    let state = state(ctx)?;
-    crate::access::team_access(&state.db, caller(ctx)?, connection.team_id).await?;
-    let usages = crate::flows::usage::usages(&state.db, &state.catalog, connection).await?;
-    Ok(usages.into_iter().map(Into::into).collect())
+    let loaders = loaders(ctx)?;
+    loaders.team_access(ctx, caller(ctx)?, connection.team_id).await?;
+    let key = TeamKey { team_id: connection.team_id, id: connection.id };
+    let uses = loaders.usages(ctx)?.load_one(key).await?.unwrap_or_default();
+    let catalog = &state(ctx)?.catalog;
+    Ok(uses.iter().map(|u| u.with_scopes(catalog, &connection.scopes).into()).collect())
 }
 
 #[derive(SimpleObject)]

@@ -10,6 +10,7 @@ use crate::connections::ModuleCredentials;
 use crate::domain::{self, ModuleTarget};
 use crate::error::AppResult;
 use crate::flows;
+use crate::graphql::loaders::{TeamKey, loaders};
 use crate::graphql::state;
 use crate::store;
 
@@ -80,7 +81,8 @@ impl FlowModule {
     /// connection was deleted).
     async fn connection(&self, ctx: &Context<'_>) -> AppResult<Option<ConnectionObject>> {
         let ModuleTarget::Connection(id) = self.module.target else { return Ok(None) };
-        Ok(store::connections::find(&state(ctx)?.db, self.team_id, id).await?.map(ConnectionObject))
+        let key = TeamKey { team_id: self.team_id, id };
+        Ok(loaders(ctx)?.connections(ctx)?.load_one(key).await?.map(ConnectionObject))
     }
 
     async fn dynamic_connection(&self, ctx: &Context<'_>) -> AppResult<Option<DynamicConnectionObject>> {
@@ -120,7 +122,8 @@ impl DynamicConnectionObject {
     /// The member modules use unless a run selects another.
     async fn default_connection(&self, ctx: &Context<'_>) -> AppResult<Option<ConnectionObject>> {
         let Some(id) = self.0.default_connection else { return Ok(None) };
-        Ok(store::connections::find(&state(ctx)?.db, self.0.team_id, id).await?.map(ConnectionObject))
+        let key = TeamKey { team_id: self.0.team_id, id };
+        Ok(loaders(ctx)?.connections(ctx)?.load_one(key).await?.map(ConnectionObject))
     }
 
     async fn members(&self) -> Vec<DynamicMember> {

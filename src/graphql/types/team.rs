@@ -64,7 +64,7 @@ impl TeamObject {
         // Counting every match costs more than the page itself; only when the client asks.
         let count = ctx.look_ahead().field("totalCount").exists();
         let page =
-            connections::list(state(ctx)?, caller(ctx)?, self.team.id, &filter, after, first, count).await?;
+            connections::list(state(ctx)?, self.access, self.team.id, &filter, after, first, count).await?;
         let edges: Vec<ConnectionEdge> = page
             .connections
             .into_iter()

@@ -1,0 +1,98 @@
+//! Data loaders: what the nodes of one answer look up, gathered into one query for all of them
+//! (a page of 50 connections asks once for the flows that use them, not 50 times).
+//!
+//! One `Loaders` is registered with every operation (see `AppSchema`); each loader starts on
+//! first use. They hold no values across operations, so nothing read here can go stale.
+
+mod connections;
+mod usages;
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use async_graphql::Context;
+use async_graphql::dataloader::DataLoader;
+
+pub use connections::ConnectionLoader;
+pub use usages::UsageLoader;
+
+use crate::access;
+use crate::domain::{Principal, TeamAccess, TeamId};
+use crate::error::{AppError, AppResult};
+use crate::graphql::state;
+
+/// A connection or another team-owned row, named with its team so no look-up forgets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TeamKey<Id> {
+    pub team_id: TeamId,
+    pub id: Id,
+}
+
+/// The loaders of one operation.
+pub struct Loaders {
+    usages: OnceLock<DataLoader<UsageLoader>>,
+    connections: OnceLock<DataLoader<ConnectionLoader>>,
+    /// The caller's access to each team this operation has checked. Only for operations that
+    /// end (queries, mutations): a subscription checks again for every event, so a member who
+    /// was removed stops seeing the team's data.
+    checked: Option<Mutex<HashMap<TeamId, TeamAccess>>>,
+}
+
+impl Loaders {
+    /// For a query or mutation.
+    pub fn for_operation() -> Self {
+        Loaders { checked: Some(Mutex::default()), ..Self::for_subscription() }
+    }
+
+    /// For a subscription, whose events may come long after it started.
+    pub fn for_subscription() -> Self {
+        Loaders { usages: OnceLock::new(), connections: OnceLock::new(), checked: None }
+    }
+
+    /// The caller's access to `team_id`, checked once per operation.
+    pub async fn team_access(
+        &self,
+        ctx: &Context<'_>,
+        principal: &Principal,
+        team_id: TeamId,
+    ) -> AppResult<TeamAccess> {
+        if let Some(found) = self.checked.as_ref().and_then(|c| lock(c).get(&team_id).copied()) {
+            return Ok(found);
+        }
+        let found = access::team_access(&state(ctx)?.db, principal, team_id).await?;
+        if let Some(checked) = &self.checked {
+            lock(checked).insert(team_id, found);
+        }
+        Ok(found)
+    }
+
+    pub fn usages(&self, ctx: &Context<'_>) -> AppResult<&DataLoader<UsageLoader>> {
+        let db = &state(ctx)?.db;
+        Ok(self.usages.get_or_init(|| DataLoader::new(UsageLoader::new(db.clone()), tokio::spawn)))
+    }
+
+    pub fn connections(&self, ctx: &Context<'_>) -> AppResult<&DataLoader<ConnectionLoader>> {
+        let db = &state(ctx)?.db;
+        Ok(self.connections.get_or_init(|| DataLoader::new(ConnectionLoader::new(db.clone()), tokio::spawn)))
+    }
+}
+
+/// The operation's loaders.
+pub fn loaders<'a>(ctx: &Context<'a>) -> AppResult<&'a Loaders> {
+    ctx.data::<Loaders>()
+        .map_err(|_| AppError::internal(anyhow::anyhow!("an operation ran without its data loaders")))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic elsewhere cannot leave a map of checked teams half-written.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Groups `keys` by team, for loaders whose queries are scoped to one team.
+fn by_team<Id: Copy>(keys: &[TeamKey<Id>]) -> HashMap<TeamId, Vec<Id>> {
+    let mut teams: HashMap<TeamId, Vec<Id>> = HashMap::new();
+    for key in keys {
+        teams.entry(key.team_id).or_default().push(key.id);
+    }
+    teams
+}
