@@ -32,6 +32,9 @@ pub fn decode_cursor<T: FromStr>(kind: &str, cursor: &str, argument: &str) -> Ap
 pub const DEFAULT_PAGE_SIZE: i32 = 50;
 
 /// Checks a page size against the maximum a client may ask for.
+/// Largest page a client may ask for.
+pub const MAX_PAGE_SIZE: i32 = 100;
+
 pub fn page_size(first: Option<i32>, max: i32) -> AppResult<u64> {
     let first = first.unwrap_or(DEFAULT_PAGE_SIZE);
     if !(1..=max).contains(&first) {

@@ -212,7 +212,7 @@ pub(crate) async fn audit_page(
     first: Option<i32>,
     before: Option<String>,
 ) -> AppResult<AuditEventList> {
-    let first = page_size(first, types::team::MAX_PAGE_SIZE)?;
+    let first = page_size(first, ids::MAX_PAGE_SIZE)?;
     let before = before.map(|c| decode_cursor(AUDIT_CURSOR, &c, "before")).transpose()?;
     let mut events =
         crate::teams::audit_trail(state(ctx)?, caller(ctx)?, team_id, connection_id, before, first + 1)

@@ -3,13 +3,16 @@
 //! `ADMIN` and `MEMBER` users through their team's connections, `MONITORING` not at all.
 //! Another team's ids answer exactly like missing ones.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use secrecy::SecretString;
 
 use crate::catalog::FormValues;
 use crate::domain::{Connection, ConnectionId, FlowId, Principal, TeamAccess, TeamId};
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::{access, store};
+use crate::{access, connections, store};
 
 use super::error::ProxyError;
 use super::opened::{Opened, OpenedConnections};
@@ -150,7 +153,7 @@ async fn through_connection(
     if app.oauth().is_some() {
         return Ok(Target { connection, secrets: Secrets::Sealed(sealed), module: None });
     }
-    let form = Arc::new(super::upstream::form_values(state, &connection, sealed.as_deref())?);
+    let form = Arc::new(form_values(state, &connection, sealed.as_deref())?);
     opened.keep(ticket, Arc::new(Opened { connection: connection.clone(), form: form.clone() }));
     Ok(Target { connection, secrets: Secrets::Opened(form), module: None })
 }
@@ -170,4 +173,22 @@ async fn may_call(state: &AppState, principal: &Principal, team_id: TeamId) -> R
         )));
     }
     Ok(())
+}
+
+/// The connection's fields with its secrets opened (tokens left out: they are fetched fresh).
+pub(super) fn form_values(
+    state: &AppState,
+    connection: &Connection,
+    sealed: Option<&[u8]>,
+) -> Result<FormValues, ProxyError> {
+    let secrets: BTreeMap<String, SecretString> = match sealed {
+        Some(blob) => connections::open_secrets(&state.sealer, connection.team_id, connection.id, blob)
+            .map_err(ProxyError::internal)?,
+        None => BTreeMap::new(),
+    };
+    let form_secrets =
+        secrets.into_iter().filter(|(k, _)| k != "access_token" && k != "refresh_token").collect();
+    let form = FormValues::from_parts(connection.public_fields.clone(), form_secrets);
+    // The grant's kept details (Salesforce's `instance_url`) fill the API base like fields.
+    Ok(connections::with_details(&form, &connection.token_details))
 }

@@ -3,7 +3,6 @@
 //! answer streams back under the size limit; nothing is buffered but the start of a refusal,
 //! which is read to classify it.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -16,7 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::error::ProxyError;
 use super::failure;
 use super::headers;
-use super::target::{Secrets, Target};
+use super::target::{Secrets, Target, form_values};
 use super::url::{Destination, destination};
 use super::{Answer, AnswerBody, Call, ProxyRuntime, RequestBody};
 use crate::catalog::{App, Attachment, FormValues};
@@ -154,24 +153,6 @@ async fn access_token(
 enum Sendable {
     Kept(Bytes),
     Streamed(reqwest::Body, Option<u64>),
-}
-
-/// The connection's fields with its secrets opened (tokens left out: they are fetched fresh).
-pub(super) fn form_values(
-    state: &AppState,
-    connection: &Connection,
-    sealed: Option<&[u8]>,
-) -> Result<FormValues, ProxyError> {
-    let secrets: BTreeMap<String, SecretString> = match sealed {
-        Some(blob) => connections::open_secrets(&state.sealer, connection.team_id, connection.id, blob)
-            .map_err(ProxyError::internal)?,
-        None => BTreeMap::new(),
-    };
-    let form_secrets =
-        secrets.into_iter().filter(|(k, _)| k != "access_token" && k != "refresh_token").collect();
-    let form = FormValues::from_parts(connection.public_fields.clone(), form_secrets);
-    // The grant's kept details (Salesforce's `instance_url`) fill the API base like fields.
-    Ok(connections::with_details(&form, &connection.token_details))
 }
 
 fn prepare(

@@ -47,7 +47,7 @@ pub fn admit(mut request: Request, limits: &RequestLimits) -> Result<Request, Se
 /// A size past the largest page counts as the largest: the field refuses it with its own
 /// message.
 pub fn list_complexity(first: Option<i32>, default: i32, child_complexity: usize) -> usize {
-    let size = first.unwrap_or(default).clamp(1, crate::graphql::types::team::MAX_PAGE_SIZE) as usize;
+    let size = first.unwrap_or(default).clamp(1, crate::graphql::ids::MAX_PAGE_SIZE) as usize;
     size.saturating_mul(child_complexity.max(1))
 }
 

@@ -13,9 +13,9 @@ use super::flow::ModuleUsage;
 use crate::connections;
 use crate::domain;
 use crate::error::{AppError, AppResult};
+use crate::graphql::ids::MAX_PAGE_SIZE;
 use crate::graphql::ids::{decode_cursor, encode_cursor, page_size};
 use crate::graphql::loaders::{TeamKey, loaders};
-use crate::graphql::types::team::MAX_PAGE_SIZE;
 use crate::graphql::{audit_page, caller, state};
 
 pub struct ConnectionObject(pub domain::Connection);

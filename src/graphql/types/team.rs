@@ -10,12 +10,10 @@ use super::flow::{DynamicConnectionObject, FlowObject};
 use crate::connections;
 use crate::domain::{self, ConnectionId};
 use crate::error::AppResult;
-use crate::graphql::ids::{decode_cursor, encode_cursor, page_size};
+use crate::graphql::ids::{MAX_PAGE_SIZE, decode_cursor, encode_cursor, page_size};
 use crate::graphql::{audit_page, caller, state};
 use crate::store::connections::ConnectionFilter;
 
-/// Largest page a client may ask for.
-pub const MAX_PAGE_SIZE: i32 = 100;
 const CONNECTION_CURSOR: &str = "connection";
 
 pub struct TeamObject {

@@ -32,7 +32,7 @@ impl WebhookObject {
         ctx: &Context<'_>,
         #[graphql(default = 20)] first: Option<i32>,
     ) -> AppResult<Vec<WebhookDelivery>> {
-        let first = page_size(first, super::team::MAX_PAGE_SIZE)?;
+        let first = page_size(first, crate::graphql::ids::MAX_PAGE_SIZE)?;
         let found = webhooks::deliveries(state(ctx)?, &self.0, first).await?;
         Ok(found.into_iter().map(WebhookDelivery::from).collect())
     }
