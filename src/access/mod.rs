@@ -41,11 +41,7 @@ pub fn changed(cache: &AccessCache, changes: &[Event]) {
 }
 
 fn forget(cache: &AccessCache, change: &crate::events::AccessEvent) {
-    cache.forget(
-        change.token_id.map(crate::domain::TokenId::from_uuid),
-        change.user_id.map(crate::domain::UserId::from_uuid),
-        change.team_id.map(TeamId::from_uuid),
-    );
+    cache.forget(change.token_id, change.user_id, change.team_id);
 }
 
 /// Resolves a bearer credential: a JWT of the trusted identity provider when one is configured

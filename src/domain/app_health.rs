@@ -12,7 +12,8 @@ pub const DEGRADED_PROBES: u32 = 3;
 /// How long the other connections of a degraded app wait before they are due again.
 pub const DEGRADED_RECHECK_MINUTES: i64 = 15;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AppHealthStatus {
     Healthy,
     Degraded,

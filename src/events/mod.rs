@@ -46,9 +46,9 @@ impl Event {
     /// The team whose data the event carries; none for access changes, which carry no data.
     pub fn team_id(&self) -> Option<TeamId> {
         match self {
-            Event::Verification(e) => Some(TeamId::from_uuid(e.team_id)),
-            Event::Connection(e) => Some(TeamId::from_uuid(e.team_id)),
-            Event::App(e) => Some(TeamId::from_uuid(e.team_id)),
+            Event::Verification(e) => Some(e.team_id),
+            Event::Connection(e) => Some(e.team_id),
+            Event::App(e) => Some(e.team_id),
             Event::Access(_) => None,
         }
     }
@@ -57,28 +57,24 @@ impl Event {
 /// Whose access changed. A subscription whose caller matches any of these re-checks it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AccessEvent {
-    pub team_id: Option<uuid::Uuid>,
-    pub user_id: Option<uuid::Uuid>,
-    pub token_id: Option<uuid::Uuid>,
+    pub team_id: Option<TeamId>,
+    pub user_id: Option<UserId>,
+    pub token_id: Option<TokenId>,
 }
 
 impl AccessEvent {
     pub fn token_revoked(token_id: TokenId) -> Event {
-        Event::Access(AccessEvent { token_id: Some(token_id.as_uuid()), ..Default::default() })
+        Event::Access(AccessEvent { token_id: Some(token_id), ..Default::default() })
     }
 
     pub fn membership_changed(team_id: TeamId, user_id: UserId) -> Event {
-        Event::Access(AccessEvent {
-            team_id: Some(team_id.as_uuid()),
-            user_id: Some(user_id.as_uuid()),
-            token_id: None,
-        })
+        Event::Access(AccessEvent { team_id: Some(team_id), user_id: Some(user_id), token_id: None })
     }
 
     /// Whether a caller presenting `token` as `user` may be concerned.
     pub fn concerns(&self, user: Option<UserId>, token: Option<TokenId>) -> bool {
-        let user_matches = self.user_id.is_some() && self.user_id == user.map(|u| u.as_uuid());
-        let token_matches = self.token_id.is_some() && self.token_id == token.map(|t| t.as_uuid());
+        let user_matches = self.user_id.is_some() && self.user_id == user;
+        let token_matches = self.token_id.is_some() && self.token_id == token;
         user_matches || token_matches
     }
 }
@@ -105,8 +101,8 @@ pub enum VerificationPhase {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VerificationEvent {
-    pub team_id: uuid::Uuid,
-    pub connection_id: uuid::Uuid,
+    pub team_id: TeamId,
+    pub connection_id: ConnectionId,
     pub phase: VerificationPhase,
     /// Set when finished.
     pub result: Option<VerificationResult>,
@@ -115,7 +111,7 @@ pub struct VerificationEvent {
 /// A verification as it travels between instances.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VerificationResult {
-    pub outcome: String,
+    pub outcome: VerificationOutcome,
     pub message: Option<String>,
     pub account_label: Option<String>,
     pub started_at: DateTime<Utc>,
@@ -125,8 +121,8 @@ pub struct VerificationResult {
 impl VerificationEvent {
     pub fn started(team_id: TeamId, connection_id: ConnectionId) -> Event {
         Event::Verification(VerificationEvent {
-            team_id: team_id.as_uuid(),
-            connection_id: connection_id.as_uuid(),
+            team_id,
+            connection_id,
             phase: VerificationPhase::Started,
             result: None,
         })
@@ -134,11 +130,11 @@ impl VerificationEvent {
 
     pub fn finished(team_id: TeamId, connection_id: ConnectionId, check: &Verification) -> Event {
         Event::Verification(VerificationEvent {
-            team_id: team_id.as_uuid(),
-            connection_id: connection_id.as_uuid(),
+            team_id,
+            connection_id,
             phase: VerificationPhase::Finished,
             result: Some(VerificationResult {
-                outcome: check.outcome.as_str().to_owned(),
+                outcome: check.outcome,
                 message: check.message.clone(),
                 account_label: check.account_label.clone(),
                 started_at: check.started_at,
@@ -150,7 +146,7 @@ impl VerificationEvent {
     pub fn verification(&self) -> Option<Verification> {
         let result = self.result.as_ref()?;
         Some(Verification {
-            outcome: VerificationOutcome::parse(&result.outcome)?,
+            outcome: result.outcome,
             message: result.message.clone(),
             account_label: result.account_label.clone(),
             started_at: result.started_at,
@@ -163,10 +159,9 @@ impl VerificationEvent {
 /// for the whole app, instead of one per connection.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AppHealthEvent {
-    pub team_id: uuid::Uuid,
+    pub team_id: TeamId,
     pub app: String,
-    /// `HEALTHY` or `DEGRADED`.
-    pub status: String,
+    pub status: crate::domain::AppHealthStatus,
     pub since: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
 }
@@ -174,9 +169,9 @@ pub struct AppHealthEvent {
 impl AppHealthEvent {
     pub fn changed(team_id: TeamId, app: &str, health: &crate::domain::AppHealth) -> Event {
         Event::App(AppHealthEvent {
-            team_id: team_id.as_uuid(),
+            team_id,
             app: app.to_owned(),
-            status: health.status.as_str().to_owned(),
+            status: health.status,
             since: health.since,
             last_error: health.last_error.clone(),
         })
@@ -196,13 +191,13 @@ pub enum ConnectionEventKind {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConnectionEvent {
-    pub team_id: uuid::Uuid,
-    pub connection_id: uuid::Uuid,
+    pub team_id: TeamId,
+    pub connection_id: ConnectionId,
     pub kind: ConnectionEventKind,
     /// The status after the change; none after a delete.
-    pub status: Option<String>,
+    pub status: Option<ConnectionStatus>,
     /// The status before, for `StatusChanged`.
-    pub previous_status: Option<String>,
+    pub previous_status: Option<ConnectionStatus>,
 }
 
 impl ConnectionEvent {
@@ -213,21 +208,7 @@ impl ConnectionEvent {
         status: Option<ConnectionStatus>,
         previous_status: Option<ConnectionStatus>,
     ) -> Event {
-        Event::Connection(ConnectionEvent {
-            team_id: team_id.as_uuid(),
-            connection_id: connection_id.as_uuid(),
-            kind,
-            status: status.map(|s| s.as_str().to_owned()),
-            previous_status: previous_status.map(|s| s.as_str().to_owned()),
-        })
-    }
-
-    pub fn status(&self) -> Option<ConnectionStatus> {
-        self.status.as_deref().and_then(ConnectionStatus::parse)
-    }
-
-    pub fn previous_status(&self) -> Option<ConnectionStatus> {
-        self.previous_status.as_deref().and_then(ConnectionStatus::parse)
+        Event::Connection(ConnectionEvent { team_id, connection_id, kind, status, previous_status })
     }
 }
 
@@ -350,9 +331,7 @@ impl Relay {
     fn send(&self, event: Event) {
         let invalidation = match &event {
             Event::Access(change) => Some(Invalidation::Access(change.clone())),
-            Event::Connection(change) => {
-                Some(Invalidation::Connection(ConnectionId::from_uuid(change.connection_id)))
-            }
+            Event::Connection(change) => Some(Invalidation::Connection(change.connection_id)),
             Event::Verification(_) | Event::App(_) => None,
         };
         if let Some(invalidation) = invalidation {
@@ -363,5 +342,46 @@ impl Relay {
 
     fn may_have_missed(&self) {
         let _ = self.invalidations.send(Invalidation::Everything);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Events cross instances (NOTIFY) and outlive a deploy (the outbox): their JSON is a wire
+    /// format. Typed fields must encode exactly as the strings they replaced.
+    #[test]
+    fn events_keep_their_wire_format() {
+        let team = TeamId::from_uuid(uuid::Uuid::nil());
+        let connection = ConnectionId::from_uuid(uuid::Uuid::max());
+        let event = ConnectionEvent::changed(
+            team,
+            connection,
+            ConnectionEventKind::StatusChanged,
+            Some(ConnectionStatus::NeedsReauthorization),
+            Some(ConnectionStatus::Active),
+        );
+        let wire = serde_json::to_value(&event).unwrap();
+        assert_eq!(
+            wire,
+            serde_json::json!({
+                "type": "connection",
+                "team_id": "00000000-0000-0000-0000-000000000000",
+                "connection_id": "ffffffff-ffff-ffff-ffff-ffffffffffff",
+                "kind": "STATUS_CHANGED",
+                "status": "NEEDS_REAUTHORIZATION",
+                "previous_status": "ACTIVE",
+            })
+        );
+        let back: Event = serde_json::from_value(wire).unwrap();
+        assert!(
+            matches!(back, Event::Connection(e) if e.status == Some(ConnectionStatus::NeedsReauthorization))
+        );
+
+        let check = Verification::noted(VerificationOutcome::InsufficientScopes, "missing files.read");
+        let finished = serde_json::to_value(VerificationEvent::finished(team, connection, &check)).unwrap();
+        assert_eq!(finished["result"]["outcome"], "INSUFFICIENT_SCOPES");
+        assert_eq!(finished["phase"], "FINISHED");
     }
 }

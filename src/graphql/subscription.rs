@@ -102,8 +102,8 @@ impl SubscriptionRoot {
                 connection_id: ID(e.connection_id.to_string()),
                 team_id,
                 kind: e.kind.into(),
-                status: e.status().map(Into::into),
-                previous_status: e.previous_status().map(Into::into),
+                status: e.status.map(Into::into),
+                previous_status: e.previous_status.map(Into::into),
             }),
             Event::Verification(_) | Event::App(_) | Event::Access(_) => None,
         })
@@ -119,9 +119,11 @@ impl SubscriptionRoot {
     ) -> async_graphql::Result<impl Stream<Item = AppResult<AppHealthEvent>>> {
         Ok(team_stream(ctx, team_id, |event, team_id| match event {
             Event::App(e) => {
-                let status = crate::domain::AppHealthStatus::parse(&e.status)?;
-                let health =
-                    crate::domain::AppHealth { status, since: e.since, last_error: e.last_error.clone() };
+                let health = crate::domain::AppHealth {
+                    status: e.status,
+                    since: e.since,
+                    last_error: e.last_error.clone(),
+                };
                 Some(AppHealthEvent { team_id, app: e.app.clone(), health: health.into() })
             }
             Event::Verification(_) | Event::Connection(_) | Event::Access(_) => None,
