@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use sea_orm::ConnectionTrait;
 use serde_json::json;
 
-use super::list::{CLIENTS, Request, check_page, load};
+use super::list_load::{CLIENTS, Request, check_page, load};
 use crate::harness::app::Instance;
 
 /// The rates of the peers, in requests (or pgbench transactions) per second.

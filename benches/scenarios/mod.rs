@@ -3,6 +3,7 @@
 
 pub mod fanout;
 pub mod list;
+mod list_load;
 pub mod list_peers;
 pub mod proxy;
 pub mod refresh;
