@@ -56,6 +56,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     };
     let access = crate::access::start_cache(db.clone(), &events);
     Ok(AppState {
+        background_writes: crate::store::WriteTurns::for_database(&db),
         access,
         oidc,
         schedule: config.schedule(),

@@ -32,6 +32,8 @@ pub struct AppState {
     pub provider_gate: Arc<crate::outbound::ProviderGate>,
     /// Verified tokens and members' roles, kept briefly (see `access_cache`).
     pub access: Arc<AccessCache>,
+    /// Turns between background writers on SQLite (the sweep, the outbox dispatcher).
+    pub background_writes: crate::store::WriteTurns,
     /// The identity provider whose JWTs are accepted, when `PLUGBOARD_OIDC_ISSUER` is set.
     pub oidc: Option<Arc<crate::oidc::OidcVerifier>>,
 }

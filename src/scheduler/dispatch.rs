@@ -31,13 +31,19 @@ pub async fn publish_staged_events(state: &AppState) -> anyhow::Result<usize> {
         }
         let claim = format!("events-{}", uuid::Uuid::now_v7());
         let lease = chrono::Duration::from_std(EVENT_LEASE)?;
-        let claimed = store::outbox::claim(&state.db, &claim, now, now + lease, EVENT_BATCH).await?;
+        let claimed = {
+            let _turn = state.background_writes.take().await;
+            store::outbox::claim(&state.db, &claim, now, now + lease, EVENT_BATCH).await?
+        };
         if claimed.is_empty() {
             return Ok(published);
         }
         let (ids, payloads): (Vec<uuid::Uuid>, Vec<String>) = claimed.into_iter().unzip();
         state.events.publish_staged(&payloads).await;
-        store::outbox::remove(&state.db, &claim, &ids).await?;
+        {
+            let _turn = state.background_writes.take().await;
+            store::outbox::remove(&state.db, &claim, &ids).await?;
+        }
         published += ids.len();
     }
 }

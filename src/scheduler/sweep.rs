@@ -27,6 +27,7 @@ use crate::domain::{
 use crate::error::AppResult;
 use crate::state::AppState;
 use crate::store;
+use crate::store::WriteTurns;
 
 /// What a sweep did; logged after every tick.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +67,7 @@ pub async fn run_due_checks_until(state: &AppState, stop: &AtomicBool) -> anyhow
     // Apps degraded when the sweep starts are checked through a few probes only.
     let degraded = store::app_health::degraded(&state.db).await?;
     let gate = ProbeGate::new(degraded.keys().cloned());
-    let writes = WriteTurns::for_database(&state.db);
+    let writes = state.background_writes.clone();
     // On tasks of their own, so recording uses another core while checks run.
     let recorders: Vec<_> = (0..recorders)
         .map(|_| {
@@ -322,28 +323,4 @@ async fn record_all(
         batch.clear();
     }
     Ok((recorded, dropped))
-}
-
-/// Turns between the sweep's two writers, the claimer and the recorder, on SQLite.
-///
-/// SQLite lets one transaction write at a time. A writer that finds the database locked waits
-/// in SQLite's busy handler, which sleeps in steps of up to 100 ms without being woken when the
-/// lock frees: the claimer then stalls the checks, or the recorder the claimer. Taking turns
-/// here hands the lock over the moment it is free. PostgreSQL locks rows, so there both write
-/// at once.
-#[derive(Clone)]
-struct WriteTurns(Option<Arc<tokio::sync::Mutex<()>>>);
-
-impl WriteTurns {
-    fn for_database(db: &sea_orm::DatabaseConnection) -> Self {
-        let sqlite = db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite;
-        WriteTurns(sqlite.then(|| Arc::new(tokio::sync::Mutex::new(()))))
-    }
-
-    async fn take(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match &self.0 {
-            Some(turns) => Some(turns.lock().await),
-            None => None,
-        }
-    }
 }

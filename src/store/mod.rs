@@ -25,6 +25,9 @@ pub mod token_leases;
 pub mod tokens;
 pub mod verifications;
 pub mod webhooks;
+mod write_turns;
+
+pub use write_turns::WriteTurns;
 
 use std::time::Duration;
 
