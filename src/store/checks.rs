@@ -36,12 +36,7 @@ pub async fn record(
     record: CheckRecord<'_>,
 ) -> Result<Option<Connection>, DbErr> {
     let check = record.verification;
-    let mut update = Entity::update_many()
-        .col_expr(Column::Status, Expr::value(record.status))
-        .col_expr(Column::LastVerificationOutcome, Expr::value(check.outcome))
-        .col_expr(Column::LastVerificationMessage, Expr::value(check.message.clone()))
-        .col_expr(Column::LastVerificationStartedAt, Expr::value(check.started_at))
-        .col_expr(Column::LastVerificationFinishedAt, Expr::value(check.finished_at))
+    let mut update = super::connections::noting(record.status, check)
         .col_expr(Column::NextCheckAt, Expr::value(record.health.next_check_at))
         .col_expr(Column::ConsecutiveFailures, Expr::value(record.health.consecutive_failures))
         .col_expr(Column::LastSuccessAt, Expr::value(record.health.last_success_at))

@@ -123,6 +123,17 @@ pub(super) fn to_connection(model: connection::Model) -> Result<Connection, DbEr
     })
 }
 
+/// An update of the connections table that sets `status` and records `check` as the last
+/// verification: what a check, a dead grant and a note all write.
+pub(super) fn noting(status: ConnectionStatus, check: &Verification) -> sea_orm::UpdateMany<Entity> {
+    Entity::update_many()
+        .col_expr(Column::Status, Expr::value(status))
+        .col_expr(Column::LastVerificationOutcome, Expr::value(check.outcome))
+        .col_expr(Column::LastVerificationMessage, Expr::value(check.message.clone()))
+        .col_expr(Column::LastVerificationStartedAt, Expr::value(check.started_at))
+        .col_expr(Column::LastVerificationFinishedAt, Expr::value(check.finished_at))
+}
+
 pub(super) fn scoped(team_id: TeamId) -> Select<Entity> {
     Entity::find().filter(Column::TeamId.eq(team_id))
 }
@@ -207,12 +218,7 @@ pub async fn set_status(
     status: ConnectionStatus,
     note: &Verification,
 ) -> Result<Option<Connection>, DbErr> {
-    let result = Entity::update_many()
-        .col_expr(Column::Status, Expr::value(status))
-        .col_expr(Column::LastVerificationOutcome, Expr::value(note.outcome))
-        .col_expr(Column::LastVerificationMessage, Expr::value(note.message.clone()))
-        .col_expr(Column::LastVerificationStartedAt, Expr::value(note.started_at))
-        .col_expr(Column::LastVerificationFinishedAt, Expr::value(note.finished_at))
+    let result = noting(status, note)
         .filter(Column::TeamId.eq(team_id))
         .filter(Column::Id.eq(id))
         .filter(Column::Version.eq(expected_version))

@@ -135,12 +135,7 @@ pub async fn flag_dead_grant(
     status: ConnectionStatus,
     note: &Verification,
 ) -> Result<Option<Connection>, DbErr> {
-    let result = Entity::update_many()
-        .col_expr(Column::Status, Expr::value(status))
-        .col_expr(Column::LastVerificationOutcome, Expr::value(note.outcome))
-        .col_expr(Column::LastVerificationMessage, Expr::value(note.message.clone()))
-        .col_expr(Column::LastVerificationStartedAt, Expr::value(note.started_at))
-        .col_expr(Column::LastVerificationFinishedAt, Expr::value(note.finished_at))
+    let result = super::connections::noting(status, note)
         .col_expr(Column::RefreshLeaseBy, Expr::value(Option::<String>::None))
         .col_expr(Column::RefreshLeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
         .filter(Column::TeamId.eq(team_id))
