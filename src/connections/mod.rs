@@ -370,10 +370,10 @@ pub struct Page {
 }
 
 /// One page of a team's connections, counting them all too when `count` is set (the page and
-/// the count are read at once). `_access` is the caller's access to the team, as
-/// `access::team_access` answered it earlier in the same request: the team's page is the
-/// request's main read, and checking once is enough.
-#[allow(clippy::too_many_arguments)]
+/// the count are read at once). `_access` is what the caller was found to have in the team
+/// when its `Team` was resolved in this request (`teams::find`, `teams::visible`); asking for it
+/// keeps that check in sight. It is a convention, not a proof: `TeamAccess` can be built
+/// anywhere (see issue 13, tenant scoping by type).
 pub async fn list(
     state: &AppState,
     _access: crate::domain::TeamAccess,
