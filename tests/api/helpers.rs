@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use plugboard::config::Config;
-use plugboard::domain::{Email, TeamName, TeamRole};
+use plugboard::domain::{ConnectionId, Email, TeamId, TeamName, TeamRole};
+use plugboard::events::{Event, VerificationEvent};
 use plugboard::startup::Application;
 use plugboard::state::AppState;
 use plugboard::{bootstrap, telemetry};
@@ -445,13 +446,34 @@ macro_rules! on_every_database {
     )+};
 }
 
-/// Waits until the outbox has published every event staged so far: events leave after the
-/// change commits, so a subscriber that starts now sees only what happens next.
+/// Waits until every event staged so far has reached this instance's subscribers: events
+/// leave after the change commits, so a subscriber that starts now sees only what happens next.
+///
+/// An empty outbox is not enough on PostgreSQL: its events were sent with `NOTIFY`, and come
+/// back through `LISTEN` a moment later. So a marker follows them through the same queue, and
+/// PostgreSQL delivers notifications in the order they were committed: once the marker is
+/// heard, everything before it was.
 pub async fn events_settled(state: &AppState) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while plugboard::store::outbox::backlog(&state.db).await.expect("the outbox is readable") > 0 {
         assert!(std::time::Instant::now() < deadline, "staged events were never published");
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let (mut heard, _) = state.events.subscribe();
+    let marker = ConnectionId::new();
+    // A check starting on a team nobody belongs to: no subscriber is told of it.
+    state.events.publish(VerificationEvent::started(TeamId::new(), marker)).await;
+    loop {
+        let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+        match tokio::time::timeout(remaining, heard.recv()).await {
+            Ok(Ok(event)) => match &*event {
+                Event::Verification(check) if check.connection_id == marker => return,
+                _ => continue,
+            },
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
+            Ok(Err(closed)) => panic!("the event bus closed: {closed}"),
+            Err(_) => panic!("published events never came back to this instance"),
+        }
     }
 }
 

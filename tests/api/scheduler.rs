@@ -59,8 +59,11 @@ async fn crm_ok(app: &TestApp) {
         .await;
 }
 
-/// A subscriber to the team's verification events, subscribed by the time this returns.
+/// A subscriber to the team's checks, subscribed by the time this returns, that hears only
+/// what happens from now on.
 async fn watch_verifications(app: &TestApp, member: &Member) -> Subscriber {
+    // Settled before subscribing: what earlier changes staged must not reach this subscriber.
+    crate::helpers::events_settled(&app.state).await;
     let before = app.state.events.subscribers();
     let mut subscriber =
         Subscriber::connect(&app.address, "/graphql/ws", Protocol::TransportWs, &member.token).await.unwrap();
@@ -68,7 +71,6 @@ async fn watch_verifications(app: &TestApp, member: &Member) -> Subscriber {
         .subscribe("v", "subscription($t: ID!) { verificationEvents(teamId: $t) { connectionId phase verification { outcome } } }", json!({ "t": member.team_id }))
         .await;
     crate::helpers::wait_for_subscriber(&app.state, before).await;
-    crate::helpers::events_settled(&app.state).await;
     subscriber
 }
 
@@ -197,6 +199,10 @@ async fn two_instances_on_one_postgres_check_each_connection_once_and_share_even
     a.provider.reset().await;
     crm_ok(&a).await;
 
+    // The creates' own checks must not be counted as the sweep's.
+    crate::helpers::events_settled(&a.state).await;
+    crate::helpers::events_settled(&b.state).await;
+    let before = b.state.events.subscribers();
     let mut on_b =
         Subscriber::connect(&b.address, "/graphql/ws", Protocol::TransportWs, &member.token).await.unwrap();
     on_b.subscribe(
@@ -205,7 +211,7 @@ async fn two_instances_on_one_postgres_check_each_connection_once_and_share_even
         json!({ "t": member.team_id }),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    crate::helpers::wait_for_subscriber(&b.state, before).await;
 
     make_all_due(&a).await;
     let (report_a, report_b) = tokio::join!(run_due_checks(&a.state), run_due_checks(&b.state));
