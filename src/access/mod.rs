@@ -3,10 +3,12 @@
 //! and members' roles are cached for a few seconds (`cache`), so a hot request asks the
 //! database nothing to know its caller.
 
+mod scope;
 mod sso;
 mod tokens;
 mod upkeep;
 
+pub use scope::TeamScope;
 pub use tokens::{IssuedToken, issue_service_token, issue_user_token};
 pub use upkeep::flush_uses;
 
@@ -16,7 +18,7 @@ use chrono::Utc;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::access_cache::{self, AccessCache, CachedToken};
-use crate::domain::{Email, Principal, TeamAccess, TeamId, TeamRole};
+use crate::domain::{Email, Principal, Team, TeamAccess, TeamId};
 use crate::error::{AppError, AppResult};
 use crate::events::{Event, EventBus};
 use crate::state::AppState;
@@ -100,6 +102,31 @@ pub async fn authenticate(
     Ok(principal)
 }
 
+/// The caller's scope in `team_id`, checked once for the request: what reads of the team's data
+/// take. A team the caller cannot see is `NotFound`, exactly like a missing one.
+pub async fn scope(state: &AppState, principal: &Principal, team_id: TeamId) -> AppResult<TeamScope> {
+    let access = cached_team_access(state, principal, team_id).await?;
+    Ok(TeamScope::checked(team_id, access))
+}
+
+/// Every team the caller belongs to (a service token: its own team), each with its scope.
+pub async fn visible_teams(state: &AppState, principal: &Principal) -> AppResult<Vec<(Team, TeamScope)>> {
+    match principal {
+        Principal::User { user_id, .. } => Ok(store::teams::teams_of_user(&state.db, *user_id)
+            .await?
+            .into_iter()
+            .map(|(team, role)| {
+                let scope = TeamScope::checked(team.id, TeamAccess::Member(role));
+                (team, scope)
+            })
+            .collect()),
+        Principal::Service { team_id, .. } => {
+            let team = store::teams::find(&state.db, *team_id).await?.ok_or(AppError::Unauthenticated)?;
+            Ok(vec![(team, TeamScope::checked(*team_id, TeamAccess::Service))])
+        }
+    }
+}
+
 /// Like `team_access`, but from the cache when the member's role was read lately: for reads
 /// outside a transaction. Changes to a role evict it (see `AccessCache`); writes that depend on
 /// the role check it with `team_access` inside their transaction instead.
@@ -164,16 +191,8 @@ pub async fn require_admin(
     principal: &Principal,
     team_id: TeamId,
 ) -> AppResult<()> {
-    match team_access(db, principal, team_id).await? {
-        TeamAccess::Member(TeamRole::Admin) => Ok(()),
-        TeamAccess::Member(role) => Err(AppError::Forbidden(format!(
-            "your role in this team is {}; only an ADMIN manages members and service tokens",
-            role.as_str()
-        ))),
-        TeamAccess::Service => Err(AppError::Forbidden(
-            "service tokens cannot manage members or tokens; use an ADMIN's token".into(),
-        )),
-    }
+    let access = team_access(db, principal, team_id).await?;
+    TeamScope::checked(team_id, access).require_admin()
 }
 
 /// Whether `principal`, established earlier (an open subscription's), may still see `team_id`:

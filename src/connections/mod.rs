@@ -18,16 +18,16 @@ mod secrets;
 mod tokens;
 mod verification;
 
-use crate::access;
+use crate::access::{self, TeamScope};
 use crate::catalog::{App, FormMode, FormValues};
 use crate::domain::{
-    AuthType, Connection, ConnectionId, ConnectionName, ConnectionStatus, ConsentPurpose, Health, Principal,
-    TeamId, Verification,
+    AuthType, Connection, ConnectionFilter, ConnectionId, ConnectionName, ConnectionStatus, ConsentPurpose,
+    Health, Principal, TeamId, Verification,
 };
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store;
-use crate::store::connections::{ConnectionData, ConnectionFilter, NewConnection};
+use crate::store::connections::{ConnectionData, NewConnection};
 use crate::{flows, oauth};
 use record::{Change, Fact, Write};
 use secrets::StoredSecrets;
@@ -370,19 +370,17 @@ pub struct Page {
 }
 
 /// One page of a team's connections, counting them all too when `count` is set (the page and
-/// the count are read at once). `_access` is what the caller was found to have in the team
-/// when its `Team` was resolved in this request (`teams::find`, `teams::visible`); asking for it
-/// keeps that check in sight. It is a convention, not a proof: `TeamAccess` can be built
-/// anywhere (see issue 13, tenant scoping by type).
+/// the count are read at once). The scope is the check made when the request resolved its
+/// `Team`; the list asks nothing more about the caller.
 pub async fn list(
     state: &AppState,
-    _access: crate::domain::TeamAccess,
-    team_id: TeamId,
+    scope: &TeamScope,
     filter: &ConnectionFilter,
     after: Option<ConnectionId>,
     first: u64,
     count: bool,
 ) -> AppResult<Page> {
+    let team_id = scope.team();
     let page = store::connections::list(&state.db, team_id, filter, after, first + 1);
     let total = async {
         match count {

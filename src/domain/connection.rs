@@ -57,6 +57,17 @@ impl Connection {
     }
 }
 
+/// Which of a team's connections a list shows; every part that is set must match.
+#[derive(Debug, Default, Clone)]
+pub struct ConnectionFilter {
+    pub app: Option<String>,
+    pub status: Option<ConnectionStatus>,
+    /// Matches the name, case-insensitively, anywhere in it.
+    pub search: Option<String>,
+    /// Where the grant stands now.
+    pub grant: Option<GrantStatus>,
+}
+
 /// Where a connection's grant (its refresh token) stands, as its provider told us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GrantStatus {

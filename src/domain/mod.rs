@@ -21,7 +21,7 @@ pub use app_health::{
 };
 pub use audit::{Actor, ActorKind, AuditAction, AuditEvent};
 pub use auth_type::AuthType;
-pub use connection::{Connection, ConnectionName, GrantStatus, Verification};
+pub use connection::{Connection, ConnectionFilter, ConnectionName, GrantStatus, Verification};
 pub use consent::ConsentPurpose;
 pub use flow::{
     DynamicConnection, DynamicMember, Flow, FlowModule, FlowStatus, ModuleTarget, missing_scopes,
@@ -30,7 +30,7 @@ pub use health::{GRANT_WARNINGS, Health, SchedulePolicy, grant_warning_due, next
 pub use ids::{AuditEventId, ConnectionId, DynamicConnectionId, FlowId, TeamId, TokenId, UserId};
 pub use role::TeamRole;
 pub use status::{ConnectionStatus, VerificationOutcome};
-pub use team::{Email, Principal, Team, TeamAccess, TeamName, User};
+pub use team::{Email, Member, Principal, Team, TeamAccess, TeamName, User};
 pub use webhook::{DeliveryStatus, Webhook, WebhookDelivery};
 
 #[cfg(test)]

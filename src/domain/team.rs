@@ -107,6 +107,14 @@ impl Principal {
     }
 }
 
+/// A member of a team as the team's admins see it.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub user: User,
+    pub role: TeamRole,
+    pub since: DateTime<Utc>,
+}
+
 /// What a caller may do in one team.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TeamAccess {

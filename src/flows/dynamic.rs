@@ -8,7 +8,7 @@
 use sea_orm::DatabaseTransaction;
 use serde_json::json;
 
-use crate::access;
+use crate::access::{self, TeamScope};
 use crate::domain::{
     AuditAction, AuditEvent, ConnectionId, DynamicConnection, DynamicConnectionId, DynamicMember, Principal,
     TeamId,
@@ -31,13 +31,8 @@ pub struct DynamicInput {
 }
 
 /// A team's dynamic connections, by name.
-pub async fn list_dynamic(
-    state: &AppState,
-    principal: &Principal,
-    team_id: TeamId,
-) -> AppResult<Vec<DynamicConnection>> {
-    access::team_access(&state.db, principal, team_id).await?;
-    Ok(store::dynamic_connections::list(&state.db, team_id).await?)
+pub async fn list_dynamic(state: &AppState, scope: &TeamScope) -> AppResult<Vec<DynamicConnection>> {
+    Ok(store::dynamic_connections::list(&state.db, scope.team()).await?)
 }
 
 pub async fn create_dynamic(

@@ -11,7 +11,7 @@ pub use dynamic::{
     set_default,
 };
 
-use crate::access;
+use crate::access::{self, TeamScope};
 use crate::domain::{
     AuditAction, AuditEvent, ConnectionId, DynamicConnectionId, Flow, FlowId, FlowModule, FlowStatus,
     ModuleTarget, Principal, TeamId, missing_scopes,
@@ -141,9 +141,9 @@ pub async fn get(state: &AppState, principal: &Principal, id: FlowId) -> AppResu
     store::flows::find(&state.db, team_id, id).await?.ok_or_else(not_found)
 }
 
-pub async fn list(state: &AppState, principal: &Principal, team_id: TeamId) -> AppResult<Vec<Flow>> {
-    access::team_access(&state.db, principal, team_id).await?;
-    Ok(store::flows::list(&state.db, team_id).await?)
+/// A team's flows, by name.
+pub async fn list(state: &AppState, scope: &TeamScope) -> AppResult<Vec<Flow>> {
+    Ok(store::flows::list(&state.db, scope.team()).await?)
 }
 
 fn check_name(raw: &str) -> AppResult<String> {

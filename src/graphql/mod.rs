@@ -20,7 +20,7 @@ use async_graphql::{BatchRequest, BatchResponse, Context, Data, Executor, Reques
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
-use crate::domain::{ConnectionId, Principal, TeamId};
+use crate::domain::{ConnectionId, Principal};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use async_graphql::MergedObject;
@@ -207,16 +207,14 @@ const AUDIT_CURSOR: &str = "audit";
 /// One page of a team's audit trail, newest first; shared by `Team` and `Connection`.
 pub(crate) async fn audit_page(
     ctx: &Context<'_>,
-    team_id: TeamId,
+    scope: &crate::access::TeamScope,
     connection_id: Option<ConnectionId>,
     first: Option<i32>,
     before: Option<String>,
 ) -> AppResult<AuditEventList> {
     let first = page_size(first, ids::MAX_PAGE_SIZE)?;
     let before = before.map(|c| decode_cursor(AUDIT_CURSOR, &c, "before")).transpose()?;
-    let mut events =
-        crate::teams::audit_trail(state(ctx)?, caller(ctx)?, team_id, connection_id, before, first + 1)
-            .await?;
+    let mut events = crate::teams::audit_trail(state(ctx)?, scope, connection_id, before, first + 1).await?;
     let has_next_page = events.len() as u64 > first;
     events.truncate(first as usize);
     let edges: Vec<AuditEventEdge> = events

@@ -32,7 +32,7 @@ impl QueryRoot {
     async fn team(&self, ctx: &Context<'_>, id: ID) -> AppResult<Option<TeamObject>> {
         let team_id: TeamId = parse_id(&id, "id")?;
         let found = crate::teams::find(state(ctx)?, caller(ctx)?, team_id).await?;
-        Ok(found.map(|(team, access)| TeamObject { team, access }))
+        Ok(found.map(|(team, scope)| TeamObject { team, scope }))
     }
 
     /// The app catalog, optionally searched by name, key or description.

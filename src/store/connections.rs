@@ -14,8 +14,8 @@ use super::connection_rows;
 use super::entities::connection::{self, Column, Entity};
 use super::from_json;
 use crate::domain::{
-    AuthType, Connection, ConnectionId, ConnectionName, ConnectionStatus, GrantStatus, Health, TeamId,
-    UserId, Verification, VerificationOutcome,
+    AuthType, Connection, ConnectionFilter, ConnectionId, ConnectionName, ConnectionStatus, GrantStatus,
+    Health, TeamId, UserId, Verification, VerificationOutcome,
 };
 
 /// A sealed envelope and the id of the key that sealed it.
@@ -63,16 +63,6 @@ pub struct NewConnection {
     pub auth_type: AuthType,
     pub data: ConnectionData,
     pub created_by: Option<UserId>,
-}
-
-#[derive(Debug, Default, Clone)]
-pub struct ConnectionFilter {
-    pub app: Option<String>,
-    pub status: Option<ConnectionStatus>,
-    /// Matches the name, case-insensitively, anywhere in it.
-    pub search: Option<String>,
-    /// Where the grant stands now.
-    pub grant: Option<GrantStatus>,
 }
 
 pub(super) fn to_connection(model: connection::Model) -> Result<Connection, DbErr> {

@@ -54,6 +54,20 @@ pub async fn find(
 /// Like `find`, inside a transaction that will change it: on PostgreSQL the row stays locked
 /// until the transaction ends (SQLite's write transactions are serialized already), so
 /// concurrent changes apply one after the other instead of overwriting each other.
+/// The team's dynamic connections among `ids`, with their members; another team's are not.
+pub async fn find_many(
+    db: &impl ConnectionTrait,
+    team_id: TeamId,
+    ids: &[DynamicConnectionId],
+) -> Result<Vec<DynamicConnection>, DbErr> {
+    let rows = dynamic_connection::Entity::find()
+        .filter(dynamic_connection::Column::TeamId.eq(team_id))
+        .filter(dynamic_connection::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?;
+    with_members(db, rows).await
+}
+
 pub async fn find_for_change(
     db: &impl ConnectionTrait,
     team_id: TeamId,

@@ -7,7 +7,7 @@ use sea_orm::{
 };
 
 use super::entities::{membership, team, user};
-use crate::domain::{Email, Team, TeamId, TeamName, TeamRole, User, UserId};
+use crate::domain::{Email, Member, Team, TeamId, TeamName, TeamRole, User, UserId};
 
 fn to_team(model: team::Model) -> Result<Team, DbErr> {
     Ok(Team {
@@ -125,14 +125,6 @@ pub async fn teams_of_user(
             Ok((to_team(model)?, role))
         })
         .collect()
-}
-
-/// A member of a team as the team's admins see it.
-#[derive(Debug, Clone)]
-pub struct Member {
-    pub user: User,
-    pub role: TeamRole,
-    pub since: chrono::DateTime<Utc>,
 }
 
 /// The team's members, by e-mail.

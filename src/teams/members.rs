@@ -4,18 +4,24 @@ use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use super::audit;
-use crate::access;
-use crate::domain::{Actor, AuditAction, Email, Principal, Team, TeamId, TeamName, TeamRole, User, UserId};
+use crate::access::{self, TeamScope};
+use crate::domain::{
+    Actor, AuditAction, Email, Member, Principal, Team, TeamId, TeamName, TeamRole, User, UserId,
+};
 use crate::error::{AppError, AppResult};
 use crate::events::{self, AccessEvent};
 use crate::state::AppState;
 use crate::store;
-use crate::store::teams::Member;
 
 const LAST_ADMIN: &str = "a team keeps at least one ADMIN; make another member ADMIN first";
 
-/// A new team with the caller as its `ADMIN`. Only people create teams.
-pub async fn create_team(state: &AppState, principal: &Principal, name: &str) -> AppResult<Team> {
+/// A new team with the caller as its `ADMIN`, and the caller's scope there. Only people create
+/// teams.
+pub async fn create_team(
+    state: &AppState,
+    principal: &Principal,
+    name: &str,
+) -> AppResult<(Team, TeamScope)> {
     let Some(user_id) = principal.user_id() else {
         return Err(AppError::Forbidden("service tokens cannot create teams; use a person's token".into()));
     };
@@ -35,12 +41,13 @@ pub async fn create_team(state: &AppState, principal: &Principal, name: &str) ->
     )
     .await?;
     txn.commit().await?;
-    Ok(team)
+    let scope = access::scope(state, principal, team.id).await?;
+    Ok((team, scope))
 }
 
-pub async fn members(state: &AppState, principal: &Principal, team_id: TeamId) -> AppResult<Vec<Member>> {
-    access::team_access(&state.db, principal, team_id).await?;
-    Ok(store::teams::members(&state.db, team_id).await?)
+/// A team's members, by e-mail.
+pub async fn members(state: &AppState, scope: &TeamScope) -> AppResult<Vec<Member>> {
+    Ok(store::teams::members(&state.db, scope.team()).await?)
 }
 
 /// Adds `email` (creating the user when new) to the team in `role`.

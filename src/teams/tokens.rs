@@ -8,7 +8,7 @@ use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use super::audit;
-use crate::access::{self, IssuedToken};
+use crate::access::{self, IssuedToken, TeamScope};
 use crate::domain::{Actor, AuditAction, Principal, TeamId, TokenId, UserId};
 use crate::error::{AppError, AppResult};
 use crate::events::{self, AccessEvent};
@@ -170,13 +170,9 @@ pub async fn viewer_tokens(state: &AppState, principal: &Principal) -> AppResult
 }
 
 /// A team's service tokens that are not revoked, for its `ADMIN`s.
-pub async fn service_tokens(
-    state: &AppState,
-    principal: &Principal,
-    team_id: TeamId,
-) -> AppResult<Vec<ApiToken>> {
-    access::require_admin(&state.db, principal, team_id).await?;
-    Ok(store::tokens::service_tokens_of_team(&state.db, team_id)
+pub async fn service_tokens(state: &AppState, scope: &TeamScope) -> AppResult<Vec<ApiToken>> {
+    scope.require_admin()?;
+    Ok(store::tokens::service_tokens_of_team(&state.db, scope.team())
         .await?
         .into_iter()
         .map(ApiToken::from)

@@ -1,24 +1,14 @@
 //! The teams a caller can see, with what the caller may do in each, and their audit trails.
 
-use crate::access;
-use crate::domain::{AuditEvent, AuditEventId, ConnectionId, Principal, Team, TeamAccess, TeamId};
+use crate::access::{self, TeamScope};
+use crate::domain::{AuditEvent, AuditEventId, ConnectionId, Principal, Team, TeamId};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store;
 
 /// Every team the caller belongs to (a service token: its own team).
-pub async fn visible(state: &AppState, principal: &Principal) -> AppResult<Vec<(Team, TeamAccess)>> {
-    match principal {
-        Principal::User { user_id, .. } => Ok(store::teams::teams_of_user(&state.db, *user_id)
-            .await?
-            .into_iter()
-            .map(|(team, role)| (team, TeamAccess::Member(role)))
-            .collect()),
-        Principal::Service { team_id, .. } => {
-            let team = store::teams::find(&state.db, *team_id).await?.ok_or(AppError::Unauthenticated)?;
-            Ok(vec![(team, TeamAccess::Service)])
-        }
-    }
+pub async fn visible(state: &AppState, principal: &Principal) -> AppResult<Vec<(Team, TeamScope)>> {
+    access::visible_teams(state, principal).await
 }
 
 /// One team, if the caller can see it; another team answers exactly like a missing one.
@@ -26,25 +16,23 @@ pub async fn find(
     state: &AppState,
     principal: &Principal,
     team_id: TeamId,
-) -> AppResult<Option<(Team, TeamAccess)>> {
-    let access = match access::cached_team_access(state, principal, team_id).await {
-        Ok(access) => access,
+) -> AppResult<Option<(Team, TeamScope)>> {
+    let scope = match access::scope(state, principal, team_id).await {
+        Ok(scope) => scope,
         Err(AppError::NotFound(_)) => return Ok(None),
         Err(other) => return Err(other),
     };
-    Ok(store::teams::find(&state.db, team_id).await?.map(|team| (team, access)))
+    Ok(store::teams::find(&state.db, team_id).await?.map(|team| (team, scope)))
 }
 
 /// Up to `limit` entries of a team's audit trail older than `before`, newest first; only
 /// those about `connection_id` when given.
 pub async fn audit_trail(
     state: &AppState,
-    principal: &Principal,
-    team_id: TeamId,
+    scope: &TeamScope,
     connection_id: Option<ConnectionId>,
     before: Option<AuditEventId>,
     limit: u64,
 ) -> AppResult<Vec<AuditEvent>> {
-    access::cached_team_access(state, principal, team_id).await?;
-    Ok(store::audit::list(&state.db, team_id, connection_id, before, limit).await?)
+    Ok(store::audit::list(&state.db, scope.team(), connection_id, before, limit).await?)
 }

@@ -14,7 +14,7 @@ use serde_json::json;
 pub use delivery::{DeliveryReport, deliver_due};
 pub use signature::sign;
 
-use crate::access;
+use crate::access::{self, TeamScope};
 use crate::crypto::Binding;
 use crate::domain::{
     AuditAction, AuditEvent, Connection, ConnectionStatus, Principal, TeamId, Webhook, WebhookDelivery,
@@ -126,9 +126,9 @@ async fn audit(
     Ok(())
 }
 
-pub async fn list(state: &AppState, principal: &Principal, team_id: TeamId) -> AppResult<Vec<Webhook>> {
-    access::team_access(&state.db, principal, team_id).await?;
-    Ok(store::webhooks::list(&state.db, team_id).await?)
+/// A team's webhook endpoints.
+pub async fn list(state: &AppState, scope: &TeamScope) -> AppResult<Vec<Webhook>> {
+    Ok(store::webhooks::list(&state.db, scope.team()).await?)
 }
 
 pub async fn deliveries(state: &AppState, hook: &Webhook, limit: u64) -> AppResult<Vec<WebhookDelivery>> {

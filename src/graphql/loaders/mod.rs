@@ -5,6 +5,7 @@
 //! first use. They hold no values across operations, so nothing read here can go stale.
 
 mod connections;
+mod dynamic_connections;
 mod usages;
 
 use std::collections::HashMap;
@@ -14,6 +15,7 @@ use async_graphql::Context;
 use async_graphql::dataloader::DataLoader;
 
 pub use connections::ConnectionLoader;
+pub use dynamic_connections::DynamicConnectionLoader;
 pub use usages::UsageLoader;
 
 use crate::access;
@@ -32,6 +34,7 @@ pub struct TeamKey<Id> {
 pub struct Loaders {
     usages: OnceLock<DataLoader<UsageLoader>>,
     connections: OnceLock<DataLoader<ConnectionLoader>>,
+    dynamic_connections: OnceLock<DataLoader<DynamicConnectionLoader>>,
     /// The caller's access to each team this operation has checked. Only for operations that
     /// end (queries, mutations): a subscription checks again for every event, so a member who
     /// was removed stops seeing the team's data.
@@ -46,7 +49,12 @@ impl Loaders {
 
     /// For a subscription, whose events may come long after it started.
     pub fn for_subscription() -> Self {
-        Loaders { usages: OnceLock::new(), connections: OnceLock::new(), checked: None }
+        Loaders {
+            usages: OnceLock::new(),
+            connections: OnceLock::new(),
+            dynamic_connections: OnceLock::new(),
+            checked: None,
+        }
     }
 
     /// The caller's access to `team_id`, checked once per operation.
@@ -74,6 +82,13 @@ impl Loaders {
     pub fn connections(&self, ctx: &Context<'_>) -> AppResult<&DataLoader<ConnectionLoader>> {
         let db = &state(ctx)?.db;
         Ok(self.connections.get_or_init(|| DataLoader::new(ConnectionLoader::new(db.clone()), tokio::spawn)))
+    }
+
+    pub fn dynamic_connections(&self, ctx: &Context<'_>) -> AppResult<&DataLoader<DynamicConnectionLoader>> {
+        let db = &state(ctx)?.db;
+        Ok(self
+            .dynamic_connections
+            .get_or_init(|| DataLoader::new(DynamicConnectionLoader::new(db.clone()), tokio::spawn)))
     }
 }
 

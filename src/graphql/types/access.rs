@@ -5,8 +5,7 @@ use async_graphql::{Enum, ID, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::enums::TeamRole;
-use crate::domain;
-use crate::store::teams::Member;
+use crate::domain::{self, Member};
 use crate::teams::{ApiToken, tokens::TokenKind};
 
 #[derive(SimpleObject)]

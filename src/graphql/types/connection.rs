@@ -161,7 +161,8 @@ impl ConnectionObject {
         #[graphql(default = 50)] first: Option<i32>,
         before: Option<String>,
     ) -> AppResult<AuditEventList> {
-        audit_page(ctx, self.0.team_id, Some(self.0.id), first, before).await
+        let scope = crate::access::scope(state(ctx)?, caller(ctx)?, self.0.team_id).await?;
+        audit_page(ctx, &scope, Some(self.0.id), first, before).await
     }
 
     /// Calls made through the proxy with this connection, newest first (kept for

@@ -12,7 +12,6 @@ use crate::error::AppResult;
 use crate::flows;
 use crate::graphql::loaders::{TeamKey, loaders};
 use crate::graphql::state;
-use crate::store;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "domain::FlowStatus")]
@@ -87,9 +86,8 @@ impl FlowModule {
 
     async fn dynamic_connection(&self, ctx: &Context<'_>) -> AppResult<Option<DynamicConnectionObject>> {
         let ModuleTarget::Dynamic(id) = self.module.target else { return Ok(None) };
-        Ok(store::dynamic_connections::find(&state(ctx)?.db, self.team_id, id)
-            .await?
-            .map(DynamicConnectionObject))
+        let key = TeamKey { team_id: self.team_id, id };
+        Ok(loaders(ctx)?.dynamic_connections(ctx)?.load_one(key).await?.map(DynamicConnectionObject))
     }
 
     /// Whether the module has nothing to authenticate with: it will fail until one is set.

@@ -7,18 +7,19 @@ use super::audit::AuditEventList;
 use super::connection::{ConnectionEdge, ConnectionList, ConnectionObject};
 use super::enums::{ConnectionStatus, GrantStatus, TeamRole};
 use super::flow::{DynamicConnectionObject, FlowObject};
+use crate::access::TeamScope;
 use crate::connections;
-use crate::domain::{self, ConnectionId};
+use crate::domain::{self, ConnectionFilter, ConnectionId};
 use crate::error::AppResult;
 use crate::graphql::ids::{MAX_PAGE_SIZE, decode_cursor, encode_cursor, page_size};
-use crate::graphql::{audit_page, caller, state};
-use crate::store::connections::ConnectionFilter;
+use crate::graphql::{audit_page, state};
 
 const CONNECTION_CURSOR: &str = "connection";
 
 pub struct TeamObject {
     pub team: domain::Team,
-    pub access: domain::TeamAccess,
+    /// The caller's checked access, which every list below reads through.
+    pub scope: TeamScope,
 }
 
 #[Object(name = "Team")]
@@ -33,7 +34,7 @@ impl TeamObject {
 
     /// The caller's role here: `ADMIN` and `MEMBER` manage connections, `MONITORING` reads.
     async fn role(&self) -> TeamRole {
-        self.access.into()
+        self.scope.access().into()
     }
 
     /// The team's connections in creation order, filtered and paginated.
@@ -61,8 +62,7 @@ impl TeamObject {
         };
         // Counting every match costs more than the page itself; only when the client asks.
         let count = ctx.look_ahead().field("totalCount").exists();
-        let page =
-            connections::list(state(ctx)?, self.access, self.team.id, &filter, after, first, count).await?;
+        let page = connections::list(state(ctx)?, &self.scope, &filter, after, first, count).await?;
         let edges: Vec<ConnectionEdge> = page
             .connections
             .into_iter()
@@ -84,30 +84,30 @@ impl TeamObject {
 
     /// The team's flows, by name.
     async fn flows(&self, ctx: &Context<'_>) -> AppResult<Vec<FlowObject>> {
-        let flows = crate::flows::list(state(ctx)?, caller(ctx)?, self.team.id).await?;
+        let flows = crate::flows::list(state(ctx)?, &self.scope).await?;
         Ok(flows.into_iter().map(FlowObject).collect())
     }
 
     async fn dynamic_connections(&self, ctx: &Context<'_>) -> AppResult<Vec<DynamicConnectionObject>> {
-        let dynamics = crate::flows::list_dynamic(state(ctx)?, caller(ctx)?, self.team.id).await?;
+        let dynamics = crate::flows::list_dynamic(state(ctx)?, &self.scope).await?;
         Ok(dynamics.into_iter().map(DynamicConnectionObject).collect())
     }
 
     /// The team's webhook endpoints.
     async fn webhooks(&self, ctx: &Context<'_>) -> AppResult<Vec<super::webhook::WebhookObject>> {
-        let hooks = crate::webhooks::list(state(ctx)?, caller(ctx)?, self.team.id).await?;
+        let hooks = crate::webhooks::list(state(ctx)?, &self.scope).await?;
         Ok(hooks.into_iter().map(super::webhook::WebhookObject).collect())
     }
 
     /// The team's members, by e-mail.
     async fn members(&self, ctx: &Context<'_>) -> AppResult<Vec<super::access::TeamMemberObject>> {
-        let members = crate::teams::members(state(ctx)?, caller(ctx)?, self.team.id).await?;
+        let members = crate::teams::members(state(ctx)?, &self.scope).await?;
         Ok(members.into_iter().map(Into::into).collect())
     }
 
     /// The team's service tokens that are not revoked; for its `ADMIN`s.
     async fn service_tokens(&self, ctx: &Context<'_>) -> AppResult<Vec<super::access::ApiTokenObject>> {
-        let tokens = crate::teams::service_tokens(state(ctx)?, caller(ctx)?, self.team.id).await?;
+        let tokens = crate::teams::service_tokens(state(ctx)?, &self.scope).await?;
         Ok(tokens.into_iter().map(Into::into).collect())
     }
 
@@ -122,6 +122,6 @@ impl TeamObject {
     ) -> AppResult<AuditEventList> {
         let connection_id: Option<ConnectionId> =
             connection_id.map(|id| crate::graphql::ids::parse_id(&id, "connectionId")).transpose()?;
-        audit_page(ctx, self.team.id, connection_id, first, before).await
+        audit_page(ctx, &self.scope, connection_id, first, before).await
     }
 }
