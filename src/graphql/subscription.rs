@@ -1,6 +1,7 @@
 //! Live events for dashboards, over WebSocket (`graphql-transport-ws`, or the legacy
 //! `graphql-ws`). A subscriber names a team it can see and receives only that team's events.
 
+use std::pin::Pin;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -11,6 +12,7 @@ use futures_util::Stream;
 use futures_util::stream::{self, StreamExt};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
+use tokio::time::Sleep;
 
 use super::ids::parse_id;
 use super::types::app::AppHealth;
@@ -159,7 +161,8 @@ async fn team_events(
     let principal = caller(ctx)?.clone();
     access::team_access(&state.db, &principal, team).await?;
     let (receiver, closing) = state.events.subscribe();
-    let watch = Watch { receiver, closing, team, principal, db: state.db.clone(), ended: false };
+    let expiry = principal.expires_at().map(|deadline| Box::pin(sleep_until(deadline)));
+    let watch = Watch { receiver, closing, expiry, team, principal, db: state.db.clone(), ended: false };
     Ok(of_team(watch))
 }
 
@@ -167,6 +170,9 @@ async fn team_events(
 struct Watch {
     receiver: broadcast::Receiver<Arc<Event>>,
     closing: watch::Receiver<bool>,
+    /// The caller's token expiry, armed once: waiting for it anew at every event cost a timer
+    /// per subscriber per event.
+    expiry: Option<Pin<Box<Sleep>>>,
     team: TeamId,
     principal: Principal,
     db: DatabaseConnection,
@@ -184,11 +190,10 @@ fn of_team(watch: Watch) -> impl Stream<Item = AppResult<Arc<Event>>> {
             if *watch.closing.borrow() {
                 return None;
             }
-            let expires = watch.principal.expires_at();
             let received = tokio::select! {
                 received = watch.receiver.recv() => received,
                 _ = watch.closing.changed() => return None,
-                _ = until(expires) => {
+                _ = expired(&mut watch.expiry) => {
                     watch.ended = true;
                     return Some((Err(AppError::Unauthenticated), watch));
                 }
@@ -231,13 +236,16 @@ async fn refusal(watch: &Watch) -> Option<AppError> {
     }
 }
 
-/// Completes at `deadline`, or never.
-async fn until(deadline: Option<DateTime<Utc>>) {
-    match deadline {
-        Some(deadline) => {
-            let left = (deadline - Utc::now()).to_std().unwrap_or_default();
-            tokio::time::sleep(left).await;
-        }
+/// A timer that fires at `deadline` (at once when it is past).
+fn sleep_until(deadline: DateTime<Utc>) -> Sleep {
+    let left = (deadline - Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(left)
+}
+
+/// Completes when `expiry` fires, or never when there is none.
+async fn expired(expiry: &mut Option<Pin<Box<Sleep>>>) {
+    match expiry {
+        Some(expiry) => expiry.as_mut().await,
         None => std::future::pending().await,
     }
 }
