@@ -84,7 +84,7 @@ impl SubscriptionRoot {
         Ok(team_stream(ctx, team_id, |event, team_id| match event {
             Event::Verification(e) => Some(VerificationEvent {
                 connection_id: ID(e.connection_id.to_string()),
-                team_id,
+                team_id: team_id.clone(),
                 phase: e.phase.into(),
                 verification: e.verification().map(Verification::from),
             }),
@@ -102,7 +102,7 @@ impl SubscriptionRoot {
         Ok(team_stream(ctx, team_id, |event, team_id| match event {
             Event::Connection(e) => Some(ConnectionEvent {
                 connection_id: ID(e.connection_id.to_string()),
-                team_id,
+                team_id: team_id.clone(),
                 kind: e.kind.into(),
                 status: e.status.map(Into::into),
                 previous_status: e.previous_status.map(Into::into),
@@ -126,7 +126,7 @@ impl SubscriptionRoot {
                     since: e.since,
                     last_error: e.last_error.clone(),
                 };
-                Some(AppHealthEvent { team_id, app: e.app.clone(), health: health.into() })
+                Some(AppHealthEvent { team_id: team_id.clone(), app: e.app.clone(), health: health.into() })
             }
             Event::Verification(_) | Event::Connection(_) | Event::Access(_) => None,
         })
@@ -139,12 +139,12 @@ impl SubscriptionRoot {
 async fn team_stream<T: Send + 'static>(
     ctx: &Context<'_>,
     team_id: ID,
-    pick: fn(&Event, ID) -> Option<T>,
+    pick: fn(&Event, &ID) -> Option<T>,
 ) -> AppResult<impl Stream<Item = AppResult<T>> + use<T>> {
     let receiver = team_events(ctx, &team_id).await?;
     Ok(receiver.filter_map(move |event| {
         let item = match event {
-            Ok(event) => pick(&event, team_id.clone()).map(Ok),
+            Ok(event) => pick(&event, &team_id).map(Ok),
             Err(ended) => Some(Err(ended)),
         };
         std::future::ready(item)
