@@ -1,6 +1,7 @@
 //! Live events for dashboards, over WebSocket (`graphql-transport-ws`, or the legacy
 //! `graphql-ws`). A subscriber names a team it can see and receives only that team's events.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -161,6 +162,7 @@ async fn team_events(
     let principal = caller(ctx)?.clone();
     access::team_access(&state.db, &principal, team).await?;
     let (receiver, closing) = state.events.subscribe();
+    let closing = Box::pin(shutdown(closing));
     let expiry = principal.expires_at().map(|deadline| Box::pin(sleep_until(deadline)));
     let watch = Watch { receiver, closing, expiry, team, principal, db: state.db.clone(), ended: false };
     Ok(of_team(watch))
@@ -169,9 +171,10 @@ async fn team_events(
 /// One subscription's view of the bus, and who it answers to.
 struct Watch {
     receiver: broadcast::Receiver<Arc<Event>>,
-    closing: watch::Receiver<bool>,
-    /// The caller's token expiry, armed once: waiting for it anew at every event cost a timer
-    /// per subscriber per event.
+    /// The service's shutdown and the caller's token expiry, each waited for by one future for
+    /// the subscription's life: waiting anew at every event registered and dropped a waiter and
+    /// a timer per subscriber per event.
+    closing: Pin<Box<dyn Future<Output = ()> + Send>>,
     expiry: Option<Pin<Box<Sleep>>>,
     team: TeamId,
     principal: Principal,
@@ -187,16 +190,15 @@ fn of_team(watch: Watch) -> impl Stream<Item = AppResult<Arc<Event>>> {
             return None;
         }
         loop {
-            if *watch.closing.borrow() {
-                return None;
-            }
+            // In this order: nothing is delivered once the service is closing or the token expired.
             let received = tokio::select! {
-                received = watch.receiver.recv() => received,
-                _ = watch.closing.changed() => return None,
+                biased;
+                _ = watch.closing.as_mut() => return None,
                 _ = expired(&mut watch.expiry) => {
                     watch.ended = true;
                     return Some((Err(AppError::Unauthenticated), watch));
                 }
+                received = watch.receiver.recv() => received,
             };
             let recheck = match received {
                 Ok(event) => match &*event {
@@ -213,7 +215,7 @@ fn of_team(watch: Watch) -> impl Stream<Item = AppResult<Arc<Event>>> {
                 }
                 Err(RecvError::Closed) => return None,
             };
-            if recheck && let Some(refusal) = refusal(&watch).await {
+            if recheck && let Some(refusal) = refusal(&watch.db, &watch.principal, watch.team).await {
                 watch.ended = true;
                 return Some((Err(refusal), watch));
             }
@@ -222,18 +224,24 @@ fn of_team(watch: Watch) -> impl Stream<Item = AppResult<Arc<Event>>> {
 }
 
 /// Why the subscription's caller may no longer see its team, if it may not.
-async fn refusal(watch: &Watch) -> Option<AppError> {
-    match access::still_allowed(&watch.db, &watch.principal, watch.team).await {
+async fn refusal(db: &DatabaseConnection, principal: &Principal, team: TeamId) -> Option<AppError> {
+    match access::still_allowed(db, principal, team).await {
         Ok(true) => None,
         Ok(false) => Some(AppError::Forbidden(
             "this subscription ended: its token was revoked or expired, or its user left the team".into(),
         )),
         Err(err) => {
             // A database hiccup is no reason to cut a dashboard off; the next change checks again.
-            tracing::warn!(error = %err, team_id = %watch.team, "could not re-check a subscriber's access");
+            tracing::warn!(error = %err, team_id = %team, "could not re-check a subscriber's access");
             None
         }
     }
+}
+
+/// Completes when the service starts shutting down.
+async fn shutdown(mut closing: watch::Receiver<bool>) {
+    // An error means the signal's sender is gone: the service is going away all the same.
+    let _ = closing.wait_for(|closing| *closing).await;
 }
 
 /// A timer that fires at `deadline` (at once when it is past).
