@@ -12,6 +12,8 @@ mod query;
 mod runtime;
 mod subscription;
 mod team_mutation;
+#[cfg(test)]
+mod tests;
 pub mod types;
 
 use std::sync::{Arc, OnceLock};
@@ -126,13 +128,14 @@ impl Executor for AppSchema {
         self.run(request, 1, RequestCalls::default()).await
     }
 
-    /// Subscriptions (and operations sent over WebSocket) run on the GraphQL runtime too.
+    /// Operations sent over WebSocket. Subscriptions run where their socket is polled (see
+    /// `runtime`); queries and mutations sent this way run on the GraphQL runtime, as over HTTP.
     fn execute_stream(
         &self,
         request: Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
-        let request = match limits::admit(request, &self.0.limits) {
+        let mut request = match limits::admit(request, &self.0.limits) {
             Ok(request) => request.data(RequestCalls::default()).data(loaders::Loaders::for_subscription()),
             Err(refusal) => {
                 return futures_util::stream::once(async move {
@@ -141,12 +144,32 @@ impl Executor for AppSchema {
                 .boxed();
             }
         };
+        let subscription = only_subscriptions(&mut request);
         let stream = self
             .0
             .for_batch_of(1)
             .execute_stream_with_session_data(request, session_data.unwrap_or_default());
-        runtime::forward(stream, errors::internal_response).map(errors::with_codes).boxed()
+        if subscription {
+            subscription_responses(stream)
+        } else {
+            runtime::forward(stream, errors::internal_response).map(errors::with_codes).boxed()
+        }
     }
+}
+
+/// A subscription's answers as its client gets them: polled by whoever polls the returned
+/// stream (the socket's actor), behind the panic guard, each with its error codes.
+fn subscription_responses(stream: BoxStream<'static, Response>) -> BoxStream<'static, Response> {
+    runtime::guard(stream, errors::internal_response).map(errors::with_codes).boxed()
+}
+
+/// Whether every operation of the admitted document is a subscription, so whichever one the
+/// request names is. `limits::admit` has parsed the document already, so this does not parse.
+fn only_subscriptions(request: &mut Request) -> bool {
+    use async_graphql::parser::types::OperationType;
+    request.parsed_query().is_ok_and(|document| {
+        document.operations.iter().all(|(_, operation)| operation.node.ty == OperationType::Subscription)
+    })
 }
 
 /// Who is calling, as established from the request's bearer token before execution.

@@ -1,6 +1,8 @@
 //! Live events for dashboards, over WebSocket (`graphql-transport-ws`, or the legacy
 //! `graphql-ws`). A subscriber names a team it can see and receives only that team's events.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -11,6 +13,7 @@ use futures_util::Stream;
 use futures_util::stream::{self, StreamExt};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
+use tokio::time::Sleep;
 
 use super::ids::parse_id;
 use super::types::app::AppHealth;
@@ -82,7 +85,7 @@ impl SubscriptionRoot {
         Ok(team_stream(ctx, team_id, |event, team_id| match event {
             Event::Verification(e) => Some(VerificationEvent {
                 connection_id: ID(e.connection_id.to_string()),
-                team_id,
+                team_id: team_id.clone(),
                 phase: e.phase.into(),
                 verification: e.verification().map(Verification::from),
             }),
@@ -100,7 +103,7 @@ impl SubscriptionRoot {
         Ok(team_stream(ctx, team_id, |event, team_id| match event {
             Event::Connection(e) => Some(ConnectionEvent {
                 connection_id: ID(e.connection_id.to_string()),
-                team_id,
+                team_id: team_id.clone(),
                 kind: e.kind.into(),
                 status: e.status.map(Into::into),
                 previous_status: e.previous_status.map(Into::into),
@@ -124,7 +127,7 @@ impl SubscriptionRoot {
                     since: e.since,
                     last_error: e.last_error.clone(),
                 };
-                Some(AppHealthEvent { team_id, app: e.app.clone(), health: health.into() })
+                Some(AppHealthEvent { team_id: team_id.clone(), app: e.app.clone(), health: health.into() })
             }
             Event::Verification(_) | Event::Connection(_) | Event::Access(_) => None,
         })
@@ -137,12 +140,12 @@ impl SubscriptionRoot {
 async fn team_stream<T: Send + 'static>(
     ctx: &Context<'_>,
     team_id: ID,
-    pick: fn(&Event, ID) -> Option<T>,
+    pick: fn(&Event, &ID) -> Option<T>,
 ) -> AppResult<impl Stream<Item = AppResult<T>> + use<T>> {
     let receiver = team_events(ctx, &team_id).await?;
     Ok(receiver.filter_map(move |event| {
         let item = match event {
-            Ok(event) => pick(&event, team_id.clone()).map(Ok),
+            Ok(event) => pick(&event, &team_id).map(Ok),
             Err(ended) => Some(Err(ended)),
         };
         std::future::ready(item)
@@ -159,14 +162,20 @@ async fn team_events(
     let principal = caller(ctx)?.clone();
     access::team_access(&state.db, &principal, team).await?;
     let (receiver, closing) = state.events.subscribe();
-    let watch = Watch { receiver, closing, team, principal, db: state.db.clone(), ended: false };
+    let closing = Box::pin(shutdown(closing));
+    let expiry = principal.expires_at().map(|deadline| Box::pin(sleep_until(deadline)));
+    let watch = Watch { receiver, closing, expiry, team, principal, db: state.db.clone(), ended: false };
     Ok(of_team(watch))
 }
 
 /// One subscription's view of the bus, and who it answers to.
 struct Watch {
     receiver: broadcast::Receiver<Arc<Event>>,
-    closing: watch::Receiver<bool>,
+    /// The service's shutdown and the caller's token expiry, each waited for by one future for
+    /// the subscription's life: waiting anew at every event registered and dropped a waiter and
+    /// a timer per subscriber per event.
+    closing: Pin<Box<dyn Future<Output = ()> + Send>>,
+    expiry: Option<Pin<Box<Sleep>>>,
     team: TeamId,
     principal: Principal,
     db: DatabaseConnection,
@@ -181,17 +190,15 @@ fn of_team(watch: Watch) -> impl Stream<Item = AppResult<Arc<Event>>> {
             return None;
         }
         loop {
-            if *watch.closing.borrow() {
-                return None;
-            }
-            let expires = watch.principal.expires_at();
+            // In this order: nothing is delivered once the service is closing or the token expired.
             let received = tokio::select! {
-                received = watch.receiver.recv() => received,
-                _ = watch.closing.changed() => return None,
-                _ = until(expires) => {
+                biased;
+                _ = watch.closing.as_mut() => return None,
+                _ = expired(&mut watch.expiry) => {
                     watch.ended = true;
                     return Some((Err(AppError::Unauthenticated), watch));
                 }
+                received = watch.receiver.recv() => received,
             };
             let recheck = match received {
                 Ok(event) => match &*event {
@@ -208,7 +215,7 @@ fn of_team(watch: Watch) -> impl Stream<Item = AppResult<Arc<Event>>> {
                 }
                 Err(RecvError::Closed) => return None,
             };
-            if recheck && let Some(refusal) = refusal(&watch).await {
+            if recheck && let Some(refusal) = refusal(&watch.db, &watch.principal, watch.team).await {
                 watch.ended = true;
                 return Some((Err(refusal), watch));
             }
@@ -217,27 +224,36 @@ fn of_team(watch: Watch) -> impl Stream<Item = AppResult<Arc<Event>>> {
 }
 
 /// Why the subscription's caller may no longer see its team, if it may not.
-async fn refusal(watch: &Watch) -> Option<AppError> {
-    match access::still_allowed(&watch.db, &watch.principal, watch.team).await {
+async fn refusal(db: &DatabaseConnection, principal: &Principal, team: TeamId) -> Option<AppError> {
+    match access::still_allowed(db, principal, team).await {
         Ok(true) => None,
         Ok(false) => Some(AppError::Forbidden(
             "this subscription ended: its token was revoked or expired, or its user left the team".into(),
         )),
         Err(err) => {
             // A database hiccup is no reason to cut a dashboard off; the next change checks again.
-            tracing::warn!(error = %err, team_id = %watch.team, "could not re-check a subscriber's access");
+            tracing::warn!(error = %err, team_id = %team, "could not re-check a subscriber's access");
             None
         }
     }
 }
 
-/// Completes at `deadline`, or never.
-async fn until(deadline: Option<DateTime<Utc>>) {
-    match deadline {
-        Some(deadline) => {
-            let left = (deadline - Utc::now()).to_std().unwrap_or_default();
-            tokio::time::sleep(left).await;
-        }
+/// Completes when the service starts shutting down.
+async fn shutdown(mut closing: watch::Receiver<bool>) {
+    // An error means the signal's sender is gone: the service is going away all the same.
+    let _ = closing.wait_for(|closing| *closing).await;
+}
+
+/// A timer that fires at `deadline` (at once when it is past).
+fn sleep_until(deadline: DateTime<Utc>) -> Sleep {
+    let left = (deadline - Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(left)
+}
+
+/// Completes when `expiry` fires, or never when there is none.
+async fn expired(expiry: &mut Option<Pin<Box<Sleep>>>) {
+    match expiry {
+        Some(expiry) => expiry.as_mut().await,
         None => std::future::pending().await,
     }
 }
