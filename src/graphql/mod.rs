@@ -50,6 +50,8 @@ type InnerSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 /// This wraps the schema rather than being a schema extension: async-graphql sends every field
 /// of every answer through the extension chain once a schema has any extension, which made a
 /// page of 50 connections cost several times what it does without.
+/// The connection page's edges are also answered without the executor (`types/selection.rs`),
+/// which relies on the schema having no extension.
 #[derive(Clone)]
 pub struct AppSchema(Arc<Schemas>);
 

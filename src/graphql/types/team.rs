@@ -7,6 +7,7 @@ use super::audit::AuditEventList;
 use super::connection::{ConnectionEdge, ConnectionList, ConnectionObject};
 use super::enums::{ConnectionStatus, GrantStatus, TeamRole};
 use super::flow::{DynamicConnectionObject, FlowObject};
+use super::listed::ListedEdge;
 use crate::connections;
 use crate::domain::{self, ConnectionId};
 use crate::error::AppResult;
@@ -63,18 +64,20 @@ impl TeamObject {
         let count = ctx.look_ahead().field("totalCount").exists();
         let page =
             connections::list(state(ctx)?, self.access, self.team.id, &filter, after, first, count).await?;
-        let edges: Vec<ConnectionEdge> = page
+        let edges: Vec<ListedEdge> = page
             .connections
             .into_iter()
-            .map(|c| ConnectionEdge {
-                cursor: encode_cursor(CONNECTION_CURSOR, c.id),
-                node: ConnectionObject(c),
+            .map(|c| {
+                ListedEdge(ConnectionEdge {
+                    cursor: encode_cursor(CONNECTION_CURSOR, c.id),
+                    node: ConnectionObject(c),
+                })
             })
             .collect();
         Ok(ConnectionList {
             page_info: PageInfo {
                 has_next_page: page.has_next_page,
-                end_cursor: edges.last().map(|e| e.cursor.clone()),
+                end_cursor: edges.last().map(|e| e.0.cursor.clone()),
             },
             edges,
             // Resolved only when asked for, and then counted.
