@@ -31,8 +31,8 @@ impl QueryRoot {
     /// A team the caller belongs to; null when it does not exist or is not the caller's.
     async fn team(&self, ctx: &Context<'_>, id: ID) -> AppResult<Option<TeamObject>> {
         let team_id: TeamId = parse_id(&id, "id")?;
-        let found = crate::teams::find(state(ctx)?, caller(ctx)?, team_id).await?;
-        Ok(found.map(|(team, access)| TeamObject { team, access }))
+        let access = crate::teams::access_to(state(ctx)?, caller(ctx)?, team_id).await?;
+        Ok(access.map(|access| TeamObject::unread(team_id, access)))
     }
 
     /// The app catalog, optionally searched by name, key or description.

@@ -21,16 +21,28 @@ pub async fn visible(state: &AppState, principal: &Principal) -> AppResult<Vec<(
     }
 }
 
+/// What the caller may do in a team, if it can see it; another team answers exactly like a
+/// missing one. Teams are never deleted, so an answer also says the team exists.
+pub async fn access_to(
+    state: &AppState,
+    principal: &Principal,
+    team_id: TeamId,
+) -> AppResult<Option<TeamAccess>> {
+    match access::cached_team_access(state, principal, team_id).await {
+        Ok(access) => Ok(Some(access)),
+        Err(AppError::NotFound(_)) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
 /// One team, if the caller can see it; another team answers exactly like a missing one.
 pub async fn find(
     state: &AppState,
     principal: &Principal,
     team_id: TeamId,
 ) -> AppResult<Option<(Team, TeamAccess)>> {
-    let access = match access::cached_team_access(state, principal, team_id).await {
-        Ok(access) => access,
-        Err(AppError::NotFound(_)) => return Ok(None),
-        Err(other) => return Err(other),
+    let Some(access) = access_to(state, principal, team_id).await? else {
+        return Ok(None);
     };
     Ok(store::teams::find(&state.db, team_id).await?.map(|team| (team, access)))
 }

@@ -9,8 +9,8 @@ use super::enums::{ConnectionStatus, GrantStatus, TeamRole};
 use super::flow::{DynamicConnectionObject, FlowObject};
 use super::listed::ListedEdge;
 use crate::connections;
-use crate::domain::{self, ConnectionId};
-use crate::error::AppResult;
+use crate::domain::{self, ConnectionId, TeamId};
+use crate::error::{AppError, AppResult};
 use crate::graphql::ids::{MAX_PAGE_SIZE, decode_cursor, encode_cursor, page_size};
 use crate::graphql::{audit_page, caller, state};
 use crate::store::connections::ConnectionFilter;
@@ -18,18 +18,41 @@ use crate::store::connections::ConnectionFilter;
 const CONNECTION_CURSOR: &str = "connection";
 
 pub struct TeamObject {
-    pub team: domain::Team,
-    pub access: domain::TeamAccess,
+    id: TeamId,
+    /// The team's row, when it was read anyway. `team(id)` reads only the caller's access (a
+    /// team is never deleted, so access proves it exists) and leaves the row to `name`.
+    team: Option<domain::Team>,
+    access: domain::TeamAccess,
+}
+
+impl TeamObject {
+    pub fn new(team: domain::Team, access: domain::TeamAccess) -> Self {
+        TeamObject { id: team.id, team: Some(team), access }
+    }
+
+    /// A team the caller has `access` to, its row not read yet.
+    pub fn unread(id: TeamId, access: domain::TeamAccess) -> Self {
+        TeamObject { id, team: None, access }
+    }
 }
 
 #[Object(name = "Team")]
 impl TeamObject {
     async fn id(&self) -> ID {
-        ID(self.team.id.to_string())
+        ID(self.id.to_string())
     }
 
-    async fn name(&self) -> &str {
-        self.team.name.as_str()
+    async fn name(&self, ctx: &Context<'_>) -> AppResult<String> {
+        let team = match &self.team {
+            Some(team) => team,
+            None => {
+                &crate::teams::find(state(ctx)?, caller(ctx)?, self.id)
+                    .await?
+                    .ok_or(AppError::NotFound("team"))?
+                    .0
+            }
+        };
+        Ok(team.name.as_str().to_owned())
     }
 
     /// The caller's role here: `ADMIN` and `MEMBER` manage connections, `MONITORING` reads.
@@ -62,8 +85,7 @@ impl TeamObject {
         };
         // Counting every match costs more than the page itself; only when the client asks.
         let count = ctx.look_ahead().field("totalCount").exists();
-        let page =
-            connections::list(state(ctx)?, self.access, self.team.id, &filter, after, first, count).await?;
+        let page = connections::list(state(ctx)?, self.access, self.id, &filter, after, first, count).await?;
         let edges: Vec<ListedEdge> = page
             .connections
             .into_iter()
@@ -87,30 +109,30 @@ impl TeamObject {
 
     /// The team's flows, by name.
     async fn flows(&self, ctx: &Context<'_>) -> AppResult<Vec<FlowObject>> {
-        let flows = crate::flows::list(state(ctx)?, caller(ctx)?, self.team.id).await?;
+        let flows = crate::flows::list(state(ctx)?, caller(ctx)?, self.id).await?;
         Ok(flows.into_iter().map(FlowObject).collect())
     }
 
     async fn dynamic_connections(&self, ctx: &Context<'_>) -> AppResult<Vec<DynamicConnectionObject>> {
-        let dynamics = crate::flows::list_dynamic(state(ctx)?, caller(ctx)?, self.team.id).await?;
+        let dynamics = crate::flows::list_dynamic(state(ctx)?, caller(ctx)?, self.id).await?;
         Ok(dynamics.into_iter().map(DynamicConnectionObject).collect())
     }
 
     /// The team's webhook endpoints.
     async fn webhooks(&self, ctx: &Context<'_>) -> AppResult<Vec<super::webhook::WebhookObject>> {
-        let hooks = crate::webhooks::list(state(ctx)?, caller(ctx)?, self.team.id).await?;
+        let hooks = crate::webhooks::list(state(ctx)?, caller(ctx)?, self.id).await?;
         Ok(hooks.into_iter().map(super::webhook::WebhookObject).collect())
     }
 
     /// The team's members, by e-mail.
     async fn members(&self, ctx: &Context<'_>) -> AppResult<Vec<super::access::TeamMemberObject>> {
-        let members = crate::teams::members(state(ctx)?, caller(ctx)?, self.team.id).await?;
+        let members = crate::teams::members(state(ctx)?, caller(ctx)?, self.id).await?;
         Ok(members.into_iter().map(Into::into).collect())
     }
 
     /// The team's service tokens that are not revoked; for its `ADMIN`s.
     async fn service_tokens(&self, ctx: &Context<'_>) -> AppResult<Vec<super::access::ApiTokenObject>> {
-        let tokens = crate::teams::service_tokens(state(ctx)?, caller(ctx)?, self.team.id).await?;
+        let tokens = crate::teams::service_tokens(state(ctx)?, caller(ctx)?, self.id).await?;
         Ok(tokens.into_iter().map(Into::into).collect())
     }
 
@@ -125,6 +147,6 @@ impl TeamObject {
     ) -> AppResult<AuditEventList> {
         let connection_id: Option<ConnectionId> =
             connection_id.map(|id| crate::graphql::ids::parse_id(&id, "connectionId")).transpose()?;
-        audit_page(ctx, self.team.id, connection_id, first, before).await
+        audit_page(ctx, self.id, connection_id, first, before).await
     }
 }
