@@ -27,7 +27,7 @@ use async_graphql::MergedObject;
 pub use errors::refused_connection;
 use flow_mutation::FlowMutation;
 use ids::{decode_cursor, encode_cursor, page_size};
-use limits::{CallerBuckets, RequestCalls, RequestLimits};
+use limits::{AdmittedDocuments, CallerBuckets, RequestCalls, RequestLimits};
 use mutation::ConnectionMutation;
 use query::QueryRoot;
 use subscription::SubscriptionRoot;
@@ -61,6 +61,7 @@ pub struct AppSchema(Arc<Schemas>);
 struct Schemas {
     state: AppState,
     limits: RequestLimits,
+    admitted: AdmittedDocuments,
     callers: Arc<CallerBuckets>,
     by_batch_size: Vec<OnceLock<InnerSchema>>,
 }
@@ -110,7 +111,7 @@ impl AppSchema {
     async fn run(&self, request: Request, batch_size: usize, calls: RequestCalls) -> Response {
         let schemas = self.0.clone();
         let outcome = runtime::run(async move {
-            match limits::admit(request, &schemas.limits) {
+            match limits::admit(request, &schemas.limits, &schemas.admitted) {
                 Ok(request) => {
                     let request = request.data(calls).data(loaders::Loaders::for_operation());
                     schemas.for_batch_of(batch_size).execute(request).await
@@ -134,7 +135,7 @@ impl Executor for AppSchema {
         request: Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
-        let request = match limits::admit(request, &self.0.limits) {
+        let request = match limits::admit(request, &self.0.limits, &self.0.admitted) {
             Ok(request) => request.data(RequestCalls::default()).data(loaders::Loaders::for_subscription()),
             Err(refusal) => {
                 return futures_util::stream::once(async move {
@@ -162,7 +163,7 @@ pub fn build_schema(state: AppState, limits: RequestLimits) -> AppSchema {
     runtime::start();
     let callers = Arc::new(CallerBuckets::new(limits.provider_calls));
     let by_batch_size = (0..limits.max_batch.max(1)).map(|_| OnceLock::new()).collect();
-    let schemas = Schemas { state, limits, callers, by_batch_size };
+    let schemas = Schemas { state, limits, admitted: AdmittedDocuments::default(), callers, by_batch_size };
     schemas.for_batch_of(1);
     AppSchema(Arc::new(schemas))
 }
