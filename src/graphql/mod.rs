@@ -29,7 +29,7 @@ use async_graphql::MergedObject;
 pub use errors::refused_connection;
 use flow_mutation::FlowMutation;
 use ids::{decode_cursor, encode_cursor, page_size};
-use limits::{CallerBuckets, RequestCalls, RequestLimits};
+use limits::{AdmittedDocuments, CallerBuckets, RequestCalls, RequestLimits};
 use mutation::ConnectionMutation;
 use query::QueryRoot;
 use subscription::SubscriptionRoot;
@@ -52,6 +52,8 @@ type InnerSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 /// This wraps the schema rather than being a schema extension: async-graphql sends every field
 /// of every answer through the extension chain once a schema has any extension, which made a
 /// page of 50 connections cost several times what it does without.
+/// The connection page's edges are also answered without the executor (`types/selection.rs`),
+/// which relies on the schema having no extension.
 #[derive(Clone)]
 pub struct AppSchema(Arc<Schemas>);
 
@@ -61,6 +63,7 @@ pub struct AppSchema(Arc<Schemas>);
 struct Schemas {
     state: AppState,
     limits: RequestLimits,
+    admitted: AdmittedDocuments,
     callers: Arc<CallerBuckets>,
     by_batch_size: Vec<OnceLock<InnerSchema>>,
 }
@@ -110,7 +113,7 @@ impl AppSchema {
     async fn run(&self, request: Request, batch_size: usize, calls: RequestCalls) -> Response {
         let schemas = self.0.clone();
         let outcome = runtime::run(async move {
-            match limits::admit(request, &schemas.limits) {
+            match limits::admit(request, &schemas.limits, &schemas.admitted) {
                 Ok(request) => {
                     let request = request.data(calls).data(loaders::Loaders::for_operation());
                     schemas.for_batch_of(batch_size).execute(request).await
@@ -135,7 +138,7 @@ impl Executor for AppSchema {
         request: Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
-        let mut request = match limits::admit(request, &self.0.limits) {
+        let mut request = match limits::admit(request, &self.0.limits, &self.0.admitted) {
             Ok(request) => request.data(RequestCalls::default()).data(loaders::Loaders::for_subscription()),
             Err(refusal) => {
                 return futures_util::stream::once(async move {
@@ -183,7 +186,7 @@ pub fn build_schema(state: AppState, limits: RequestLimits) -> AppSchema {
     runtime::start();
     let callers = Arc::new(CallerBuckets::new(limits.provider_calls));
     let by_batch_size = (0..limits.max_batch.max(1)).map(|_| OnceLock::new()).collect();
-    let schemas = Schemas { state, limits, callers, by_batch_size };
+    let schemas = Schemas { state, limits, admitted: AdmittedDocuments::default(), callers, by_batch_size };
     schemas.for_batch_of(1);
     AppSchema(Arc::new(schemas))
 }

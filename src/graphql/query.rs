@@ -31,8 +31,8 @@ impl QueryRoot {
     /// A team the caller belongs to; null when it does not exist or is not the caller's.
     async fn team(&self, ctx: &Context<'_>, id: ID) -> AppResult<Option<TeamObject>> {
         let team_id: TeamId = parse_id(&id, "id")?;
-        let found = crate::teams::find(state(ctx)?, caller(ctx)?, team_id).await?;
-        Ok(found.map(|(team, scope)| TeamObject { team, scope }))
+        let scope = crate::teams::scope_of(state(ctx)?, caller(ctx)?, team_id).await?;
+        Ok(scope.map(TeamObject::unread))
     }
 
     /// The app catalog, optionally searched by name, key or description.

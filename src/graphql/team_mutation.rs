@@ -46,7 +46,7 @@ impl TeamMutation {
     /// A new team, with the caller as its `ADMIN`.
     async fn create_team(&self, ctx: &Context<'_>, name: String) -> AppResult<TeamObject> {
         let (team, scope) = teams::create_team(state(ctx)?, caller(ctx)?, &name).await?;
-        Ok(TeamObject { team, scope })
+        Ok(TeamObject::new(team, scope))
     }
 
     /// Adds a person to the team by e-mail, creating the user when new.

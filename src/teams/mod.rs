@@ -10,4 +10,4 @@ mod visible;
 
 pub use members::{add_member, create_team, members, remove_member, update_member};
 pub use tokens::{ApiToken, NewApiToken, create_api_token, revoke_api_token, service_tokens, viewer_tokens};
-pub use visible::{audit_trail, find, visible};
+pub use visible::{audit_trail, row, scope_of, visible};

@@ -11,18 +11,23 @@ pub async fn visible(state: &AppState, principal: &Principal) -> AppResult<Vec<(
     access::visible_teams(state, principal).await
 }
 
-/// One team, if the caller can see it; another team answers exactly like a missing one.
-pub async fn find(
+/// The caller's scope in a team, if it can see it; another team answers exactly like a missing
+/// one. Teams are never deleted, so a scope also says the team exists: its row need not be read.
+pub async fn scope_of(
     state: &AppState,
     principal: &Principal,
     team_id: TeamId,
-) -> AppResult<Option<(Team, TeamScope)>> {
-    let scope = match access::scope(state, principal, team_id).await {
-        Ok(scope) => scope,
-        Err(AppError::NotFound(_)) => return Ok(None),
-        Err(other) => return Err(other),
-    };
-    Ok(store::teams::find(&state.db, team_id).await?.map(|team| (team, scope)))
+) -> AppResult<Option<TeamScope>> {
+    match access::scope(state, principal, team_id).await {
+        Ok(scope) => Ok(Some(scope)),
+        Err(AppError::NotFound(_)) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
+/// The row of a team the caller may see.
+pub async fn row(state: &AppState, scope: &TeamScope) -> AppResult<Team> {
+    store::teams::find(&state.db, scope.team()).await?.ok_or(AppError::NotFound("team"))
 }
 
 /// Up to `limit` entries of a team's audit trail older than `before`, newest first; only

@@ -88,6 +88,14 @@ async fn another_teams_objects_are_indistinguishable_from_missing_ones(app: Test
         .ok(&ours.token, "query($id: ID!) { team(id: $id) { name } }", json!({ "id": theirs.team_id }))
         .await;
     assert!(team["team"].is_null());
+    let missing_team =
+        app.ok(&ours.token, "query($id: ID!) { team(id: $id) { id } }", json!({ "id": missing })).await;
+    assert!(missing_team["team"].is_null());
+    // `team(id)` reads only the caller's access; the team's own row still answers `name`.
+    let own = app
+        .ok(&ours.token, "query($id: ID!) { team(id: $id) { id name role } }", json!({ "id": ours.team_id }))
+        .await;
+    assert_eq!(own["team"], json!({ "id": ours.team_id, "name": "Acme", "role": "ADMIN" }));
     for id in [&their_connection, &missing] {
         let read = app
             .ok(&ours.token, "query($id: ID!) { connection(id: $id) { name } }", json!({ "id": id }))
@@ -147,6 +155,10 @@ async fn service_tokens_read_their_team_only_and_cannot_change_connections(app: 
     let foreign =
         app.ok(&service, "query($id: ID!) { team(id: $id) { name } }", json!({ "id": other.team_id })).await;
     assert!(foreign["team"].is_null());
+    let own = app
+        .ok(&service, "query($id: ID!) { team(id: $id) { name role } }", json!({ "id": admin.team_id }))
+        .await;
+    assert_eq!(own["team"], json!({ "name": "Acme", "role": "SERVICE" }));
     let delete = app
         .graphql(
             Some(&service),

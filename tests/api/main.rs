@@ -20,6 +20,7 @@ mod hostile;
 mod incidents;
 mod limits;
 mod listing;
+mod listing_shapes;
 mod oauth;
 mod observability;
 mod oidc;

@@ -2,11 +2,13 @@
 //!
 //! In order: the body size (in `http`), the number of operations in a batch, then per
 //! operation a lexical pass over the document (bracket nesting, token count), the nesting of
-//! its variables, the parse, and the depth of its selections (data and introspection apart).
+//! its variables, the parse, and the depth of its selections (data and introspection apart);
+//! a document that passed the last two is kept by its text and not parsed again (`admitted`).
 //! Complexity is async-graphql's, with list fields weighing their page size; a batch shares
 //! one budget. Provider-reaching mutations are counted per request and per token. Every
 //! refusal is a `BAD_USER_INPUT` (or `RATE_LIMITED`) that names the limit.
 
+mod admitted;
 mod depth;
 mod document;
 mod provider_calls;
@@ -14,6 +16,7 @@ mod variables;
 
 use async_graphql::{Request, ServerError};
 
+pub use admitted::AdmittedDocuments;
 pub use depth::MAX_INTROSPECTION_DEPTH;
 pub use document::DocumentLimits;
 pub use provider_calls::{CallerBuckets, ProviderCallLimits, RequestCalls};
@@ -32,13 +35,24 @@ pub struct RequestLimits {
 }
 
 /// Bounds `request` and parses it, so execution starts from a checked document.
-pub fn admit(mut request: Request, limits: &RequestLimits) -> Result<Request, ServerError> {
+pub fn admit(
+    mut request: Request,
+    limits: &RequestLimits,
+    admitted: &AdmittedDocuments,
+) -> Result<Request, ServerError> {
     let refused = |message: String| ServerError::new(message, None);
     document::check(&request.query, limits.document).map_err(|err| refused(err.to_string()))?;
     variables::check(&request.variables, limits.document.max_nesting)
         .map_err(|err| refused(err.to_string()))?;
-    let parsed = async_graphql::parser::parse_query(&request.query).map_err(ServerError::from)?;
-    depth::check(&parsed, limits.max_depth).map_err(|err| refused(err.to_string()))?;
+    let parsed = match admitted.get(&request.query) {
+        Some(parsed) => parsed,
+        None => {
+            let parsed = async_graphql::parser::parse_query(&request.query).map_err(ServerError::from)?;
+            depth::check(&parsed, limits.max_depth).map_err(|err| refused(err.to_string()))?;
+            admitted.keep(&request.query, &parsed);
+            parsed
+        }
+    };
     request.set_parsed_query(parsed);
     Ok(request)
 }
@@ -112,7 +126,7 @@ mod tests {
             if round % 3 == 0 {
                 doc = format!("{{ {doc} }}");
             }
-            let _ = admit(Request::new(doc), &LIMITS);
+            let _ = admit(Request::new(doc), &LIMITS, &AdmittedDocuments::default());
         }
     }
 }

@@ -225,6 +225,8 @@ impl From<domain::Verification> for Verification {
     }
 }
 
+// Registers `ConnectionEdge` and answers what `ListedEdge` leaves to the executor (a doc
+// comment here would become the type's description in the schema).
 #[derive(SimpleObject)]
 pub struct ConnectionEdge {
     pub cursor: String,
@@ -233,7 +235,7 @@ pub struct ConnectionEdge {
 
 #[derive(SimpleObject)]
 pub struct ConnectionList {
-    pub edges: Vec<ConnectionEdge>,
+    pub edges: Vec<super::listed::ListedEdge>,
     pub page_info: super::PageInfo,
     /// How many connections match the filters, across all pages.
     pub total_count: u64,

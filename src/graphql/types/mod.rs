@@ -7,6 +7,8 @@ pub mod audit;
 pub mod connection;
 pub mod enums;
 pub mod flow;
+mod listed;
+mod selection;
 pub mod team;
 pub mod viewer;
 pub mod webhook;

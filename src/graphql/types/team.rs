@@ -7,6 +7,7 @@ use super::audit::AuditEventList;
 use super::connection::{ConnectionEdge, ConnectionList, ConnectionObject};
 use super::enums::{ConnectionStatus, GrantStatus, TeamRole};
 use super::flow::{DynamicConnectionObject, FlowObject};
+use super::listed::ListedEdge;
 use crate::access::TeamScope;
 use crate::connections;
 use crate::domain::{self, ConnectionFilter, ConnectionId};
@@ -17,19 +18,36 @@ use crate::graphql::{audit_page, state};
 const CONNECTION_CURSOR: &str = "connection";
 
 pub struct TeamObject {
-    pub team: domain::Team,
+    /// The team's row, when it was read anyway. `team(id)` checks only the caller's access (a
+    /// team is never deleted, so access proves it exists) and leaves the row to `name`.
+    team: Option<domain::Team>,
     /// The caller's checked access, which every list below reads through.
-    pub scope: TeamScope,
+    scope: TeamScope,
+}
+
+impl TeamObject {
+    pub fn new(team: domain::Team, scope: TeamScope) -> Self {
+        TeamObject { team: Some(team), scope }
+    }
+
+    /// A team the caller may see, its row not read yet.
+    pub fn unread(scope: TeamScope) -> Self {
+        TeamObject { team: None, scope }
+    }
 }
 
 #[Object(name = "Team")]
 impl TeamObject {
     async fn id(&self) -> ID {
-        ID(self.team.id.to_string())
+        ID(self.scope.team().to_string())
     }
 
-    async fn name(&self) -> &str {
-        self.team.name.as_str()
+    async fn name(&self, ctx: &Context<'_>) -> AppResult<String> {
+        let name = match &self.team {
+            Some(team) => team.name.clone(),
+            None => crate::teams::row(state(ctx)?, &self.scope).await?.name,
+        };
+        Ok(name.as_str().to_owned())
     }
 
     /// The caller's role here: `ADMIN` and `MEMBER` manage connections, `MONITORING` reads.
@@ -63,18 +81,20 @@ impl TeamObject {
         // Counting every match costs more than the page itself; only when the client asks.
         let count = ctx.look_ahead().field("totalCount").exists();
         let page = connections::list(state(ctx)?, &self.scope, &filter, after, first, count).await?;
-        let edges: Vec<ConnectionEdge> = page
+        let edges: Vec<ListedEdge> = page
             .connections
             .into_iter()
-            .map(|c| ConnectionEdge {
-                cursor: encode_cursor(CONNECTION_CURSOR, c.id),
-                node: ConnectionObject(c),
+            .map(|c| {
+                ListedEdge(ConnectionEdge {
+                    cursor: encode_cursor(CONNECTION_CURSOR, c.id),
+                    node: ConnectionObject(c),
+                })
             })
             .collect();
         Ok(ConnectionList {
             page_info: PageInfo {
                 has_next_page: page.has_next_page,
-                end_cursor: edges.last().map(|e| e.cursor.clone()),
+                end_cursor: edges.last().map(|e| e.0.cursor.clone()),
             },
             edges,
             // Resolved only when asked for, and then counted.

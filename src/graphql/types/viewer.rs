@@ -49,5 +49,5 @@ impl Viewer {
 
 pub async fn visible_teams(ctx: &Context<'_>, principal: &Principal) -> AppResult<Vec<TeamObject>> {
     let teams = crate::teams::visible(state(ctx)?, principal).await?;
-    Ok(teams.into_iter().map(|(team, scope)| TeamObject { team, scope }).collect())
+    Ok(teams.into_iter().map(|(team, scope)| TeamObject::new(team, scope)).collect())
 }

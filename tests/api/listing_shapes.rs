@@ -1,0 +1,141 @@
+//! A page of connections answers its nodes in place rather than through the executor (see
+//! `graphql/types/listed.rs`): it must answer what `connection(id)` answers, whatever the
+//! shape of the query.
+
+use plugboard::domain::TeamRole;
+use serde_json::{Value, json};
+
+use crate::helpers::{CREATE_CONNECTION, Member, TestApp};
+use crate::on_every_database;
+
+on_every_database!(
+    listed_connections_answer_every_field_as_the_connection_does,
+    listed_connections_follow_aliases_fragments_and_directives
+);
+
+const EVERY_FIELD: &str = r#"
+fragment Every on Connection {
+  __typename id name app { key name } appKey authType status fields secretFields scopes expiresAt
+  grantExpiresAt grantStatus grantDetails accountLabel
+  lastVerification { __typename outcome message accountLabel startedAt finishedAt }
+  nextCheckAt consecutiveFailures lastSuccessAt lastFailureAt version createdAt updatedAt
+  verifications(first: 2) { outcome } usedBy { moduleKey } missingScopes { moduleKey }
+}
+query($team: ID!, $id: ID!) {
+  connection(id: $id) { ...Every }
+  team(id: $team) { connections(first: 10) { edges { node { ...Every } } } }
+}"#;
+
+/// An OpenAI key the provider accepts (`ACTIVE`) and a basic login it refuses (`INVALID`).
+async fn two_connections(app: &TestApp, member: &Member) {
+    app.create_api_key_connection(member, "Marketing OpenAI", "sk-abc").await;
+    app.ok(
+        &member.token,
+        CREATE_CONNECTION,
+        json!({ "input": { "teamId": member.team_id, "app": "http-basic", "name": "Sales intranet",
+            "fields": { "base_url": app.provider.uri(), "username": "u", "password": "p", "verify_path": "/" } } }),
+    )
+    .await;
+}
+
+async fn listed_connections_answer_every_field_as_the_connection_does(app: TestApp) {
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    two_connections(&app, &member).await;
+    let ids = app.ok(&member.token, IDS, json!({ "team": member.team_id })).await;
+    let ids: Vec<Value> = ids["team"]["connections"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].clone())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    for (i, id) in ids.iter().enumerate() {
+        let both = app.ok(&member.token, EVERY_FIELD, json!({ "team": member.team_id, "id": id })).await;
+        let listed = &both["team"]["connections"]["edges"][i]["node"];
+        assert_eq!(&listed["id"], id);
+        assert_eq!(&both["connection"], listed);
+        let expected = if i == 0 { "ACTIVE" } else { "INVALID" };
+        assert_eq!(listed["status"], expected);
+        assert_ne!(listed["lastVerification"], Value::Null);
+    }
+}
+
+const IDS: &str = "query($team: ID!) { team(id: $team) { connections { edges { cursor node { id } } } } }";
+
+const SHAPED: &str = r#"
+query($team: ID!, $withCursor: Boolean!, $skipName: Boolean!) {
+  team(id: $team) {
+    connections(first: 2) {
+      edges {
+        __typename
+        at: cursor @include(if: $withCursor)
+        node {
+          __typename
+          key: id
+          label: name
+          name @skip(if: $skipName)
+          ...Kind
+          ... on Connection { appKey lastVerification { outcome } }
+          ... { lastVerification { message when: finishedAt } }
+          app { key }
+          usedBy { moduleKey }
+        }
+        node { version label: name }
+      }
+    }
+  }
+}
+fragment Kind on Connection { status kind: authType }
+"#;
+
+const ONE: &str = r#"
+query($id: ID!) { connection(id: $id) { id name status authType version lastVerification { outcome message finishedAt } } }
+"#;
+
+async fn listed_connections_follow_aliases_fragments_and_directives(app: TestApp) {
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    two_connections(&app, &member).await;
+    let cursors = app.ok(&member.token, IDS, json!({ "team": member.team_id })).await;
+    let mut expected_edges = Vec::new();
+    for edge in cursors["team"]["connections"]["edges"].as_array().unwrap() {
+        let one = &app.ok(&member.token, ONE, json!({ "id": edge["node"]["id"] })).await["connection"];
+        let check = &one["lastVerification"];
+        expected_edges.push((
+            edge["cursor"].clone(),
+            json!({
+                "__typename": "Connection",
+                "key": one["id"],
+                "label": one["name"],
+                "status": one["status"],
+                "kind": one["authType"],
+                "appKey": if one["authType"] == "BASIC" { "http-basic" } else { "openai" },
+                "lastVerification": { "outcome": check["outcome"], "message": check["message"], "when": check["finishedAt"] },
+                "app": { "key": if one["authType"] == "BASIC" { "http-basic" } else { "openai" } },
+                "usedBy": [],
+                "version": one["version"],
+            }),
+        ));
+    }
+
+    let bare = app
+        .ok(&member.token, SHAPED, json!({ "team": member.team_id, "withCursor": false, "skipName": true }))
+        .await;
+    let expected: Vec<Value> = expected_edges
+        .iter()
+        .map(|(_, node)| json!({ "__typename": "ConnectionEdge", "node": node }))
+        .collect();
+    assert_eq!(bare["team"]["connections"]["edges"], json!(expected));
+
+    let full = app
+        .ok(&member.token, SHAPED, json!({ "team": member.team_id, "withCursor": true, "skipName": false }))
+        .await;
+    let expected: Vec<Value> = expected_edges
+        .iter()
+        .map(|(cursor, node)| {
+            let mut node = node.clone();
+            node["name"] = node["label"].clone();
+            json!({ "__typename": "ConnectionEdge", "at": cursor, "node": node })
+        })
+        .collect();
+    assert_eq!(full["team"]["connections"]["edges"], json!(expected));
+}
