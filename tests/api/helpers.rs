@@ -181,6 +181,22 @@ impl TestApp {
             .await;
         data["createConnection"]["connection"]["id"].as_str().unwrap().to_owned()
     }
+
+    /// A username-and-password login to an intranet at the test provider, checked with a GET of
+    /// its root: whatever the provider answers there decides its status.
+    pub async fn create_basic_login_connection(&self, member: &Member, name: &str) -> String {
+        let data = self
+            .ok(
+                &member.token,
+                CREATE_CONNECTION,
+                json!({ "input": {
+                    "teamId": member.team_id, "app": "http-basic", "name": name,
+                    "fields": { "base_url": self.provider.uri(), "username": "u", "password": "p", "verify_path": "/" }
+                }}),
+            )
+            .await;
+        data["createConnection"]["connection"]["id"].as_str().unwrap().to_owned()
+    }
 }
 
 /// Another instance of the same service, sharing the first one's database.

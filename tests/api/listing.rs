@@ -1,7 +1,7 @@
 use plugboard::domain::TeamRole;
 use serde_json::json;
 
-use crate::helpers::{CREATE_CONNECTION, TestApp, error_code};
+use crate::helpers::{TestApp, error_code};
 use crate::on_every_database;
 
 on_every_database!(
@@ -58,13 +58,7 @@ async fn connections_filter_by_app_status_and_search(app: TestApp) {
     let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
     app.create_api_key_connection(&member, "Marketing OpenAI", "sk-abc").await;
     app.create_api_key_connection(&member, "Sales OpenAI", "sk-abc").await;
-    app.ok(
-        &member.token,
-        CREATE_CONNECTION,
-        json!({ "input": { "teamId": member.team_id, "app": "http-basic", "name": "Sales intranet",
-            "fields": { "base_url": app.provider.uri(), "username": "u", "password": "p", "verify_path": "/" } } }),
-    )
-    .await;
+    app.create_basic_login_connection(&member, "Sales intranet").await;
 
     let by_app = app.ok(&member.token, LIST, json!({ "team": member.team_id, "app": "http-basic" })).await;
     assert_eq!(names(&by_app), ["Sales intranet"]);

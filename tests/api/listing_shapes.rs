@@ -5,7 +5,7 @@
 use plugboard::domain::TeamRole;
 use serde_json::{Value, json};
 
-use crate::helpers::{CREATE_CONNECTION, Member, TestApp};
+use crate::helpers::{Member, TestApp};
 use crate::on_every_database;
 
 on_every_database!(
@@ -29,13 +29,7 @@ query($team: ID!, $id: ID!) {
 /// An OpenAI key the provider accepts (`ACTIVE`) and a basic login it refuses (`INVALID`).
 async fn two_connections(app: &TestApp, member: &Member) {
     app.create_api_key_connection(member, "Marketing OpenAI", "sk-abc").await;
-    app.ok(
-        &member.token,
-        CREATE_CONNECTION,
-        json!({ "input": { "teamId": member.team_id, "app": "http-basic", "name": "Sales intranet",
-            "fields": { "base_url": app.provider.uri(), "username": "u", "password": "p", "verify_path": "/" } } }),
-    )
-    .await;
+    app.create_basic_login_connection(member, "Sales intranet").await;
 }
 
 async fn listed_connections_answer_every_field_as_the_connection_does(app: TestApp) {
