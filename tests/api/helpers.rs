@@ -169,32 +169,22 @@ impl TestApp {
 
     /// Creates an OpenAI connection (an API-key app) and answers its id.
     pub async fn create_api_key_connection(&self, member: &Member, name: &str, api_key: &str) -> String {
-        let data = self
-            .ok(
-                &member.token,
-                CREATE_CONNECTION,
-                json!({ "input": {
-                    "teamId": member.team_id, "app": "openai", "name": name,
-                    "fields": { "api_key": api_key }
-                }}),
-            )
-            .await;
-        data["createConnection"]["connection"]["id"].as_str().unwrap().to_owned()
+        self.create_connection(member, "openai", name, json!({ "api_key": api_key })).await
     }
 
     /// A username-and-password login to an intranet at the test provider, checked with a GET of
     /// its root: whatever the provider answers there decides its status.
     pub async fn create_basic_login_connection(&self, member: &Member, name: &str) -> String {
-        let data = self
-            .ok(
-                &member.token,
-                CREATE_CONNECTION,
-                json!({ "input": {
-                    "teamId": member.team_id, "app": "http-basic", "name": name,
-                    "fields": { "base_url": self.provider.uri(), "username": "u", "password": "p", "verify_path": "/" }
-                }}),
-            )
-            .await;
+        let fields =
+            json!({ "base_url": self.provider.uri(), "username": "u", "password": "p", "verify_path": "/" });
+        self.create_connection(member, "http-basic", name, fields).await
+    }
+
+    /// Creates a connection to `app` in `member`'s team and answers its id.
+    async fn create_connection(&self, member: &Member, app: &str, name: &str, fields: Value) -> String {
+        let input =
+            json!({ "input": { "teamId": member.team_id, "app": app, "name": name, "fields": fields } });
+        let data = self.ok(&member.token, CREATE_CONNECTION, input).await;
         data["createConnection"]["connection"]["id"].as_str().unwrap().to_owned()
     }
 }
