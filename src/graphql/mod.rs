@@ -115,7 +115,7 @@ impl AppSchema {
         let outcome = runtime::run(async move {
             match limits::admit(request, &schemas.limits, &schemas.admitted) {
                 Ok(request) => {
-                    let request = request.data(calls).data(loaders::Loaders::for_operation());
+                    let request = request.data(calls).data(loaders::Loaders::default());
                     schemas.for_batch_of(batch_size).execute(request).await
                 }
                 Err(refusal) => Response::from_errors(vec![refusal]),
@@ -139,7 +139,7 @@ impl Executor for AppSchema {
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
         let mut request = match limits::admit(request, &self.0.limits, &self.0.admitted) {
-            Ok(request) => request.data(RequestCalls::default()).data(loaders::Loaders::for_subscription()),
+            Ok(request) => request.data(RequestCalls::default()).data(loaders::Loaders::default()),
             Err(refusal) => {
                 return futures_util::stream::once(async move {
                     errors::with_codes(Response::from_errors(vec![refusal]))

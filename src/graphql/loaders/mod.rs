@@ -9,7 +9,7 @@ mod dynamic_connections;
 mod usages;
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use async_graphql::Context;
 use async_graphql::dataloader::DataLoader;
@@ -18,8 +18,7 @@ pub use connections::ConnectionLoader;
 pub use dynamic_connections::DynamicConnectionLoader;
 pub use usages::UsageLoader;
 
-use crate::access;
-use crate::domain::{Principal, TeamAccess, TeamId};
+use crate::domain::TeamId;
 use crate::error::{AppError, AppResult};
 use crate::graphql::state;
 
@@ -30,50 +29,15 @@ pub struct TeamKey<Id> {
     pub id: Id,
 }
 
-/// The loaders of one operation.
+/// The loaders of one operation (or one subscription: its loaders live as long as it does).
+#[derive(Default)]
 pub struct Loaders {
     usages: OnceLock<DataLoader<UsageLoader>>,
     connections: OnceLock<DataLoader<ConnectionLoader>>,
     dynamic_connections: OnceLock<DataLoader<DynamicConnectionLoader>>,
-    /// The caller's access to each team this operation has checked. Only for operations that
-    /// end (queries, mutations): a subscription checks again for every event, so a member who
-    /// was removed stops seeing the team's data.
-    checked: Option<Mutex<HashMap<TeamId, TeamAccess>>>,
 }
 
 impl Loaders {
-    /// For a query or mutation.
-    pub fn for_operation() -> Self {
-        Loaders { checked: Some(Mutex::default()), ..Self::for_subscription() }
-    }
-
-    /// For a subscription, whose events may come long after it started.
-    pub fn for_subscription() -> Self {
-        Loaders {
-            usages: OnceLock::new(),
-            connections: OnceLock::new(),
-            dynamic_connections: OnceLock::new(),
-            checked: None,
-        }
-    }
-
-    /// The caller's access to `team_id`, checked once per operation.
-    pub async fn team_access(
-        &self,
-        ctx: &Context<'_>,
-        principal: &Principal,
-        team_id: TeamId,
-    ) -> AppResult<TeamAccess> {
-        if let Some(found) = self.checked.as_ref().and_then(|c| lock(c).get(&team_id).copied()) {
-            return Ok(found);
-        }
-        let found = access::team_access(&state(ctx)?.db, principal, team_id).await?;
-        if let Some(checked) = &self.checked {
-            lock(checked).insert(team_id, found);
-        }
-        Ok(found)
-    }
-
     pub fn usages(&self, ctx: &Context<'_>) -> AppResult<&DataLoader<UsageLoader>> {
         let db = &state(ctx)?.db;
         Ok(self.usages.get_or_init(|| DataLoader::new(UsageLoader::new(db.clone()), tokio::spawn)))
@@ -96,11 +60,6 @@ impl Loaders {
 pub fn loaders<'a>(ctx: &Context<'a>) -> AppResult<&'a Loaders> {
     ctx.data::<Loaders>()
         .map_err(|_| AppError::internal(anyhow::anyhow!("an operation ran without its data loaders")))
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic elsewhere cannot leave a map of checked teams half-written.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Groups `keys` by team, for loaders whose queries are scoped to one team.

@@ -191,11 +191,11 @@ impl ConnectionObject {
 
 const API_CALL_CURSOR: &str = "api-call";
 
-/// Through the operation's loaders: a page of connections asks once for all its usages, and
-/// the caller's access to the team is checked once.
+/// Through the operation's loaders: a page of connections asks once for all its usages. The
+/// caller's access comes from the access cache, so a page asks the database for it at most once.
 async fn usages(ctx: &Context<'_>, connection: &domain::Connection) -> AppResult<Vec<ModuleUsage>> {
     let loaders = loaders(ctx)?;
-    loaders.team_access(ctx, caller(ctx)?, connection.team_id).await?;
+    crate::access::cached_team_access(state(ctx)?, caller(ctx)?, connection.team_id).await?;
     let key = TeamKey { team_id: connection.team_id, id: connection.id };
     let uses = loaders.usages(ctx)?.load_one(key).await?.unwrap_or_default();
     let catalog = &state(ctx)?.catalog;
