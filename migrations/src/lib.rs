@@ -16,6 +16,7 @@ mod m20261130_100002_dynamic_connection_version;
 mod m20261130_140001_token_lifecycle;
 mod m20261130_160000_token_expiry_and_identities;
 mod m20261130_170001_api_calls;
+mod m20261130_180001_drop_claimed_by_index;
 
 pub struct Migrator;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_140001_token_lifecycle::Migration),
             Box::new(m20261130_160000_token_expiry_and_identities::Migration),
             Box::new(m20261130_170001_api_calls::Migration),
+            Box::new(m20261130_180001_drop_claimed_by_index::Migration),
         ]
     }
 }
