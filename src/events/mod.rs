@@ -259,7 +259,7 @@ impl EventBus {
 
     /// Publishes events that the outbox held, as encoded by `stage`, in their order. On
     /// PostgreSQL they go out as they are, all in one statement; every listener decodes them.
-    pub async fn publish_staged(&self, payloads: &[String]) {
+    pub async fn publish_staged(&self, payloads: &[&str]) {
         match &self.postgres {
             Some(notifier) => notifier.notify_encoded(payloads).await,
             None => {

@@ -49,12 +49,13 @@ impl Notifier {
 
     /// Sends events already encoded (the outbox's payloads), in order, and waits until they are
     /// sent (or could not be: that is logged).
-    pub async fn notify_encoded(&self, payloads: &[String]) {
+    pub async fn notify_encoded(&self, payloads: &[&str]) {
         if payloads.is_empty() {
             return;
         }
         let (sent, done) = oneshot::channel();
-        self.enqueue(Queued { payloads: payloads.to_vec(), sent: Some(sent) }).await;
+        let payloads = payloads.iter().map(|payload| (*payload).to_owned()).collect();
+        self.enqueue(Queued { payloads, sent: Some(sent) }).await;
         let _ = done.await;
     }
 

@@ -1,9 +1,10 @@
 //! The outbox dispatcher: publishes the live events that committed changes staged, and sends
 //! their webhook deliveries, on every instance. It wakes when a commit says so (an in-process
 //! signal, and `NOTIFY` from other instances on PostgreSQL) and polls besides, so a retry or a
-//! lost signal waits at most `POLL`. Rows are claimed with a lease, so instances share the work
-//! and a crashed instance's claims lapse. Delivery is at least once: a receiver deduplicates on
-//! the delivery id (`webhook-id`).
+//! lost signal waits at most `POLL`. On PostgreSQL rows of events are claimed with a lease, so
+//! instances share the work and a crashed instance's claims lapse; on SQLite, where one process
+//! owns the file, its one dispatcher needs no claim. Webhook delivery is at least once: a
+//! receiver deduplicates on the delivery id (`webhook-id`).
 
 use std::time::Duration;
 
@@ -15,37 +16,84 @@ use crate::store;
 
 /// The longest a staged event or a due retry waits when no signal comes.
 const POLL: Duration = Duration::from_secs(1);
-/// Events claimed at a time.
-const EVENT_BATCH: u64 = 500;
+/// Rows of events claimed at a time. A row holds one change's events, or those of a sweep's
+/// batch of up to 500 checks: this keeps what one pass holds to about 10 MB.
+const EVENT_ROWS: u64 = 64;
+/// Events published at once, at least (a row's events are never split).
+const PUBLISH_CHUNK: usize = 500;
 /// How long an event claim holds; publishing a batch takes milliseconds.
 const EVENT_LEASE: Duration = Duration::from_secs(30);
 
-/// Publishes every staged event. A plain function: the dispatcher loop calls it, and so can a
-/// test. Answers how many were published.
+/// Publishes every staged event. A plain function the dispatcher loop calls; on SQLite nothing
+/// else may at the same time (see `publish_alone`). Answers how many events were published.
 pub async fn publish_staged_events(state: &AppState) -> anyhow::Result<usize> {
     let mut published = 0;
     loop {
-        let now = Utc::now();
-        if !store::outbox::any_claimable(&state.db, now).await? {
+        if !store::outbox::any_claimable(&state.db, Utc::now()).await? {
             return Ok(published);
         }
-        let claim = format!("events-{}", uuid::Uuid::now_v7());
-        let lease = chrono::Duration::from_std(EVENT_LEASE)?;
-        let claimed = {
-            let _turn = state.background_writes.take().await;
-            store::outbox::claim(&state.db, &claim, now, now + lease, EVENT_BATCH).await?
+        let passed = match state.db.get_database_backend() {
+            sea_orm::DatabaseBackend::Sqlite => publish_alone(state).await?,
+            _ => publish_claimed(state).await?,
         };
-        if claimed.is_empty() {
+        if passed == 0 {
             return Ok(published);
         }
-        let (ids, payloads): (Vec<uuid::Uuid>, Vec<String>) = claimed.into_iter().unzip();
-        state.events.publish_staged(&payloads).await;
-        {
-            let _turn = state.background_writes.take().await;
-            store::outbox::remove(&state.db, &claim, &ids).await?;
-        }
-        published += ids.len();
+        published += passed;
     }
+}
+
+/// One pass where instances share the outbox: claims rows, publishes their events, deletes
+/// them. A crash before the delete publishes them again once the claim lapses.
+async fn publish_claimed(state: &AppState) -> anyhow::Result<usize> {
+    let now = Utc::now();
+    let claim = format!("events-{}", uuid::Uuid::now_v7());
+    let lease = chrono::Duration::from_std(EVENT_LEASE)?;
+    let claimed = {
+        let _turn = state.background_writes.take().await;
+        store::outbox::claim(&state.db, &claim, now, now + lease, EVENT_ROWS).await?
+    };
+    let published = publish(state, &claimed).await;
+    let ids: Vec<uuid::Uuid> = claimed.iter().map(|(id, _)| *id).collect();
+    {
+        let _turn = state.background_writes.take().await;
+        store::outbox::remove(&state.db, &claim, &ids).await?;
+    }
+    Ok(published)
+}
+
+/// One pass on SQLite, where one process owns the file and runs this one dispatcher: reads
+/// the oldest rows, publishes their events, deletes them. No claim, so one write instead of
+/// two; rows are deleted only once published, so an empty outbox still means every event
+/// reached the process's subscribers.
+async fn publish_alone(state: &AppState) -> anyhow::Result<usize> {
+    let rows = store::outbox::oldest(&state.db, EVENT_ROWS).await?;
+    let published = publish(state, &rows).await;
+    let ids: Vec<uuid::Uuid> = rows.iter().map(|(id, _)| *id).collect();
+    {
+        let _turn = state.background_writes.take().await;
+        store::outbox::delete(&state.db, &ids).await?;
+    }
+    Ok(published)
+}
+
+/// Publishes the events of `rows`, in order, a few hundred at a time with a yield between, as
+/// when a row held one event and a pass 500 rows: subscribers whose buffers a burst of
+/// thousands would overrun get a chance to catch up. Answers how many.
+async fn publish(state: &AppState, rows: &[(uuid::Uuid, String)]) -> usize {
+    let mut published = 0;
+    let mut chunk: Vec<&str> = Vec::with_capacity(PUBLISH_CHUNK);
+    for (_, row) in rows {
+        chunk.extend(store::outbox::payloads(row));
+        if chunk.len() >= PUBLISH_CHUNK {
+            state.events.publish_staged(&chunk).await;
+            published += chunk.len();
+            chunk.clear();
+            tokio::task::yield_now().await;
+        }
+    }
+    state.events.publish_staged(&chunk).await;
+    published + chunk.len()
 }
 
 /// Runs the two dispatcher loops until the service closes (`closing` turns true). Events and

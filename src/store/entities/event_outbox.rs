@@ -5,7 +5,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    /// The event as JSON, as `events` encodes it.
+    /// The events one change staged, as `events` encodes them, one per line (see `store::outbox`).
     pub payload: String,
     pub created_at: DateTimeUtc,
     pub claimed_by: Option<String>,
