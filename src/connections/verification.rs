@@ -222,18 +222,18 @@ pub async fn record_scheduled_checks(
         .iter()
         .map(|(connection, verification, status, health)| ClaimedCheck {
             id: connection.id,
+            claimed_status: connection.status,
             record: CheckRecord { verification, status: *status, health },
         })
         .collect();
 
     let txn = crate::store::begin(&state.db).await?;
-    // What the connections stand at now, inside the transaction that writes: a refresh during
-    // the check may have flagged one, and that change was announced already.
-    let stored = store::checks::statuses(&txn, &ids).await?;
-    let previous = |c: &Connection| stored.get(&c.id).copied().unwrap_or(c.status);
+    // Each written connection's status just before the write: a refresh during the check may
+    // have flagged one, and that change was announced already.
     let written = store::checks::record_claimed(&txn, claim, &records).await?;
     drop(records);
-    findings.retain(|(connection, ..)| written.contains(&connection.id));
+    findings.retain(|(connection, ..)| written.contains_key(&connection.id));
+    let previous = |c: &Connection| written.get(&c.id).copied().unwrap_or(c.status);
     let history: Vec<_> =
         findings.iter().map(|(c, verification, ..)| (c.team_id, c.id, verification)).collect();
     store::verifications::record_many(&txn, &history, state.config.verification_history).await?;

@@ -5,7 +5,7 @@
 //! connection at once, and a dead instance's claims lapse. Results are written only where the
 //! claim (or, for a manual check, the version) still holds.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{
@@ -15,11 +15,14 @@ use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, DeriveIden, EntityTrait, QueryFilter,
 };
 
+use super::by_index::Row;
+use super::connection_rows::{SHOWN, decode};
 use super::connections::{scoped, to_connection};
 use super::entities::connection::{Column, Entity};
 use crate::domain::{Connection, ConnectionId, ConnectionStatus, Health, TeamId, Verification};
 
 /// What a finished check changes on its connection.
+#[derive(Clone, Copy)]
 pub struct CheckRecord<'a> {
     pub verification: &'a Verification,
     pub status: ConnectionStatus,
@@ -54,27 +57,12 @@ pub async fn record(
     scoped(team_id).filter(Column::Id.eq(id)).one(db).await?.map(to_connection).transpose()
 }
 
-/// The statuses of the connections `ids` as they stand (for the scheduler, which holds their
-/// claims; across teams).
-pub async fn statuses(
-    db: &impl ConnectionTrait,
-    ids: &[ConnectionId],
-) -> Result<std::collections::HashMap<ConnectionId, ConnectionStatus>, DbErr> {
-    use sea_orm::QuerySelect;
-    let rows: Vec<(ConnectionId, ConnectionStatus)> = Entity::find()
-        .select_only()
-        .column(Column::Id)
-        .column(Column::Status)
-        .filter(Column::Id.is_in(ids.iter().copied()))
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().collect())
-}
-
 /// A scheduled check's result, to be written under the sweep's claim.
+#[derive(Clone, Copy)]
 pub struct ClaimedCheck<'a> {
     pub id: ConnectionId,
+    /// The status the connection had when it was claimed, which `record.status` was decided from.
+    pub claimed_status: ConnectionStatus,
     pub record: CheckRecord<'a>,
 }
 
@@ -83,6 +71,7 @@ pub struct ClaimedCheck<'a> {
 enum Results {
     Table,
     ConnectionId,
+    ClaimedStatus,
     Status,
     Outcome,
     Message,
@@ -95,29 +84,95 @@ enum Results {
     LastFailureAt,
 }
 
-/// Records scheduled checks in one statement, each only where `claim` still holds and no newer
-/// check was recorded meanwhile, and releases their claims. Answers the connections written;
-/// the others were deleted, their claim lapsed and was taken over, or a check that finished
-/// later was recorded first: their results are dropped (and their claims lapse or are given
-/// back at the end of the sweep).
+/// Records scheduled checks, each only where `claim` still holds and no newer check was
+/// recorded meanwhile, and releases their claims. Answers the connections written, each with
+/// the status it had just before (what the audit trail and the events compare with); the
+/// others were deleted, their claim lapsed and was taken over, or a check that finished later
+/// was recorded first: their results are dropped (and their claims lapse or are given back at
+/// the end of the sweep).
 ///
-/// `WITH results(...) AS (VALUES ...) UPDATE connections ... FROM results ... RETURNING id`: the
-/// same statement on SQLite and PostgreSQL. Callers keep a batch to a few hundred results, well
-/// under either database's limit on bound values.
+/// Nearly always nothing changed a connection's status during its check, so one statement
+/// writes those where the status is still the claimed one, and that is their previous status:
+/// no read before the write. The rest (a refresh found a grant dead meanwhile, or the result is
+/// stale) are looked up and written in a second round.
 pub async fn record_claimed(
     db: &impl ConnectionTrait,
     claim: &str,
     checks: &[ClaimedCheck<'_>],
-) -> Result<HashSet<ConnectionId>, DbErr> {
+) -> Result<HashMap<ConnectionId, ConnectionStatus>, DbErr> {
     if checks.is_empty() {
-        return Ok(HashSet::new());
+        return Ok(HashMap::new());
     }
+    let claimed: HashMap<ConnectionId, ConnectionStatus> =
+        checks.iter().map(|check| (check.id, check.claimed_status)).collect();
+    let mut written = HashMap::with_capacity(checks.len());
+    for id in write_claimed(db, claim, checks, StatusGuard::AsClaimed).await? {
+        if let Some(status) = claimed.get(&id) {
+            written.insert(id, *status);
+        }
+    }
+    if written.len() == checks.len() {
+        return Ok(written);
+    }
+    let rest: Vec<ConnectionId> =
+        checks.iter().map(|check| check.id).filter(|id| !written.contains_key(id)).collect();
+    let now = statuses(db, claim, &rest).await?;
+    let changed: Vec<ClaimedCheck<'_>> =
+        checks.iter().filter(|check| now.contains_key(&check.id)).copied().collect();
+    if changed.is_empty() {
+        return Ok(written);
+    }
+    for id in write_claimed(db, claim, &changed, StatusGuard::Any).await? {
+        if let Some(status) = now.get(&id) {
+            written.insert(id, *status);
+        }
+    }
+    Ok(written)
+}
+
+/// The statuses of the connections `ids` that `claim` still holds, as they stand.
+async fn statuses(
+    db: &impl ConnectionTrait,
+    claim: &str,
+    ids: &[ConnectionId],
+) -> Result<HashMap<ConnectionId, ConnectionStatus>, DbErr> {
+    use sea_orm::QuerySelect;
+    let rows: Vec<(ConnectionId, ConnectionStatus)> = Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .column(Column::Status)
+        .filter(Column::ClaimedBy.eq(claim))
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Which stored status `write_claimed` writes over.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StatusGuard {
+    /// Only the status the connection was claimed with.
+    AsClaimed,
+    Any,
+}
+
+/// `WITH results(...) AS (VALUES ...) UPDATE connections ... FROM results ... RETURNING id`: the
+/// same statement on SQLite and PostgreSQL. Callers keep a batch to a few hundred results, well
+/// under either database's limit on bound values.
+async fn write_claimed(
+    db: &impl ConnectionTrait,
+    claim: &str,
+    checks: &[ClaimedCheck<'_>],
+    guard: StatusGuard,
+) -> Result<Vec<ConnectionId>, DbErr> {
     let rows = checks
         .iter()
-        .map(|ClaimedCheck { id, record }| {
+        .map(|ClaimedCheck { id, claimed_status, record }| {
             let check = record.verification;
             Values(vec![
                 (*id).into(),
+                (*claimed_status).into(),
                 record.status.into(),
                 check.outcome.into(),
                 check.message.clone().into(),
@@ -136,6 +191,7 @@ pub async fn record_claimed(
         .table_name(Results::Table)
         .columns([
             Results::ConnectionId,
+            Results::ClaimedStatus,
             Results::Status,
             Results::Outcome,
             Results::Message,
@@ -184,8 +240,12 @@ pub async fn record_claimed(
         )
         .returning_col(Column::Id)
         .with_cte(results);
+    if guard == StatusGuard::AsClaimed {
+        statement
+            .and_where(Expr::col((Entity, Column::Status)).equals((Results::Table, Results::ClaimedStatus)));
+    }
     let written = db.query_all(&statement).await?;
-    written.iter().map(|row| row.try_get::<ConnectionId>("", "id")).collect()
+    written.iter().map(|row| row.try_get_by_index::<ConnectionId>(0)).collect()
 }
 
 /// Claims up to `limit` due connections for `claim` until `expires_at`, and answers them with
@@ -218,16 +278,21 @@ pub async fn claim_due(
         // Two instances claiming at once each skip what the other is taking.
         due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     }
-    let rows = Entity::update_many()
-        .col_expr(Column::ClaimedBy, Expr::value(claim))
-        .col_expr(Column::ClaimExpiresAt, Expr::value(expires_at))
-        .filter(Column::Id.in_subquery(due))
-        .exec_with_returning(db)
-        .await?;
-    rows.into_iter()
-        .map(|mut model| {
-            let sealed = model.sealed_secrets.take();
-            Ok((to_connection(model)?, sealed))
+    // The connection's shown columns and its secrets, read by position: decoding a whole row
+    // by name cost more than the rest of claiming it.
+    let returned = Query::returning().columns(SHOWN.into_iter().chain([Column::SealedSecrets]));
+    let mut statement = Query::update();
+    statement
+        .table(Entity)
+        .values([(Column::ClaimedBy, Expr::value(claim)), (Column::ClaimExpiresAt, Expr::value(expires_at))])
+        .and_where(Column::Id.in_subquery(due))
+        .returning(returned);
+    let rows = db.query_all(&statement).await?;
+    rows.iter()
+        .map(|result| {
+            let row = Row::of(result)?;
+            let sealed: Option<Vec<u8>> = row.get(SHOWN.len())?;
+            Ok((decode(&row)?, sealed))
         })
         .collect()
 }

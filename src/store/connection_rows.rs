@@ -15,7 +15,7 @@ use crate::domain::{
 };
 
 /// The columns `Shown` decodes, in its order.
-const SHOWN: [Column; 27] = [
+pub(super) const SHOWN: [Column; 27] = [
     Column::Id,
     Column::TeamId,
     Column::AppKey,
@@ -59,7 +59,8 @@ impl FromQueryResult for Shown {
     }
 }
 
-fn decode(row: &Row<'_>) -> Result<Connection, DbErr> {
+/// The connection in the columns `SHOWN` of `row`, first among the row's columns.
+pub(super) fn decode(row: &Row<'_>) -> Result<Connection, DbErr> {
     let account_label: Option<String> = row.get(13)?;
     let outcome =
         row.get::<Option<&str>>(14)?.map(|raw| parse(raw, VerificationOutcome::parse)).transpose()?;

@@ -1,6 +1,6 @@
 //! The scheduler's sweep, called directly as the cron tick would call it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -309,7 +309,7 @@ async fn a_sweep_in_batches_records_every_result_as_watchers_are_told(backend: B
         id if flagged.contains(id) => ("INSUFFICIENT_SCOPES", "INVALID"),
         _ => ("OK", "ACTIVE"),
     };
-    let mut told: std::collections::HashMap<String, Vec<String>> = Default::default();
+    let mut told: HashMap<String, Vec<String>> = Default::default();
     while told.values().map(Vec::len).sum::<usize>() < 28 {
         let Some(event) = subscriber.next_data(Duration::from_secs(10)).await else { break };
         let event = &event["data"]["verificationEvents"];
@@ -482,13 +482,22 @@ async fn a_batch_of_results_reads_back_as_the_sweep_announced_it(app: TestApp) {
         .exec(db)
         .await
         .unwrap();
+    // A refresh found a's grant dead during its check.
+    connection::Entity::update_many()
+        .col_expr(connection::Column::Status, Expr::value(ConnectionStatus::NeedsReauthorization))
+        .filter(connection::Column::Id.eq(a.id))
+        .exec(db)
+        .await
+        .unwrap();
     let records = [
         ClaimedCheck {
             id: a.id,
+            claimed_status: a.status,
             record: CheckRecord { verification: &passed, status: ConnectionStatus::Active, health: &healthy },
         },
         ClaimedCheck {
             id: b.id,
+            claimed_status: b.status,
             record: CheckRecord {
                 verification: &failed,
                 status: ConnectionStatus::Invalid,
@@ -497,11 +506,16 @@ async fn a_batch_of_results_reads_back_as_the_sweep_announced_it(app: TestApp) {
         },
         ClaimedCheck {
             id: c.id,
+            claimed_status: c.status,
             record: CheckRecord { verification: &passed, status: ConnectionStatus::Active, health: &healthy },
         },
     ];
     let written = record_claimed(db, "sweep-test", &records).await.unwrap();
-    assert_eq!(written, HashSet::from([a.id, b.id]), "c's result was stale and dropped");
+    assert_eq!(
+        written,
+        HashMap::from([(a.id, ConnectionStatus::NeedsReauthorization), (b.id, b.status)]),
+        "each written with the status it had just before; c's result was stale and dropped"
+    );
 
     for (before, check, status, health) in
         [(a, &passed, ConnectionStatus::Active, &healthy), (b, &failed, ConnectionStatus::Invalid, &failing)]
