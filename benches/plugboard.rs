@@ -97,6 +97,10 @@ fn print_load(when: &str) {
 }
 
 fn main() -> ExitCode {
+    // c's subscribers run in a process of their own: this binary again, with a hidden argument.
+    if std::env::args().nth(1).as_deref() == Some(scenarios::fanout_clients::CLIENTS_ARG) {
+        return run_fanout_clients();
+    }
     let (scenarios, scale) = match parse_args(std::env::args().skip(1)) {
         Ok(parsed) => parsed,
         Err(message) => {
@@ -147,4 +151,21 @@ fn main() -> ExitCode {
     }
     // A missed target is a finding, not a failure; a scenario that could not run is one.
     if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+/// The subscribers' process of scenario c; its stdout belongs to the scenario, so errors go to
+/// stderr.
+fn run_fanout_clients() -> ExitCode {
+    let outcome = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(scenarios::fanout_clients::run()));
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("c's subscribers failed: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

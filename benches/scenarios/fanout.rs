@@ -5,21 +5,20 @@
 //! reached the client. One verification is a single sample of the tail, so the bench runs five,
 //! one after another, and holds every one of them to the target.
 //!
-//! The subscribers run in this process, so they share the machine's cores with the service; the
-//! provider answers at once, so the check itself is as short as it gets.
+//! The service runs in this process and the subscribers in another (`fanout_clients`): they
+//! still share the machine's cores, but not the service's threads, and this process's memory is
+//! the service's. The provider answers at once, so the check itself is as short as it gets.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use chrono::{DateTime, Utc};
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio::sync::mpsc;
 
+use super::fanout_clients::{CLIENTS_ARG, Orders, Report, parse_time};
 use crate::harness::app::{Backend, Instance};
 use crate::harness::provider::{Delays, Provider};
 use crate::harness::stats::{Samples, mib, ms};
@@ -29,25 +28,22 @@ const SUBSCRIBERS: usize = 10_000;
 const VERIFICATIONS: usize = 5;
 /// Between two verifications, once every subscriber has the previous one.
 const PAUSE: Duration = Duration::from_millis(500);
-/// Subscribers connecting at once while the crowd gathers.
-const CONNECTING: usize = 64;
 const TARGET_P99_MS: f64 = 100.0;
 /// Open files besides the sockets: the database, the provider, the runtime.
 const SPARE_FILES: u64 = 1024;
+/// Longest wait for the subscribers' process to report.
+const PATIENCE: Duration = Duration::from_secs(120);
 
-const SUBSCRIPTION: &str = "subscription($team: ID!) { verificationEvents(teamId: $team) { connectionId phase verification { outcome finishedAt } } }";
 const VERIFY: &str = "mutation($id: ID!) { verifyConnection(id: $id) { outcome startedAt finishedAt } }";
-
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub async fn run(scale: Scale) -> anyhow::Result<Vec<Summary>> {
     let label = "c/sqlite";
     let wanted = scale.items(SUBSCRIBERS);
-    // Each subscriber holds a socket here and one in the service, beside the database's files.
-    let needed = 2 * wanted as u64 + SPARE_FILES;
+    // Each process holds one end of every socket, beside its other files.
+    let needed = wanted as u64 + SPARE_FILES;
     let limit = process::raise_open_files(needed)?;
-    let count = wanted.min((limit.saturating_sub(SPARE_FILES) / 2) as usize);
-    println!("{label}: open-file limit {limit}");
+    let count = wanted.min(limit.saturating_sub(SPARE_FILES) as usize);
+    println!("{label}: open-file limit {limit} per process");
     if count < wanted {
         println!(
             "{label}: only {count} of {wanted} subscribers fit under the open-file limit, which this process may \
@@ -67,57 +63,56 @@ pub async fn run(scale: Scale) -> anyhow::Result<Vec<Summary>> {
     let baseline = instance.state.events.subscribers();
     let rss_before = process::rss();
     let started = Instant::now();
-    let sockets: Vec<Socket> = futures_util::stream::iter(0..count)
-        .map(|_| subscribe(&address, &instance.token, instance.team_id.to_string()))
-        .buffer_unordered(CONNECTING)
-        .collect::<Vec<anyhow::Result<Socket>>>()
-        .await
-        .into_iter()
-        .collect::<anyhow::Result<_>>()?;
+    let mut clients = Clients::start(&Orders {
+        address: address.clone(),
+        token: instance.token.clone(),
+        team: instance.team_id.to_string(),
+        subscribers: count,
+        verifications: VERIFICATIONS,
+    })?;
+    let (client_before, client_after) = match clients.next().await? {
+        Report::Subscribed { rss_before, rss_after } => (rss_before, rss_after),
+        _ => bail!("the subscribers' process reported out of order"),
+    };
     // A subscription exists once the service holds a receiver for it.
     while instance.state.events.subscribers() < baseline + count {
-        ensure!(started.elapsed() < Duration::from_secs(120), "the subscriptions did not all start");
+        ensure!(started.elapsed() < PATIENCE, "the subscriptions did not all start");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     println!("{label}: {count} subscribers ready in {:.1} s", started.elapsed().as_secs_f64());
-    // Both ends of every socket live in this process: the figure is an upper bound on the service's.
-    let per_subscriber =
-        process::rss().zip(rss_before).map(|(after, before)| after.saturating_sub(before) / count as u64);
+    let rss_after = process::rss();
+    let per_subscriber = growth_per_subscriber(rss_before, rss_after, count);
     println!(
-        "{label}: RSS {} -> {}: {} per subscriber (the service's socket and subscription, and the bench's client \
-         socket)",
+        "{label}: service RSS {} -> {}: {} per subscriber (its socket, actor and subscription); the clients' \
+         process {} -> {}: {} per subscriber",
         rss_before.map_or("unknown".into(), mib),
-        process::rss().map_or("unknown".into(), mib),
-        per_subscriber.map_or("unknown".into(), |bytes| format!("{:.1} KiB", bytes as f64 / 1024.0)),
+        rss_after.map_or("unknown".into(), mib),
+        kib(per_subscriber),
+        client_before.map_or("unknown".into(), mib),
+        client_after.map_or("unknown".into(), mib),
+        kib(growth_per_subscriber(client_before, client_after, count)),
     );
 
-    let finished = Arc::new(AtomicUsize::new(0));
-    let listeners: Vec<_> =
-        sockets.into_iter().map(|socket| tokio::spawn(listen(socket, finished.clone()))).collect();
     let client = reqwest::Client::new();
     let mut verifications = Vec::with_capacity(VERIFICATIONS);
     for round in 1..=VERIFICATIONS {
         verifications.push(verify(&client, &address, &instance.token, &connection.to_string()).await?);
-        let waiting = Instant::now();
-        while finished.load(Ordering::SeqCst) < round * count {
-            ensure!(
-                waiting.elapsed() < Duration::from_secs(60),
-                "verification {round} did not reach everyone"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        match clients.next().await.with_context(|| format!("verification {round} did not reach everyone"))? {
+            Report::Finished { round: reached } if reached == round => {}
+            _ => bail!("the subscribers' process reported out of order"),
         }
         tokio::time::sleep(PAUSE).await;
     }
-    let (mut received, mut sockets) = (Vec::with_capacity(count), Vec::with_capacity(count));
-    for listener in listeners {
-        let (events, socket) = listener.await??;
-        received.push(events);
-        sockets.push(socket);
+    let mut received = Vec::with_capacity(count);
+    loop {
+        match clients.next().await? {
+            Report::Arrivals { events } => received.push(events),
+            Report::Done => break,
+            _ => bail!("the subscribers' process reported out of order"),
+        }
     }
-    // Closed only now: a subscriber hanging up would make the service work during the deliveries.
-    for mut socket in sockets {
-        socket.close(None).await.ok();
-    }
+    clients.finish()?;
+    ensure!(received.len() == count, "{} of {count} subscribers reported", received.len());
     provider.stop().await;
 
     let (mut all, mut worst_p99) = (Samples::default(), 0.0_f64);
@@ -125,7 +120,7 @@ pub async fn run(scale: Scale) -> anyhow::Result<Vec<Summary>> {
         let (mut from_finished, mut from_return) = (Samples::default(), Samples::default());
         let mut last_started = verification.started_at;
         for events in &received {
-            let event = &events[round];
+            let event = events.get(round).context("a subscriber missed a verification")?;
             ensure!(
                 event.finished_at == verification.finished_at,
                 "a subscriber saw the verifications out of order"
@@ -154,15 +149,97 @@ pub async fn run(scale: Scale) -> anyhow::Result<Vec<Summary>> {
     Ok(vec![Summary::new(
         format!(
             "{label}: {count} subscribers{}, {VERIFICATIONS} verifications, finishedAt to delivery p50 {} p99 {} (worst \
-             verification's p99 {}); target p99 <= {TARGET_P99_MS} ms for each; {} per subscriber",
+             verification's p99 {}); target p99 <= {TARGET_P99_MS} ms for each; {} per subscriber in the service",
             if count < wanted { format!(" (of {wanted}: open-file limit)") } else { String::new() },
             ms(all.p50()),
             ms(all.p99()),
             ms(worst_p99),
-            per_subscriber.map_or("unknown".into(), |bytes| format!("{:.1} KiB", bytes as f64 / 1024.0)),
+            kib(per_subscriber),
         ),
         worst_p99 <= TARGET_P99_MS && count == wanted,
     )])
+}
+
+/// Growth of resident memory shared out over `count` subscribers.
+fn growth_per_subscriber(before: Option<u64>, after: Option<u64>, count: usize) -> Option<u64> {
+    after.zip(before).map(|(after, before)| after.saturating_sub(before) / count.max(1) as u64)
+}
+
+fn kib(bytes: Option<u64>) -> String {
+    bytes.map_or("unknown".into(), |bytes| format!("{:.1} KiB", bytes as f64 / 1024.0))
+}
+
+/// The subscribers' process (this binary again, with [`CLIENTS_ARG`]) and its reports.
+struct Clients {
+    child: Child,
+    reports: mpsc::UnboundedReceiver<anyhow::Result<Report>>,
+}
+
+impl Clients {
+    fn start(orders: &Orders) -> anyhow::Result<Clients> {
+        let binary = std::env::current_exe().context("the bench binary's path")?;
+        let mut child = Command::new(binary)
+            .arg(CLIENTS_ARG)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("could not start the subscribers' process")?;
+        let mut stdin = child.stdin.take().context("the subscribers' stdin")?;
+        let stdout = child.stdout.take().context("the subscribers' stdout")?;
+        let mut clients = Clients { child, reports: read_reports(stdout) };
+        let sent = serde_json::to_writer(&mut stdin, orders).map_err(anyhow::Error::from);
+        if let Err(err) = sent.and_then(|()| Ok(stdin.write_all(b"\n")?)) {
+            clients.stop();
+            return Err(err.context("could not give the subscribers their orders"));
+        }
+        Ok(clients)
+    }
+
+    async fn next(&mut self) -> anyhow::Result<Report> {
+        match tokio::time::timeout(PATIENCE, self.reports.recv()).await {
+            Ok(Some(report)) => report,
+            Ok(None) => bail!("the subscribers' process ended early (its errors are above)"),
+            Err(_) => bail!("the subscribers' process said nothing for {} s", PATIENCE.as_secs()),
+        }
+    }
+
+    /// Waits for the process to exit after its last report.
+    fn finish(mut self) -> anyhow::Result<()> {
+        let status = self.child.wait()?;
+        ensure!(status.success(), "the subscribers' process ended with {status}");
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Drop for Clients {
+    /// A failed run must not leave 10,000 sockets open in an orphan.
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The process's stdout, one report a line, read on a thread of its own.
+fn read_reports(stdout: ChildStdout) -> mpsc::UnboundedReceiver<anyhow::Result<Report>> {
+    let (sender, receiver) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let report = line
+                .map_err(anyhow::Error::from)
+                .and_then(|line| serde_json::from_str(&line).context("a report that does not decode"));
+            if sender.send(report).is_err() {
+                return;
+            }
+        }
+    });
+    receiver
 }
 
 /// One verification, as its answer tells it, and when the answer reached the client.
@@ -189,115 +266,6 @@ async fn verify(client: &reqwest::Client, address: &str, token: &str, id: &str) 
         finished_at: parse_time(&verification["finishedAt"])?,
         returned,
     })
-}
-
-/// Opens a socket, completes `connection_init` and subscribes to the team's verifications.
-async fn subscribe(address: &str, token: &str, team: String) -> anyhow::Result<Socket> {
-    let mut request = format!("{}/graphql/ws", address.replace("http://", "ws://")).into_client_request()?;
-    request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
-    // tungstenite reads into 128 KiB per socket by default; the events are a few hundred bytes,
-    // and the memory per subscriber should be the service's, not the bench client's.
-    let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
-    let (mut socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true).await?;
-    let init =
-        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
-    socket.send(Message::text(init.to_string())).await?;
-    let ack = next_message(&mut socket).await?;
-    ensure!(ack["type"] == "connection_ack", "connection_init answered {ack}");
-    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": SUBSCRIPTION, "variables": { "team": team } } });
-    socket.send(Message::text(subscribe.to_string())).await?;
-    Ok(socket)
-}
-
-/// When one verification's events reached a subscriber.
-struct Received {
-    started_arrived: DateTime<Utc>,
-    finished_arrived: DateTime<Utc>,
-    /// The `finishedAt` the event carried.
-    finished_at: DateTime<Utc>,
-}
-
-/// Notes when each message arrives, counting FINISHED events in `finished`, until it has seen
-/// every verification. Answers what it received and the socket, still open. Messages are only
-/// looked at here; they are decoded afterwards, so the bench's clients spend as little as they
-/// can of the cores the service needs while events are delivered.
-async fn listen(mut socket: Socket, finished: Arc<AtomicUsize>) -> anyhow::Result<(Vec<Received>, Socket)> {
-    let mut arrivals = Vec::with_capacity(2 * VERIFICATIONS);
-    let mut seen = 0;
-    while seen < VERIFICATIONS {
-        let text = tokio::time::timeout(Duration::from_secs(60), next_text(&mut socket))
-            .await
-            .context("no event for a minute")??;
-        let arrived = Utc::now();
-        if text.contains("\"FINISHED\"") {
-            seen += 1;
-            finished.fetch_add(1, Ordering::SeqCst);
-        }
-        arrivals.push((arrived, text));
-    }
-    Ok((decode(arrivals)?, socket))
-}
-
-/// Pairs each verification's STARTED and FINISHED events, as they arrived.
-fn decode(arrivals: Vec<(DateTime<Utc>, String)>) -> anyhow::Result<Vec<Received>> {
-    let mut received = Vec::with_capacity(VERIFICATIONS);
-    let mut started_arrived = None;
-    for (arrived, text) in arrivals {
-        let message: Value = serde_json::from_str(&text)?;
-        if message["type"] != "next" {
-            bail!("the subscription answered {message}");
-        }
-        let event = &message["payload"]["data"]["verificationEvents"];
-        match event["phase"].as_str() {
-            Some("STARTED") => started_arrived = Some(arrived),
-            Some("FINISHED") => received.push(Received {
-                started_arrived: started_arrived.take().context("FINISHED came without STARTED")?,
-                finished_arrived: arrived,
-                finished_at: parse_time(&event["verification"]["finishedAt"])?,
-            }),
-            _ => bail!("unexpected event {event}"),
-        }
-    }
-    Ok(received)
-}
-
-/// The next protocol message as text, skipping pings and keep-alives.
-async fn next_text(socket: &mut Socket) -> anyhow::Result<String> {
-    loop {
-        match socket.next().await.context("the socket closed")?? {
-            Message::Text(text) => {
-                let keep_alive = [r#""type":"ping""#, r#""type":"pong""#, r#""type":"ka""#]
-                    .iter()
-                    .any(|kind| text.contains(kind));
-                if !keep_alive {
-                    return Ok(text.as_str().to_owned());
-                }
-            }
-            Message::Close(frame) => bail!("the socket closed: {frame:?}"),
-            _ => continue,
-        }
-    }
-}
-
-/// The next protocol message, skipping pings and keep-alives.
-async fn next_message(socket: &mut Socket) -> anyhow::Result<Value> {
-    loop {
-        match socket.next().await.context("the socket closed")?? {
-            Message::Text(text) => {
-                let message: Value = serde_json::from_str(&text)?;
-                if !matches!(message["type"].as_str(), Some("ping" | "pong" | "ka")) {
-                    return Ok(message);
-                }
-            }
-            Message::Close(frame) => bail!("the socket closed: {frame:?}"),
-            _ => continue,
-        }
-    }
-}
-
-fn parse_time(value: &Value) -> anyhow::Result<DateTime<Utc>> {
-    let text = value.as_str().with_context(|| format!("{value} is not a time"))?;
-    Ok(DateTime::parse_from_rfc3339(text)?.with_timezone(&Utc))
 }
 
 fn millis(delta: chrono::TimeDelta) -> f64 {

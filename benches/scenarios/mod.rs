@@ -2,6 +2,7 @@
 //! and answers the summary lines it ends with.
 
 pub mod fanout;
+pub mod fanout_clients;
 pub mod list;
 mod list_load;
 pub mod list_peers;

@@ -15,6 +15,7 @@
 mod postgres;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
@@ -309,6 +310,13 @@ impl EventBus {
     pub fn subscribers(&self) -> usize {
         self.local.events.receiver_count()
     }
+
+    /// How many access changes this instance has heard of (or may have missed). It grows before
+    /// each access event reaches a subscriber, so an access check that began when it stood at
+    /// the value a subscriber reads now saw every change that subscriber heard of.
+    pub fn access_changes(&self) -> u64 {
+        self.local.access_changes.load(Ordering::SeqCst)
+    }
 }
 
 /// This instance's end of the bus: every event to subscriptions, what it invalidates to caches.
@@ -316,6 +324,8 @@ impl EventBus {
 struct Relay {
     events: broadcast::Sender<Arc<Event>>,
     invalidations: broadcast::Sender<Invalidation>,
+    /// See `EventBus::access_changes`.
+    access_changes: Arc<AtomicU64>,
 }
 
 impl Relay {
@@ -323,6 +333,7 @@ impl Relay {
         Relay {
             events: broadcast::channel(BUFFER).0,
             invalidations: broadcast::channel(INVALIDATION_BUFFER).0,
+            access_changes: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -330,7 +341,10 @@ impl Relay {
     /// watching.
     fn send(&self, event: Event) {
         let invalidation = match &event {
-            Event::Access(change) => Some(Invalidation::Access(change.clone())),
+            Event::Access(change) => {
+                self.access_changes.fetch_add(1, Ordering::SeqCst);
+                Some(Invalidation::Access(change.clone()))
+            }
             Event::Connection(change) => Some(Invalidation::Connection(change.connection_id)),
             Event::Verification(_) | Event::App(_) => None,
         };
@@ -341,6 +355,7 @@ impl Relay {
     }
 
     fn may_have_missed(&self) {
+        self.access_changes.fetch_add(1, Ordering::SeqCst);
         let _ = self.invalidations.send(Invalidation::Everything);
     }
 }

@@ -9,6 +9,7 @@ pub mod limits;
 pub mod loaders;
 mod mutation;
 mod query;
+mod rechecks;
 mod runtime;
 mod subscription;
 mod team_mutation;
@@ -32,6 +33,7 @@ use ids::{decode_cursor, encode_cursor, page_size};
 use limits::{AdmittedDocuments, CallerBuckets, RequestCalls, RequestLimits};
 use mutation::ConnectionMutation;
 use query::QueryRoot;
+use rechecks::Rechecks;
 use subscription::SubscriptionRoot;
 use team_mutation::TeamMutation;
 use types::PageInfo;
@@ -65,6 +67,7 @@ struct Schemas {
     limits: RequestLimits,
     admitted: AdmittedDocuments,
     callers: Arc<CallerBuckets>,
+    rechecks: Arc<Rechecks>,
     by_batch_size: Vec<OnceLock<InnerSchema>>,
 }
 
@@ -75,6 +78,7 @@ impl Schemas {
             Schema::build(QueryRoot, MutationRoot::default(), SubscriptionRoot)
                 .data(self.state.clone())
                 .data(self.callers.clone())
+                .data(self.rechecks.clone())
                 .limit_complexity((self.limits.max_complexity / size).max(1))
                 .limit_directives(MAX_DIRECTIVES_PER_FIELD)
                 .finish()
@@ -185,8 +189,10 @@ pub enum Caller {
 pub fn build_schema(state: AppState, limits: RequestLimits) -> AppSchema {
     runtime::start();
     let callers = Arc::new(CallerBuckets::new(limits.provider_calls));
+    let rechecks = Arc::new(Rechecks::new(state.events.clone(), state.db.clone()));
     let by_batch_size = (0..limits.max_batch.max(1)).map(|_| OnceLock::new()).collect();
-    let schemas = Schemas { state, limits, admitted: AdmittedDocuments::default(), callers, by_batch_size };
+    let schemas =
+        Schemas { state, limits, admitted: AdmittedDocuments::default(), callers, rechecks, by_batch_size };
     schemas.for_batch_of(1);
     AppSchema(Arc::new(schemas))
 }

@@ -6,7 +6,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sea_orm::DatabaseConnection;
 
 use async_graphql::{Context, Enum, ID, SimpleObject, Subscription};
 use futures_util::Stream;
@@ -16,6 +15,7 @@ use tokio::sync::watch;
 use tokio::time::Sleep;
 
 use super::ids::parse_id;
+use super::rechecks::{Recheck, Rechecks};
 use super::types::app::AppHealth;
 use super::types::connection::Verification;
 use super::types::enums::ConnectionStatus;
@@ -160,11 +160,17 @@ async fn team_events(
     let team: TeamId = parse_id(team_id, "teamId")?;
     let state = state(ctx)?;
     let principal = caller(ctx)?.clone();
+    let rechecks = ctx
+        .data::<Arc<Rechecks>>()
+        .map_err(|_| {
+            AppError::internal(anyhow::anyhow!("the schema was built without its access re-checks"))
+        })?
+        .clone();
     access::team_access(&state.db, &principal, team).await?;
     let (receiver, closing) = state.events.subscribe();
     let closing = Box::pin(shutdown(closing));
     let expiry = principal.expires_at().map(|deadline| Box::pin(sleep_until(deadline)));
-    let watch = Watch { receiver, closing, expiry, team, principal, db: state.db.clone(), ended: false };
+    let watch = Watch { receiver, closing, expiry, team, principal, rechecks, ended: false };
     Ok(of_team(watch))
 }
 
@@ -178,7 +184,8 @@ struct Watch {
     expiry: Option<Pin<Box<Sleep>>>,
     team: TeamId,
     principal: Principal,
-    db: DatabaseConnection,
+    /// Shared with every subscription: many of them ask at once (see `rechecks`).
+    rechecks: Arc<Rechecks>,
     ended: bool,
 }
 
@@ -215,27 +222,25 @@ fn of_team(watch: Watch) -> impl Stream<Item = AppResult<Arc<Event>>> {
                 }
                 Err(RecvError::Closed) => return None,
             };
-            if recheck && let Some(refusal) = refusal(&watch.db, &watch.principal, watch.team).await {
+            if !recheck {
+                continue;
+            }
+            // A database hiccup (`Unknown`) is no reason to cut a dashboard off; the next change
+            // checks again.
+            let answer = watch.rechecks.still_allowed(&watch.principal, watch.team).await;
+            if answer == Recheck::Refused {
                 watch.ended = true;
-                return Some((Err(refusal), watch));
+                return Some((Err(refused()), watch));
             }
         }
     })
 }
 
-/// Why the subscription's caller may no longer see its team, if it may not.
-async fn refusal(db: &DatabaseConnection, principal: &Principal, team: TeamId) -> Option<AppError> {
-    match access::still_allowed(db, principal, team).await {
-        Ok(true) => None,
-        Ok(false) => Some(AppError::Forbidden(
-            "this subscription ended: its token was revoked or expired, or its user left the team".into(),
-        )),
-        Err(err) => {
-            // A database hiccup is no reason to cut a dashboard off; the next change checks again.
-            tracing::warn!(error = %err, team_id = %team, "could not re-check a subscriber's access");
-            None
-        }
-    }
+/// What a subscription whose caller may no longer see its team ends with.
+fn refused() -> AppError {
+    AppError::Forbidden(
+        "this subscription ended: its token was revoked or expired, or its user left the team".into(),
+    )
 }
 
 /// Completes when the service starts shutting down.

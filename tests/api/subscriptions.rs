@@ -11,7 +11,8 @@ use crate::ws::{Protocol, Subscriber};
 
 on_every_database!(
     a_manual_verify_streams_started_then_finished,
-    connection_changes_stream_their_kind_and_status
+    connection_changes_stream_their_kind_and_status,
+    every_subscription_of_a_revoked_token_ends_and_other_callers_go_on
 );
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -19,6 +20,8 @@ const VERIFICATIONS: &str = "subscription($t: ID!) { verificationEvents(teamId: 
 const CONNECTIONS: &str =
     "subscription($t: ID!) { connectionEvents(teamId: $t) { connectionId kind status previousStatus } }";
 const VERIFY: &str = "mutation($id: ID!) { verifyConnection(id: $id) { outcome } }";
+const CREATE_TOKEN: &str =
+    "mutation($i: CreateApiTokenInput!) { createApiToken(input: $i) { token apiToken { id } } }";
 
 async fn a_manual_verify_streams_started_then_finished(app: TestApp) {
     let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
@@ -90,6 +93,61 @@ async fn connection_changes_stream_their_kind_and_status(app: TestApp) {
     assert_eq!(deleted["kind"], "DELETED");
     assert!(deleted["status"].is_null());
     assert_eq!(deleted["previousStatus"], "ACTIVE");
+}
+
+/// The subscriptions of one token and team re-check their access together, once: every one of
+/// them must still end, on every socket, and a subscription of the same team under another
+/// token must not.
+async fn every_subscription_of_a_revoked_token_ends_and_other_callers_go_on(app: TestApp) {
+    let admin = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    let created = app
+        .ok(
+            &admin.token,
+            CREATE_TOKEN,
+            json!({ "i": { "name": "wall", "kind": "SERVICE", "teamId": admin.team_id } }),
+        )
+        .await;
+    let token = created["createApiToken"]["token"].as_str().unwrap().to_owned();
+    let team = json!({ "t": admin.team_id });
+    let before = app.state.events.subscribers();
+    let connect = async |token: &str| {
+        Subscriber::connect(&app.address, "/graphql/ws", Protocol::TransportWs, token).await.unwrap()
+    };
+    let mut both = connect(&token).await;
+    both.subscribe("v", VERIFICATIONS, team.clone()).await;
+    both.subscribe("c", CONNECTIONS, team.clone()).await;
+    let mut one = connect(&token).await;
+    one.subscribe("c", CONNECTIONS, team.clone()).await;
+    let mut kept = connect(&admin.token).await;
+    kept.subscribe("c", CONNECTIONS, team.clone()).await;
+    wait_for_subscriber(&app.state, before + 3).await;
+
+    let id = created["createApiToken"]["apiToken"]["id"].clone();
+    app.ok(&admin.token, "mutation($id: ID!) { revokeApiToken(id: $id) { id } }", json!({ "id": id })).await;
+    for (subscriber, ids) in [(&mut both, vec!["v", "c"]), (&mut one, vec!["c"])] {
+        let mut open = ids.clone();
+        while !open.is_empty() {
+            let message = tokio::time::timeout(WAIT, subscriber.next_message())
+                .await
+                .expect("the subscription ends")
+                .expect("the socket stays open");
+            let subscription = message["id"].as_str().expect("a subscription's message").to_owned();
+            match message["type"].as_str() {
+                Some("next") => {
+                    assert_eq!(
+                        message["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN",
+                        "{message}"
+                    )
+                }
+                Some("complete") => open.retain(|id| *id != subscription),
+                _ => panic!("unexpected {message}"),
+            }
+        }
+    }
+
+    let created = app.create_api_key_connection(&admin, "Acme key", "sk-a").await;
+    let event = kept.next_data(WAIT).await.expect("the other token's subscription goes on");
+    assert_eq!(event["data"]["connectionEvents"]["connectionId"], created.as_str(), "{event}");
 }
 
 #[tokio::test]
