@@ -122,9 +122,16 @@ impl From<sea_orm::DbErr> for AppError {
     }
 }
 
+impl AppError {
+    /// Whether this is the database's overload (see `is_busy`): worth trying again shortly.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, AppError::Unavailable { .. })
+    }
+}
+
 /// Overload rather than a fault: the pool had no connection free in time, or SQLite's write
 /// lock stayed taken past the busy timeout.
-fn is_busy(err: &sea_orm::DbErr) -> bool {
+pub fn is_busy(err: &sea_orm::DbErr) -> bool {
     match err {
         sea_orm::DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout) => true,
         other => {

@@ -4,6 +4,7 @@
 //! shutdown the sweep stops claiming, finishes what it holds and gives back the rest. The
 //! outbox dispatcher (`run_dispatcher`) publishes events and sends webhooks as changes commit.
 
+mod busy;
 mod dispatch;
 mod incidents;
 mod rate;

@@ -19,12 +19,13 @@ use futures_util::{FutureExt, StreamExt, future, stream};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use super::busy::retry_when_busy;
 use super::rate::AppPace;
 use crate::connections::{self, CheckedConnection};
 use crate::domain::{
     Actor, AppTally, Connection, ConnectionId, DEGRADED_PROBES, DEGRADED_RECHECK_MINUTES, VerificationOutcome,
 };
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store;
 use crate::store::WriteTurns;
@@ -130,11 +131,12 @@ async fn claim_all(
     let lease = chrono::Duration::from_std(config.check_lease).unwrap_or(chrono::Duration::minutes(5));
     let mut total = 0;
     while !stop.load(Ordering::Relaxed) {
-        let now = Utc::now();
-        let batch = {
+        let batch = retry_when_busy("claim due connections", crate::error::is_busy, || async {
             let _turn = writes.take().await;
-            store::checks::claim_due(&state.db, claim, now, now + lease, config.check_batch).await?
-        };
+            let now = Utc::now();
+            store::checks::claim_due(&state.db, claim, now, now + lease, config.check_batch).await
+        })
+        .await?;
         if batch.is_empty() {
             break;
         }
@@ -314,10 +316,11 @@ async fn record_all(
         if received == 0 {
             break;
         }
-        let written = {
+        let written = retry_when_busy("record a batch of checks", AppError::is_busy, || async {
             let _turn = writes.take().await;
-            connections::record_scheduled_checks(&state, &actor, &claim, &batch).await?
-        };
+            connections::record_scheduled_checks(&state, &actor, &claim, &batch).await
+        })
+        .await?;
         recorded += written;
         dropped += batch.len() as u64 - written;
         batch.clear();

@@ -533,3 +533,35 @@ async fn a_batch_of_results_reads_back_as_the_sweep_announced_it(app: TestApp) {
         "recording releases the claim"
     );
 }
+
+/// Another process holds SQLite's write lock past the busy timeout while a sweep starts (on
+/// one file, a second instance or a burst of writes can): the sweep waits and tries again
+/// instead of failing, and records every check once the lock is free.
+#[tokio::test]
+async fn a_sweep_waits_out_a_database_busy_past_its_timeout() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else { return };
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    crm_ok(&app).await;
+    let ids = [crm_connection(&app, &member, "key-1").await, crm_connection(&app, &member, "key-2").await];
+    make_all_due(&app).await;
+
+    // One connection of its own, so BEGIN and COMMIT run on the same one.
+    let mut options = sea_orm::ConnectOptions::new(app.database_url.clone());
+    options.max_connections(1).sqlx_logging(false);
+    let other = sea_orm::Database::connect(options).await.unwrap();
+    use sea_orm::ConnectionTrait;
+    other.execute_unprepared("BEGIN IMMEDIATE").await.unwrap();
+    let holder = tokio::spawn(async move {
+        // Past SQLite's busy timeout of 5 s, so the sweep's first claim fails as busy.
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        other.execute_unprepared("COMMIT").await.unwrap();
+    });
+
+    let report = run_due_checks(&app.state).await.expect("the sweep waits out the lock");
+    holder.await.unwrap();
+    assert_eq!((report.claimed, report.recorded, report.skipped), (2, 2, 0), "{report:?}");
+    for id in &ids {
+        let health = app.ok(&member.token, HEALTH, json!({ "id": id })).await;
+        assert_eq!(health["connection"]["lastVerification"]["outcome"], "OK", "{id}: {health:#}");
+    }
+}

@@ -129,11 +129,14 @@ async fn no_refresh_token_is_lost_to_sweeps_checks_and_reads_on_two_instances(ap
             assert!(token.is_some_and(|t| t.starts_with("access-token-secret-")), "round {round}: {read:#}");
         }
         for check in &checks {
-            // A check may lose the race to record against another (CONFLICT); it never fails.
+            // A check may lose the race to record against another (CONFLICT), or, in this burst
+            // on one SQLite file, be told to retry when the database stays busy past its
+            // timeouts (UNAVAILABLE, with `retryAfter`); it never fails otherwise.
             if check.get("errors").is_none() {
                 assert_eq!(check["data"]["verifyConnection"]["outcome"], "OK", "round {round}: {check:#}");
             } else {
-                assert_eq!(crate::helpers::error_code(check), "CONFLICT", "round {round}: {check:#}");
+                let code = crate::helpers::error_code(check);
+                assert!(["CONFLICT", "UNAVAILABLE"].contains(&code.as_str()), "round {round}: {check:#}");
             }
         }
         let requests = s.provider.token_requests() - before;
