@@ -24,8 +24,8 @@ where
     F: Future<Output = Result<T, E>>,
     W: FnMut() -> F,
 {
-    let mut pause = FIRST_PAUSE;
-    for attempt in 1.. {
+    let (mut attempt, mut pause) = (1, FIRST_PAUSE);
+    loop {
         match write().await {
             Err(err) if busy(&err) && attempt < ATTEMPTS => {
                 tracing::warn!(
@@ -35,12 +35,12 @@ where
                     "the database was too busy to {what}; trying again"
                 );
                 tokio::time::sleep(pause).await;
+                attempt += 1;
                 pause *= 2;
             }
             done => return done,
         }
     }
-    unreachable!("the loop returns by its last attempt")
 }
 
 #[cfg(test)]
