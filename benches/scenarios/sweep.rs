@@ -11,10 +11,16 @@
 //! The ideal is N x latency / concurrency (of all instances together). The provider measures how
 //! long it had at least one request in flight; the rest of the wall time no check was running
 //! (the first claim, the last records).
+//!
+//! Before each sweep the bench sends the same requests itself, as many at once, with nothing
+//! else running: no database, no service. That floor is what this machine's cores allow for the
+//! HTTP alone (client, provider and loopback share them), so the run prints the sweep against
+//! it as well as against the ideal.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use futures_util::StreamExt;
 use plugboard::scheduler::run_due_checks;
 use plugboard::state::AppState;
 use plugboard::store::entities::{audit_event, verification};
@@ -100,6 +106,15 @@ async fn measure(
         })
         .collect();
 
+    let floor = http_floor(provider, count).await?;
+    println!(
+        "{label}: floor: the bench alone sent the {count} requests, {CONCURRENCY} at a time, in {} ({:.2} x the \
+         ideal) with {} of CPU",
+        secs(floor.wall),
+        floor.wall.as_secs_f64() / (LATENCY * count as u32 / CONCURRENCY as u32).as_secs_f64(),
+        floor.cpu.map_or("unknown".into(), secs),
+    );
+
     let reset = process::reset_peak_rss();
     let rss_before = process::rss();
     let busy_before = provider.busy();
@@ -155,6 +170,11 @@ async fn measure(
         secs(wall),
         secs(ideal),
         LATENCY.as_millis()
+    );
+    println!(
+        "{label}: the sweep took {:.2} x the floor's {} (HTTP alone, same requests and concurrency)",
+        wall.as_secs_f64() / floor.wall.as_secs_f64(),
+        secs(floor.wall)
     );
     println!(
         "{label}: checks in flight during {} ({:.0}% of the wall); no check in flight during {} (claiming and \
@@ -215,13 +235,44 @@ async fn measure(
     Ok(Summary::new(
         format!(
             "{label}: {recorded} checks in {}, ideal {}, ratio {ratio:.2} (target <= {target}); peak RSS {} (target \
-             <= 200 MB); {per_second:.0} recorded checks/s",
+             <= 200 MB); {per_second:.0} recorded checks/s; HTTP alone {} ({:.2} x ideal), the sweep {:.2} x that",
             secs(wall),
             secs(ideal),
             peak.map_or("unknown".into(), mib),
+            secs(floor.wall),
+            floor.wall.as_secs_f64() / ideal.as_secs_f64(),
+            wall.as_secs_f64() / floor.wall.as_secs_f64(),
         ),
         complete && ratio <= target && rss_met,
     ))
+}
+
+/// What the HTTP of a sweep costs on its own here.
+struct Floor {
+    wall: Duration,
+    cpu: Option<Duration>,
+}
+
+/// Sends `count` verification requests to the provider, `CONCURRENCY` at a time, from one
+/// client with the service's connection reuse and nothing else: no claims, secrets, records
+/// or events. Every answer must be a success, or the floor is not what the sweep does.
+async fn http_floor(provider: &Provider, count: usize) -> anyhow::Result<Floor> {
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/models", provider.url);
+    let cpu_before = process::cpu_time();
+    let started = Instant::now();
+    let mut answers = futures_util::stream::iter(0..count)
+        .map(|_| {
+            let request = client.get(&url).bearer_auth("sk-bench-floor");
+            async move { request.send().await?.error_for_status()?.bytes().await }
+        })
+        .buffer_unordered(CONCURRENCY);
+    while let Some(answer) = answers.next().await {
+        answer.context("the provider failed a floor request")?;
+    }
+    let wall = started.elapsed();
+    let cpu = process::cpu_time().zip(cpu_before).map(|(after, before)| after - before);
+    Ok(Floor { wall, cpu })
 }
 
 /// Waits until the dispatchers have published every staged event. Answers how long that took,
