@@ -20,11 +20,11 @@ use chrono::{SecondsFormat, SubsecRound, Utc};
 use futures_util::SinkExt;
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
@@ -34,7 +34,7 @@ use crate::harness::stats::ms;
 
 /// Between a round's STARTED fan-out and its FINISHED one, as a check against a provider takes.
 const CHECK: Duration = Duration::from_millis(5);
-/// Chooses the writers: `socket` (a task per socket) or a number of tasks sharing the sockets.
+/// Chooses the writers' threads: `workers` (the default) or `one-thread`.
 const WRITERS_VAR: &str = "PLUGBOARD_BENCH_FLOOR_WRITERS";
 
 type Socket = WebSocketStream<TcpStream>;
@@ -84,32 +84,28 @@ pub async fn run(count: usize, rounds: usize, pause: Duration) -> anyhow::Result
     Ok(delivery)
 }
 
-/// Who writes the sockets.
+/// Which threads write the sockets.
 #[derive(Debug, Clone, Copy)]
 enum Writers {
-    /// A task per socket, each woken by a broadcast of the event (the service's shape).
-    PerSocket,
-    /// This many tasks, each writing its share of the sockets in a loop.
-    Groups(usize),
+    /// The bench's runtime, all its worker threads.
+    Workers,
+    /// A single-threaded runtime on a thread of its own.
+    OneThread,
 }
 
 impl Writers {
     fn from_env() -> anyhow::Result<Writers> {
-        match std::env::var(WRITERS_VAR) {
-            Err(_) => Ok(Writers::Groups(std::thread::available_parallelism().map_or(1, |n| n.get()))),
-            Ok(value) if value == "socket" => Ok(Writers::PerSocket),
-            Ok(value) => match value.parse() {
-                Ok(groups) if groups > 0 => Ok(Writers::Groups(groups)),
-                _ => bail!("{WRITERS_VAR} must be `socket` or a number of writing tasks, not {value:?}"),
-            },
+        match std::env::var(WRITERS_VAR).as_deref() {
+            Err(_) | Ok("workers") => Ok(Writers::Workers),
+            Ok("one-thread") => Ok(Writers::OneThread),
+            Ok(other) => bail!("{WRITERS_VAR} must be `workers` or `one-thread`, not {other:?}"),
         }
     }
 
-    fn describe(self) -> String {
+    fn describe(self) -> &'static str {
         match self {
-            Writers::PerSocket => "a task per socket".into(),
-            Writers::Groups(1) => "one task".into(),
-            Writers::Groups(groups) => format!("{groups} tasks"),
+            Writers::Workers => "a task per socket on every worker thread",
+            Writers::OneThread => "a task per socket on one thread",
         }
     }
 }
@@ -134,38 +130,37 @@ struct Floor {
     address: SocketAddr,
     shared: Arc<Shared>,
     acceptor: JoinHandle<()>,
-    sender: Sender,
-}
-
-/// Where the acceptor hands each subscribed socket, and the fan-out each event.
-enum Sender {
-    PerSocket(broadcast::Sender<Event>),
-    Groups { groups: Vec<mpsc::UnboundedSender<Command>>, tasks: Vec<JoinHandle<()>> },
+    events: broadcast::Sender<Event>,
+    /// With [`Writers::OneThread`]: the thread, and what ends its runtime.
+    thread: Option<(oneshot::Sender<()>, std::thread::JoinHandle<()>)>,
 }
 
 impl Floor {
     async fn start(writers: Writers) -> anyhow::Result<Floor> {
-        let listener = TcpListener::bind("127.0.0.1:0").await.context("the floor's listener")?;
+        // Bound here, registered with the runtime that serves it (in `accept`).
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").context("the floor's listener")?;
+        listener.set_nonblocking(true)?;
         let address = listener.local_addr()?;
         let shared = Arc::new(Shared::default());
-        let (sender, joining) = match writers {
-            Writers::PerSocket => {
-                // Two events a round, and every round reaches everyone before the next.
-                let (events, _) = broadcast::channel(16);
-                (Sender::PerSocket(events.clone()), Joining::PerSocket(events))
-            }
-            Writers::Groups(count) => {
-                let (mut groups, mut tasks) = (Vec::new(), Vec::new());
-                for _ in 0..count {
-                    let (commands, commands_in) = mpsc::unbounded_channel();
-                    tasks.push(tokio::spawn(write_group(commands_in, shared.clone())));
-                    groups.push(commands);
-                }
-                (Sender::Groups { groups: groups.clone(), tasks }, Joining::Groups(groups))
+        // Two events a round, and every round reaches everyone before the next.
+        let (events, _) = broadcast::channel(16);
+        let (runtime, thread) = match writers {
+            Writers::Workers => (tokio::runtime::Handle::current(), None),
+            Writers::OneThread => {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                let handle = runtime.handle().clone();
+                let (end, ended) = oneshot::channel::<()>();
+                let thread = std::thread::Builder::new()
+                    .name("c-floor".into())
+                    .spawn(move || {
+                        let _ = runtime.block_on(ended);
+                    })
+                    .context("the floor's thread")?;
+                (handle, Some((end, thread)))
             }
         };
-        let acceptor = tokio::spawn(accept(listener, joining, shared.clone()));
-        Ok(Floor { address, shared, acceptor, sender })
+        let acceptor = runtime.spawn(accept(listener, events.clone(), shared.clone()));
+        Ok(Floor { address, shared, acceptor, events, thread })
     }
 
     /// One round: STARTED to every socket, then after [`CHECK`] FINISHED, stamped with the
@@ -176,45 +171,29 @@ impl Floor {
         let id = self.shared.id.get().context("no subscriber subscribed")?;
         let started = event(id, connection, None);
         let started_at = Utc::now();
-        self.send(started)?;
+        self.events.send(started).ok().context("no socket is listening")?;
         tokio::time::sleep(CHECK).await;
         // To the microsecond, as the event carries it.
         let finished_at = Utc::now().trunc_subsecs(6);
-        self.send(event(id, connection, Some(&finished_at.to_rfc3339_opts(SecondsFormat::Micros, true))))?;
+        let finished = event(id, connection, Some(&finished_at.to_rfc3339_opts(SecondsFormat::Micros, true)));
+        self.events.send(finished).ok().context("no socket is listening")?;
         Ok(Round { started_at, finished_at, returned: None })
-    }
-
-    fn send(&self, event: Event) -> anyhow::Result<()> {
-        match &self.sender {
-            Sender::PerSocket(events) => {
-                events.send(event).ok().context("no socket is listening")?;
-            }
-            Sender::Groups { groups, .. } => {
-                for group in groups {
-                    group.send(Command::Write(event.clone())).ok().context("a writer ended")?;
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Closes every socket and waits until they are closed.
     async fn stop(self) -> anyhow::Result<()> {
         self.acceptor.abort();
         let _ = self.acceptor.await;
-        match self.sender {
-            Sender::PerSocket(events) => drop(events),
-            Sender::Groups { groups, tasks } => {
-                drop(groups);
-                for task in tasks {
-                    task.await.context("a floor writer failed")?;
-                }
-            }
-        }
+        // The writers end when the events do, and drop their sockets.
+        drop(self.events);
         let started = Instant::now();
         while self.shared.subscribed.load(Ordering::SeqCst) > 0 {
             ensure!(started.elapsed() < PATIENCE, "the floor's sockets did not all close");
             tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if let Some((end, thread)) = self.thread {
+            let _ = end.send(());
+            thread.join().ok().context("the floor's thread panicked")?;
         }
         Ok(())
     }
@@ -237,18 +216,6 @@ fn event(id: &str, connection: &str, finished_at: Option<&str>) -> Event {
     Event(Message::text(message.to_string()))
 }
 
-/// Where the acceptor puts a subscribed socket.
-enum Joining {
-    PerSocket(broadcast::Sender<Event>),
-    Groups(Vec<mpsc::UnboundedSender<Command>>),
-}
-
-/// What a group of sockets' writer is told: a socket joins, or an event is to be written.
-enum Command {
-    Join(Socket),
-    Write(Event),
-}
-
 /// A subscribed socket with its writer; counted in [`Shared::subscribed`] until it is dropped.
 struct Subscriber {
     socket: Socket,
@@ -269,10 +236,17 @@ impl Drop for Subscriber {
     }
 }
 
-/// Accepts sockets until aborted; each one's handshake runs in a task of its own, then it joins
-/// its writer (the groups in turn).
-async fn accept(listener: TcpListener, joining: Joining, shared: Arc<Shared>) {
-    for turn in 0.. {
+/// Accepts sockets until aborted; each one's handshake, then its writes, run in a task of its
+/// own, which listens to the events from before its handshake so that it misses none.
+async fn accept(listener: std::net::TcpListener, events: broadcast::Sender<Event>, shared: Arc<Shared>) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(err) => {
+            eprintln!("c's floor: could not listen: {err}");
+            return;
+        }
+    };
+    loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(err) => {
@@ -281,25 +255,12 @@ async fn accept(listener: TcpListener, joining: Joining, shared: Arc<Shared>) {
                 continue;
             }
         };
-        let shared = shared.clone();
-        match &joining {
-            Joining::PerSocket(events) => {
-                let events = events.subscribe();
-                tokio::spawn(async move {
-                    if let Some(socket) = subscribe(stream, &shared).await {
-                        write_one(Subscriber::join(socket, shared), events).await;
-                    }
-                });
+        let (shared, events) = (shared.clone(), events.subscribe());
+        tokio::spawn(async move {
+            if let Some(socket) = subscribe(stream, &shared).await {
+                write(Subscriber::join(socket, shared), events).await;
             }
-            Joining::Groups(groups) => {
-                let group = groups[turn % groups.len()].clone();
-                tokio::spawn(async move {
-                    if let Some(socket) = subscribe(stream, &shared).await {
-                        let _ = group.send(Command::Join(socket));
-                    }
-                });
-            }
-        }
+        });
     }
 }
 
@@ -319,15 +280,10 @@ async fn subscribe(stream: TcpStream, shared: &Shared) -> Option<Socket> {
 async fn greet(stream: TcpStream, shared: &Shared) -> anyhow::Result<Socket> {
     // As the service does: an event is one small write, sent at once.
     stream.set_nodelay(true)?;
-    let protocol = |_: &Request, mut response: Response| {
-        response
-            .headers_mut()
-            .insert("sec-websocket-protocol", HeaderValue::from_static("graphql-transport-ws"));
-        Ok(response)
-    };
     // The subscribers send two small messages; each event is written at once.
     let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
-    let mut socket = tokio_tungstenite::accept_hdr_async_with_config(stream, protocol, Some(config)).await?;
+    let mut socket =
+        tokio_tungstenite::accept_hdr_async_with_config(stream, answer_protocol, Some(config)).await?;
     let init = next_message(&mut socket).await?;
     ensure!(init["type"] == "connection_init", "expected connection_init, got {init}");
     socket.send(Message::text(r#"{"type":"connection_ack"}"#)).await?;
@@ -339,34 +295,20 @@ async fn greet(stream: TcpStream, shared: &Shared) -> anyhow::Result<Socket> {
     Ok(socket)
 }
 
-/// A task per socket: waits for each event and writes it.
-async fn write_one(mut subscriber: Subscriber, mut events: broadcast::Receiver<Event>) {
+/// Names the protocol in the handshake's answer: the clients require it.
+#[allow(clippy::result_large_err)] // The callback's type is tungstenite's.
+fn answer_protocol(_: &Request, mut response: Response) -> Result<Response, ErrorResponse> {
+    response.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static("graphql-transport-ws"));
+    Ok(response)
+}
+
+/// A socket's task: waits for each event and writes it. When FINISHED is sent before this socket
+/// had STARTED, it writes both back to back, as the service's actor does.
+async fn write(mut subscriber: Subscriber, mut events: broadcast::Receiver<Event>) {
     while let Ok(Event(message)) = events.recv().await {
         if let Err(err) = subscriber.socket.send(message).await {
             eprintln!("c's floor: a write failed: {err}");
             return;
-        }
-    }
-}
-
-/// A task for a share of the sockets: takes those that join, and writes each event to all of
-/// them in turn. Events that come while it writes wait in the channel, as the service's do.
-async fn write_group(mut commands: mpsc::UnboundedReceiver<Command>, shared: Arc<Shared>) {
-    let mut subscribers = Vec::new();
-    while let Some(command) = commands.recv().await {
-        match command {
-            Command::Join(socket) => subscribers.push(Subscriber::join(socket, shared.clone())),
-            Command::Write(Event(message)) => {
-                let mut failed = 0;
-                for subscriber in &mut subscribers {
-                    if subscriber.socket.send(message.clone()).await.is_err() {
-                        failed += 1;
-                    }
-                }
-                if failed > 0 {
-                    eprintln!("c's floor: {failed} writes failed");
-                }
-            }
         }
     }
 }
