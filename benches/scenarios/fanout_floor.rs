@@ -8,7 +8,13 @@
 //! is what the loopback sockets, the wake-ups and the clients on the same cores cost: the best
 //! any WebSocket server could do here, which says whether the service's target is in reach.
 //!
-//! The sockets are written by WRITERS, chosen by `PLUGBOARD_BENCH_FLOOR_WRITERS`.
+//! Each socket has a task that waits on a broadcast of the encoded events and writes them, spread
+//! over the runtime's worker threads (the service's shape, without its layers). That beat a few
+//! tasks each writing its share of the sockets in a loop (p99 314 ms against 454 ms with two and
+//! 503 ms with one, 2026-11-30), probably because a socket whose STARTED is still waiting when
+//! FINISHED is sent gets both back to back, where a loop first ends the whole STARTED fan-out.
+//! `PLUGBOARD_BENCH_FLOOR_WRITERS=one-thread` runs the same tasks on a thread of their own, to
+//! compare one writing thread with all of them.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,6 +39,8 @@ use super::fanout_crowd::{Clients, Delivery, PATIENCE, Round, deliveries};
 use crate::harness::stats::ms;
 
 /// Between a round's STARTED fan-out and its FINISHED one, as a check against a provider takes.
+/// The timer runs on the busy runtime, so it often fires 15-50 ms late; `finishedAt` is stamped
+/// when the FINISHED fan-out really begins, so the delays do not depend on it.
 const CHECK: Duration = Duration::from_millis(5);
 /// Chooses the writers' threads: `workers` (the default) or `one-thread`.
 const WRITERS_VAR: &str = "PLUGBOARD_BENCH_FLOOR_WRITERS";
