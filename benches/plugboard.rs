@@ -8,7 +8,7 @@
 //! a list, b sweep, c fan-out, d refresh storm, e key rotation, f proxy; `--quick` runs each with ten
 //! times fewer items, for a smoke run. `PLUGBOARD_BENCH_DATABASE_URL` (or
 //! `PLUGBOARD_TEST_DATABASE_URL`) adds scenario a on PostgreSQL; `PLUGBOARD_BENCH_LOG=1` shows the
-//! service's logs.
+//! service's logs; `PLUGBOARD_BENCH_FLOOR_WRITERS=one-thread` writes c's floor from one thread.
 
 mod harness;
 mod scenarios;

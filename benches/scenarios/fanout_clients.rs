@@ -16,6 +16,8 @@ use chrono::{DateTime, Utc};
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -32,7 +34,7 @@ const SILENCE: Duration = Duration::from_secs(60);
 
 const SUBSCRIPTION: &str = "subscription($team: ID!) { verificationEvents(teamId: $team) { connectionId phase verification { outcome finishedAt } } }";
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket = WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// What the service side asks for. The token travels on stdin, not on the command line, which
 /// every user of the machine can read.
@@ -205,8 +207,12 @@ async fn next_text(socket: &mut Socket) -> anyhow::Result<String> {
     }
 }
 
-/// The next protocol message, skipping pings and keep-alives.
-async fn next_message(socket: &mut Socket) -> anyhow::Result<Value> {
+/// The next protocol message, skipping pings and keep-alives; on either end of a socket (the
+/// floor's server reads its subscribers' messages with it too).
+pub async fn next_message<S>(socket: &mut WebSocketStream<S>) -> anyhow::Result<Value>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     loop {
         match socket.next().await.context("the socket closed")?? {
             Message::Text(text) => {

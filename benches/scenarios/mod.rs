@@ -3,6 +3,8 @@
 
 pub mod fanout;
 pub mod fanout_clients;
+mod fanout_crowd;
+mod fanout_floor;
 pub mod list;
 mod list_load;
 pub mod list_peers;
