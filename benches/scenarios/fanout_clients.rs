@@ -100,8 +100,8 @@ pub async fn run() -> anyhow::Result<()> {
         heard.push(listener.await??);
     }
     let mut sockets = Vec::with_capacity(heard.len());
-    for (events, socket) in heard {
-        report(&Report::Arrivals { events })?;
+    for (arrivals, socket) in heard {
+        report(&Report::Arrivals { events: decode(arrivals)? })?;
         sockets.push(socket);
     }
     // Closed only now: a subscriber hanging up would make the service work during the deliveries.
@@ -139,14 +139,14 @@ async fn subscribe(orders: &Orders) -> anyhow::Result<Socket> {
 /// Notes when each message arrives until it has seen `verifications` FINISHED events, and
 /// reports each verification that reached the last of the `subscribers` (counted in
 /// `finished`). Answers what it received and the socket, still open. Messages are only looked
-/// at here and decoded afterwards, so the clients spend as little as they can of the cores the
-/// service needs while events are delivered.
+/// at here and decoded once every listener is done: a listener that decoded as soon as it had
+/// its last event took cores from the last round's delivery to the others.
 async fn listen(
     mut socket: Socket,
     verifications: usize,
     subscribers: usize,
     finished: Arc<AtomicUsize>,
-) -> anyhow::Result<(Vec<Received>, Socket)> {
+) -> anyhow::Result<(Arrivals, Socket)> {
     let mut arrivals = Vec::with_capacity(2 * verifications);
     let mut seen = 0;
     while seen < verifications {
@@ -163,11 +163,14 @@ async fn listen(
         }
         arrivals.push((arrived, text));
     }
-    Ok((decode(arrivals)?, socket))
+    Ok((arrivals, socket))
 }
 
+/// Each message as it arrived, undecoded.
+type Arrivals = Vec<(DateTime<Utc>, String)>;
+
 /// Pairs each verification's STARTED and FINISHED events, as they arrived.
-fn decode(arrivals: Vec<(DateTime<Utc>, String)>) -> anyhow::Result<Vec<Received>> {
+fn decode(arrivals: Arrivals) -> anyhow::Result<Vec<Received>> {
     let mut received = Vec::new();
     let mut started_arrived = None;
     for (arrived, text) in arrivals {
