@@ -106,12 +106,13 @@ async fn measure(
         })
         .collect();
 
-    let floor = http_floor(provider, count).await?;
+    let floor = http_floor(provider, count, CONCURRENCY * instances).await?;
     println!(
-        "{label}: floor: the bench alone sent the {count} requests, {CONCURRENCY} at a time, in {} ({:.2} x the \
-         ideal) with {} of CPU",
+        "{label}: floor: the bench alone sent the {count} requests, {} at a time, in {} ({:.2} x the ideal) with \
+         {} of CPU",
+        CONCURRENCY * instances,
         secs(floor.wall),
-        floor.wall.as_secs_f64() / (LATENCY * count as u32 / CONCURRENCY as u32).as_secs_f64(),
+        floor.wall.as_secs_f64() / (LATENCY * count as u32 / (CONCURRENCY * instances) as u32).as_secs_f64(),
         floor.cpu.map_or("unknown".into(), secs),
     );
 
@@ -253,10 +254,10 @@ struct Floor {
     cpu: Option<Duration>,
 }
 
-/// Sends `count` verification requests to the provider, `CONCURRENCY` at a time, from one
+/// Sends `count` verification requests to the provider, `concurrency` at a time, from one
 /// client with the service's connection reuse and nothing else: no claims, secrets, records
 /// or events. Every answer must be a success, or the floor is not what the sweep does.
-async fn http_floor(provider: &Provider, count: usize) -> anyhow::Result<Floor> {
+async fn http_floor(provider: &Provider, count: usize, concurrency: usize) -> anyhow::Result<Floor> {
     let client = reqwest::Client::new();
     let url = format!("{}/v1/models", provider.url);
     let cpu_before = process::cpu_time();
@@ -266,7 +267,7 @@ async fn http_floor(provider: &Provider, count: usize) -> anyhow::Result<Floor> 
             let request = client.get(&url).bearer_auth("sk-bench-floor");
             async move { request.send().await?.error_for_status()?.bytes().await }
         })
-        .buffer_unordered(CONCURRENCY);
+        .buffer_unordered(concurrency);
     while let Some(answer) = answers.next().await {
         answer.context("the provider failed a floor request")?;
     }
