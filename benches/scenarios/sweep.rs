@@ -12,7 +12,7 @@
 //! long it had at least one request in flight; the rest of the wall time no check was running
 //! (the first claim, the last records).
 //!
-//! Before each sweep the bench sends the same requests itself, as many at once, with nothing
+//! After each sweep the bench sends the same requests itself, as many at once, with nothing
 //! else running: no database, no service. That floor is what this machine's cores allow for the
 //! HTTP alone (client, provider and loopback share them), so the run prints the sweep against
 //! it as well as against the ideal.
@@ -106,16 +106,6 @@ async fn measure(
         })
         .collect();
 
-    let floor = http_floor(provider, count, CONCURRENCY * instances).await?;
-    println!(
-        "{label}: floor: the bench alone sent the {count} requests, {} at a time, in {} ({:.2} x the ideal) with \
-         {} of CPU",
-        CONCURRENCY * instances,
-        secs(floor.wall),
-        floor.wall.as_secs_f64() / (LATENCY * count as u32 / (CONCURRENCY * instances) as u32).as_secs_f64(),
-        floor.cpu.map_or("unknown".into(), secs),
-    );
-
     let reset = process::reset_peak_rss();
     let rss_before = process::rss();
     let busy_before = provider.busy();
@@ -140,6 +130,16 @@ async fn measure(
     let requests = provider.verify_requests() - requests_before;
     let drained = drain(&instance.state).await;
     let peak = process::peak_rss();
+    // After the sweep, so that the floor's client leaves nothing in the sweep's memory figures.
+    let floor = http_floor(provider, count, CONCURRENCY * instances).await?;
+    println!(
+        "{label}: floor: the bench alone sent the {count} requests, {} at a time, in {} ({:.2} x the ideal) with \
+         {} of CPU",
+        CONCURRENCY * instances,
+        secs(floor.wall),
+        floor.wall.as_secs_f64() / (LATENCY * count as u32 / (CONCURRENCY * instances) as u32).as_secs_f64(),
+        floor.cpu.map_or("unknown".into(), secs),
+    );
     for state in &states {
         state.events.close();
     }
