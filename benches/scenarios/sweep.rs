@@ -130,14 +130,15 @@ async fn measure(
     let requests = provider.verify_requests() - requests_before;
     let drained = drain(&instance.state).await;
     let peak = process::peak_rss();
+    let concurrency = CONCURRENCY * instances;
+    let ideal = LATENCY * count as u32 / concurrency as u32;
     // After the sweep, so that the floor's client leaves nothing in the sweep's memory figures.
-    let floor = http_floor(provider, count, CONCURRENCY * instances).await?;
+    let floor = http_floor(provider, count, concurrency).await?;
     println!(
-        "{label}: floor: the bench alone sent the {count} requests, {} at a time, in {} ({:.2} x the ideal) with \
-         {} of CPU",
-        CONCURRENCY * instances,
+        "{label}: floor: the bench alone sent the {count} requests, {concurrency} at a time, in {} ({:.2} x the \
+         ideal) with {} of CPU",
         secs(floor.wall),
-        floor.wall.as_secs_f64() / (LATENCY * count as u32 / (CONCURRENCY * instances) as u32).as_secs_f64(),
+        floor.wall.as_secs_f64() / ideal.as_secs_f64(),
         floor.cpu.map_or("unknown".into(), secs),
     );
     for state in &states {
@@ -152,8 +153,6 @@ async fn measure(
     let audit = audit_event::Entity::find().count(db).await?;
     let checked_connections = distinct_checked(db).await?;
     let recorded: u64 = reports.iter().map(|r| r.recorded).sum();
-    let concurrency = CONCURRENCY * instances;
-    let ideal = LATENCY * count as u32 / concurrency as u32;
     let ratio = wall.as_secs_f64() / ideal.as_secs_f64();
     let per_second = recorded as f64 / wall.as_secs_f64();
     for (n, report) in reports.iter().enumerate() {
