@@ -3,17 +3,21 @@
 //! HTTP Basic header (base64 of `user:password`) or JSON-escaped in a JSON body. Every one of
 //! those encodings is replaced by `***`.
 
+use std::sync::OnceLock;
+
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use url::form_urlencoded::byte_serialize;
 
 const MASK: &str = "***";
 
-/// The secrets of one request, in every encoding they may come back in.
+/// The secrets of one request, in every encoding they may come back in. The encodings are
+/// worked out on first use: most answers (a plain success) are never searched for secrets.
 #[derive(Default)]
 pub struct Redactor {
+    secrets: Vec<String>,
     /// Longest first, so that an encoding containing another is replaced whole.
-    needles: Vec<String>,
+    needles: OnceLock<Vec<String>>,
 }
 
 impl Redactor {
@@ -25,14 +29,13 @@ impl Redactor {
         redactor
     }
 
-    /// Adds one secret and its encodings; an empty value is nothing to hide.
+    /// Adds one secret; an empty value is nothing to hide.
     pub fn add(&mut self, secret: &str) {
         if secret.is_empty() {
             return;
         }
-        self.needles.extend(encodings(secret));
-        self.needles.sort_by_key(|needle| std::cmp::Reverse(needle.len()));
-        self.needles.dedup();
+        self.secrets.push(secret.to_owned());
+        self.needles = OnceLock::new();
     }
 
     /// Adds HTTP Basic credentials as they were sent: the header's base64 of `user:password`
@@ -46,7 +49,7 @@ impl Redactor {
     /// `text` with every secret replaced by `***`.
     pub fn redact(&self, text: &str) -> String {
         let mut text = text.to_owned();
-        for needle in &self.needles {
+        for needle in self.needles() {
             if text.contains(needle.as_str()) {
                 text = text.replace(needle.as_str(), MASK);
             }
@@ -56,7 +59,16 @@ impl Redactor {
 
     /// Whether `text` holds any secret.
     pub fn reveals(&self, text: &str) -> bool {
-        self.needles.iter().any(|needle| text.contains(needle.as_str()))
+        self.needles().iter().any(|needle| text.contains(needle.as_str()))
+    }
+
+    fn needles(&self) -> &[String] {
+        self.needles.get_or_init(|| {
+            let mut needles: Vec<String> = self.secrets.iter().flat_map(|secret| encodings(secret)).collect();
+            needles.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+            needles.dedup();
+            needles
+        })
     }
 }
 
@@ -138,6 +150,15 @@ mod tests {
             assert!(!redactor.reveals(&cleaned), "{text} -> {cleaned}");
             assert!(cleaned.contains(MASK), "{text} -> {cleaned}");
         }
+    }
+
+    #[test]
+    fn a_secret_added_after_a_search_is_masked_too() {
+        let mut redactor = Redactor::new(["token-1"]);
+        assert_eq!(redactor.redact("token-1, token-2"), "***, token-2");
+        redactor.add("token-2");
+        assert_eq!(redactor.redact("token-1, token-2"), "***, ***");
+        assert!(redactor.reveals("dG9rZW4tMg=="), "the new secret's encodings count as well");
     }
 
     #[test]

@@ -131,15 +131,21 @@ async fn claim_all(
     let lease = chrono::Duration::from_std(config.check_lease).unwrap_or(chrono::Duration::minutes(5));
     let mut total = 0;
     while !stop.load(Ordering::Relaxed) {
-        let batch = retry_when_busy("claim due connections", crate::error::is_busy, || async {
+        let ids = retry_when_busy("claim due connections", crate::error::is_busy, || async {
             let _turn = writes.take().await;
             let now = Utc::now();
             store::checks::claim_due(&state.db, claim, now, now + lease, config.check_batch).await
         })
         .await?;
-        if batch.is_empty() {
+        if ids.is_empty() {
             break;
         }
+        // Read after the write turn is given back: other writers need not wait while 500 rows
+        // are copied out.
+        let batch = retry_when_busy("read claimed connections", crate::error::is_busy, || {
+            store::checks::read_claimed(&state.db, claim, &ids)
+        })
+        .await?;
         total += batch.len() as u64;
         for connection in batch {
             if claimed.send(connection).await.is_err() {

@@ -248,17 +248,20 @@ async fn write_claimed(
     written.iter().map(|row| row.try_get_by_index::<ConnectionId>(0)).collect()
 }
 
-/// Claims up to `limit` due connections for `claim` until `expires_at`, and answers them with
-/// their sealed secrets: the most overdue, and only those this call claimed, so one sweep can
-/// claim again under the same token while it still holds earlier claims. Connections waiting
-/// for consent are never due.
+/// Claims up to `limit` due connections for `claim` until `expires_at`, and answers their ids:
+/// the most overdue, and only those this call claimed, so one sweep can claim again under the
+/// same token while it still holds earlier claims. Connections waiting for consent are never
+/// due. Read what was claimed with `read_claimed`.
+///
+/// Only the ids come back: on SQLite a statement holds the one write lock until its last row is
+/// read, and copying every column of 500 connections out of it took as long as claiming them.
 pub async fn claim_due(
     db: &impl ConnectionTrait,
     claim: &str,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     limit: u64,
-) -> Result<Vec<(Connection, Option<Vec<u8>>)>, DbErr> {
+) -> Result<Vec<ConnectionId>, DbErr> {
     let mut due = Query::select();
     due.column(Column::Id)
         .from(Entity)
@@ -278,15 +281,35 @@ pub async fn claim_due(
         // Two instances claiming at once each skip what the other is taking.
         due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     }
-    // The connection's shown columns and its secrets, read by position: decoding a whole row
-    // by name cost more than the rest of claiming it.
-    let returned = Query::returning().columns(SHOWN.into_iter().chain([Column::SealedSecrets]));
     let mut statement = Query::update();
     statement
         .table(Entity)
         .values([(Column::ClaimedBy, Expr::value(claim)), (Column::ClaimExpiresAt, Expr::value(expires_at))])
         .and_where(Column::Id.in_subquery(due))
-        .returning(returned);
+        .returning_col(Column::Id);
+    let rows = db.query_all(&statement).await?;
+    rows.iter().map(|row| row.try_get_by_index::<ConnectionId>(0)).collect()
+}
+
+/// Those of `ids` that `claim` still holds, with their sealed secrets, most overdue first. A
+/// connection deleted since it was claimed is not among them.
+pub async fn read_claimed(
+    db: &impl ConnectionTrait,
+    claim: &str,
+    ids: &[ConnectionId],
+) -> Result<Vec<(Connection, Option<Vec<u8>>)>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The connection's shown columns and its secrets, read by position: decoding a whole row
+    // by name cost more than the rest of claiming it.
+    let mut statement = Query::select();
+    statement
+        .columns(SHOWN.into_iter().chain([Column::SealedSecrets]))
+        .from(Entity)
+        .and_where(Column::ClaimedBy.eq(claim))
+        .and_where(Column::Id.is_in(ids.iter().copied()))
+        .order_by(Column::NextCheckAt, sea_orm::Order::Asc);
     let rows = db.query_all(&statement).await?;
     rows.iter()
         .map(|result| {

@@ -24,6 +24,7 @@ on_every_database!(
     an_outage_keeps_the_status_and_retries_within_minutes,
     claims_of_a_stopped_instance_are_taken_after_they_lapse,
     a_batch_of_results_reads_back_as_the_sweep_announced_it,
+    a_claimed_batch_reads_back_only_what_the_claim_still_holds,
 );
 
 const HEALTH: &str = "query($id: ID!) { connection(id: $id) { status consecutiveFailures lastSuccessAt lastFailureAt nextCheckAt lastVerification { outcome } } }";
@@ -436,7 +437,7 @@ impl wiremock::Respond for StopOnRequest {
 /// that does not, and a result under a claim that lapsed must not land.
 async fn a_batch_of_results_reads_back_as_the_sweep_announced_it(app: TestApp) {
     use plugboard::domain::{ConnectionStatus, Health, Verification, VerificationOutcome};
-    use plugboard::store::checks::{CheckRecord, ClaimedCheck, claim_due, record_claimed};
+    use plugboard::store::checks::{CheckRecord, ClaimedCheck, claim_due, read_claimed, record_claimed};
 
     let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
     crm_ok(&app).await;
@@ -447,7 +448,9 @@ async fn a_batch_of_results_reads_back_as_the_sweep_announced_it(app: TestApp) {
     let db = &app.state.db;
     // Whole microseconds: what both databases keep of a timestamp.
     let now = chrono::DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap();
-    let claimed = claim_due(db, "sweep-test", now, now + chrono::Duration::minutes(5), 10).await.unwrap();
+    let ids = claim_due(db, "sweep-test", now, now + chrono::Duration::minutes(5), 10).await.unwrap();
+    assert_eq!(ids.len(), 3);
+    let claimed = read_claimed(db, "sweep-test", &ids).await.unwrap();
     assert_eq!(claimed.len(), 3);
     let (a, b, c) = (&claimed[0].0, &claimed[1].0, &claimed[2].0);
     let passed = Verification {
@@ -563,5 +566,66 @@ async fn a_sweep_waits_out_a_database_busy_past_its_timeout() {
     for id in &ids {
         let health = app.ok(&member.token, HEALTH, json!({ "id": id })).await;
         assert_eq!(health["connection"]["lastVerification"]["outcome"], "OK", "{id}: {health:#}");
+    }
+}
+
+/// The sweep claims ids under the write lock and reads the rows after it: what is read is only
+/// what its claim still holds (not a connection deleted meanwhile, not another claim's), most
+/// overdue first, with secrets that open.
+async fn a_claimed_batch_reads_back_only_what_the_claim_still_holds(app: TestApp) {
+    use plugboard::store::checks::{claim_due, read_claimed};
+
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    crm_ok(&app).await;
+    let mut ids = Vec::new();
+    for key in ["key-a", "key-b", "key-c", "key-d"] {
+        ids.push(crm_connection(&app, &member, key).await.parse::<ConnectionId>().unwrap());
+    }
+    // Due in the order d, c, b, a: the most overdue comes first whatever the ids say.
+    for (minutes, id) in ids.iter().rev().enumerate() {
+        connection::Entity::update_many()
+            .col_expr(
+                connection::Column::NextCheckAt,
+                Expr::value(Utc::now() - chrono::Duration::minutes(10 - minutes as i64)),
+            )
+            .filter(connection::Column::Id.eq(*id))
+            .exec(&app.state.db)
+            .await
+            .unwrap();
+    }
+    let db = &app.state.db;
+    let now = Utc::now();
+    let mine = claim_due(db, "sweep-mine", now, now + chrono::Duration::minutes(5), 3).await.unwrap();
+    let set = |ids: &[ConnectionId]| ids.iter().copied().collect::<HashSet<_>>();
+    // Which are claimed is decided by how overdue they are; the claim answers them in any order.
+    assert_eq!(set(&mine), set(&[ids[3], ids[2], ids[1]]), "the three most overdue");
+    let theirs = claim_due(db, "sweep-theirs", now, now + chrono::Duration::minutes(5), 3).await.unwrap();
+    assert_eq!(theirs, vec![ids[0]], "what is claimed is not claimed twice");
+
+    app.ok(
+        &member.token,
+        "mutation($id: ID!) { deleteConnection(id: $id) { deletedId } }",
+        json!({ "id": ids[2].to_string() }),
+    )
+    .await;
+    let asked: Vec<ConnectionId> = mine.iter().copied().chain(theirs.iter().copied()).collect();
+    let read = read_claimed(db, "sweep-mine", &asked).await.unwrap();
+    let read_ids: Vec<ConnectionId> = read.iter().map(|(connection, _)| connection.id).collect();
+    assert_eq!(
+        read_ids,
+        vec![ids[3], ids[1]],
+        "most overdue first; neither the deleted one nor another claim's"
+    );
+    for (connection, sealed) in &read {
+        assert_eq!(connection.app_key, "test-crm");
+        let sealed = sealed.as_deref().expect("the claimed row carries its sealed secrets");
+        let secrets = plugboard::connections::open_secrets(
+            &app.state.sealer,
+            connection.team_id,
+            connection.id,
+            sealed,
+        )
+        .unwrap();
+        assert!(secrets.contains_key("api_key"), "the secrets open under the connection's binding");
     }
 }
