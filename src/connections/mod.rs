@@ -40,7 +40,8 @@ pub use rotation::{RotationReport, TableReport, check_keys, rotate_keys};
 pub use secrets::open as open_secrets;
 pub use tokens::{fresh_access_token, replace_refused_token};
 pub use verification::{
-    CheckedConnection, check_stored, record_check, record_scheduled_checks, verify_connection,
+    AssessedChecks, CheckedConnection, assess_scheduled_checks, check_stored, record_assessed_checks,
+    record_check, verify_connection,
 };
 
 pub struct CreateConnection {

@@ -3,7 +3,7 @@
 //! `record` inside the caller's transaction: the row, written under a guard; the check's
 //! history; the audit entries; and the outbox rows of the events and webhooks it causes. What
 //! a change causes is decided by two plain functions, `audit_entries` and `consequences`, which
-//! the sweep's batched recording (`verification::record_scheduled_checks`) calls too.
+//! the sweep's batched recording (`verification::record_assessed_checks`) calls too.
 
 use serde_json::json;
 

@@ -195,16 +195,25 @@ pub struct CheckedConnection {
     pub check: CheckResult,
 }
 
-/// Records a batch of scheduled checks made under `claim` in one transaction of a few
-/// statements, however large the batch, then tells watchers. Every check joins the connection's
-/// history; those that changed its status also join the audit trail. Answers how many were
-/// written; the others were deleted or taken over by another sweep meanwhile, and are dropped.
-pub async fn record_scheduled_checks(
+/// A batch of scheduled checks with what each leads to, worked out before anything is written:
+/// the scopes the flows using a connection need, and its next status and health.
+pub struct AssessedChecks<'a> {
+    findings: Vec<Finding<'a>>,
+}
+
+struct Finding<'a> {
+    connection: &'a Connection,
+    verification: Verification,
+    status: ConnectionStatus,
+    health: Health,
+}
+
+/// Assesses a batch of scheduled checks: reads only, so the sweep does it before it takes its
+/// turn to write and other writers do not wait for these look-ups.
+pub async fn assess_scheduled_checks<'a>(
     state: &AppState,
-    actor: &Actor,
-    claim: &str,
-    batch: &[CheckedConnection],
-) -> AppResult<u64> {
+    batch: &'a [CheckedConnection],
+) -> AppResult<AssessedChecks<'a>> {
     let ids: Vec<ConnectionId> = batch.iter().map(|c| c.connection.id).collect();
     // Most connections no flow uses; only the others need their usages looked up.
     let possibly_used = flows::usage::possibly_used(&state.db, &ids).await?;
@@ -216,14 +225,32 @@ pub async fn record_scheduled_checks(
             check.verification.clone()
         };
         let (status, health) = next_state(state, connection, verification.outcome);
-        findings.push((connection, verification, status, health));
+        findings.push(Finding { connection, verification, status, health });
     }
-    let records: Vec<ClaimedCheck> = findings
+    Ok(AssessedChecks { findings })
+}
+
+/// Records a batch of scheduled checks made under `claim` in one transaction of a few
+/// statements, however large the batch, then tells watchers. Every check joins the connection's
+/// history; those that changed its status also join the audit trail. Answers how many were
+/// written; the others were deleted or taken over by another sweep meanwhile, and are dropped.
+pub async fn record_assessed_checks(
+    state: &AppState,
+    actor: &Actor,
+    claim: &str,
+    assessed: &AssessedChecks<'_>,
+) -> AppResult<u64> {
+    let records: Vec<ClaimedCheck> = assessed
+        .findings
         .iter()
-        .map(|(connection, verification, status, health)| ClaimedCheck {
-            id: connection.id,
-            claimed_status: connection.status,
-            record: CheckRecord { verification, status: *status, health },
+        .map(|finding| ClaimedCheck {
+            id: finding.connection.id,
+            claimed_status: finding.connection.status,
+            record: CheckRecord {
+                verification: &finding.verification,
+                status: finding.status,
+                health: &finding.health,
+            },
         })
         .collect();
 
@@ -232,17 +259,20 @@ pub async fn record_scheduled_checks(
     // have flagged one, and that change was announced already.
     let written = store::checks::record_claimed(&txn, claim, &records).await?;
     drop(records);
-    findings.retain(|(connection, ..)| written.contains_key(&connection.id));
+    let findings: Vec<&Finding> =
+        assessed.findings.iter().filter(|finding| written.contains_key(&finding.connection.id)).collect();
     let previous = |c: &Connection| written.get(&c.id).copied().unwrap_or(c.status);
-    let history: Vec<_> =
-        findings.iter().map(|(c, verification, ..)| (c.team_id, c.id, verification)).collect();
+    let history: Vec<_> = findings
+        .iter()
+        .map(|finding| (finding.connection.team_id, finding.connection.id, &finding.verification))
+        .collect();
     store::verifications::record_many(&txn, &history, state.config.verification_history).await?;
     // The same audit entries and consequences as `record::record` decides for one check;
     // only the writes are set-based. Events of the whole batch are staged in one statement.
     let fact = Fact::ScheduledCheck;
     let mut trail = Vec::new();
     let mut events = Vec::with_capacity(findings.len());
-    for (connection, verification, status, health) in &findings {
+    for Finding { connection, verification, status, health } in findings.iter().copied() {
         let previous = previous(connection);
         let recorded = (*connection).clone().after_check(verification, *status, health.clone());
         trail.extend(record::audit_entries(

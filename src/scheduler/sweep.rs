@@ -322,11 +322,18 @@ async fn record_all(
         if received == 0 {
             break;
         }
-        let written = retry_when_busy("record a batch of checks", AppError::is_busy, || async {
-            let _turn = writes.take().await;
-            connections::record_scheduled_checks(&state, &actor, &claim, &batch).await
+        // The flows' look-ups are reads: done before this recorder's turn to write, so claims
+        // and other writers do not wait for them.
+        let assessed = retry_when_busy("assess a batch of checks", AppError::is_busy, || {
+            connections::assess_scheduled_checks(&state, &batch)
         })
         .await?;
+        let written = retry_when_busy("record a batch of checks", AppError::is_busy, || async {
+            let _turn = writes.take().await;
+            connections::record_assessed_checks(&state, &actor, &claim, &assessed).await
+        })
+        .await?;
+        drop(assessed);
         recorded += written;
         dropped += batch.len() as u64 - written;
         batch.clear();
