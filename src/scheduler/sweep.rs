@@ -333,7 +333,6 @@ async fn record_all(
             connections::record_assessed_checks(&state, &actor, &claim, &assessed).await
         })
         .await?;
-        drop(assessed);
         recorded += written;
         dropped += batch.len() as u64 - written;
         batch.clear();
