@@ -14,6 +14,7 @@ mod grants;
 mod record;
 mod refresh;
 mod rotation;
+mod scheduled;
 mod secrets;
 mod tokens;
 mod verification;
@@ -37,12 +38,10 @@ pub use credentials::{ModuleCredentials, ResolvedModule, ensure_usable, module_c
 pub use granted::with_details;
 pub use grants::warn_expiring_grants;
 pub use rotation::{RotationReport, TableReport, check_keys, rotate_keys};
+pub use scheduled::{AssessedChecks, CheckedConnection, assess_scheduled_checks, record_assessed_checks};
 pub use secrets::open as open_secrets;
 pub use tokens::{fresh_access_token, replace_refused_token};
-pub use verification::{
-    AssessedChecks, CheckedConnection, assess_scheduled_checks, check_stored, record_assessed_checks,
-    record_check, verify_connection,
-};
+pub use verification::{check_stored, record_check, verify_connection};
 
 pub struct CreateConnection {
     pub team_id: TeamId,

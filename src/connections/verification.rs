@@ -1,6 +1,6 @@
 //! Checking a connection against its provider and recording what was found: status, health,
 //! history, audit, events. Used at create and edit (before storing), by `verifyConnection`,
-//! and by the scheduler, which all go through `check_stored` and `record_check`.
+//! and by the scheduler, which checks through `check_stored` (recording is `scheduled`'s, a batch at a time).
 
 use chrono::Utc;
 
@@ -20,7 +20,6 @@ use crate::flows;
 use crate::oauth::TokenProblem;
 use crate::state::AppState;
 use crate::store;
-use crate::store::checks::{CheckRecord, ClaimedCheck};
 use crate::verify::{self, CheckResult, RequestValues, VerifyError};
 
 /// Checks credentials not stored yet (of connection `id`, new or edited). `None` when the app
@@ -189,117 +188,8 @@ pub async fn record_check(
     Ok(Some(recorded))
 }
 
-/// A scheduled check waiting to be recorded.
-pub struct CheckedConnection {
-    pub connection: Connection,
-    pub check: CheckResult,
-}
-
-/// A batch of scheduled checks with what each leads to, worked out before anything is written:
-/// the scopes the flows using a connection need, and its next status and health.
-pub struct AssessedChecks<'a> {
-    findings: Vec<Finding<'a>>,
-}
-
-struct Finding<'a> {
-    connection: &'a Connection,
-    verification: Verification,
-    status: ConnectionStatus,
-    health: Health,
-}
-
-/// Assesses a batch of scheduled checks: reads only, so the sweep does it before it takes its
-/// turn to write and other writers do not wait for these look-ups.
-pub async fn assess_scheduled_checks<'a>(
-    state: &AppState,
-    batch: &'a [CheckedConnection],
-) -> AppResult<AssessedChecks<'a>> {
-    let ids: Vec<ConnectionId> = batch.iter().map(|c| c.connection.id).collect();
-    // Most connections no flow uses; only the others need their usages looked up.
-    let possibly_used = flows::usage::possibly_used(&state.db, &ids).await?;
-    let mut findings = Vec::with_capacity(batch.len());
-    for CheckedConnection { connection, check } in batch {
-        let verification = if possibly_used.contains(&connection.id) {
-            with_module_scopes(&state.db, state, connection, check.clone()).await?.verification
-        } else {
-            check.verification.clone()
-        };
-        let (status, health) = next_state(state, connection, verification.outcome);
-        findings.push(Finding { connection, verification, status, health });
-    }
-    Ok(AssessedChecks { findings })
-}
-
-/// Records a batch of scheduled checks made under `claim` in one transaction of a few
-/// statements, however large the batch, then tells watchers. Every check joins the connection's
-/// history; those that changed its status also join the audit trail. Answers how many were
-/// written; the others were deleted or taken over by another sweep meanwhile, and are dropped.
-pub async fn record_assessed_checks(
-    state: &AppState,
-    actor: &Actor,
-    claim: &str,
-    assessed: &AssessedChecks<'_>,
-) -> AppResult<u64> {
-    let records: Vec<ClaimedCheck> = assessed
-        .findings
-        .iter()
-        .map(|finding| ClaimedCheck {
-            id: finding.connection.id,
-            claimed_status: finding.connection.status,
-            record: CheckRecord {
-                verification: &finding.verification,
-                status: finding.status,
-                health: &finding.health,
-            },
-        })
-        .collect();
-
-    let txn = crate::store::begin(&state.db).await?;
-    // Each written connection's status just before the write: a refresh during the check may
-    // have flagged one, and that change was announced already.
-    let written = store::checks::record_claimed(&txn, claim, &records).await?;
-    drop(records);
-    let findings: Vec<&Finding> =
-        assessed.findings.iter().filter(|finding| written.contains_key(&finding.connection.id)).collect();
-    let previous = |c: &Connection| written.get(&c.id).copied().unwrap_or(c.status);
-    let history: Vec<_> = findings
-        .iter()
-        .map(|finding| (finding.connection.team_id, finding.connection.id, &finding.verification))
-        .collect();
-    store::verifications::record_many(&txn, &history, state.config.verification_history).await?;
-    // The same audit entries and consequences as `record::record` decides for one check;
-    // only the writes are set-based. Events of the whole batch are staged in one statement.
-    let fact = Fact::ScheduledCheck;
-    let mut trail = Vec::new();
-    let mut events = Vec::with_capacity(findings.len());
-    for Finding { connection, verification, status, health } in findings.iter().copied() {
-        let previous = previous(connection);
-        let recorded = (*connection).clone().after_check(verification, *status, health.clone());
-        trail.extend(record::audit_entries(
-            actor,
-            &fact,
-            Some(connection),
-            &recorded,
-            previous,
-            Some(verification),
-        ));
-        let consequences = record::consequences(&fact, previous, &recorded, Some(verification), actor);
-        events.extend(consequences.events);
-        if !consequences.webhooks.is_empty() {
-            // Rare: a status change that receivers hear of.
-            let webhooks = record::Consequences { events: Vec::new(), webhooks: consequences.webhooks };
-            record::stage(&txn, state, &recorded, webhooks).await?;
-        }
-        record::log(&fact, previous, &recorded, Some(verification));
-    }
-    store::audit::record_many(&txn, &trail).await?;
-    crate::events::stage(&txn, &events).await?;
-    super::commit(state, txn).await?;
-    Ok(findings.len() as u64)
-}
-
 /// The status and health a check's outcome leads to.
-fn next_state(
+pub(super) fn next_state(
     state: &AppState,
     connection: &Connection,
     outcome: VerificationOutcome,
@@ -318,7 +208,7 @@ fn next_state(
 /// becomes `INSUFFICIENT_SCOPES`, naming them: those flows would fail.
 /// Reads through `db`: inside a transaction, its own connection (asking the pool for another
 /// while holding SQLite's write lock can wait on writers that wait on this one).
-async fn with_module_scopes(
+pub(super) async fn with_module_scopes(
     db: &impl sea_orm::ConnectionTrait,
     state: &AppState,
     connection: &Connection,

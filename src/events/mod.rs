@@ -216,9 +216,23 @@ impl ConnectionEvent {
 /// Writes `events` into the outbox inside the caller's transaction; the dispatcher publishes
 /// them after the commit. Call `EventBus::wake_dispatcher` once committed.
 pub async fn stage(txn: &impl sea_orm::ConnectionTrait, events: &[Event]) -> anyhow::Result<()> {
-    let payloads = events.iter().map(serde_json::to_string).collect::<Result<Vec<_>, _>>()?;
-    crate::store::outbox::stage(txn, payloads).await?;
-    Ok(())
+    EncodedEvents::new(events)?.stage(txn).await
+}
+
+/// Events encoded for the outbox ahead of the transaction that stages them, so that a batch's
+/// encoding is not done while the transaction holds the database's writer.
+pub struct EncodedEvents(Vec<String>);
+
+impl EncodedEvents {
+    pub fn new(events: &[Event]) -> anyhow::Result<Self> {
+        Ok(EncodedEvents(events.iter().map(serde_json::to_string).collect::<Result<_, _>>()?))
+    }
+
+    /// Writes them into the outbox inside the caller's transaction, as `stage` does.
+    pub async fn stage(self, txn: &impl sea_orm::ConnectionTrait) -> anyhow::Result<()> {
+        crate::store::outbox::stage(txn, self.0).await?;
+        Ok(())
+    }
 }
 
 /// Publishes events and hands out subscriptions. Cheap to clone.

@@ -1,10 +1,12 @@
 //! The audit trail, newest first.
 
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Statement,
 };
 
 use super::entities::audit_event::{self, Column, Entity};
+use super::prepared::PreparedWrites;
 use crate::domain::{Actor, AuditEvent, AuditEventId, ConnectionId, TeamId};
 
 pub async fn record(db: &impl ConnectionTrait, event: &AuditEvent) -> Result<(), DbErr> {
@@ -13,8 +15,15 @@ pub async fn record(db: &impl ConnectionTrait, event: &AuditEvent) -> Result<(),
 
 /// Records several events in one statement.
 pub async fn record_many(db: &impl ConnectionTrait, events: &[AuditEvent]) -> Result<(), DbErr> {
+    let mut writes = PreparedWrites::default();
+    writes.extend(record_many_statement(db.get_database_backend(), events));
+    writes.run(db).await
+}
+
+/// The statement `record_many` runs, to build ahead of a transaction; none for no events.
+pub fn record_many_statement(backend: DatabaseBackend, events: &[AuditEvent]) -> Option<Statement> {
     if events.is_empty() {
-        return Ok(());
+        return None;
     }
     let models = events.iter().map(|event| audit_event::ActiveModel {
         id: Set(event.id),
@@ -28,8 +37,7 @@ pub async fn record_many(db: &impl ConnectionTrait, events: &[AuditEvent]) -> Re
         detail: Set(event.detail.clone()),
         created_at: Set(event.created_at),
     });
-    Entity::insert_many(models).exec_without_returning(db).await?;
-    Ok(())
+    Some(Entity::insert_many(models).build(backend))
 }
 
 /// One page of a team's events, newest first, before the cursor `before`.

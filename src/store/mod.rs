@@ -18,6 +18,7 @@ pub mod flows;
 pub mod grants;
 pub mod oauth_states;
 pub mod outbox;
+mod prepared;
 pub mod sealed;
 mod sqlite_plans;
 pub mod teams;
@@ -27,6 +28,7 @@ pub mod verifications;
 pub mod webhooks;
 mod write_turns;
 
+pub use prepared::PreparedWrites;
 pub use write_turns::WriteTurns;
 
 use std::time::Duration;

@@ -2,11 +2,12 @@
 
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Order, Query, WindowStatement};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, DeriveIden, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, DeriveIden, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Statement,
 };
 
 use super::entities::verification::{self, Column, Entity};
+use super::prepared::PreparedWrites;
 use crate::domain::{ConnectionId, TeamId, Verification};
 
 /// Records a check and forgets all but the newest `keep` of the connection.
@@ -27,8 +28,20 @@ pub async fn record_many(
     checks: &[(TeamId, ConnectionId, &Verification)],
     keep: u64,
 ) -> Result<(), DbErr> {
+    let mut writes = PreparedWrites::default();
+    writes.extend(record_many_statements(db.get_database_backend(), checks, keep));
+    writes.run(db).await
+}
+
+/// The statements `record_many` runs, to build ahead of a transaction: the history's rows,
+/// then the deletion of what falls beyond `keep`. None when there is nothing to record.
+pub fn record_many_statements(
+    backend: DatabaseBackend,
+    checks: &[(TeamId, ConnectionId, &Verification)],
+    keep: u64,
+) -> Vec<Statement> {
     if checks.is_empty() {
-        return Ok(());
+        return Vec::new();
     }
     let models = checks.iter().map(|(team_id, connection_id, check)| verification::ActiveModel {
         id: Set(uuid::Uuid::now_v7()),
@@ -40,7 +53,7 @@ pub async fn record_many(
         started_at: Set(check.started_at),
         finished_at: Set(check.finished_at),
     });
-    Entity::insert_many(models).exec_without_returning(db).await?;
+    let insert = Entity::insert_many(models).build(backend);
     // Rank each connection's history newest first and delete what falls beyond `keep`.
     let connections: Vec<ConnectionId> = checks.iter().map(|(_, id, _)| *id).collect();
     let ranked = Query::select()
@@ -58,8 +71,8 @@ pub async fn record_many(
         .from_subquery(ranked, Ranked::Table)
         .and_where(Expr::col(Ranked::Newer).gt(keep))
         .to_owned();
-    Entity::delete_many().filter(Column::Id.in_subquery(stale)).exec(db).await?;
-    Ok(())
+    let prune = Entity::delete_many().filter(Column::Id.in_subquery(stale)).build(backend);
+    vec![insert, prune]
 }
 
 #[derive(DeriveIden)]

@@ -420,6 +420,125 @@ async fn a_stopped_sweep_gives_back_what_it_claimed_ahead_still_due() {
     assert_eq!(report.recorded, 10, "the next sweep checks the rest");
 }
 
+/// While a batch is being checked, one connection is deleted through the API and a refresh
+/// flags another: the batch is written otherwise than planned before its transaction. The
+/// deleted one is dropped (no history, no event), the flagged one is recorded and audited from
+/// the status it was flagged to, and the untouched one as usual.
+async fn changes_made_during_the_checks_shape_what_the_batch_records(backend: Backend) {
+    use plugboard::domain::ConnectionStatus;
+
+    // The provider answers late, well within the time a check may take.
+    let Some(app) = TestApp::spawn_with(backend, &[("PLUGBOARD_HTTP_TIMEOUT_SECS", "10")]).await else {
+        return eprintln!("skipped: set PLUGBOARD_TEST_DATABASE_URL to run on PostgreSQL");
+    };
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    crm_ok(&app).await;
+    let deleted = crm_connection(&app, &member, "key-deleted").await;
+    let flagged = crm_connection(&app, &member, "key-flagged").await;
+    let untouched = crm_connection(&app, &member, "key-untouched").await;
+    let arrived = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    app.provider.reset().await;
+    Mock::given(path("/crm/me"))
+        .respond_with(CountThenAnswerLate(arrived.clone()))
+        .mount(&app.provider)
+        .await;
+    let mut subscriber = watch_verifications(&app, &member).await;
+    make_all_due(&app).await;
+
+    let sweep = tokio::spawn({
+        let state = app.state.clone();
+        async move { run_due_checks(&state).await }
+    });
+    while arrived.load(Ordering::Relaxed) < 3 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    app.ok(
+        &member.token,
+        "mutation($id: ID!) { deleteConnection(id: $id) { deletedId } }",
+        json!({ "id": deleted }),
+    )
+    .await;
+    connection::Entity::update_many()
+        .col_expr(connection::Column::Status, Expr::value(ConnectionStatus::NeedsReauthorization))
+        .filter(connection::Column::Id.eq(flagged.parse::<uuid::Uuid>().unwrap()))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    let report = sweep.await.unwrap().unwrap();
+    assert_eq!((report.claimed, report.recorded, report.dropped), (3, 2, 1), "{report:?}");
+
+    crate::helpers::events_settled(&app.state).await;
+    let mut finished = Vec::new();
+    while let Some(event) = subscriber.next_data(Duration::from_millis(500)).await {
+        let event = &event["data"]["verificationEvents"];
+        if event["phase"] == "FINISHED" {
+            finished.push(event["connectionId"].as_str().unwrap().to_owned());
+        }
+    }
+    finished.sort();
+    let mut expected = vec![flagged.clone(), untouched.clone()];
+    expected.sort();
+    assert_eq!(finished, expected, "watchers hear of the two recorded checks, not of the deleted one");
+
+    let query = "query($id: ID!) { connection(id: $id) { status verifications { outcome } } }";
+    for id in [&flagged, &untouched] {
+        let stored = &app.ok(&member.token, query, json!({ "id": id })).await["connection"];
+        assert_eq!(stored["status"], "ACTIVE", "{id}: {stored}");
+        assert_eq!(stored["verifications"], json!([{ "outcome": "OK" }, { "outcome": "OK" }]), "{id}");
+    }
+    let history = plugboard::store::entities::verification::Entity::find()
+        .filter(
+            plugboard::store::entities::verification::Column::ConnectionId
+                .eq(deleted.parse::<uuid::Uuid>().unwrap()),
+        )
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert!(history.is_empty(), "a deleted connection gains no history: {history:?}");
+    let audit = app
+        .ok(&member.token, "query($t: ID!) { team(id: $t) { auditEvents(first: 100) { edges { node { action connectionId detail actor { label } } } } } }", json!({ "t": member.team_id }))
+        .await;
+    let by_scheduler: Vec<(Value, Value)> = audit["team"]["auditEvents"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["node"])
+        .filter(|n| n["actor"]["label"] == "scheduler")
+        .map(|n| (n["connectionId"].clone(), n["detail"].clone()))
+        .collect();
+    assert_eq!(
+        by_scheduler,
+        [(
+            json!(flagged),
+            json!({ "outcome": "OK", "account_label": "crm@acme.test", "previous_status": "NEEDS_REAUTHORIZATION", "status": "ACTIVE" })
+        )],
+        "only the flagged connection changed status, from what the refresh set"
+    );
+}
+
+#[tokio::test]
+async fn changes_made_during_the_checks_shape_what_the_batch_records_on_sqlite() {
+    changes_made_during_the_checks_shape_what_the_batch_records(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn changes_made_during_the_checks_shape_what_the_batch_records_on_postgres() {
+    changes_made_during_the_checks_shape_what_the_batch_records(Backend::Postgres).await;
+}
+
+/// A provider that counts the requests it was sent and answers each after 3 s: time for a
+/// test to change what is being checked.
+struct CountThenAnswerLate(Arc<std::sync::atomic::AtomicUsize>);
+
+impl wiremock::Respond for CountThenAnswerLate {
+    fn respond(&self, _request: &wiremock::Request) -> ResponseTemplate {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        ResponseTemplate::new(200)
+            .set_body_json(json!({ "user": { "email": "crm@acme.test" } }))
+            .set_delay(Duration::from_secs(3))
+    }
+}
+
 /// A provider that answers after 100 ms and sets `stop` as soon as it is asked.
 struct StopOnRequest(Arc<AtomicBool>);
 
