@@ -1,6 +1,7 @@
 //! Checking a connection against its provider and recording what was found: status, health,
 //! history, audit, events. Used at create and edit (before storing), by `verifyConnection`,
-//! and by the scheduler, which checks through `check_stored` (recording is `scheduled`'s, a batch at a time).
+//! and by the scheduler, which checks through `check_stored` and records a batch at a time
+//! (`scheduled`).
 
 use chrono::Utc;
 
