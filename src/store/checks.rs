@@ -8,17 +8,16 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{
-    CommonTableExpression, Expr, ExprTrait, Func, LockBehavior, LockType, Query, Values,
-};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType, Query};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, DeriveIden, EntityTrait, QueryFilter,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter, Statement,
 };
 
 use super::by_index::Row;
 use super::connection_rows::{SHOWN, decode};
 use super::connections::{scoped, to_connection};
 use super::entities::connection::{Column, Entity};
+use super::json_rows;
 use crate::domain::{Connection, ConnectionId, ConnectionStatus, Health, TeamId, Verification};
 
 /// What a finished check changes on its connection.
@@ -64,24 +63,6 @@ pub struct ClaimedCheck<'a> {
     /// The status the connection had when it was claimed, which `record.status` was decided from.
     pub claimed_status: ConnectionStatus,
     pub record: CheckRecord<'a>,
-}
-
-/// The rows of `record_claimed`'s statement, one per result.
-#[derive(DeriveIden)]
-enum Results {
-    Table,
-    ConnectionId,
-    ClaimedStatus,
-    Status,
-    Outcome,
-    Message,
-    StartedAt,
-    FinishedAt,
-    AccountLabel,
-    NextCheckAt,
-    ConsecutiveFailures,
-    LastSuccessAt,
-    LastFailureAt,
 }
 
 /// Records scheduled checks, each only where `claim` still holds and no newer check was
@@ -157,95 +138,91 @@ enum StatusGuard {
     Any,
 }
 
-/// `WITH results(...) AS (VALUES ...) UPDATE connections ... FROM results ... RETURNING id`: the
-/// same statement on SQLite and PostgreSQL. Callers keep a batch to a few hundred results, well
-/// under either database's limit on bound values.
+/// `WITH results AS (<the batch>) UPDATE connections ... FROM results ... RETURNING id`, the
+/// batch bound as one JSON parameter (`json_rows`): the same text whatever its size, so each
+/// pooled connection prepares it once.
 async fn write_claimed(
     db: &impl ConnectionTrait,
     claim: &str,
     checks: &[ClaimedCheck<'_>],
     guard: StatusGuard,
 ) -> Result<Vec<ConnectionId>, DbErr> {
-    let rows = checks
-        .iter()
-        .map(|ClaimedCheck { id, claimed_status, record }| {
-            let check = record.verification;
-            Values(vec![
-                (*id).into(),
-                (*claimed_status).into(),
-                record.status.into(),
-                check.outcome.into(),
-                check.message.clone().into(),
-                check.started_at.into(),
-                check.finished_at.into(),
-                check.account_label.clone().into(),
-                record.health.next_check_at.into(),
-                record.health.consecutive_failures.into(),
-                record.health.last_success_at.into(),
-                record.health.last_failure_at.into(),
-            ])
-        })
-        .collect();
-    let mut results = CommonTableExpression::new();
-    results
-        .table_name(Results::Table)
-        .columns([
-            Results::ConnectionId,
-            Results::ClaimedStatus,
-            Results::Status,
-            Results::Outcome,
-            Results::Message,
-            Results::StartedAt,
-            Results::FinishedAt,
-            Results::AccountLabel,
-            Results::NextCheckAt,
-            Results::ConsecutiveFailures,
-            Results::LastSuccessAt,
-            Results::LastFailureAt,
-        ])
-        .values(rows);
-    let new = |column: Results| Expr::col((Results::Table, column));
-    let mut statement = Query::update();
-    statement
-        .table(Entity)
-        .values([
-            (Column::Status, new(Results::Status)),
-            (Column::LastVerificationOutcome, new(Results::Outcome)),
-            (Column::LastVerificationMessage, new(Results::Message)),
-            (Column::LastVerificationStartedAt, new(Results::StartedAt)),
-            (Column::LastVerificationFinishedAt, new(Results::FinishedAt)),
-            // A check that names no account keeps the one known.
-            (
-                Column::AccountLabel,
-                Func::coalesce([new(Results::AccountLabel), Expr::col((Entity, Column::AccountLabel))])
-                    .into(),
-            ),
-            (Column::NextCheckAt, new(Results::NextCheckAt)),
-            (Column::ConsecutiveFailures, new(Results::ConsecutiveFailures)),
-            (Column::LastSuccessAt, new(Results::LastSuccessAt)),
-            (Column::LastFailureAt, new(Results::LastFailureAt)),
-            (Column::ClaimedBy, Expr::value(Option::<String>::None)),
-            (Column::ClaimExpiresAt, Expr::value(Option::<DateTime<Utc>>::None)),
-        ])
-        .from(Results::Table)
-        .and_where(Expr::col((Entity, Column::Id)).equals((Results::Table, Results::ConnectionId)))
-        .and_where(Expr::col((Entity, Column::ClaimedBy)).eq(claim))
-        // A check that finished after this one (a manual one, meanwhile) is newer: it stays.
-        .and_where(
-            Expr::col((Entity, Column::LastVerificationFinishedAt)).is_null().or(Expr::col((
-                Entity,
-                Column::LastVerificationFinishedAt,
-            ))
-            .lte(new(Results::FinishedAt))),
-        )
-        .returning_col(Column::Id)
-        .with_cte(results);
-    if guard == StatusGuard::AsClaimed {
-        statement
-            .and_where(Expr::col((Entity, Column::Status)).equals((Results::Table, Results::ClaimedStatus)));
+    let backend = db.get_database_backend();
+    let mut rows = json_rows::Rows::new(backend);
+    for ClaimedCheck { id, claimed_status, record } in checks {
+        let check = record.verification;
+        let health = record.health;
+        rows.row()
+            .uuid(id.as_uuid())
+            .text(Some(claimed_status.as_str()))
+            .text(Some(record.status.as_str()))
+            .text(Some(check.outcome.as_str()))
+            .text(check.message.as_deref())
+            .time(Some(check.started_at))
+            .time(Some(check.finished_at))
+            .text(check.account_label.as_deref())
+            .time(health.next_check_at)
+            .integer(health.consecutive_failures.into())
+            .time(health.last_success_at)
+            .time(health.last_failure_at);
     }
-    let written = db.query_all(&statement).await?;
+    let statement = Statement::from_sql_and_values(
+        backend,
+        write_claimed_sql(backend, guard),
+        [rows.finish().into(), claim.into()],
+    );
+    let written = db.query_all_raw(statement).await?;
     written.iter().map(|row| row.try_get_by_index::<ConnectionId>(0)).collect()
+}
+
+/// `write_claimed`'s statement: parameter 1 is the batch, parameter 2 the claim.
+fn write_claimed_sql(backend: DatabaseBackend, guard: StatusGuard) -> String {
+    use json_rows::Kind::{Integer, Text, Time, Uuid};
+    let (batch, claim) = match backend {
+        DatabaseBackend::Postgres => ("$1", "$2"),
+        _ => ("?1", "?2"),
+    };
+    let results = json_rows::select(
+        backend,
+        batch,
+        &[
+            ("connection_id", Uuid),
+            ("claimed_status", Text),
+            ("status", Text),
+            ("outcome", Text),
+            ("message", Text),
+            ("started_at", Time),
+            ("finished_at", Time),
+            ("account_label", Text),
+            ("next_check_at", Time),
+            ("consecutive_failures", Integer),
+            ("last_success_at", Time),
+            ("last_failure_at", Time),
+        ],
+    );
+    let as_claimed = match guard {
+        StatusGuard::AsClaimed => " AND connections.status = results.claimed_status",
+        StatusGuard::Any => "",
+    };
+    format!(
+        "WITH results AS ({results}) \
+         UPDATE connections SET status = results.status, \
+         last_verification_outcome = results.outcome, \
+         last_verification_message = results.message, \
+         last_verification_started_at = results.started_at, \
+         last_verification_finished_at = results.finished_at, \
+         account_label = COALESCE(results.account_label, connections.account_label), \
+         next_check_at = results.next_check_at, \
+         consecutive_failures = results.consecutive_failures, \
+         last_success_at = results.last_success_at, \
+         last_failure_at = results.last_failure_at, \
+         claimed_by = NULL, claim_expires_at = NULL \
+         FROM results \
+         WHERE connections.id = results.connection_id AND connections.claimed_by = {claim} \
+         AND (connections.last_verification_finished_at IS NULL \
+         OR connections.last_verification_finished_at <= results.finished_at){as_claimed} \
+         RETURNING connections.id"
+    )
 }
 
 /// Claims up to `limit` due connections for `claim` until `expires_at`, and answers their ids:

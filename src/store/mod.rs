@@ -16,6 +16,7 @@ pub mod dynamic_connections;
 pub mod entities;
 pub mod flows;
 pub mod grants;
+mod json_rows;
 pub mod oauth_states;
 pub mod outbox;
 mod prepared;

@@ -1,12 +1,12 @@
 //! The last checks of each connection, newest first.
 
-use sea_orm::sea_query::{Expr, ExprTrait, Func, Order, Query, WindowStatement};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, DeriveIden, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Statement,
 };
 
-use super::entities::verification::{self, Column, Entity};
+use super::entities::verification::{Column, Entity};
+use super::json_rows;
 use super::prepared::PreparedWrites;
 use crate::domain::{ConnectionId, TeamId, Verification};
 
@@ -34,55 +34,65 @@ pub async fn record_many(
 }
 
 /// The statements `record_many` runs, to build ahead of a transaction: the history's rows,
-/// then the deletion of what falls beyond `keep`. None when there is nothing to record.
+/// then the deletion of what falls beyond `keep`. Each binds its batch as one JSON parameter
+/// (`json_rows`), so its text is the same whatever the batch's size. None when there is
+/// nothing to record.
 pub fn record_many_statements(
     backend: DatabaseBackend,
     checks: &[(TeamId, ConnectionId, &Verification)],
     keep: u64,
 ) -> Vec<Statement> {
+    use super::json_rows::Kind::{Text, Time, Uuid};
     if checks.is_empty() {
         return Vec::new();
     }
-    let models = checks.iter().map(|(team_id, connection_id, check)| verification::ActiveModel {
-        id: Set(uuid::Uuid::now_v7()),
-        team_id: Set(*team_id),
-        connection_id: Set(*connection_id),
-        outcome: Set(check.outcome),
-        message: Set(check.message.clone()),
-        account_label: Set(check.account_label.clone()),
-        started_at: Set(check.started_at),
-        finished_at: Set(check.finished_at),
-    });
-    let insert = Entity::insert_many(models).build(backend);
+    let mut rows = json_rows::Rows::new(backend);
+    for (team_id, connection_id, check) in checks {
+        rows.row()
+            .uuid(uuid::Uuid::now_v7())
+            .uuid(team_id.as_uuid())
+            .uuid(connection_id.as_uuid())
+            .text(Some(check.outcome.as_str()))
+            .text(check.message.as_deref())
+            .text(check.account_label.as_deref())
+            .time(Some(check.started_at))
+            .time(Some(check.finished_at));
+    }
+    let (first, second) = match backend {
+        DatabaseBackend::Postgres => ("$1", "$2"),
+        _ => ("?1", "?2"),
+    };
+    let checks_table = json_rows::select(
+        backend,
+        first,
+        &[
+            ("id", Uuid),
+            ("team_id", Uuid),
+            ("connection_id", Uuid),
+            ("outcome", Text),
+            ("message", Text),
+            ("account_label", Text),
+            ("started_at", Time),
+            ("finished_at", Time),
+        ],
+    );
+    let insert = format!(
+        "INSERT INTO verifications (id, team_id, connection_id, outcome, message, account_label, started_at, \
+         finished_at) {checks_table}"
+    );
     // Rank each connection's history newest first and delete what falls beyond `keep`.
-    let connections: Vec<ConnectionId> = checks.iter().map(|(_, id, _)| *id).collect();
-    let ranked = Query::select()
-        .column(Column::Id)
-        .expr_window_as(
-            Func::cust(RowNumber),
-            WindowStatement::partition_by(Column::ConnectionId).order_by(Column::Id, Order::Desc).to_owned(),
-            Ranked::Newer,
-        )
-        .from(Entity)
-        .and_where(Column::ConnectionId.is_in(connections))
-        .to_owned();
-    let stale = Query::select()
-        .column(Column::Id)
-        .from_subquery(ranked, Ranked::Table)
-        .and_where(Expr::col(Ranked::Newer).gt(keep))
-        .to_owned();
-    let prune = Entity::delete_many().filter(Column::Id.in_subquery(stale)).build(backend);
-    vec![insert, prune]
-}
-
-#[derive(DeriveIden)]
-struct RowNumber;
-
-/// A connection's history numbered newest first.
-#[derive(DeriveIden)]
-enum Ranked {
-    Table,
-    Newer,
+    let connections = json_rows::select_ids(backend, first);
+    let prune = format!(
+        "DELETE FROM verifications WHERE id IN (SELECT id FROM (SELECT id, row_number() OVER \
+         (PARTITION BY connection_id ORDER BY id DESC) AS newer FROM verifications \
+         WHERE connection_id IN ({connections})) AS ranked WHERE newer > {second})"
+    );
+    let ids = json_rows::ids(checks.iter().map(|(_, id, _)| id.as_uuid()));
+    let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+    vec![
+        Statement::from_sql_and_values(backend, insert, [rows.finish().into()]),
+        Statement::from_sql_and_values(backend, prune, [ids.into(), keep.into()]),
+    ]
 }
 
 pub async fn list(
