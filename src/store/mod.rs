@@ -20,6 +20,7 @@ pub mod oauth_states;
 pub mod outbox;
 pub mod sealed;
 mod sqlite_plans;
+mod stored_time;
 pub mod teams;
 pub mod token_leases;
 pub mod tokens;
