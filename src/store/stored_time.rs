@@ -11,17 +11,24 @@ pub(super) fn parse(text: &str) -> Option<DateTime<Utc>> {
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
         return None;
     }
-    let year = number(&b[0..4])?;
-    let (month, day) = (number(&b[5..7])?, number(&b[8..10])?);
-    let (hour, minute, second) = (number(&b[11..13])?, number(&b[14..16])?, number(&b[17..19])?);
+    let year = two(b[0], b[1])? * 100 + two(b[2], b[3])?;
+    let (month, day) = (two(b[5], b[6])?, two(b[8], b[9])?);
+    let (hour, minute, second) = (two(b[11], b[12])?, two(b[14], b[15])?, two(b[17], b[18])?);
     let mut rest = &b[19..];
     let mut nano = 0;
     if let [b'.', fraction @ ..] = rest {
-        let digits = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
-        if !(1..=9).contains(&digits) {
+        let mut digits = 0;
+        while let Some(d) = fraction.get(digits).copied().and_then(digit) {
+            if digits == 9 {
+                return None;
+            }
+            nano = nano * 10 + d;
+            digits += 1;
+        }
+        if digits == 0 {
             return None;
         }
-        nano = number(&fraction[..digits])? * 10u32.pow(9 - digits as u32);
+        nano *= SCALE[digits];
         rest = &fraction[digits..];
     }
     if rest != b"+00:00" && rest != b"Z" {
@@ -33,9 +40,17 @@ pub(super) fn parse(text: &str) -> Option<DateTime<Utc>> {
     Some(naive.and_utc())
 }
 
-/// ASCII digits as a number; `None` for anything else.
-fn number(digits: &[u8]) -> Option<u32> {
-    digits.iter().try_fold(0u32, |n, &c| c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0')))
+/// What a fraction of `n` digits is multiplied by to make nanoseconds.
+const SCALE: [u32; 10] = [0, 100_000_000, 10_000_000, 1_000_000, 100_000, 10_000, 1_000, 100, 10, 1];
+
+fn digit(c: u8) -> Option<u32> {
+    let d = c.wrapping_sub(b'0');
+    (d < 10).then_some(u32::from(d))
+}
+
+/// Two ASCII digits as a number; `None` for anything else.
+fn two(tens: u8, ones: u8) -> Option<u32> {
+    Some(digit(tens)? * 10 + digit(ones)?)
 }
 
 #[cfg(test)]

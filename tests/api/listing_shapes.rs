@@ -209,6 +209,27 @@ async fn plain_pages_answer_the_bytes_the_connection_answers(app: TestApp) {
     {
         assert!(page.contains(text), "{text} in {page}");
     }
+
+    // Keys selected twice are merged as the executor merges them: with `app`, the same
+    // selection goes edge by edge, through the executor's merging.
+    let repeated = |extra: &str| {
+        format!(
+            "query($team: ID!) {{ team(id: $team) {{ connections {{ edges {{ cursor c: cursor \
+             node {{ id name lastVerification {{ outcome }} {extra} }} \
+             node {{ version label: name lastVerification {{ when: finishedAt outcome message }} }} \
+             t: __typename }} }} }} }}"
+        )
+    };
+    let variables = json!({ "team": member.team_id });
+    let in_one_loop = app.ok(&member.token, &repeated(""), variables.clone()).await;
+    let mut edge_by_edge = app.ok(&member.token, &repeated("app { key }"), variables).await;
+    for edge in edge_by_edge["team"]["connections"]["edges"].as_array_mut().unwrap() {
+        edge["node"].as_object_mut().unwrap().remove("app").expect("the app was answered");
+    }
+    assert_eq!(in_one_loop, edge_by_edge);
+    let first = &in_one_loop["team"]["connections"]["edges"][0];
+    assert_eq!(first["node"]["label"], first["node"]["name"]);
+    assert_eq!(first["node"]["lastVerification"]["outcome"], "OK", "{first:#}");
 }
 
 async fn a_failing_field_on_a_page_is_reported_at_its_edge(app: TestApp) {

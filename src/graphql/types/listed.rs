@@ -222,7 +222,7 @@ impl VerificationField {
         Some(plan)
     }
 
-    fn value(self, v: &domain::Verification) -> Value {
+    pub(super) fn value(self, v: &domain::Verification) -> Value {
         match self {
             VerificationField::Typename => string("Verification"),
             VerificationField::Outcome => VerificationOutcome::from(v.outcome).to_value(),
@@ -235,7 +235,7 @@ impl VerificationField {
 }
 
 /// A verification answered by `plan` (see `VerificationField::plan`).
-pub(super) fn verification(plan: &[(Name, VerificationField)], v: &domain::Verification) -> Value {
+fn verification(plan: &[(Name, VerificationField)], v: &domain::Verification) -> Value {
     let mut object = IndexMap::with_capacity(plan.len());
     for (key, field) in plan {
         // Scalars only: a key selected twice keeps its first value.

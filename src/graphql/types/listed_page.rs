@@ -13,7 +13,7 @@ use async_graphql::parser::types::Field;
 use async_graphql::registry::Registry;
 use async_graphql::{ContextSelectionSet, Name, OutputType, Positioned, ServerResult, Value};
 
-use super::listed::{ListedEdge, Plain, VerificationField, verification};
+use super::listed::{ListedEdge, Plain, VerificationField};
 use super::selection::{self, insert_value};
 
 /// The edges of `Team.connections`.
@@ -45,18 +45,59 @@ impl OutputType for ListedEdges {
 enum EdgeField {
     Typename,
     Cursor,
-    Node(Vec<(Name, NodeField)>),
+    Node(Shape<NodeField>),
 }
 
 /// A field selected on a listed connection, all of whose answer its row holds.
 enum NodeField {
     Plain(Plain),
-    LastVerification(Vec<(Name, VerificationField)>),
+    LastVerification(Shape<VerificationField>),
 }
 
-/// The selection on every edge of the page under its response keys; `None` when any part of
-/// it is not plain.
-fn edge_plan(ctx: &ContextSelectionSet<'_>) -> Option<Vec<(Name, EdgeField)>> {
+/// The fields selected on an object, under their response keys, read once for the page.
+struct Shape<F> {
+    fields: Vec<(Name, F)>,
+    /// The answer's keys with no values yet, cloned for every answer so that no key is hashed
+    /// again; `None` when a key repeats, and answers merge their values as the executor does.
+    blank: Option<IndexMap<Name, Value>>,
+}
+
+impl<F> Shape<F> {
+    fn new(fields: Vec<(Name, F)>) -> Self {
+        let blank: IndexMap<Name, Value> = fields.iter().map(|(key, _)| (key.clone(), Value::Null)).collect();
+        let blank = (blank.len() == fields.len()).then_some(blank);
+        Shape { fields, blank }
+    }
+
+    /// The object `value` answers field by field; a repeated key goes through `merge`. An
+    /// empty object is null, as the executor answers it.
+    fn answer(
+        &self,
+        mut value: impl FnMut(&F) -> Value,
+        merge: fn(&mut IndexMap<Name, Value>, Name, Value),
+    ) -> Value {
+        let object = match &self.blank {
+            Some(blank) => {
+                let mut object = blank.clone();
+                for ((_, field), slot) in self.fields.iter().zip(object.values_mut()) {
+                    *slot = value(field);
+                }
+                object
+            }
+            None => {
+                let mut object = IndexMap::with_capacity(self.fields.len());
+                for (key, field) in &self.fields {
+                    merge(&mut object, key.clone(), value(field));
+                }
+                object
+            }
+        };
+        if object.is_empty() { Value::Null } else { Value::Object(object) }
+    }
+}
+
+/// The selection on every edge of the page; `None` when any part of it is not plain.
+fn edge_plan(ctx: &ContextSelectionSet<'_>) -> Option<Shape<EdgeField>> {
     let fields = selection::fields(ctx, "ConnectionEdge")?;
     let mut plan = Vec::with_capacity(fields.len());
     for field in fields {
@@ -71,51 +112,53 @@ fn edge_plan(ctx: &ContextSelectionSet<'_>) -> Option<Vec<(Name, EdgeField)>> {
         };
         plan.push((field.node.response_key().node.clone(), kind));
     }
-    Some(plan)
+    Some(Shape::new(plan))
 }
 
-fn node_plan(ctx: &ContextSelectionSet<'_>) -> Option<Vec<(Name, NodeField)>> {
+fn node_plan(ctx: &ContextSelectionSet<'_>) -> Option<Shape<NodeField>> {
     let fields = selection::fields(ctx, "Connection")?;
     let mut plan = Vec::with_capacity(fields.len());
     for field in fields {
         let name = field.node.name.node.as_str();
         let kind = if name == "lastVerification" {
             let ctx_field = ctx.with_field(field);
-            NodeField::LastVerification(VerificationField::plan(
-                &ctx_field.with_selection_set(&field.node.selection_set),
-            )?)
+            let verification =
+                VerificationField::plan(&ctx_field.with_selection_set(&field.node.selection_set))?;
+            NodeField::LastVerification(Shape::new(verification))
         } else {
             NodeField::Plain(Plain::of(name)?)
         };
         plan.push((field.node.response_key().node.clone(), kind));
     }
-    Some(plan)
+    Some(Shape::new(plan))
 }
 
-/// One edge as the executor would answer it: repeated keys merged, an empty object null.
-fn answer_edge(plan: &[(Name, EdgeField)], edge: &ListedEdge) -> Value {
+/// One edge as the executor would answer it.
+fn answer_edge(plan: &Shape<EdgeField>, edge: &ListedEdge) -> Value {
     let edge = &edge.0;
-    let mut object = IndexMap::with_capacity(plan.len());
-    for (key, field) in plan {
-        let value = match field {
+    let c = &edge.node.0;
+    plan.answer(
+        |field| match field {
             EdgeField::Typename => Value::String("ConnectionEdge".to_owned()),
             EdgeField::Cursor => Value::String(edge.cursor.clone()),
-            EdgeField::Node(plan) => {
-                let c = &edge.node.0;
-                let mut node = IndexMap::with_capacity(plan.len());
-                for (key, field) in plan {
-                    let value = match field {
-                        NodeField::Plain(plain) => plain.value(c),
-                        NodeField::LastVerification(plan) => {
-                            c.last_verification.as_ref().map_or(Value::Null, |v| verification(plan, v))
-                        }
-                    };
-                    insert_value(&mut node, key.clone(), value);
-                }
-                if node.is_empty() { Value::Null } else { Value::Object(node) }
-            }
-        };
-        insert_value(&mut object, key.clone(), value);
-    }
-    if object.is_empty() { Value::Null } else { Value::Object(object) }
+            EdgeField::Node(plan) => plan.answer(
+                |field| match field {
+                    NodeField::Plain(plain) => plain.value(c),
+                    NodeField::LastVerification(plan) => {
+                        c.last_verification.as_ref().map_or(Value::Null, |v| {
+                            // Scalars only: a key selected twice keeps its first value.
+                            plan.answer(
+                                |field| field.value(v),
+                                |object, key, value| {
+                                    object.entry(key).or_insert(value);
+                                },
+                            )
+                        })
+                    }
+                },
+                insert_value,
+            ),
+        },
+        insert_value,
+    )
 }
