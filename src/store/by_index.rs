@@ -5,8 +5,11 @@
 //! about a thousand times. A query that reads here must select its columns in the order it
 //! decodes them.
 
+use chrono::{DateTime, Utc};
 use sea_orm::sqlx::{self, Row as _};
 use sea_orm::{DbErr, QueryResult};
+
+use super::stored_time;
 
 /// One row of either backend.
 pub(super) enum Row<'a> {
@@ -47,6 +50,27 @@ impl<'a> Row<'a> {
             Row::Sqlite(row) => row.try_get::<&'a str, _>(index),
         }
         .map_err(|err| DbErr::Type(format!("column {index}: {err}")))
+    }
+
+    /// A timestamp column. On SQLite, the text sqlx wrote is read directly (see
+    /// `stored_time`); any other shape goes through sqlx's decoding.
+    pub(super) fn time(&self, index: usize) -> Result<DateTime<Utc>, DbErr> {
+        self.time_opt(index)?
+            .ok_or_else(|| DbErr::Type(format!("column {index}: a null where a time must be")))
+    }
+
+    /// A nullable timestamp column.
+    pub(super) fn time_opt(&self, index: usize) -> Result<Option<DateTime<Utc>>, DbErr> {
+        if let Row::Sqlite(row) = *self
+            && let Ok(text) = row.try_get_unchecked::<Option<&'a str>, _>(index)
+        {
+            match text.map(stored_time::parse) {
+                None => return Ok(None),
+                Some(Some(at)) => return Ok(Some(at)),
+                Some(None) => {}
+            }
+        }
+        self.get(index)
     }
 
     /// A JSON column (`json` on PostgreSQL, text on SQLite) parsed into `T`.

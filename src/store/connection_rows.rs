@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
 use sea_orm::{DbErr, FromQueryResult, QueryResult, QuerySelect, Select};
 use uuid::Uuid;
 
@@ -59,13 +58,23 @@ impl FromQueryResult for Shown {
     }
 }
 
+/// A `COUNT(*)`, the row's only column.
+pub(super) struct Counted(pub u64);
+
+impl FromQueryResult for Counted {
+    fn from_query_result(result: &QueryResult, _prefix: &str) -> Result<Self, DbErr> {
+        let count: i64 = Row::of(result)?.get(0)?;
+        u64::try_from(count).map(Counted).map_err(|_| DbErr::Type(format!("a count of {count}")))
+    }
+}
+
 /// The connection in the columns `SHOWN` of `row`, first among the row's columns.
 pub(super) fn decode(row: &Row<'_>) -> Result<Connection, DbErr> {
     let account_label: Option<String> = row.get(13)?;
     let outcome =
         row.get::<Option<&str>>(14)?.map(|raw| parse(raw, VerificationOutcome::parse)).transpose()?;
-    let started_at: Option<DateTime<Utc>> = row.get(16)?;
-    let finished_at: Option<DateTime<Utc>> = row.get(17)?;
+    let started_at = row.time_opt(16)?;
+    let finished_at = row.time_opt(17)?;
     let last_verification = match (outcome, started_at, finished_at) {
         (Some(outcome), Some(started_at), Some(finished_at)) => Some(Verification {
             outcome,
@@ -86,23 +95,23 @@ pub(super) fn decode(row: &Row<'_>) -> Result<Connection, DbErr> {
         public_fields: row.json(6)?,
         secret_fields: row.json(7)?,
         scopes: row.json(8)?,
-        expires_at: row.get(9)?,
-        grant_expires_at: row.get(10)?,
+        expires_at: row.time_opt(9)?,
+        grant_expires_at: row.time_opt(10)?,
         token_details: row.json_opt::<BTreeMap<String, String>>(11)?.unwrap_or_default(),
         token_generation: row.get(12)?,
         account_label,
         last_verification,
         health: Health {
-            next_check_at: row.get(18)?,
+            next_check_at: row.time_opt(18)?,
             consecutive_failures: row.get(19)?,
-            last_success_at: row.get(20)?,
-            last_failure_at: row.get(21)?,
+            last_success_at: row.time_opt(20)?,
+            last_failure_at: row.time_opt(21)?,
         },
         version: row.get(22)?,
         created_by: row.get::<Option<Uuid>>(23)?.map(UserId::from_uuid),
         updated_by: row.get::<Option<Uuid>>(24)?.map(UserId::from_uuid),
-        created_at: row.get(25)?,
-        updated_at: row.get(26)?,
+        created_at: row.time(25)?,
+        updated_at: row.time(26)?,
     })
 }
 

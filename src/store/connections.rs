@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Select,
     sea_query::{Expr, ExprTrait, Func},
 };
 
@@ -367,12 +367,20 @@ pub async fn find_many(
     Ok(rows.into_iter().map(|row| row.0).collect())
 }
 
+/// How many of the team's connections match `filter`: a plain `SELECT COUNT(*)` on the table
+/// (`PaginatorTrait::count` would wrap a select of every column in a subquery).
 pub async fn count(
     db: &impl ConnectionTrait,
     team_id: TeamId,
     filter: &ConnectionFilter,
 ) -> Result<u64, DbErr> {
-    filtered(team_id, filter).count(db).await
+    let counted = filtered(team_id, filter)
+        .select_only()
+        .expr(Expr::cust("COUNT(*)"))
+        .into_model::<connection_rows::Counted>()
+        .one(db)
+        .await?;
+    Ok(counted.map_or(0, |counted| counted.0))
 }
 
 /// How many connections each app has in each status, across all teams (for metrics).

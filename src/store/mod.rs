@@ -22,6 +22,7 @@ pub mod outbox;
 mod prepared;
 pub mod sealed;
 mod sqlite_plans;
+mod stored_time;
 pub mod teams;
 pub mod token_leases;
 pub mod tokens;

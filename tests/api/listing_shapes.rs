@@ -3,6 +3,8 @@
 //! shape of the query.
 
 use plugboard::domain::TeamRole;
+use plugboard::graphql::ids::encode_cursor;
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::helpers::{Member, TestApp};
@@ -10,7 +12,9 @@ use crate::on_every_database;
 
 on_every_database!(
     listed_connections_answer_every_field_as_the_connection_does,
-    listed_connections_follow_aliases_fragments_and_directives
+    listed_connections_follow_aliases_fragments_and_directives,
+    plain_pages_answer_the_bytes_the_connection_answers,
+    a_failing_field_on_a_page_is_reported_at_its_edge
 );
 
 const EVERY_FIELD: &str = r#"
@@ -132,4 +136,124 @@ async fn listed_connections_follow_aliases_fragments_and_directives(app: TestApp
         })
         .collect();
     assert_eq!(full["team"]["connections"]["edges"], json!(expected));
+}
+
+/// Every field a page answers in one loop (see `graphql/types/listed_page.rs`).
+const PLAIN: &str = r#"
+  __typename id name appKey authType status fields secretFields scopes expiresAt grantExpiresAt
+  grantStatus grantDetails accountLabel
+  lastVerification { __typename outcome message accountLabel startedAt finishedAt }
+  nextCheckAt consecutiveFailures lastSuccessAt lastFailureAt version createdAt updatedAt
+"#;
+
+/// Posts a query and answers the body as the app wrote it.
+async fn raw(app: &TestApp, token: &str, query: &str, variables: Value) -> String {
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(token)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .expect("the app answers");
+    response.text().await.expect("a body")
+}
+
+async fn plain_pages_answer_the_bytes_the_connection_answers(app: TestApp) {
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    two_connections(&app, &member).await;
+    app.create_api_key_connection(&member, "Support OpenAI", "sk-def").await;
+    // Times of every precision the scalar writes (none, milli, micro) and an odd year, and
+    // facts only an OAuth grant would otherwise bring.
+    app.state
+        .db
+        .execute_unprepared(
+            "UPDATE connections SET expires_at = '2027-01-02T03:04:05+00:00', \
+             grant_expires_at = '2027-06-30T23:59:59.5+00:00', \
+             last_success_at = '0999-12-31T00:00:00.000001+00:00', \
+             last_failure_at = '2026-02-28T12:00:00.120+00:00', \
+             token_details = '{\"instance_url\":\"https://acme.test\",\"a\":\"\\u00e9\"}' \
+             WHERE name = 'Support OpenAI'",
+        )
+        .await
+        .unwrap();
+
+    let page_query = format!(
+        "query($team: ID!) {{ team(id: $team) {{ connections {{ edges {{ __typename cursor node {{ {PLAIN} }} }} }} }} }}"
+    );
+    let page = raw(&app, &member.token, &page_query, json!({ "team": member.team_id })).await;
+    let ids: Vec<String> =
+        serde_json::from_str::<Value>(&page).unwrap()["data"]["team"]["connections"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|edge| edge["node"]["id"].as_str().unwrap().to_owned())
+            .collect();
+    assert_eq!(ids.len(), 3);
+
+    let one_query = format!("query($id: ID!) {{ connection(id: $id) {{ {PLAIN} }} }}");
+    let mut edges = Vec::new();
+    for id in &ids {
+        let one = raw(&app, &member.token, &one_query, json!({ "id": id })).await;
+        let node = one
+            .strip_prefix(r#"{"data":{"connection":"#)
+            .and_then(|rest| rest.strip_suffix("}}"))
+            .unwrap_or_else(|| panic!("one connection's answer: {one}"));
+        let cursor = encode_cursor("connection", id);
+        edges.push(format!(r#"{{"__typename":"ConnectionEdge","cursor":"{cursor}","node":{node}}}"#));
+    }
+    let expected = format!(r#"{{"data":{{"team":{{"connections":{{"edges":[{}]}}}}}}}}"#, edges.join(","));
+    assert_eq!(page, expected);
+    for text in
+        ["2027-01-02T03:04:05+00:00", "2027-06-30T23:59:59.500+00:00", "0999-12-31T00:00:00.000001+00:00"]
+    {
+        assert!(page.contains(text), "{text} in {page}");
+    }
+
+    // Keys selected twice are merged as the executor merges them: with `app`, the same
+    // selection goes edge by edge, through the executor's merging.
+    let repeated = |extra: &str| {
+        format!(
+            "query($team: ID!) {{ team(id: $team) {{ connections {{ edges {{ cursor c: cursor \
+             node {{ id name lastVerification {{ outcome }} {extra} }} \
+             node {{ version label: name lastVerification {{ when: finishedAt outcome message }} }} \
+             t: __typename }} }} }} }}"
+        )
+    };
+    let variables = json!({ "team": member.team_id });
+    let in_one_loop = app.ok(&member.token, &repeated(""), variables.clone()).await;
+    let mut edge_by_edge = app.ok(&member.token, &repeated("app { key }"), variables).await;
+    for edge in edge_by_edge["team"]["connections"]["edges"].as_array_mut().unwrap() {
+        edge["node"].as_object_mut().unwrap().remove("app").expect("the app was answered");
+    }
+    assert_eq!(in_one_loop, edge_by_edge);
+    let first = &in_one_loop["team"]["connections"]["edges"][0];
+    assert_eq!(first["node"]["label"], first["node"]["name"]);
+    assert_eq!(first["node"]["lastVerification"]["outcome"], "OK", "{first:#}");
+}
+
+async fn a_failing_field_on_a_page_is_reported_at_its_edge(app: TestApp) {
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    two_connections(&app, &member).await;
+    let query = r#"
+      query($team: ID!) {
+        team(id: $team) { connections { edges { cursor node { id name verifications(first: 0) { outcome } } } } }
+      }"#;
+    let body = app.graphql(Some(&member.token), query, json!({ "team": member.team_id })).await;
+    let paths: Vec<&Value> = body["errors"].as_array().expect("errors").iter().map(|e| &e["path"]).collect();
+    assert_eq!(
+        paths,
+        [
+            &json!(["team", "connections", "edges", 0, "node", "verifications"]),
+            &json!(["team", "connections", "edges", 1, "node", "verifications"]),
+        ],
+        "{body:#}"
+    );
+    let edges = body["data"]["team"]["connections"]["edges"].as_array().expect("the page answers");
+    assert_eq!(edges.len(), 2);
+    for edge in edges {
+        assert!(
+            edge["cursor"].is_string() && edge["node"]["id"].is_string() && edge["node"]["name"].is_string()
+        );
+    }
 }

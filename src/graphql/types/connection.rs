@@ -235,7 +235,7 @@ pub struct ConnectionEdge {
 
 #[derive(SimpleObject)]
 pub struct ConnectionList {
-    pub edges: Vec<super::listed::ListedEdge>,
+    pub edges: super::listed_page::ListedEdges,
     pub page_info: super::PageInfo,
     /// How many connections match the filters, across all pages.
     pub total_count: u64,

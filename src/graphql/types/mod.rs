@@ -8,6 +8,7 @@ pub mod connection;
 pub mod enums;
 pub mod flow;
 mod listed;
+mod listed_page;
 mod selection;
 pub mod team;
 pub mod viewer;

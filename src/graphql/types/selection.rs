@@ -10,7 +10,7 @@
 //! execution starts. The schema registers no extension and no custom directive (see
 //! `AppSchema`); a field carrying any other directive is left to the executor.
 
-use async_graphql::indexmap::IndexMap;
+use async_graphql::indexmap::{self, IndexMap};
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::{ContainerType, ContextSelectionSet, Name, Positioned, Value};
 use futures_util::future::join_all;
@@ -107,10 +107,13 @@ pub(super) async fn finish<'a, T: ContainerType>(
 }
 
 /// A key selected twice keeps its first value, its objects merged (as async-graphql does).
-fn insert_value(target: &mut IndexMap<Name, Value>, name: Name, value: Value) {
-    let Some(previous) = target.get_mut(&name) else {
-        target.insert(name, value);
-        return;
+pub(super) fn insert_value(target: &mut IndexMap<Name, Value>, name: Name, value: Value) {
+    let previous = match target.entry(name) {
+        indexmap::map::Entry::Vacant(entry) => {
+            entry.insert(value);
+            return;
+        }
+        indexmap::map::Entry::Occupied(entry) => entry.into_mut(),
     };
     match (previous, value) {
         (Value::Object(target), Value::Object(object)) => {

@@ -8,11 +8,12 @@ use super::connection::{ConnectionEdge, ConnectionList, ConnectionObject};
 use super::enums::{ConnectionStatus, GrantStatus, TeamRole};
 use super::flow::{DynamicConnectionObject, FlowObject};
 use super::listed::ListedEdge;
+use super::listed_page::ListedEdges;
 use crate::access::TeamScope;
 use crate::connections;
 use crate::domain::{self, ConnectionFilter, ConnectionId};
 use crate::error::AppResult;
-use crate::graphql::ids::{MAX_PAGE_SIZE, decode_cursor, encode_cursor, page_size};
+use crate::graphql::ids::{MAX_PAGE_SIZE, decode_cursor, encode_uuid_cursor, page_size};
 use crate::graphql::{audit_page, state};
 
 const CONNECTION_CURSOR: &str = "connection";
@@ -86,7 +87,7 @@ impl TeamObject {
             .into_iter()
             .map(|c| {
                 ListedEdge(ConnectionEdge {
-                    cursor: encode_cursor(CONNECTION_CURSOR, c.id),
+                    cursor: encode_uuid_cursor(CONNECTION_CURSOR, c.id.as_uuid()),
                     node: ConnectionObject(c),
                 })
             })
@@ -96,7 +97,7 @@ impl TeamObject {
                 has_next_page: page.has_next_page,
                 end_cursor: edges.last().map(|e| e.0.cursor.clone()),
             },
-            edges,
+            edges: ListedEdges(edges),
             // Resolved only when asked for, and then counted.
             total_count: page.total_count.unwrap_or_default(),
         })
