@@ -178,10 +178,7 @@ async fn write_claimed(
 /// `write_claimed`'s statement: parameter 1 is the batch, parameter 2 the claim.
 fn write_claimed_sql(backend: DatabaseBackend, guard: StatusGuard) -> String {
     use json_rows::Kind::{Integer, Text, Time, Uuid};
-    let (batch, claim) = match backend {
-        DatabaseBackend::Postgres => ("$1", "$2"),
-        _ => ("?1", "?2"),
-    };
+    let (batch, claim) = json_rows::placeholders(backend);
     let results = json_rows::select(
         backend,
         batch,

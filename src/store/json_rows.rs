@@ -22,6 +22,14 @@ pub enum Kind {
     Integer,
 }
 
+/// The first two parameters' placeholders, as the backend writes them.
+pub fn placeholders(backend: DatabaseBackend) -> (&'static str, &'static str) {
+    match backend {
+        DatabaseBackend::Postgres => ("$1", "$2"),
+        _ => ("?1", "?2"),
+    }
+}
+
 /// `SELECT <columns> FROM <the rows of parameter `param`>`, each column named as given.
 pub fn select(backend: DatabaseBackend, param: &str, columns: &[(&str, Kind)]) -> String {
     let mut sql = String::from("SELECT ");

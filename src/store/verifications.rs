@@ -58,10 +58,7 @@ pub fn record_many_statements(
             .time(Some(check.started_at))
             .time(Some(check.finished_at));
     }
-    let (first, second) = match backend {
-        DatabaseBackend::Postgres => ("$1", "$2"),
-        _ => ("?1", "?2"),
-    };
+    let (first, second) = json_rows::placeholders(backend);
     let checks_table = json_rows::select(
         backend,
         first,
