@@ -79,12 +79,17 @@ pub fn ids(ids: impl IntoIterator<Item = uuid::Uuid>) -> String {
         if index > 0 {
             out.push(',');
         }
-        out.push('"');
-        out.push_str(id.simple().encode_lower(&mut uuid::Uuid::encode_buffer()));
-        out.push('"');
+        push_uuid(&mut out, id);
     }
     out.push(']');
     out
+}
+
+/// A UUID as a JSON string of its hex digits, which both backends read back (see `select`).
+fn push_uuid(out: &mut String, id: uuid::Uuid) {
+    out.push('"');
+    out.push_str(id.simple().encode_lower(&mut uuid::Uuid::encode_buffer()));
+    out.push('"');
 }
 
 /// Writes the JSON array of rows, a row at a time, values in the order of `select`'s columns.
@@ -113,9 +118,7 @@ impl Rows {
 
     pub fn uuid(&mut self, id: uuid::Uuid) -> &mut Self {
         self.separate();
-        self.out.push('"');
-        self.out.push_str(id.simple().encode_lower(&mut uuid::Uuid::encode_buffer()));
-        self.out.push('"');
+        push_uuid(&mut self.out, id);
         self
     }
 
