@@ -123,7 +123,7 @@ async fn statuses(
         .column(Column::Id)
         .column(Column::Status)
         .filter(Column::ClaimedBy.eq(claim))
-        .filter(Column::Id.is_in(ids.iter().copied()))
+        .filter(claimed_ids(db, ids))
         .into_tuple()
         .all(db)
         .await?;
@@ -282,7 +282,7 @@ pub async fn read_claimed(
         .columns(SHOWN.into_iter().chain([Column::SealedSecrets]))
         .from(Entity)
         .and_where(Column::ClaimedBy.eq(claim))
-        .and_where(Column::Id.is_in(ids.iter().copied()))
+        .and_where(claimed_ids(db, ids))
         .order_by(Column::NextCheckAt, sea_orm::Order::Asc);
     let rows = db.query_all(&statement).await?;
     rows.iter()
@@ -307,10 +307,15 @@ pub async fn postpone(
         .col_expr(Column::ClaimedBy, Expr::value(Option::<String>::None))
         .col_expr(Column::ClaimExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
         .filter(Column::ClaimedBy.eq(claim))
-        .filter(Column::Id.is_in(ids.iter().copied()))
+        .filter(claimed_ids(db, ids))
         .exec(db)
         .await?;
     Ok(result.rows_affected)
+}
+
+/// `id IN <ids>`, bound as one value: a sweep's batches are hundreds of ids.
+fn claimed_ids(db: &impl ConnectionTrait, ids: &[ConnectionId]) -> sea_orm::sea_query::Expr {
+    json_rows::is_in(db.get_database_backend(), Column::Id, ids.iter().map(|id| id.as_uuid()))
 }
 
 /// Gives back, unchanged, whatever `claim` still holds: connections claimed but not checked.

@@ -8,6 +8,7 @@ use sea_orm::{
 };
 
 use super::entities::{dynamic_connection, dynamic_connection_member};
+use super::json_rows;
 use crate::domain::{ConnectionId, DynamicConnection, DynamicConnectionId, DynamicMember, TeamId};
 
 async fn with_members(
@@ -206,11 +207,13 @@ pub async fn delete(
 
 /// Of `ids`, the connections that belong to a dynamic connection, as a member or its default.
 pub async fn grouped(db: &impl ConnectionTrait, ids: &[ConnectionId]) -> Result<Vec<ConnectionId>, DbErr> {
+    let backend = db.get_database_backend();
+    let uuids = || ids.iter().map(|id| id.as_uuid());
     let mut found: Vec<ConnectionId> = dynamic_connection_member::Entity::find()
         .select_only()
         .column(dynamic_connection_member::Column::ConnectionId)
         .distinct()
-        .filter(dynamic_connection_member::Column::ConnectionId.is_in(ids.to_vec()))
+        .filter(json_rows::is_in(backend, dynamic_connection_member::Column::ConnectionId, uuids()))
         .into_tuple()
         .all(db)
         .await?;
@@ -218,7 +221,7 @@ pub async fn grouped(db: &impl ConnectionTrait, ids: &[ConnectionId]) -> Result<
         .select_only()
         .column(dynamic_connection::Column::DefaultConnectionId)
         .distinct()
-        .filter(dynamic_connection::Column::DefaultConnectionId.is_in(ids.to_vec()))
+        .filter(json_rows::is_in(backend, dynamic_connection::Column::DefaultConnectionId, uuids()))
         .into_tuple()
         .all(db)
         .await?;

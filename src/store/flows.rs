@@ -7,6 +7,7 @@ use sea_orm::{
 };
 
 use super::entities::{flow, flow_module};
+use super::json_rows;
 use crate::domain::{ConnectionId, DynamicConnectionId, Flow, FlowId, FlowModule, ModuleTarget, TeamId};
 
 fn to_module(model: &flow_module::Model) -> FlowModule {
@@ -211,7 +212,11 @@ pub async fn named_by_modules(
         .select_only()
         .column(flow_module::Column::ConnectionId)
         .distinct()
-        .filter(flow_module::Column::ConnectionId.is_in(ids.to_vec()))
+        .filter(json_rows::is_in(
+            db.get_database_backend(),
+            flow_module::Column::ConnectionId,
+            ids.iter().map(|id| id.as_uuid()),
+        ))
         .into_tuple()
         .all(db)
         .await

@@ -12,6 +12,7 @@
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use sea_orm::DatabaseBackend;
+use sea_orm::sea_query::{BinOper, Expr, ExprTrait, IntoColumnRef};
 
 /// How a column of the batch is read back in SQL.
 #[derive(Clone, Copy)]
@@ -70,6 +71,24 @@ pub fn select_ids(backend: DatabaseBackend, param: &str) -> String {
         DatabaseBackend::Postgres => format!("SELECT (r #>> '{{}}')::uuid{}", from(backend, param)),
         _ => format!("SELECT unhex(r.value){}", from(backend, param)),
     }
+}
+
+/// `<column> IN (<ids>)` for a query built with sea-query, the ids bound as one JSON array
+/// (`select_ids`): one value to bind however many ids there are, and a statement text that does
+/// not change with their number.
+pub fn is_in(
+    backend: DatabaseBackend,
+    column: impl IntoColumnRef,
+    list: impl IntoIterator<Item = uuid::Uuid>,
+) -> Expr {
+    // sea-query numbers `$1` in a custom expression on PostgreSQL; elsewhere it takes `?`.
+    let param = match backend {
+        DatabaseBackend::Postgres => "$1",
+        _ => "?",
+    };
+    // sea-query puts the right side of `IN` in brackets.
+    let ids_table = Expr::cust_with_values(select_ids(backend, param), [ids(list)]);
+    Expr::col(column).binary(BinOper::In, ids_table)
 }
 
 /// A JSON array of ids, for `select_ids`.
@@ -196,5 +215,32 @@ mod tests {
         let mut rows = Rows::new(DatabaseBackend::Postgres);
         rows.row().time(Some(at));
         assert_eq!(rows.finish(), r#"[["2026-12-01T03:04:05.123456Z"]]"#);
+    }
+
+    #[test]
+    fn an_id_list_is_one_parameter_numbered_where_it_falls() {
+        use sea_orm::sea_query::{Alias, PostgresQueryBuilder, Query, SqliteQueryBuilder};
+        let id = uuid::Uuid::from_u128(0xabcdef);
+        let query = |backend| {
+            Query::select()
+                .column(Alias::new("id"))
+                .from(Alias::new("connections"))
+                .and_where(Expr::col(Alias::new("claimed_by")).eq("sweep"))
+                .and_where(is_in(backend, Alias::new("id"), [id, id]))
+                .to_owned()
+        };
+        let ids = format!(r#"["{0}","{0}"]"#, id.simple());
+        let (sql, values) = query(DatabaseBackend::Postgres).build(PostgresQueryBuilder);
+        assert_eq!(
+            sql,
+            r#"SELECT "id" FROM "connections" WHERE "claimed_by" = $1 AND "id" IN (SELECT (r #>> '{}')::uuid FROM jsonb_array_elements($2::jsonb) AS r)"#
+        );
+        assert_eq!(values.0, vec!["sweep".into(), ids.clone().into()]);
+        let (sql, values) = query(DatabaseBackend::Sqlite).build(SqliteQueryBuilder);
+        assert_eq!(
+            sql,
+            r#"SELECT "id" FROM "connections" WHERE "claimed_by" = ? AND "id" IN (SELECT unhex(r.value) FROM jsonb_each(?) AS r)"#
+        );
+        assert_eq!(values.0, vec!["sweep".into(), ids.into()]);
     }
 }

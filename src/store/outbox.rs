@@ -16,6 +16,7 @@ use sea_orm::{
 };
 
 use super::entities::event_outbox::{self, Column};
+use super::json_rows;
 
 /// What separates the payloads of one row.
 const SEPARATOR: &str = "\n";
@@ -126,7 +127,7 @@ pub async fn remove(db: &impl ConnectionTrait, claim: &str, ids: &[uuid::Uuid]) 
     }
     event_outbox::Entity::delete_many()
         .filter(Column::ClaimedBy.eq(claim))
-        .filter(Column::Id.is_in(ids.iter().copied()))
+        .filter(json_rows::is_in(db.get_database_backend(), Column::Id, ids.iter().copied()))
         .exec(db)
         .await?;
     Ok(())
@@ -145,7 +146,10 @@ pub async fn delete(db: &impl ConnectionTrait, ids: &[uuid::Uuid]) -> Result<(),
     if ids.is_empty() {
         return Ok(());
     }
-    event_outbox::Entity::delete_many().filter(Column::Id.is_in(ids.iter().copied())).exec(db).await?;
+    event_outbox::Entity::delete_many()
+        .filter(json_rows::is_in(db.get_database_backend(), Column::Id, ids.iter().copied()))
+        .exec(db)
+        .await?;
     Ok(())
 }
 
