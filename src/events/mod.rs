@@ -279,11 +279,8 @@ impl EventBus {
             Some(notifier) => notifier.notify_encoded(payloads).await,
             None => {
                 for payload in payloads {
-                    match serde_json::from_str::<Event>(payload) {
-                        Ok(event) => self.local.send(event),
-                        Err(err) => {
-                            tracing::error!(error = %err, "dropped an outbox event that does not decode")
-                        }
+                    if let Err(err) = self.local.send_encoded(payload) {
+                        tracing::error!(error = %err, "dropped an outbox event that does not decode")
                     }
                 }
             }
@@ -368,10 +365,28 @@ impl Relay {
         let _ = self.events.send(Arc::new(event));
     }
 
+    /// Hands over an event as `stage` encoded it. Decoding is skipped for an event that only
+    /// subscriptions read while there are none: a sweep publishes one per check.
+    fn send_encoded(&self, payload: &str) -> Result<(), serde_json::Error> {
+        if self.events.receiver_count() == 0 && invalidates_nothing(payload) {
+            return Ok(());
+        }
+        self.send(serde_json::from_str(payload)?);
+        Ok(())
+    }
+
     fn may_have_missed(&self) {
         self.access_changes.fetch_add(1, Ordering::SeqCst);
         let _ = self.invalidations.send(Invalidation::Everything);
     }
+}
+
+/// Whether an encoded event is one that no cache cares about (see `Relay::send`). Read from the
+/// tag, which serde writes first for an internally tagged enum; an event written otherwise is
+/// simply decoded.
+fn invalidates_nothing(payload: &str) -> bool {
+    const TAGS: [&str; 2] = [r#"{"type":"verification","#, r#"{"type":"app","#];
+    TAGS.iter().any(|tag| payload.starts_with(tag))
 }
 
 #[cfg(test)]
@@ -412,5 +427,28 @@ mod tests {
         let finished = serde_json::to_value(VerificationEvent::finished(team, connection, &check)).unwrap();
         assert_eq!(finished["result"]["outcome"], "INSUFFICIENT_SCOPES");
         assert_eq!(finished["phase"], "FINISHED");
+    }
+
+    /// Without subscribers, a relay skips decoding the events no cache reads, by their tag.
+    #[test]
+    fn only_events_that_invalidate_nothing_are_recognised_undecoded() {
+        let team = TeamId::from_uuid(uuid::Uuid::nil());
+        let connection = ConnectionId::from_uuid(uuid::Uuid::max());
+        let encoded = |event: &Event| EncodedEvents::new(std::slice::from_ref(event)).unwrap().0.remove(0);
+        let check = Verification::noted(VerificationOutcome::Ok, "fine");
+        assert!(invalidates_nothing(&encoded(&VerificationEvent::finished(team, connection, &check))));
+        assert!(invalidates_nothing(&encoded(&VerificationEvent::started(team, connection))));
+        let changed = ConnectionEvent::changed(team, connection, ConnectionEventKind::Deleted, None, None);
+        assert!(!invalidates_nothing(&encoded(&changed)));
+        assert!(!invalidates_nothing(&encoded(&AccessEvent::token_revoked(TokenId::from_uuid(
+            uuid::Uuid::nil()
+        )))));
+
+        let relay = Relay::new();
+        let mut invalidations = relay.invalidations.subscribe();
+        relay.send_encoded(&encoded(&VerificationEvent::finished(team, connection, &check))).unwrap();
+        relay.send_encoded(&encoded(&changed)).unwrap();
+        assert!(matches!(invalidations.try_recv(), Ok(Invalidation::Connection(id)) if id == connection));
+        assert!(relay.send_encoded(r#"{"type":"connection"}"#).is_err());
     }
 }

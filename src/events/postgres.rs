@@ -116,10 +116,11 @@ pub(super) async fn bridge(
                 Ok(Some(notification)) if notification.channel() == crate::store::outbox::WAKE_CHANNEL => {
                     outbox.send_modify(|commits| *commits = commits.wrapping_add(1));
                 }
-                Ok(Some(notification)) => match serde_json::from_str::<Event>(notification.payload()) {
-                    Ok(event) => local.send(event),
-                    Err(err) => tracing::warn!(error = %err, "ignored a malformed event notification"),
-                },
+                Ok(Some(notification)) => {
+                    if let Err(err) = local.send_encoded(notification.payload()) {
+                        tracing::warn!(error = %err, "ignored a malformed event notification");
+                    }
+                }
                 Ok(None) => {
                     // Reconnects on the next call. Live events sent meanwhile are lost (the
                     // outbox's are not: its dispatcher also polls), so caches of access start over.
