@@ -9,8 +9,6 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use async_graphql::indexmap::IndexMap;
-use async_graphql::indexmap::map::Entry;
 use async_graphql::parser::types::Field;
 use async_graphql::registry::Registry;
 use async_graphql::{ContextSelectionSet, InputType, Name, OutputType, Positioned, ServerResult, Value};
@@ -18,7 +16,7 @@ use chrono::{DateTime, Utc};
 
 use super::connection::{ConnectionEdge, ConnectionObject};
 use super::enums::{AuthType, ConnectionStatus, GrantStatus, VerificationOutcome};
-use super::selection::{self, Entry as Selected};
+use super::selection::{self, Entry as Selected, Shape};
 use crate::domain;
 use crate::graphql::rfc3339;
 
@@ -94,10 +92,8 @@ fn plain(ctx: &ContextSelectionSet<'_>, c: &domain::Connection, field: &Position
             None => Value::Null,
             Some(v) => {
                 let ctx_field = ctx.with_field(field);
-                verification(
-                    &VerificationField::plan(&ctx_field.with_selection_set(&field.node.selection_set))?,
-                    v,
-                )
+                let plan = VerificationField::plan(&ctx_field.with_selection_set(&field.node.selection_set))?;
+                Shape::new(plan).answer(|field| field.value(v))
             }
         });
     }
@@ -232,18 +228,6 @@ impl VerificationField {
             VerificationField::FinishedAt => time(&v.finished_at),
         }
     }
-}
-
-/// A verification answered by `plan` (see `VerificationField::plan`).
-fn verification(plan: &[(Name, VerificationField)], v: &domain::Verification) -> Value {
-    let mut object = IndexMap::with_capacity(plan.len());
-    for (key, field) in plan {
-        // Scalars only: a key selected twice keeps its first value.
-        if let Entry::Vacant(entry) = object.entry(key.clone()) {
-            entry.insert(field.value(v));
-        }
-    }
-    if object.is_empty() { Value::Null } else { Value::Object(object) }
 }
 
 fn string(s: &str) -> Value {

@@ -8,13 +8,12 @@
 
 use std::borrow::Cow;
 
-use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::Field;
 use async_graphql::registry::Registry;
-use async_graphql::{ContextSelectionSet, Name, OutputType, Positioned, ServerResult, Value};
+use async_graphql::{ContextSelectionSet, OutputType, Positioned, ServerResult, Value};
 
 use super::listed::{ListedEdge, Plain, VerificationField};
-use super::selection::{self, insert_value};
+use super::selection::{self, Shape};
 
 /// The edges of `Team.connections`.
 pub struct ListedEdges(pub Vec<ListedEdge>);
@@ -52,48 +51,6 @@ enum EdgeField {
 enum NodeField {
     Plain(Plain),
     LastVerification(Shape<VerificationField>),
-}
-
-/// The fields selected on an object, under their response keys, read once for the page.
-struct Shape<F> {
-    fields: Vec<(Name, F)>,
-    /// The answer's keys with no values yet, cloned for every answer so that no key is hashed
-    /// again; `None` when a key repeats, and answers merge their values as the executor does.
-    blank: Option<IndexMap<Name, Value>>,
-}
-
-impl<F> Shape<F> {
-    fn new(fields: Vec<(Name, F)>) -> Self {
-        let blank: IndexMap<Name, Value> = fields.iter().map(|(key, _)| (key.clone(), Value::Null)).collect();
-        let blank = (blank.len() == fields.len()).then_some(blank);
-        Shape { fields, blank }
-    }
-
-    /// The object `value` answers field by field; a repeated key goes through `merge`. An
-    /// empty object is null, as the executor answers it.
-    fn answer(
-        &self,
-        mut value: impl FnMut(&F) -> Value,
-        merge: fn(&mut IndexMap<Name, Value>, Name, Value),
-    ) -> Value {
-        let object = match &self.blank {
-            Some(blank) => {
-                let mut object = blank.clone();
-                for ((_, field), slot) in self.fields.iter().zip(object.values_mut()) {
-                    *slot = value(field);
-                }
-                object
-            }
-            None => {
-                let mut object = IndexMap::with_capacity(self.fields.len());
-                for (key, field) in &self.fields {
-                    merge(&mut object, key.clone(), value(field));
-                }
-                object
-            }
-        };
-        if object.is_empty() { Value::Null } else { Value::Object(object) }
-    }
 }
 
 /// The selection on every edge of the page; `None` when any part of it is not plain.
@@ -137,28 +94,14 @@ fn node_plan(ctx: &ContextSelectionSet<'_>) -> Option<Shape<NodeField>> {
 fn answer_edge(plan: &Shape<EdgeField>, edge: &ListedEdge) -> Value {
     let edge = &edge.0;
     let c = &edge.node.0;
-    plan.answer(
-        |field| match field {
-            EdgeField::Typename => Value::String("ConnectionEdge".to_owned()),
-            EdgeField::Cursor => Value::String(edge.cursor.clone()),
-            EdgeField::Node(plan) => plan.answer(
-                |field| match field {
-                    NodeField::Plain(plain) => plain.value(c),
-                    NodeField::LastVerification(plan) => {
-                        c.last_verification.as_ref().map_or(Value::Null, |v| {
-                            // Scalars only: a key selected twice keeps its first value.
-                            plan.answer(
-                                |field| field.value(v),
-                                |object, key, value| {
-                                    object.entry(key).or_insert(value);
-                                },
-                            )
-                        })
-                    }
-                },
-                insert_value,
-            ),
-        },
-        insert_value,
-    )
+    plan.answer(|field| match field {
+        EdgeField::Typename => Value::String("ConnectionEdge".to_owned()),
+        EdgeField::Cursor => Value::String(edge.cursor.clone()),
+        EdgeField::Node(plan) => plan.answer(|field| match field {
+            NodeField::Plain(plain) => plain.value(c),
+            NodeField::LastVerification(plan) => {
+                c.last_verification.as_ref().map_or(Value::Null, |v| plan.answer(|field| field.value(v)))
+            }
+        }),
+    })
 }

@@ -133,3 +133,41 @@ pub(super) fn insert_value(target: &mut IndexMap<Name, Value>, name: Name, value
         _ => {}
     }
 }
+
+/// The fields selected on an object, under their response keys, read once for the page.
+pub(super) struct Shape<F> {
+    fields: Vec<(Name, F)>,
+    /// The answer's keys with no values yet, cloned for every answer so that no key is hashed
+    /// again; `None` when a key repeats, and answers merge their values as the executor does.
+    blank: Option<IndexMap<Name, Value>>,
+}
+
+impl<F> Shape<F> {
+    pub(super) fn new(fields: Vec<(Name, F)>) -> Self {
+        let blank: IndexMap<Name, Value> = fields.iter().map(|(key, _)| (key.clone(), Value::Null)).collect();
+        let blank = (blank.len() == fields.len()).then_some(blank);
+        Shape { fields, blank }
+    }
+
+    /// The object `value` answers field by field, a repeated key merged by `insert_value`. An
+    /// empty object is null, as the executor answers it.
+    pub(super) fn answer(&self, mut value: impl FnMut(&F) -> Value) -> Value {
+        let object = match &self.blank {
+            Some(blank) => {
+                let mut object = blank.clone();
+                for ((_, field), slot) in self.fields.iter().zip(object.values_mut()) {
+                    *slot = value(field);
+                }
+                object
+            }
+            None => {
+                let mut object = IndexMap::with_capacity(self.fields.len());
+                for (key, field) in &self.fields {
+                    insert_value(&mut object, key.clone(), value(field));
+                }
+                object
+            }
+        };
+        if object.is_empty() { Value::Null } else { Value::Object(object) }
+    }
+}
