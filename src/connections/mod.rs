@@ -22,8 +22,8 @@ mod verification;
 use crate::access::{self, TeamScope};
 use crate::catalog::{App, FormMode, FormValues};
 use crate::domain::{
-    AuthType, Connection, ConnectionFilter, ConnectionId, ConnectionName, ConnectionStatus, ConsentPurpose,
-    Health, Principal, TeamId, Verification,
+    AuthType, Connection, ConnectionFilter, ConnectionId, ConnectionName, ConnectionParts, ConnectionStatus,
+    ConsentPurpose, Health, Principal, TeamId, Verification,
 };
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -369,19 +369,25 @@ pub struct Page {
     pub total_count: Option<u64>,
 }
 
-/// One page of a team's connections, counting them all too when `count` is set (the page and
-/// the count are read at once). The scope is the check made when the request resolved its
-/// `Team`; the list asks nothing more about the caller.
-pub async fn list(
-    state: &AppState,
-    scope: &TeamScope,
-    filter: &ConnectionFilter,
-    after: Option<ConnectionId>,
-    first: u64,
-    count: bool,
-) -> AppResult<Page> {
+/// What `list` reads and counts.
+pub struct PageRequest<'a> {
+    pub filter: &'a ConnectionFilter,
+    pub after: Option<ConnectionId>,
+    pub first: u64,
+    /// Whether to count every match too.
+    pub count: bool,
+    /// The parts of each connection to read; only a caller that shows no other may leave some
+    /// out (see `ConnectionParts`).
+    pub parts: ConnectionParts,
+}
+
+/// One page of a team's connections, counting them all too when asked (the page and the count
+/// are read at once). The scope is the check made when the request resolved its `Team`; the
+/// list asks nothing more about the caller.
+pub async fn list(state: &AppState, scope: &TeamScope, request: PageRequest<'_>) -> AppResult<Page> {
+    let PageRequest { filter, after, first, count, parts } = request;
     let team_id = scope.team();
-    let page = store::connections::list(&state.db, team_id, filter, after, first + 1);
+    let page = store::connections::list(&state.db, team_id, filter, after, first + 1, parts);
     let total = async {
         match count {
             true => store::connections::count(&state.db, team_id, filter).await.map(Some),

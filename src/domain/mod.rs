@@ -6,6 +6,7 @@ mod app_health;
 mod audit;
 mod auth_type;
 mod connection;
+mod connection_parts;
 mod consent;
 mod flow;
 mod health;
@@ -22,6 +23,7 @@ pub use app_health::{
 pub use audit::{Actor, ActorKind, AuditAction, AuditEvent};
 pub use auth_type::AuthType;
 pub use connection::{Connection, ConnectionFilter, ConnectionName, GrantStatus, Verification};
+pub use connection_parts::{ConnectionPart, ConnectionParts};
 pub use consent::ConsentPurpose;
 pub use flow::{
     DynamicConnection, DynamicMember, Flow, FlowModule, FlowStatus, ModuleTarget, missing_scopes,

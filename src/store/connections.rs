@@ -14,8 +14,8 @@ use super::connection_rows;
 use super::entities::connection::{self, Column, Entity};
 use super::from_json;
 use crate::domain::{
-    AuthType, Connection, ConnectionFilter, ConnectionId, ConnectionName, ConnectionStatus, GrantStatus,
-    Health, TeamId, UserId, Verification, VerificationOutcome,
+    AuthType, Connection, ConnectionFilter, ConnectionId, ConnectionName, ConnectionParts, ConnectionStatus,
+    GrantStatus, Health, TeamId, UserId, Verification, VerificationOutcome,
 };
 
 /// A sealed envelope and the id of the key that sealed it.
@@ -331,23 +331,20 @@ fn escape_like(raw: &str) -> String {
 }
 
 /// One page of a team's connections in creation order, after the cursor `after`. Reads only
-/// what a connection shows (never the sealed secrets), decoded by position.
+/// `parts` of what a connection shows (never the sealed secrets), decoded by position.
 pub async fn list(
     db: &impl ConnectionTrait,
     team_id: TeamId,
     filter: &ConnectionFilter,
     after: Option<ConnectionId>,
     limit: u64,
+    parts: ConnectionParts,
 ) -> Result<Vec<Connection>, DbErr> {
     let mut query = filtered(team_id, filter);
     if let Some(after) = after {
         query = query.filter(Column::Id.gt(after));
     }
-    let rows = connection_rows::shown(query.order_by_asc(Column::Id).limit(limit))
-        .into_model::<connection_rows::Shown>()
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().map(|row| row.0).collect())
+    connection_rows::read(db, query.order_by_asc(Column::Id).limit(limit), parts).await
 }
 
 /// Those of `ids` that are the team's, in no particular order; one query for all of them
@@ -360,11 +357,8 @@ pub async fn find_many(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = connection_rows::shown(scoped(team_id).filter(Column::Id.is_in(ids.iter().copied())))
-        .into_model::<connection_rows::Shown>()
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().map(|row| row.0).collect())
+    let query = scoped(team_id).filter(Column::Id.is_in(ids.iter().copied()));
+    connection_rows::read(db, query, ConnectionParts::ALL).await
 }
 
 /// How many of the team's connections match `filter`: a plain `SELECT COUNT(*)` on the table

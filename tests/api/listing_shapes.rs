@@ -14,6 +14,7 @@ on_every_database!(
     listed_connections_answer_every_field_as_the_connection_does,
     listed_connections_follow_aliases_fragments_and_directives,
     plain_pages_answer_the_bytes_the_connection_answers,
+    a_page_that_shows_one_field_answers_it_as_the_whole_row_does,
     a_failing_field_on_a_page_is_reported_at_its_edge
 );
 
@@ -146,6 +147,31 @@ const PLAIN: &str = r#"
   nextCheckAt consecutiveFailures lastSuccessAt lastFailureAt version createdAt updatedAt
 "#;
 
+/// PLAIN's fields but `lastVerification`.
+const CONNECTION_SCALARS: [&str; 21] = [
+    "__typename",
+    "id",
+    "name",
+    "appKey",
+    "authType",
+    "status",
+    "fields",
+    "secretFields",
+    "scopes",
+    "expiresAt",
+    "grantExpiresAt",
+    "grantStatus",
+    "grantDetails",
+    "accountLabel",
+    "nextCheckAt",
+    "consecutiveFailures",
+    "lastSuccessAt",
+    "lastFailureAt",
+    "version",
+    "createdAt",
+    "updatedAt",
+];
+
 /// Posts a query and answers the body as the app wrote it.
 async fn raw(app: &TestApp, token: &str, query: &str, variables: Value) -> String {
     let response = app
@@ -159,24 +185,30 @@ async fn raw(app: &TestApp, token: &str, query: &str, variables: Value) -> Strin
     response.text().await.expect("a body")
 }
 
+/// Three connections whose every plain field holds something: times of every precision the
+/// scalar writes (none, milli, micro) and an odd year, facts only an OAuth grant would
+/// otherwise bring, fields, scopes, and the account beside a passing check.
+async fn varied_connections(app: &TestApp, member: &Member) {
+    two_connections(app, member).await;
+    app.create_api_key_connection(member, "Support OpenAI", "sk-def").await;
+    for update in [
+        "UPDATE connections SET expires_at = '2027-01-02T03:04:05+00:00', \
+         grant_expires_at = '2027-06-30T23:59:59.5+00:00', \
+         last_success_at = '0999-12-31T00:00:00.000001+00:00', \
+         last_failure_at = '2026-02-28T12:00:00.120+00:00', \
+         token_details = '{\"instance_url\":\"https://acme.test\",\"a\":\"\\u00e9\"}' \
+         WHERE name = 'Support OpenAI'",
+        "UPDATE connections SET account_label = 'ana@acme.test', scopes = '[\"models.read\"]', \
+         public_fields = '{\"region\":\"eu\"}', consecutive_failures = 2, \
+         next_check_at = '2027-03-04T05:06:07+00:00' WHERE name = 'Marketing OpenAI'",
+    ] {
+        app.state.db.execute_unprepared(update).await.unwrap();
+    }
+}
+
 async fn plain_pages_answer_the_bytes_the_connection_answers(app: TestApp) {
     let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
-    two_connections(&app, &member).await;
-    app.create_api_key_connection(&member, "Support OpenAI", "sk-def").await;
-    // Times of every precision the scalar writes (none, milli, micro) and an odd year, and
-    // facts only an OAuth grant would otherwise bring.
-    app.state
-        .db
-        .execute_unprepared(
-            "UPDATE connections SET expires_at = '2027-01-02T03:04:05+00:00', \
-             grant_expires_at = '2027-06-30T23:59:59.5+00:00', \
-             last_success_at = '0999-12-31T00:00:00.000001+00:00', \
-             last_failure_at = '2026-02-28T12:00:00.120+00:00', \
-             token_details = '{\"instance_url\":\"https://acme.test\",\"a\":\"\\u00e9\"}' \
-             WHERE name = 'Support OpenAI'",
-        )
-        .await
-        .unwrap();
+    varied_connections(&app, &member).await;
 
     let page_query = format!(
         "query($team: ID!) {{ team(id: $team) {{ connections {{ edges {{ __typename cursor node {{ {PLAIN} }} }} }} }} }}"
@@ -230,6 +262,47 @@ async fn plain_pages_answer_the_bytes_the_connection_answers(app: TestApp) {
     let first = &in_one_loop["team"]["connections"]["edges"][0];
     assert_eq!(first["node"]["label"], first["node"]["name"]);
     assert_eq!(first["node"]["lastVerification"]["outcome"], "OK", "{first:#}");
+}
+
+/// A page whose edges show only some fields reads only their columns (`ConnectionParts`):
+/// each plain field, asked alone, must answer what the page answers with every field.
+async fn a_page_that_shows_one_field_answers_it_as_the_whole_row_does(app: TestApp) {
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    varied_connections(&app, &member).await;
+    let variables = json!({ "team": member.team_id });
+    let page = |node: &str| {
+        format!(
+            "query($team: ID!) {{ team(id: $team) {{ connections {{ edges {{ cursor node {{ {node} }} }} }} }} }}"
+        )
+    };
+    let whole = app.ok(&member.token, &page(PLAIN), variables.clone()).await;
+    let whole = whole["team"]["connections"]["edges"].as_array().unwrap().clone();
+    assert_eq!(whole.len(), 3);
+    let label = whole.iter().find(|edge| edge["node"]["name"] == "Marketing OpenAI").unwrap();
+    assert_eq!(label["node"]["lastVerification"]["accountLabel"], "ana@acme.test", "{label:#}");
+    assert_eq!(label["node"]["scopes"], json!(["models.read"]));
+
+    for field in CONNECTION_SCALARS {
+        assert!(PLAIN.split_whitespace().any(|word| word == field), "{field} is among PLAIN's fields");
+        let alone = app.ok(&member.token, &page(field), variables.clone()).await;
+        let edges = alone["team"]["connections"]["edges"].as_array().unwrap();
+        for (edge, full) in edges.iter().zip(&whole) {
+            assert_eq!(edge["cursor"], full["cursor"]);
+            assert_eq!(edge["node"], json!({ field: full["node"][field] }), "{field} alone");
+        }
+    }
+    for field in ["__typename", "outcome", "message", "accountLabel", "startedAt", "finishedAt"] {
+        let alone =
+            app.ok(&member.token, &page(&format!("lastVerification {{ {field} }}")), variables.clone()).await;
+        let edges = alone["team"]["connections"]["edges"].as_array().unwrap();
+        for (edge, full) in edges.iter().zip(&whole) {
+            let expected = match &full["node"]["lastVerification"] {
+                Value::Null => Value::Null,
+                verification => json!({ field: verification[field] }),
+            };
+            assert_eq!(edge["node"]["lastVerification"], expected, "lastVerification {{ {field} }} alone");
+        }
+    }
 }
 
 async fn a_failing_field_on_a_page_is_reported_at_its_edge(app: TestApp) {

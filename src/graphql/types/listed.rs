@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use super::connection::{ConnectionEdge, ConnectionObject};
 use super::enums::{AuthType, ConnectionStatus, GrantStatus, VerificationOutcome};
 use super::selection::{self, Entry as Selected, Shape};
-use crate::domain;
+use crate::domain::{self, ConnectionPart};
 use crate::graphql::rfc3339;
 
 /// An edge of `Team.connections`.
@@ -153,6 +153,25 @@ impl Plain {
             "createdAt" => Plain::CreatedAt,
             "updatedAt" => Plain::UpdatedAt,
             _ => return None,
+        })
+    }
+
+    /// The part of the connection `value` reads, beyond its identity (id, name, app, auth
+    /// type, status, version).
+    pub(super) fn part(self) -> Option<ConnectionPart> {
+        Some(match self {
+            Plain::Typename | Plain::Id | Plain::Name | Plain::AppKey | Plain::AuthType => return None,
+            Plain::Status | Plain::Version => return None,
+            Plain::Fields => ConnectionPart::PublicFields,
+            Plain::SecretFields => ConnectionPart::SecretFieldNames,
+            Plain::Scopes => ConnectionPart::Scopes,
+            Plain::ExpiresAt => ConnectionPart::ExpiresAt,
+            Plain::GrantExpiresAt | Plain::GrantStatus | Plain::GrantDetails => ConnectionPart::Grant,
+            Plain::AccountLabel => ConnectionPart::AccountLabel,
+            Plain::NextCheckAt | Plain::ConsecutiveFailures | Plain::LastSuccessAt | Plain::LastFailureAt => {
+                ConnectionPart::Health
+            }
+            Plain::CreatedAt | Plain::UpdatedAt => ConnectionPart::Times,
         })
     }
 

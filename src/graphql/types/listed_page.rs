@@ -10,13 +10,18 @@ use std::borrow::Cow;
 
 use async_graphql::parser::types::Field;
 use async_graphql::registry::Registry;
-use async_graphql::{ContextSelectionSet, OutputType, Positioned, ServerResult, Value};
+use async_graphql::{Context, ContextSelectionSet, OutputType, Positioned, ServerError, ServerResult, Value};
 
 use super::listed::{ListedEdge, Plain, VerificationField};
 use super::selection::{self, Shape};
+use crate::domain::{ConnectionPart, ConnectionParts};
 
 /// The edges of `Team.connections`.
-pub struct ListedEdges(pub Vec<ListedEdge>);
+pub struct ListedEdges {
+    pub edges: Vec<ListedEdge>,
+    /// What was read of each connection: `parts_shown` of this selection.
+    pub parts: ConnectionParts,
+}
 
 impl OutputType for ListedEdges {
     fn type_name() -> Cow<'static, str> {
@@ -34,9 +39,14 @@ impl OutputType for ListedEdges {
     async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
         // No per-item extension to call: the schema registers none (see `selection`).
         if let Some(plan) = edge_plan(ctx) {
-            return Ok(Value::List(self.0.iter().map(|edge| answer_edge(&plan, edge)).collect()));
+            return Ok(Value::List(self.edges.iter().map(|edge| answer_edge(&plan, edge)).collect()));
         }
-        OutputType::resolve(&self.0, ctx, field).await
+        if self.parts != ConnectionParts::ALL {
+            // `parts_shown` saw the same selection: only a bug here would get this far.
+            let error = "a page read in part was asked for more than it read";
+            return Err(ServerError::new(error, Some(field.pos)));
+        }
+        OutputType::resolve(&self.edges, ctx, field).await
     }
 }
 
@@ -51,6 +61,34 @@ enum EdgeField {
 enum NodeField {
     Plain(Plain),
     LastVerification(Shape<VerificationField>),
+}
+
+/// The parts of a connection that the `edges` selected on a page show, when every field on them
+/// is plain (see `listed`); `ALL` otherwise, for a field a resolver answers gets the whole
+/// connection. `ctx` is `Team.connections`'.
+pub fn parts_shown(ctx: &Context<'_>) -> ConnectionParts {
+    let list = ctx.with_selection_set(&ctx.item.node.selection_set);
+    let Some(fields) = selection::fields(&list, "ConnectionList") else {
+        return ConnectionParts::ALL;
+    };
+    let mut parts = ConnectionParts::IDENTITY;
+    for field in fields.into_iter().filter(|field| field.node.name.node == "edges") {
+        let ctx_field = list.with_field(field);
+        let Some(plan) = edge_plan(&ctx_field.with_selection_set(&field.node.selection_set)) else {
+            return ConnectionParts::ALL;
+        };
+        for edge_field in plan.fields() {
+            let EdgeField::Node(node) = edge_field else { continue };
+            for field in node.fields() {
+                let part = match field {
+                    NodeField::Plain(plain) => plain.part(),
+                    NodeField::LastVerification(_) => Some(ConnectionPart::LastVerification),
+                };
+                parts = part.map_or(parts, |part| parts.with(part));
+            }
+        }
+    }
+    parts
 }
 
 /// The selection on every edge of the page; `None` when any part of it is not plain.

@@ -149,6 +149,11 @@ impl<F> Shape<F> {
         Shape { fields, blank }
     }
 
+    /// The fields, in selection order.
+    pub(super) fn fields(&self) -> impl Iterator<Item = &F> {
+        self.fields.iter().map(|(_, field)| field)
+    }
+
     /// The object `value` answers field by field, a repeated key merged by `insert_value`. An
     /// empty object is null, as the executor answers it.
     pub(super) fn answer(&self, mut value: impl FnMut(&F) -> Value) -> Value {

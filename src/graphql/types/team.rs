@@ -8,7 +8,7 @@ use super::connection::{ConnectionEdge, ConnectionList, ConnectionObject};
 use super::enums::{ConnectionStatus, GrantStatus, TeamRole};
 use super::flow::{DynamicConnectionObject, FlowObject};
 use super::listed::ListedEdge;
-use super::listed_page::ListedEdges;
+use super::listed_page::{self, ListedEdges};
 use crate::access::TeamScope;
 use crate::connections;
 use crate::domain::{self, ConnectionFilter, ConnectionId};
@@ -81,7 +81,10 @@ impl TeamObject {
         };
         // Counting every match costs more than the page itself; only when the client asks.
         let count = ctx.look_ahead().field("totalCount").exists();
-        let page = connections::list(state(ctx)?, &self.scope, &filter, after, first, count).await?;
+        // A page whose edges show only what the row holds reads only those columns.
+        let parts = listed_page::parts_shown(ctx);
+        let request = connections::PageRequest { filter: &filter, after, first, count, parts };
+        let page = connections::list(state(ctx)?, &self.scope, request).await?;
         let edges: Vec<ListedEdge> = page
             .connections
             .into_iter()
@@ -97,7 +100,7 @@ impl TeamObject {
                 has_next_page: page.has_next_page,
                 end_cursor: edges.last().map(|e| e.0.cursor.clone()),
             },
-            edges: ListedEdges(edges),
+            edges: ListedEdges { edges, parts },
             // Resolved only when asked for, and then counted.
             total_count: page.total_count.unwrap_or_default(),
         })
