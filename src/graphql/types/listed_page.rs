@@ -10,11 +10,12 @@ use std::borrow::Cow;
 
 use async_graphql::parser::types::Field;
 use async_graphql::registry::Registry;
-use async_graphql::{Context, ContextSelectionSet, OutputType, Positioned, ServerError, ServerResult, Value};
+use async_graphql::{Context, ContextSelectionSet, OutputType, Positioned, ServerResult, Value};
 
 use super::listed::{ListedEdge, Plain, VerificationField};
 use super::selection::{self, Shape};
 use crate::domain::{ConnectionPart, ConnectionParts};
+use crate::error::AppError;
 
 /// The edges of `Team.connections`.
 pub struct ListedEdges {
@@ -43,8 +44,8 @@ impl OutputType for ListedEdges {
         }
         if self.parts != ConnectionParts::ALL {
             // `parts_shown` saw the same selection: only a bug here would get this far.
-            let error = "a page read in part was asked for more than it read";
-            return Err(ServerError::new(error, Some(field.pos)));
+            let bug = anyhow::anyhow!("a page read in part was asked for more than it read");
+            return Err(async_graphql::Error::from(AppError::from(bug)).into_server_error(field.pos));
         }
         OutputType::resolve(&self.edges, ctx, field).await
     }
