@@ -19,6 +19,7 @@ pub mod oauth;
 pub mod oidc;
 pub mod outbound;
 pub mod proxy;
+mod rfc3339;
 pub mod scheduler;
 pub mod startup;
 pub mod state;

@@ -10,7 +10,6 @@ pub mod loaders;
 mod mutation;
 mod query;
 mod rechecks;
-mod rfc3339;
 mod runtime;
 mod subscription;
 mod team_mutation;

@@ -154,7 +154,8 @@ impl Rows {
     pub fn time(&mut self, time: Option<DateTime<Utc>>) -> &mut Self {
         let text = time.map(|time| match self.backend {
             DatabaseBackend::Postgres => time.trunc_subsecs(6).to_rfc3339_opts(SecondsFormat::Micros, true),
-            _ => time.to_rfc3339_opts(SecondsFormat::AutoSi, false),
+            // What sqlx binds: `to_rfc3339_opts(SecondsFormat::AutoSi, false)`.
+            _ => crate::rfc3339::write(&time),
         });
         self.text(text.as_deref())
     }

@@ -18,7 +18,7 @@ use super::connection::{ConnectionEdge, ConnectionObject};
 use super::enums::{AuthType, ConnectionStatus, GrantStatus, VerificationOutcome};
 use super::selection::{self, Entry as Selected, Shape};
 use crate::domain::{self, ConnectionPart};
-use crate::graphql::rfc3339;
+use crate::rfc3339;
 
 /// An edge of `Team.connections`.
 pub struct ListedEdge(pub ConnectionEdge);

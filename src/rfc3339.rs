@@ -1,6 +1,7 @@
-//! Timestamps written as the `DateTime` scalar writes them (chrono's `to_rfc3339`), without the
-//! formatting machinery: a page of connections writes hundreds. It must never differ from
-//! `to_rfc3339` by a byte; the tests hold it to chrono's output.
+//! Timestamps written as chrono's `to_rfc3339` writes them, without the formatting machinery:
+//! the `DateTime` scalar writes them (a page of connections writes hundreds) and so does sqlx
+//! for SQLite (a sweep's batch binds thousands, see `store::json_rows`). It must never differ
+//! from `to_rfc3339` by a byte; the tests hold it to chrono's output.
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
