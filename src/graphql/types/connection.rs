@@ -233,14 +233,6 @@ pub struct ConnectionEdge {
     pub node: ConnectionObject,
 }
 
-#[derive(SimpleObject)]
-pub struct ConnectionList {
-    pub edges: super::listed_page::ListedEdges,
-    pub page_info: super::PageInfo,
-    /// How many connections match the filters, across all pages.
-    pub total_count: u64,
-}
-
 /// What a create or edit answers.
 #[derive(SimpleObject)]
 pub struct ConnectionPayload {

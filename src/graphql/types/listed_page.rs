@@ -5,17 +5,31 @@
 //! Registers as `[ConnectionEdge!]!`, as a `Vec` of edges would. Any other selection (a field
 //! that needs a resolver, a directive the executor applies) goes edge by edge through
 //! `ListedEdge`, so a failing field is still reported at its edge's path.
+//!
+//! `ConnectionList`, the page, lives here too, so that the connection types do not import the
+//! page that imports them.
 
 use std::borrow::Cow;
 
 use async_graphql::parser::types::Field;
 use async_graphql::registry::Registry;
-use async_graphql::{Context, ContextSelectionSet, OutputType, Positioned, ServerResult, Value};
+use async_graphql::{
+    Context, ContextSelectionSet, OutputType, Positioned, ServerResult, SimpleObject, Value,
+};
 
 use super::listed::{ListedEdge, Plain, VerificationField};
 use super::selection::{self, Shape};
 use crate::domain::{ConnectionPart, ConnectionParts};
 use crate::error::AppError;
+
+// A page of `Team.connections` (a doc comment would become the type's description).
+#[derive(SimpleObject)]
+pub struct ConnectionList {
+    pub edges: ListedEdges,
+    pub page_info: super::PageInfo,
+    /// How many connections match the filters, across all pages.
+    pub total_count: u64,
+}
 
 /// The edges of `Team.connections`.
 pub struct ListedEdges {

@@ -4,11 +4,11 @@ use async_graphql::{Context, ID, Object};
 
 use super::PageInfo;
 use super::audit::AuditEventList;
-use super::connection::{ConnectionEdge, ConnectionList, ConnectionObject};
+use super::connection::{ConnectionEdge, ConnectionObject};
 use super::enums::{ConnectionStatus, GrantStatus, TeamRole};
 use super::flow::{DynamicConnectionObject, FlowObject};
 use super::listed::ListedEdge;
-use super::listed_page::{self, ListedEdges};
+use super::listed_page::{self, ConnectionList, ListedEdges};
 use crate::access::TeamScope;
 use crate::connections;
 use crate::domain::{self, ConnectionFilter, ConnectionId};
