@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 /// Lowest first. A module imports only from layers strictly below its own.
 const LAYERS: &[&[&str]] = &[
-    // What everything speaks: values, errors, counters.
-    &["domain", "error", "metrics"],
+    // What everything speaks: values, errors, counters, timestamps as text.
+    &["domain", "error", "metrics", "rfc3339"],
     // Leaves that know only the domain: settings, sealing, app files, egress, rows.
     &["config", "crypto", "catalog", "outbound", "store", "access_cache"],
     // Protocols and the event bus, still without use cases.
