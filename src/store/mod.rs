@@ -37,6 +37,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use plugboard_migrations::{Migrator, MigratorTrait};
+
+/// How long a pooled connection may sit idle before the pool checks, with a round trip, that the
+/// database still holds its session (a restart, a failover or a proxy's idle timeout ends
+/// sessions silently). A connection used more recently is handed out as it is: checking it on
+/// every use would cost each query a round trip more. sqlx still checks each one as it comes
+/// back to the pool.
+pub const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
@@ -67,6 +74,7 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
         .max_connections(if url.starts_with("sqlite") { 8 } else { 20 })
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
+        .test_before_acquire_if_idle_for(PING_WHEN_IDLE_FOR)
         .sqlx_logging_level(tracing::log::LevelFilter::Debug)
         // Write-ahead logging: readers never wait for the writer (a sweep recording results
         // does not hold up the Connections page), and a commit is one append and one sync of

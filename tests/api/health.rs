@@ -19,3 +19,59 @@ async fn graphiql_is_served_on_get() {
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("graphiql"));
 }
+
+/// PostgreSQL ends every session the service holds (a restart, a failover, a proxy's idle
+/// timeout). The pool pings a connection that sat idle before handing it out, so the requests
+/// that come after a pause are answered on fresh connections instead of failing on dead ones.
+#[tokio::test]
+async fn requests_after_postgresql_dropped_every_connection_are_answered() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let Some(app) = TestApp::spawn(crate::helpers::Backend::Postgres).await else {
+        eprintln!("skipped: set PLUGBOARD_TEST_DATABASE_URL to run on PostgreSQL");
+        return;
+    };
+    let member = app.member("Acme", "ana@acme.test", plugboard::domain::TeamRole::Admin).await;
+    app.create_api_key_connection(&member, "Before the outage", "sk-before-the-outage").await;
+    let list = "query($team: ID!) { team(id: $team) { connections(first: 10) { totalCount } } }";
+    let variables = serde_json::json!({ "team": member.team_id });
+    // Several requests at once, so that the pool holds several connections.
+    futures_util::future::join_all((0..8).map(|_| app.ok(&member.token, list, variables.clone()))).await;
+
+    let database = url::Url::parse(&app.database_url).unwrap().path().trim_start_matches('/').to_owned();
+    let admin_url = std::env::var("PLUGBOARD_TEST_DATABASE_URL").unwrap();
+    let admin = sea_orm::Database::connect(&admin_url).await.unwrap();
+    let sessions = |sql: &str| {
+        Statement::from_sql_and_values(admin.get_database_backend(), sql, [database.clone().into()])
+    };
+    let ended = admin
+        .query_all_raw(sessions(
+            // In the select list, so only the sessions the filter keeps are ended.
+            "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+        ))
+        .await
+        .unwrap();
+    assert!(!ended.is_empty(), "the service held connections to end");
+    let ended: Vec<i32> = ended.iter().map(|row| row.try_get("", "pid").unwrap()).collect();
+    // Ending a session is asynchronous: wait until none of them is listed any more.
+    for _ in 0..100 {
+        let listed = admin
+            .query_all_raw(sessions("SELECT pid FROM pg_stat_activity WHERE datname = $1"))
+            .await
+            .unwrap();
+        let listed: Vec<i32> = listed.iter().map(|row| row.try_get("", "pid").unwrap()).collect();
+        if !listed.iter().any(|pid| ended.contains(pid)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(plugboard::store::PING_WHEN_IDLE_FOR + std::time::Duration::from_millis(200)).await;
+
+    let answers = futures_util::future::join_all(
+        (0..8).map(|_| app.graphql(Some(&member.token), list, variables.clone())),
+    );
+    for answer in answers.await {
+        assert_eq!(answer["data"]["team"]["connections"]["totalCount"], 1, "{answer}");
+    }
+    let ready = app.client.get(format!("{}/readyz", app.address)).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+}
