@@ -381,20 +381,12 @@ pub struct PageRequest<'a> {
     pub parts: ConnectionParts,
 }
 
-/// One page of a team's connections, counting them all too when asked (the page and the count
-/// are read at once). The scope is the check made when the request resolved its `Team`; the
+/// One page of a team's connections, counting them all too when asked (in the same statement). The scope is the check made when the request resolved its `Team`; the
 /// list asks nothing more about the caller.
 pub async fn list(state: &AppState, scope: &TeamScope, request: PageRequest<'_>) -> AppResult<Page> {
     let PageRequest { filter, after, first, count, parts } = request;
-    let team_id = scope.team();
-    let page = store::connections::list(&state.db, team_id, filter, after, first + 1, parts);
-    let total = async {
-        match count {
-            true => store::connections::count(&state.db, team_id, filter).await.map(Some),
-            false => Ok(None),
-        }
-    };
-    let (mut connections, total_count) = tokio::try_join!(page, total)?;
+    let (mut connections, total_count) =
+        store::connections::page(&state.db, scope.team(), filter, after, first + 1, parts, count).await?;
     let has_next_page = connections.len() as u64 > first;
     connections.truncate(first as usize);
     Ok(Page { connections, has_next_page, total_count })

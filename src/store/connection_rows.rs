@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::DateTime;
+use sea_orm::sea_query::{Expr, SelectStatement};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, QueryResult, QuerySelect, QueryTrait, Select};
 use uuid::Uuid;
 
@@ -103,14 +104,41 @@ pub(super) async fn read(
     rows.iter().map(|result| decode_parts(&Row::of(result)?, parts)).collect()
 }
 
+/// As `read`, with the answer of `counting` (a `COUNT(*)`) in one more column of every row: a
+/// page and its count in one statement, one round trip. The count is `None` when `query`
+/// selects no row to carry it.
+pub(super) async fn read_counted(
+    db: &impl ConnectionTrait,
+    query: Select<Entity>,
+    parts: ConnectionParts,
+    counting: SelectStatement,
+) -> Result<(Vec<Connection>, Option<u64>), DbErr> {
+    let count_at = columns(parts).count();
+    let statement = query
+        .select_only()
+        .columns(columns(parts))
+        .expr(Expr::SubQuery(None, Box::new(counting.into())))
+        .into_query();
+    let rows = db.query_all(&statement).await?;
+    let count = rows.first().map(|first| count(&Row::of(first)?, count_at)).transpose()?;
+    let connections =
+        rows.iter().map(|result| decode_parts(&Row::of(result)?, parts)).collect::<Result<_, _>>()?;
+    Ok((connections, count))
+}
+
 /// A `COUNT(*)`, the row's only column.
 pub(super) struct Counted(pub u64);
 
 impl FromQueryResult for Counted {
     fn from_query_result(result: &QueryResult, _prefix: &str) -> Result<Self, DbErr> {
-        let count: i64 = Row::of(result)?.get(0)?;
-        u64::try_from(count).map(Counted).map_err(|_| DbErr::Type(format!("a count of {count}")))
+        count(&Row::of(result)?, 0).map(Counted)
     }
+}
+
+/// The count in the column at `index`.
+fn count(row: &Row<'_>, index: usize) -> Result<u64, DbErr> {
+    let count: i64 = row.get(index)?;
+    u64::try_from(count).map_err(|_| DbErr::Type(format!("a count of {count}")))
 }
 
 /// The connection in the columns `SHOWN` of `row`, first among the row's columns.

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Select,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Select,
     sea_query::{Expr, ExprTrait, Func},
 };
 
@@ -330,21 +330,34 @@ fn escape_like(raw: &str) -> String {
     raw.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
-/// One page of a team's connections in creation order, after the cursor `after`. Reads only
-/// `parts` of what a connection shows (never the sealed secrets), decoded by position.
-pub async fn list(
+/// One page of a team's connections in creation order, after the cursor `after`, and with
+/// `count`, how many match `filter` in all. Reads only `parts` of what a connection shows (never
+/// the sealed secrets), decoded by position; the page and the count are one statement, unless
+/// the page is empty.
+pub async fn page(
     db: &impl ConnectionTrait,
     team_id: TeamId,
     filter: &ConnectionFilter,
     after: Option<ConnectionId>,
     limit: u64,
     parts: ConnectionParts,
-) -> Result<Vec<Connection>, DbErr> {
+    count: bool,
+) -> Result<(Vec<Connection>, Option<u64>), DbErr> {
     let mut query = filtered(team_id, filter);
     if let Some(after) = after {
         query = query.filter(Column::Id.gt(after));
     }
-    connection_rows::read(db, query.order_by_asc(Column::Id).limit(limit), parts).await
+    let query = query.order_by_asc(Column::Id).limit(limit);
+    if !count {
+        return Ok((connection_rows::read(db, query, parts).await?, None));
+    }
+    let (connections, total) =
+        connection_rows::read_counted(db, query, parts, counting(team_id, filter)).await?;
+    let total = match total {
+        Some(total) => total,
+        None => self::count(db, team_id, filter).await?,
+    };
+    Ok((connections, Some(total)))
 }
 
 /// Those of `ids` that are the team's, in no particular order; one query for all of them
@@ -368,13 +381,14 @@ pub async fn count(
     team_id: TeamId,
     filter: &ConnectionFilter,
 ) -> Result<u64, DbErr> {
-    let counted = filtered(team_id, filter)
-        .select_only()
-        .expr(Expr::cust("COUNT(*)"))
-        .into_model::<connection_rows::Counted>()
-        .one(db)
-        .await?;
+    let counted = db.query_one(&counting(team_id, filter)).await?;
+    let counted = counted.map(|row| connection_rows::Counted::from_query_result(&row, "")).transpose()?;
     Ok(counted.map_or(0, |counted| counted.0))
+}
+
+/// The `SELECT COUNT(*)` of the team's connections that match `filter`.
+fn counting(team_id: TeamId, filter: &ConnectionFilter) -> sea_orm::sea_query::SelectStatement {
+    filtered(team_id, filter).select_only().expr(Expr::cust("COUNT(*)")).into_query()
 }
 
 /// How many connections each app has in each status, across all teams (for metrics).

@@ -52,6 +52,19 @@ async fn connections_page_with_cursors_and_total_count(app: TestApp) {
         after = Some(list["pageInfo"]["endCursor"].as_str().unwrap().to_owned());
     }
     assert_eq!(seen, ["Key 1", "Key 2", "Key 3", "Key 4", "Key 5"]);
+    // Past the last connection the page is empty; the count still counts them all.
+    let last_cursor = after_of_last(&app, &member).await;
+    let beyond_last =
+        app.ok(&member.token, LIST, json!({ "team": member.team_id, "after": last_cursor })).await;
+    assert_eq!(beyond_last["team"]["connections"]["edges"], json!([]));
+    assert_eq!(beyond_last["team"]["connections"]["totalCount"], 5);
+    assert_eq!(beyond_last["team"]["connections"]["pageInfo"]["hasNextPage"], false);
+}
+
+/// The cursor of the team's last connection.
+async fn after_of_last(app: &TestApp, member: &crate::helpers::Member) -> String {
+    let all = app.ok(&member.token, LIST, json!({ "team": member.team_id, "first": 50 })).await;
+    all["team"]["connections"]["pageInfo"]["endCursor"].as_str().unwrap().to_owned()
 }
 
 async fn connections_filter_by_app_status_and_search(app: TestApp) {
@@ -65,12 +78,28 @@ async fn connections_filter_by_app_status_and_search(app: TestApp) {
     let by_search = app.ok(&member.token, LIST, json!({ "team": member.team_id, "search": "sALEs" })).await;
     assert_eq!(names(&by_search), ["Sales OpenAI", "Sales intranet"]);
     assert_eq!(by_search["team"]["connections"]["totalCount"], 2);
+    // The second page of a search: the cursor's bound value and the search's, in the page and in
+    // its count, each where it belongs.
+    let first_of_search =
+        app.ok(&member.token, LIST, json!({ "team": member.team_id, "search": "sales", "first": 1 })).await;
+    let cursor = first_of_search["team"]["connections"]["pageInfo"]["endCursor"].clone();
+    let second_of_search = app
+        .ok(
+            &member.token,
+            LIST,
+            json!({ "team": member.team_id, "search": "sales", "first": 1, "after": cursor }),
+        )
+        .await;
+    assert_eq!(names(&second_of_search), ["Sales intranet"]);
+    assert_eq!(second_of_search["team"]["connections"]["totalCount"], 2);
+    assert_eq!(second_of_search["team"]["connections"]["pageInfo"]["hasNextPage"], false);
     let both = app
         .ok(&member.token, LIST, json!({ "team": member.team_id, "search": "sales", "app": "openai" }))
         .await;
     assert_eq!(names(&both), ["Sales OpenAI"]);
     let wildcard = app.ok(&member.token, LIST, json!({ "team": member.team_id, "search": "%" })).await;
     assert_eq!(names(&wildcard), Vec::<String>::new(), "LIKE wildcards are matched literally");
+    assert_eq!(wildcard["team"]["connections"]["totalCount"], 0);
     // The provider knows the OpenAI keys but has nothing at `/` for the intranet.
     let active = app.ok(&member.token, LIST, json!({ "team": member.team_id, "status": "ACTIVE" })).await;
     assert_eq!(names(&active), ["Marketing OpenAI", "Sales OpenAI"]);
