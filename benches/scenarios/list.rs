@@ -119,14 +119,6 @@ async fn measure(
     let started = Instant::now();
     seed::api_key_connections(&instance.state, instance.team_id, count, false).await?;
     println!("{label}: seeded {count} connections in {:.1} s", started.elapsed().as_secs_f64());
-    if instance.state.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        // A table in use has long been analysed and vacuumed by autovacuum. Seconds after a bulk
-        // insert it has not: PostgreSQL would plan on empty statistics (it counted the 10,000
-        // rows through a bitmap heap scan, not the index alone) with an empty visibility map.
-        // The peers read the same table after this.
-        use sea_orm::ConnectionTrait;
-        instance.state.db.execute_unprepared("VACUUM ANALYZE connections").await?;
-    }
 
     let url = format!("{}/graphql", instance.address()?);
     let client = reqwest::Client::builder().pool_max_idle_per_host(CLIENTS).build()?;

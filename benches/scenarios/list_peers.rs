@@ -66,7 +66,7 @@ const PEER_SCHEMA: &[&str] = &[
     "INSERT INTO peer.verifications (connection_id, outcome, message, started_at, finished_at)
        SELECT id, last_verification_outcome, last_verification_message, last_verification_started_at,
        last_verification_finished_at FROM public.connections WHERE last_verification_finished_at IS NOT NULL",
-    // Fresh statistics and visibility maps, as the service's table got after seeding (`list`).
+    // Fresh statistics and visibility maps, as the service's table got after seeding.
     "VACUUM ANALYZE peer.teams",
     "VACUUM ANALYZE peer.connections",
     "VACUUM ANALYZE peer.verifications",
