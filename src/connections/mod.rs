@@ -381,8 +381,9 @@ pub struct PageRequest<'a> {
     pub parts: ConnectionParts,
 }
 
-/// One page of a team's connections, counting them all too when asked (in the same statement). The scope is the check made when the request resolved its `Team`; the
-/// list asks nothing more about the caller.
+/// One page of a team's connections, counting them all too when asked (in the same statement).
+/// The scope is the check made when the request resolved its `Team`; the list asks nothing more
+/// about the caller.
 pub async fn list(state: &AppState, scope: &TeamScope, request: PageRequest<'_>) -> AppResult<Page> {
     let PageRequest { filter, after, first, count, parts } = request;
     let (mut connections, total_count) =
