@@ -120,10 +120,10 @@ pub(super) async fn read_counted(
         .expr(Expr::SubQuery(None, Box::new(counting.into())))
         .into_query();
     let rows = db.query_all(&statement).await?;
-    let count = rows.first().map(|first| count(&Row::of(first)?, count_at)).transpose()?;
+    let total = rows.first().map(|first| count(&Row::of(first)?, count_at)).transpose()?;
     let connections =
         rows.iter().map(|result| decode_parts(&Row::of(result)?, parts)).collect::<Result<_, _>>()?;
-    Ok((connections, count))
+    Ok((connections, total))
 }
 
 /// A `COUNT(*)`, the row's only column.

@@ -37,6 +37,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use plugboard_migrations::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 /// How long a pooled connection may sit idle before the pool checks, with a round trip, that the
 /// database still holds its session (a restart, a failover or a proxy's idle timeout ends
@@ -44,8 +46,6 @@ use plugboard_migrations::{Migrator, MigratorTrait};
 /// every use would cost each query a round trip more. sqlx still checks each one as it comes
 /// back to the pool.
 pub const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
-use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 /// Starts a transaction that will write. On SQLite it takes the write lock at `BEGIN`
 /// (`IMMEDIATE`), waiting its turn behind other writers; a deferred transaction that read first
