@@ -104,9 +104,9 @@ pub(super) async fn read(
     rows.iter().map(|result| decode_parts(&Row::of(result)?, parts)).collect()
 }
 
-/// As `read`, with the answer of `counting` (a `COUNT(*)`) in one more column of every row: a
-/// page and its count in one statement, one round trip. The count is `None` when `query`
-/// selects no row to carry it.
+/// As `read`, with the answer of `counting` (a count, as one row and column) in one more column
+/// of every row: a page and its count in one statement, one round trip. The count is `None`
+/// when `query` selects no row to carry it, or `counting` answered no row.
 pub(super) async fn read_counted(
     db: &impl ConnectionTrait,
     query: Select<Entity>,
@@ -120,7 +120,10 @@ pub(super) async fn read_counted(
         .expr(Expr::SubQuery(None, Box::new(counting.into())))
         .into_query();
     let rows = db.query_all(&statement).await?;
-    let total = rows.first().map(|first| count(&Row::of(first)?, count_at)).transpose()?;
+    let total = match rows.first() {
+        Some(first) => Row::of(first)?.get::<Option<i64>>(count_at)?.map(non_negative).transpose()?,
+        None => None,
+    };
     let connections =
         rows.iter().map(|result| decode_parts(&Row::of(result)?, parts)).collect::<Result<_, _>>()?;
     Ok((connections, total))
@@ -137,7 +140,10 @@ impl FromQueryResult for Counted {
 
 /// The count in the column at `index`.
 fn count(row: &Row<'_>, index: usize) -> Result<u64, DbErr> {
-    let count: i64 = row.get(index)?;
+    non_negative(row.get(index)?)
+}
+
+fn non_negative(count: i64) -> Result<u64, DbErr> {
     u64::try_from(count).map_err(|_| DbErr::Type(format!("a count of {count}")))
 }
 

@@ -333,7 +333,7 @@ fn escape_like(raw: &str) -> String {
 /// One page of a team's connections in creation order, after the cursor `after`, and with
 /// `count`, how many match `filter` in all. Reads only `parts` of what a connection shows (never
 /// the sealed secrets), decoded by position; the page and the count are one statement, unless
-/// the page is empty.
+/// the page is empty (see `count` for how it counts).
 pub async fn page(
     db: &impl ConnectionTrait,
     team_id: TeamId,
@@ -374,20 +374,53 @@ pub async fn find_many(
     connection_rows::read(db, query, ConnectionParts::ALL).await
 }
 
-/// How many of the team's connections match `filter`: a plain `SELECT COUNT(*)` on the table
-/// (`PaginatorTrait::count` would wrap a select of every column in a subquery).
+/// How many of the team's connections match `filter`. Without a filter, the count the database
+/// keeps (`connection_counts`); with one, or for a team that never had a connection (and so no
+/// kept count), a plain `SELECT COUNT(*)` on the table (`PaginatorTrait::count` would wrap a
+/// select of every column in a subquery).
 pub async fn count(
     db: &impl ConnectionTrait,
     team_id: TeamId,
     filter: &ConnectionFilter,
 ) -> Result<u64, DbErr> {
-    let counted = db.query_one(&counting(team_id, filter)).await?;
+    if keeps_all(filter)
+        && let Some(kept) = db.query_one(&kept_count(team_id)).await?
+    {
+        return Ok(connection_rows::Counted::from_query_result(&kept, "")?.0);
+    }
+    let counted = db.query_one(&count_all(team_id, filter)).await?;
     let counted = counted.map(|row| connection_rows::Counted::from_query_result(&row, "")).transpose()?;
     Ok(counted.map_or(0, |counted| counted.0))
 }
 
-/// The `SELECT COUNT(*)` of the team's connections that match `filter`.
+/// The statement a page carries its count in: the kept count of the team when nothing is
+/// filtered, which reads one row where `COUNT(*)` reads an index entry per connection.
 fn counting(team_id: TeamId, filter: &ConnectionFilter) -> sea_orm::sea_query::SelectStatement {
+    if keeps_all(filter) { kept_count(team_id) } else { count_all(team_id, filter) }
+}
+
+/// Whether `filter` keeps every connection of the team (a blank search filters nothing).
+fn keeps_all(filter: &ConnectionFilter) -> bool {
+    let ConnectionFilter { app, status, search, grant } = filter;
+    app.is_none()
+        && status.is_none()
+        && grant.is_none()
+        && search.as_deref().is_none_or(|s| s.trim().is_empty())
+}
+
+/// The team's connections as the triggers of `connection_counts` keep them: one row, or none
+/// for a team that never had a connection.
+fn kept_count(team_id: TeamId) -> sea_orm::sea_query::SelectStatement {
+    use super::entities::connection_count;
+    connection_count::Entity::find()
+        .select_only()
+        .column(connection_count::Column::Connections)
+        .filter(connection_count::Column::TeamId.eq(team_id))
+        .into_query()
+}
+
+/// The `SELECT COUNT(*)` of the team's connections that match `filter`.
+fn count_all(team_id: TeamId, filter: &ConnectionFilter) -> sea_orm::sea_query::SelectStatement {
     filtered(team_id, filter).select_only().expr(Expr::cust("COUNT(*)")).into_query()
 }
 

@@ -36,6 +36,7 @@ mod storage;
 mod subscriptions;
 mod teams;
 mod token_lifecycle;
+mod total_counts;
 mod verification;
 mod webhooks;
 mod ws;

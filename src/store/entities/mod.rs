@@ -6,6 +6,7 @@ pub mod api_token;
 pub mod app_health;
 pub mod audit_event;
 pub mod connection;
+pub mod connection_count;
 pub mod dynamic_connection;
 pub mod dynamic_connection_member;
 pub mod event_outbox;
