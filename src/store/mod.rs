@@ -19,6 +19,7 @@ pub mod grants;
 mod json_rows;
 pub mod oauth_states;
 pub mod outbox;
+pub mod postgres_sockets;
 mod prepared;
 pub mod sealed;
 mod sqlite_plans;
@@ -85,6 +86,9 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
         })
         .map_sqlx_sqlite_pool_opts(|pool| {
             pool.after_connect(|connection, _| Box::pin(sqlite_plans::keep_prepared(connection)))
+        })
+        .map_sqlx_postgres_pool_opts(|pool| {
+            pool.after_connect(|connection, _| Box::pin(postgres_sockets::send_without_delay(connection)))
         });
     Database::connect(options)
         .await

@@ -75,3 +75,40 @@ async fn requests_after_postgresql_dropped_every_connection_are_answered() {
     let ready = app.client.get(format!("{}/readyz", app.address)).send().await.unwrap();
     assert_eq!(ready.status(), 200);
 }
+
+/// sqlx 0.9.0 opens its sockets with Nagle's algorithm on, which holds the second piece of a
+/// statement written in pieces (over TLS, any with more than 16 KiB of parameters) until
+/// PostgreSQL acknowledges the first, up to 40 ms later. Every socket the service's pool opens to
+/// PostgreSQL must send without that delay.
+#[tokio::test]
+async fn postgresql_sockets_send_without_delay() {
+    use sea_orm::sqlx;
+    use std::os::fd::BorrowedFd;
+    let Some(app) = TestApp::spawn(crate::helpers::Backend::Postgres).await else {
+        eprintln!("skipped: set PLUGBOARD_TEST_DATABASE_URL to run on PostgreSQL");
+        return;
+    };
+    let member = app.member("Acme", "ana@acme.test", plugboard::domain::TeamRole::Admin).await;
+    let list = "query($team: ID!) { team(id: $team) { connections(first: 10) { totalCount } } }";
+    let variables = serde_json::json!({ "team": member.team_id });
+    // Several requests at once, so that the pool opens several connections.
+    futures_util::future::join_all((0..8).map(|_| app.ok(&member.token, list, variables.clone()))).await;
+
+    let pool = app.state.db.get_postgres_connection_pool();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(pool.acquire().await.expect("a pooled connection"));
+    }
+    for connection in &mut held {
+        let (local, remote): (i32, i32) = sqlx::query_as("SELECT inet_client_port(), inet_server_port()")
+            .fetch_one(&mut **connection)
+            .await
+            .expect("a TCP connection has ports");
+        let ports = (u16::try_from(local).unwrap(), u16::try_from(remote).unwrap());
+        let descriptors = plugboard::store::postgres_sockets::descriptors(ports.0, ports.1).unwrap();
+        assert_eq!(descriptors.len(), 1, "one socket of this process has the ports {ports:?}");
+        // SAFETY: the descriptor holds the socket of `connection`, which this test holds open.
+        let socket = unsafe { BorrowedFd::borrow_raw(descriptors[0]) };
+        assert!(socket2::SockRef::from(&socket).tcp_nodelay().unwrap(), "the socket {ports:?} waits to send");
+    }
+}
