@@ -65,11 +65,11 @@ fn from(backend: DatabaseBackend, param: &str) -> String {
     }
 }
 
-/// `SELECT <each element, a UUID>` of parameter `param`, a JSON array of ids (`ids`).
+/// `SELECT <each element, a UUID> AS id` of parameter `param`, a JSON array of ids (`ids`).
 pub fn select_ids(backend: DatabaseBackend, param: &str) -> String {
     match backend {
-        DatabaseBackend::Postgres => format!("SELECT (r #>> '{{}}')::uuid{}", from(backend, param)),
-        _ => format!("SELECT unhex(r.value){}", from(backend, param)),
+        DatabaseBackend::Postgres => format!("SELECT (r #>> '{{}}')::uuid AS id{}", from(backend, param)),
+        _ => format!("SELECT unhex(r.value) AS id{}", from(backend, param)),
     }
 }
 

@@ -126,8 +126,10 @@ async fn history_keeps_the_newest_checks_with_account_labels(app: TestApp) {
     crm_answers(&app.provider, "key-h", me("h@acme.test")).await;
     let created = create_crm(&app, &member, "key-h").await;
     let id = created["connection"]["id"].as_str().unwrap().to_owned();
+    let mut finished = Vec::new();
     for _ in 0..25 {
-        app.ok(&member.token, VERIFY, json!({ "id": id })).await;
+        let check = app.ok(&member.token, VERIFY, json!({ "id": id })).await;
+        finished.push(check["verifyConnection"]["finishedAt"].as_str().unwrap().to_owned());
     }
     let data = app
         .ok(
@@ -143,6 +145,8 @@ async fn history_keeps_the_newest_checks_with_account_labels(app: TestApp) {
     let mut sorted = times.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(times, sorted, "newest first");
+    let newest: Vec<&str> = finished.iter().rev().take(20).map(String::as_str).collect();
+    assert_eq!(times, newest, "the 20 kept are the 20 newest checks");
 
     let audit = app
         .ok(
