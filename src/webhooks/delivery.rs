@@ -43,14 +43,19 @@ pub async fn deliver_due(state: &AppState) -> anyhow::Result<DeliveryReport> {
         if claimed.is_empty() {
             return Ok(report);
         }
-        let results: Vec<(WebhookDelivery, Result<(), String>)> = stream::iter(claimed)
-            .map(|(delivery, hook)| async move {
-                // Within the team's permits: one team's slow endpoints wait on their own.
-                let _permit = state.provider_gate.enter(hook.team_id).await;
-                let sent = send(state, &hook, &delivery).await;
-                (delivery, sent)
+        let results: Vec<(WebhookDelivery, Result<(), String>)> = stream::iter(by_endpoint(claimed))
+            .map(|deliveries| async move {
+                let mut sent = Vec::with_capacity(deliveries.len());
+                for (delivery, hook) in deliveries {
+                    // Within the team's permits: one team's slow endpoints wait on their own.
+                    let _permit = state.provider_gate.enter(hook.team_id).await;
+                    let result = send(state, &hook, &delivery).await;
+                    sent.push((delivery, result));
+                }
+                sent
             })
             .buffer_unordered(CONCURRENCY)
+            .flat_map(stream::iter)
             .collect()
             .await;
         for (delivery, sent) in results {
@@ -69,6 +74,21 @@ pub async fn deliver_due(state: &AppState) -> anyhow::Result<DeliveryReport> {
                 .await?;
         }
     }
+}
+
+/// The claimed deliveries grouped by endpoint, each group in the order its events happened
+/// (creation, then id, a UUIDv7): an endpoint gets a batch's events one after the other, in
+/// order, while different endpoints are sent to at once.
+fn by_endpoint(mut claimed: Vec<(WebhookDelivery, Webhook)>) -> Vec<Vec<(WebhookDelivery, Webhook)>> {
+    claimed.sort_by_key(|(delivery, _)| (delivery.webhook_id, delivery.created_at, delivery.id));
+    let mut groups: Vec<Vec<(WebhookDelivery, Webhook)>> = Vec::new();
+    for (delivery, hook) in claimed {
+        match groups.last_mut() {
+            Some(group) if group[0].0.webhook_id == delivery.webhook_id => group.push((delivery, hook)),
+            _ => groups.push(vec![(delivery, hook)]),
+        }
+    }
+    groups
 }
 
 fn backoff(attempts: i32) -> chrono::Duration {
