@@ -234,13 +234,13 @@ mod tests {
         let (sql, values) = query(DatabaseBackend::Postgres).build(PostgresQueryBuilder);
         assert_eq!(
             sql,
-            r#"SELECT "id" FROM "connections" WHERE "claimed_by" = $1 AND "id" IN (SELECT (r #>> '{}')::uuid FROM jsonb_array_elements($2::jsonb) AS r)"#
+            r#"SELECT "id" FROM "connections" WHERE "claimed_by" = $1 AND "id" IN (SELECT (r #>> '{}')::uuid AS id FROM jsonb_array_elements($2::jsonb) AS r)"#
         );
         assert_eq!(values.0, vec!["sweep".into(), ids.clone().into()]);
         let (sql, values) = query(DatabaseBackend::Sqlite).build(SqliteQueryBuilder);
         assert_eq!(
             sql,
-            r#"SELECT "id" FROM "connections" WHERE "claimed_by" = ? AND "id" IN (SELECT unhex(r.value) FROM jsonb_each(?) AS r)"#
+            r#"SELECT "id" FROM "connections" WHERE "claimed_by" = ? AND "id" IN (SELECT unhex(r.value) AS id FROM jsonb_each(?) AS r)"#
         );
         assert_eq!(values.0, vec!["sweep".into(), ids.into()]);
     }
