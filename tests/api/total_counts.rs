@@ -5,7 +5,7 @@
 
 use futures_util::future::join_all;
 use plugboard::domain::TeamRole;
-use plugboard_migrations::{MigrationName, Migrator, MigratorTrait};
+use plugboard_migrations::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
 
