@@ -130,22 +130,21 @@ async fn claim_all(
     let config = &state.config;
     let lease = chrono::Duration::from_std(config.check_lease).unwrap_or(chrono::Duration::minutes(5));
     let mut total = 0;
+    let postgres = state.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres;
     while !stop.load(Ordering::Relaxed) {
-        let ids = retry_when_busy("claim due connections", crate::error::is_busy, || async {
-            let _turn = writes.take().await;
-            let now = Utc::now();
-            store::checks::claim_due(&state.db, claim, now, now + lease, config.check_batch).await
-        })
-        .await?;
-        if ids.is_empty() {
+        let batch = if postgres {
+            // Claimed and read in one statement: nobody waits on the claim while rows are read.
+            retry_when_busy("claim due connections", crate::error::is_busy, || {
+                let now = Utc::now();
+                store::checks::claim_and_read_due(&state.db, claim, now, now + lease, config.check_batch)
+            })
+            .await?
+        } else {
+            claim_then_read(state, claim, writes, lease).await?
+        };
+        if batch.is_empty() {
             break;
         }
-        // Read after the write turn is given back: other writers need not wait while 500 rows
-        // are copied out.
-        let batch = retry_when_busy("read claimed connections", crate::error::is_busy, || {
-            store::checks::read_claimed(&state.db, claim, &ids)
-        })
-        .await?;
         total += batch.len() as u64;
         for connection in batch {
             if claimed.send(connection).await.is_err() {
@@ -155,6 +154,30 @@ async fn claim_all(
         }
     }
     Ok(total)
+}
+
+/// On SQLite: claims in a write turn, then reads what it claimed once the turn is given back,
+/// so other writers need not wait while 500 rows are copied out.
+async fn claim_then_read(
+    state: &AppState,
+    claim: &str,
+    writes: &WriteTurns,
+    lease: chrono::Duration,
+) -> anyhow::Result<Vec<Claimed>> {
+    let ids = retry_when_busy("claim due connections", crate::error::is_busy, || async {
+        let _turn = writes.take().await;
+        let now = Utc::now();
+        store::checks::claim_due(&state.db, claim, now, now + lease, state.config.check_batch).await
+    })
+    .await?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let batch = retry_when_busy("read claimed connections", crate::error::is_busy, || {
+        store::checks::read_claimed(&state.db, claim, &ids)
+    })
+    .await?;
+    Ok(batch)
 }
 
 /// What the checks of one sweep left behind besides their results.

@@ -236,6 +236,50 @@ pub async fn claim_due(
     expires_at: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<ConnectionId>, DbErr> {
+    let mut statement = claiming(db, claim, now, expires_at, limit);
+    statement.returning_col(Column::Id);
+    let rows = db.query_all(&statement).await?;
+    rows.iter().map(|row| row.try_get_by_index::<ConnectionId>(0)).collect()
+}
+
+/// As `claim_due` then `read_claimed`, in one statement: the claimed connections come back from
+/// the claim itself, most overdue first. For PostgreSQL, where the claim holds no lock that
+/// others wait on while its rows are copied out (on SQLite it would hold the one write lock).
+pub async fn claim_and_read_due(
+    db: &impl ConnectionTrait,
+    claim: &str,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<(Connection, Option<Vec<u8>>)>, DbErr> {
+    let mut statement = claiming(db, claim, now, expires_at, limit);
+    statement.returning(Query::returning().columns(SHOWN.into_iter().chain([Column::SealedSecrets])));
+    let rows = db.query_all(&statement).await?;
+    let mut claimed = rows
+        .iter()
+        .map(|result| {
+            let row = Row::of(result)?;
+            let sealed: Option<Vec<u8>> = row.get(SHOWN.len())?;
+            Ok((decode(&row)?, sealed))
+        })
+        .collect::<Result<Vec<_>, DbErr>>()?;
+    // As PostgreSQL orders `next_check_at` ascending: never-checked connections last.
+    claimed.sort_by_key(|(connection, _)| {
+        let due = connection.health.next_check_at;
+        (due.is_none(), due)
+    });
+    Ok(claimed)
+}
+
+/// The `UPDATE` that claims up to `limit` due connections for `claim` until `expires_at`, the
+/// most overdue first, without its `RETURNING`.
+fn claiming(
+    db: &impl ConnectionTrait,
+    claim: &str,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    limit: u64,
+) -> sea_orm::sea_query::UpdateStatement {
     let mut due = Query::select();
     due.column(Column::Id)
         .from(Entity)
@@ -259,10 +303,8 @@ pub async fn claim_due(
     statement
         .table(Entity)
         .values([(Column::ClaimedBy, Expr::value(claim)), (Column::ClaimExpiresAt, Expr::value(expires_at))])
-        .and_where(Column::Id.in_subquery(due))
-        .returning_col(Column::Id);
-    let rows = db.query_all(&statement).await?;
-    rows.iter().map(|row| row.try_get_by_index::<ConnectionId>(0)).collect()
+        .and_where(Column::Id.in_subquery(due));
+    statement
 }
 
 /// Those of `ids` that `claim` still holds, with their sealed secrets, most overdue first. A
