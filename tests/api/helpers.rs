@@ -102,7 +102,12 @@ impl TestApp {
             address,
             provider,
             state,
-            client: reqwest::Client::new(),
+            // Idle connections are dropped before the service's keep-alive (5 s) would close
+            // them: a request sent on a connection the server is closing fails to send.
+            client: reqwest::Client::builder()
+                .pool_idle_timeout(std::time::Duration::from_secs(2))
+                .build()
+                .expect("an HTTP client"),
             database_url,
             sqlite_file,
             env,
