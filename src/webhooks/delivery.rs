@@ -18,10 +18,9 @@ use crate::store;
 pub const MAX_ATTEMPTS: i32 = 8;
 const FIRST_RETRY: Duration = Duration::from_secs(30);
 const LONGEST_RETRY: Duration = Duration::from_secs(3600);
-/// Deliveries in flight at once per instance; also how many are claimed at a time, so a claim
-/// only has to outlast one request.
+/// Deliveries claimed at a time, and endpoints sent to at once per instance.
 const CONCURRENCY: usize = 16;
-/// What a claim adds to the request timeout before another instance may take it over.
+/// What a claim adds to the time its requests may take before another instance may take it over.
 const LEASE_MARGIN: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +36,10 @@ pub async fn deliver_due(state: &AppState) -> anyhow::Result<DeliveryReport> {
     loop {
         let claim = format!("webhooks-{}", uuid::Uuid::now_v7());
         let now = Utc::now();
-        let lease = chrono::Duration::from_std(state.config.http_timeout + LEASE_MARGIN)?;
+        // An endpoint's deliveries go one after another (`by_endpoint`): the claim outlasts a
+        // whole batch sent to one endpoint, or another instance would take it over and send again.
+        let lease =
+            chrono::Duration::from_std(state.config.http_timeout * CONCURRENCY as u32 + LEASE_MARGIN)?;
         let claimed =
             store::webhooks::claim_due(&state.db, &claim, now, now + lease, CONCURRENCY as u64).await?;
         if claimed.is_empty() {
