@@ -255,14 +255,7 @@ pub async fn claim_and_read_due(
     let mut statement = claiming(db, claim, now, expires_at, limit);
     statement.returning(Query::returning().columns(SHOWN.into_iter().chain([Column::SealedSecrets])));
     let rows = db.query_all(&statement).await?;
-    let mut claimed = rows
-        .iter()
-        .map(|result| {
-            let row = Row::of(result)?;
-            let sealed: Option<Vec<u8>> = row.get(SHOWN.len())?;
-            Ok((decode(&row)?, sealed))
-        })
-        .collect::<Result<Vec<_>, DbErr>>()?;
+    let mut claimed = rows.iter().map(decode_claimed).collect::<Result<Vec<_>, DbErr>>()?;
     // As PostgreSQL orders `next_check_at` ascending: never-checked connections last.
     claimed.sort_by_key(|(connection, _)| {
         let due = connection.health.next_check_at;
@@ -327,13 +320,14 @@ pub async fn read_claimed(
         .and_where(claimed_ids(db, ids))
         .order_by(Column::NextCheckAt, sea_orm::Order::Asc);
     let rows = db.query_all(&statement).await?;
-    rows.iter()
-        .map(|result| {
-            let row = Row::of(result)?;
-            let sealed: Option<Vec<u8>> = row.get(SHOWN.len())?;
-            Ok((decode(&row)?, sealed))
-        })
-        .collect()
+    rows.iter().map(decode_claimed).collect()
+}
+
+/// A claimed connection read as `SHOWN` then `sealed_secrets`.
+fn decode_claimed(result: &sea_orm::QueryResult) -> Result<(Connection, Option<Vec<u8>>), DbErr> {
+    let row = Row::of(result)?;
+    let sealed: Option<Vec<u8>> = row.get(SHOWN.len())?;
+    Ok((decode(&row)?, sealed))
 }
 
 /// Postpones the connections `ids` that `claim` still holds to `next_check_at` and gives them
