@@ -26,16 +26,10 @@ async fn graphiql_is_served_on_get() {
 #[tokio::test]
 async fn requests_after_postgresql_dropped_every_connection_are_answered() {
     use sea_orm::{ConnectionTrait, Statement};
-    let Some(app) = TestApp::spawn(crate::helpers::Backend::Postgres).await else {
-        eprintln!("skipped: set PLUGBOARD_TEST_DATABASE_URL to run on PostgreSQL");
+    let Some((app, member)) = postgres_app_with_pooled_connections().await else {
         return;
     };
-    let member = app.member("Acme", "ana@acme.test", plugboard::domain::TeamRole::Admin).await;
-    app.create_api_key_connection(&member, "Before the outage", "sk-before-the-outage").await;
-    let list = "query($team: ID!) { team(id: $team) { connections(first: 10) { totalCount } } }";
     let variables = serde_json::json!({ "team": member.team_id });
-    // Several requests at once, so that the pool holds several connections.
-    futures_util::future::join_all((0..8).map(|_| app.ok(&member.token, list, variables.clone()))).await;
 
     let database = url::Url::parse(&app.database_url).unwrap().path().trim_start_matches('/').to_owned();
     let admin_url = std::env::var("PLUGBOARD_TEST_DATABASE_URL").unwrap();
@@ -67,7 +61,7 @@ async fn requests_after_postgresql_dropped_every_connection_are_answered() {
     tokio::time::sleep(plugboard::store::PING_WHEN_IDLE_FOR + std::time::Duration::from_millis(200)).await;
 
     let answers = futures_util::future::join_all(
-        (0..8).map(|_| app.graphql(Some(&member.token), list, variables.clone())),
+        (0..8).map(|_| app.graphql(Some(&member.token), LIST, variables.clone())),
     );
     for answer in answers.await {
         assert_eq!(answer["data"]["team"]["connections"]["totalCount"], 1, "{answer}");
@@ -84,16 +78,9 @@ async fn requests_after_postgresql_dropped_every_connection_are_answered() {
 async fn postgresql_sockets_send_without_delay() {
     use sea_orm::sqlx;
     use std::os::fd::BorrowedFd;
-    let Some(app) = TestApp::spawn(crate::helpers::Backend::Postgres).await else {
-        eprintln!("skipped: set PLUGBOARD_TEST_DATABASE_URL to run on PostgreSQL");
+    let Some((app, _member)) = postgres_app_with_pooled_connections().await else {
         return;
     };
-    let member = app.member("Acme", "ana@acme.test", plugboard::domain::TeamRole::Admin).await;
-    let list = "query($team: ID!) { team(id: $team) { connections(first: 10) { totalCount } } }";
-    let variables = serde_json::json!({ "team": member.team_id });
-    // Several requests at once, so that the pool opens several connections.
-    futures_util::future::join_all((0..8).map(|_| app.ok(&member.token, list, variables.clone()))).await;
-
     let pool = app.state.db.get_postgres_connection_pool();
     let mut held = Vec::new();
     for _ in 0..4 {
@@ -111,4 +98,21 @@ async fn postgresql_sockets_send_without_delay() {
         let socket = unsafe { BorrowedFd::borrow_raw(descriptors[0]) };
         assert!(socket2::SockRef::from(&socket).tcp_nodelay().unwrap(), "the socket {ports:?} waits to send");
     }
+}
+
+const LIST: &str = "query($team: ID!) { team(id: $team) { connections(first: 10) { totalCount } } }";
+
+/// The service on PostgreSQL (`None`, said, without PLUGBOARD_TEST_DATABASE_URL), with a team
+/// of one connection listed by several requests at once, so that its pool holds several
+/// connections.
+async fn postgres_app_with_pooled_connections() -> Option<(TestApp, crate::helpers::Member)> {
+    let Some(app) = TestApp::spawn(crate::helpers::Backend::Postgres).await else {
+        eprintln!("skipped: set PLUGBOARD_TEST_DATABASE_URL to run on PostgreSQL");
+        return None;
+    };
+    let member = app.member("Acme", "ana@acme.test", plugboard::domain::TeamRole::Admin).await;
+    app.create_api_key_connection(&member, "Before the outage", "sk-before-the-outage").await;
+    let variables = serde_json::json!({ "team": member.team_id });
+    futures_util::future::join_all((0..8).map(|_| app.ok(&member.token, LIST, variables.clone()))).await;
+    Some((app, member))
 }
