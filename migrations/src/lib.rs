@@ -18,6 +18,7 @@ mod m20261130_160000_token_expiry_and_identities;
 mod m20261130_170001_api_calls;
 mod m20261130_180001_drop_claimed_by_index;
 mod m20261201_000001_connection_counts;
+mod m20261201_000002_deliveries_by_endpoint;
 
 pub struct Migrator;
 
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_170001_api_calls::Migration),
             Box::new(m20261130_180001_drop_claimed_by_index::Migration),
             Box::new(m20261201_000001_connection_counts::Migration),
+            Box::new(m20261201_000002_deliveries_by_endpoint::Migration),
         ]
     }
 }

@@ -1,8 +1,9 @@
 //! Webhook endpoints and their deliveries. Deliveries are claimed like checks, so several
-//! instances never send the same one at once.
+//! instances never send the same one at once, and an endpoint has one in flight at a time.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, LockBehavior, LockType, Query};
+use sea_orm::DeriveIden;
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect,
@@ -126,7 +127,13 @@ pub async fn enqueue(
     Ok(hooks.len())
 }
 
-/// Claims due deliveries for `claim` until `expires_at`, with their endpoints.
+/// Claims due deliveries for `claim` until `expires_at`, with their endpoints: of up to `limit`
+/// endpoints, each one's oldest due delivery, and nothing of an endpoint that has a delivery in
+/// flight (claimed by any instance, the claim not lapsed). So an endpoint is sent one delivery
+/// at a time, in the order its events happened, however many instances send, and a claim has
+/// to outlast a single request.
+///
+/// A delivery waiting for a later retry does not hold back newer ones: those go first.
 pub async fn claim_due(
     db: &impl ConnectionTrait,
     claim: &str,
@@ -139,23 +146,28 @@ pub async fn claim_due(
     let any_due = webhook_delivery::Entity::find()
         .filter(Column::Status.eq(PENDING))
         .filter(Column::NextAttemptAt.lte(now))
-        .filter(Condition::any().add(Column::ClaimExpiresAt.is_null()).add(Column::ClaimExpiresAt.lt(now)))
+        .filter(unclaimed(Expr::col(Column::ClaimExpiresAt), now))
         .one(db)
         .await?;
     if any_due.is_none() {
         return Ok(Vec::new());
     }
     let mut due = Query::select();
-    due.column(Column::Id)
-        .from(webhook_delivery::Entity)
+    due.column((Candidate, Column::Id))
+        .from_as(webhook_delivery::Entity, Candidate)
         .cond_where(
-            Condition::all().add(Column::Status.eq(PENDING)).add(Column::NextAttemptAt.lte(now)).add(
-                Condition::any().add(Column::ClaimExpiresAt.is_null()).add(Column::ClaimExpiresAt.lt(now)),
-            ),
+            Condition::all()
+                .add(Expr::col((Candidate, Column::Status)).eq(PENDING))
+                .add(Expr::col((Candidate, Column::NextAttemptAt)).lte(now))
+                .add(unclaimed(Expr::col((Candidate, Column::ClaimExpiresAt)), now))
+                .add(Expr::exists(in_flight(now)).not())
+                .add(Expr::exists(older_due(now)).not()),
         )
-        .order_by(Column::NextAttemptAt, sea_orm::Order::Asc)
+        .order_by((Candidate, Column::NextAttemptAt), sea_orm::Order::Asc)
         .limit(limit);
     if db.get_database_backend() == DatabaseBackend::Postgres {
+        // Two instances claiming at once each skip what the other is taking; the other's
+        // newer deliveries stay behind it, as `older_due` still sees the one it took.
         due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     }
     webhook_delivery::Entity::update_many()
@@ -174,6 +186,69 @@ pub async fn claim_due(
         }
     }
     Ok(claimed)
+}
+
+/// The delivery `claim_due` looks at, and another of the same endpoint it compares with.
+#[derive(DeriveIden, Clone, Copy)]
+struct Candidate;
+#[derive(DeriveIden, Clone, Copy)]
+struct Other;
+
+/// Whether a claim that expires at `expires_at` is free to take at `now`.
+fn unclaimed(expires_at: Expr, now: DateTime<Utc>) -> Condition {
+    Condition::any().add(expires_at.clone().is_null()).add(expires_at.lt(now))
+}
+
+/// Another pending delivery of the candidate's endpoint, claimed and the claim not lapsed.
+fn in_flight(now: DateTime<Utc>) -> sea_orm::sea_query::SelectStatement {
+    use webhook_delivery::Column;
+    same_endpoint_pending().and_where(Expr::col((Other, Column::ClaimExpiresAt)).gte(now)).to_owned()
+}
+
+/// A due delivery of the candidate's endpoint whose event happened before the candidate's.
+fn older_due(now: DateTime<Utc>) -> sea_orm::sea_query::SelectStatement {
+    use webhook_delivery::Column;
+    let (other, candidate) = (|c| Expr::col((Other, c)), |c| Expr::col((Candidate, c)));
+    same_endpoint_pending()
+        .and_where(other(Column::NextAttemptAt).lte(now))
+        .cond_where(
+            Condition::any().add(other(Column::CreatedAt).lt(candidate(Column::CreatedAt))).add(
+                Condition::all()
+                    .add(other(Column::CreatedAt).eq(candidate(Column::CreatedAt)))
+                    .add(other(Column::Id).lt(candidate(Column::Id))),
+            ),
+        )
+        .to_owned()
+}
+
+/// `SELECT 1 FROM webhook_deliveries AS other`, pending, of the candidate's endpoint.
+fn same_endpoint_pending() -> sea_orm::sea_query::SelectStatement {
+    use webhook_delivery::Column;
+    Query::select()
+        .expr(Expr::val(1))
+        .from_as(webhook_delivery::Entity, Other)
+        .and_where(Expr::col((Other, Column::WebhookId)).equals((Candidate, Column::WebhookId)))
+        .and_where(Expr::col((Other, Column::Status)).eq(PENDING))
+        .to_owned()
+}
+
+/// Extends `claim` on delivery `id` to `expires_at`, just before it is sent; `false` when the
+/// claim lapsed and was taken over meanwhile (or the delivery is gone), and it must not be sent.
+pub async fn renew_claim(
+    db: &impl ConnectionTrait,
+    id: uuid::Uuid,
+    claim: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    use webhook_delivery::Column;
+    let renewed = webhook_delivery::Entity::update_many()
+        .col_expr(Column::ClaimExpiresAt, Expr::value(expires_at))
+        .filter(Column::Id.eq(id))
+        .filter(Column::ClaimedBy.eq(claim))
+        .filter(Column::Status.eq(PENDING))
+        .exec(db)
+        .await?;
+    Ok(renewed.rows_affected == 1)
 }
 
 /// Records an attempt and releases the claim.

@@ -18,9 +18,9 @@ use crate::store;
 pub const MAX_ATTEMPTS: i32 = 8;
 const FIRST_RETRY: Duration = Duration::from_secs(30);
 const LONGEST_RETRY: Duration = Duration::from_secs(3600);
-/// Deliveries claimed at a time, and endpoints sent to at once per instance.
+/// Endpoints claimed at a time (one delivery each), and sent to at once, per instance.
 const CONCURRENCY: usize = 16;
-/// What a claim adds to the time its requests may take before another instance may take it over.
+/// What a claim adds to the time its request may take before another instance may take it over.
 const LEASE_MARGIN: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -31,66 +31,62 @@ pub struct DeliveryReport {
 }
 
 /// Sends every due delivery. A plain function: the scheduler tick calls it, and so do tests.
+///
+/// Each pass claims one delivery per endpoint (`store::webhooks::claim_due`), so an endpoint
+/// gets its deliveries one at a time and in order, while different endpoints are sent to at
+/// once.
 pub async fn deliver_due(state: &AppState) -> anyhow::Result<DeliveryReport> {
     let mut report = DeliveryReport::default();
+    let lease = chrono::Duration::from_std(state.config.http_timeout + LEASE_MARGIN)?;
     loop {
         let claim = format!("webhooks-{}", uuid::Uuid::now_v7());
         let now = Utc::now();
-        // An endpoint's deliveries go one after another (`by_endpoint`): the claim outlasts a
-        // whole batch sent to one endpoint, or another instance would take it over and send again.
-        let lease =
-            chrono::Duration::from_std(state.config.http_timeout * CONCURRENCY as u32 + LEASE_MARGIN)?;
         let claimed =
             store::webhooks::claim_due(&state.db, &claim, now, now + lease, CONCURRENCY as u64).await?;
         if claimed.is_empty() {
             return Ok(report);
         }
-        let results: Vec<(WebhookDelivery, Result<(), String>)> = stream::iter(by_endpoint(claimed))
-            .map(|deliveries| async move {
-                let mut sent = Vec::with_capacity(deliveries.len());
-                for (delivery, hook) in deliveries {
-                    // Within the team's permits: one team's slow endpoints wait on their own.
-                    let _permit = state.provider_gate.enter(hook.team_id).await;
-                    let result = send(state, &hook, &delivery).await;
-                    sent.push((delivery, result));
-                }
-                sent
-            })
+        let outcomes: Vec<anyhow::Result<Option<DeliveryStatus>>> = stream::iter(claimed)
+            .map(|(delivery, hook)| attempt(state, &claim, lease, delivery, hook))
             .buffer_unordered(CONCURRENCY)
-            .flat_map(stream::iter)
             .collect()
             .await;
-        for (delivery, sent) in results {
-            let attempts = delivery.attempts + 1;
-            let (status, error, next) = match sent {
-                Ok(()) => (DeliveryStatus::Delivered, None, Utc::now()),
-                Err(error) if attempts >= MAX_ATTEMPTS => (DeliveryStatus::Failed, Some(error), Utc::now()),
-                Err(error) => (DeliveryStatus::Pending, Some(error), Utc::now() + backoff(attempts)),
-            };
-            match status {
-                DeliveryStatus::Delivered => report.delivered += 1,
-                DeliveryStatus::Failed => report.failed += 1,
-                DeliveryStatus::Pending => report.retrying += 1,
+        for outcome in outcomes {
+            match outcome? {
+                Some(DeliveryStatus::Delivered) => report.delivered += 1,
+                Some(DeliveryStatus::Failed) => report.failed += 1,
+                Some(DeliveryStatus::Pending) => report.retrying += 1,
+                None => {}
             }
-            store::webhooks::record_attempt(&state.db, delivery.id, &claim, status, attempts, error, next)
-                .await?;
         }
     }
 }
 
-/// The claimed deliveries grouped by endpoint, each group in the order its events happened
-/// (creation, then id, a UUIDv7): an endpoint gets a batch's events one after the other, in
-/// order, while different endpoints are sent to at once.
-fn by_endpoint(mut claimed: Vec<(WebhookDelivery, Webhook)>) -> Vec<Vec<(WebhookDelivery, Webhook)>> {
-    claimed.sort_by_key(|(delivery, _)| (delivery.webhook_id, delivery.created_at, delivery.id));
-    let mut groups: Vec<Vec<(WebhookDelivery, Webhook)>> = Vec::new();
-    for (delivery, hook) in claimed {
-        match groups.last_mut() {
-            Some(group) if group[0].0.webhook_id == delivery.webhook_id => group.push((delivery, hook)),
-            _ => groups.push(vec![(delivery, hook)]),
-        }
+/// Sends one claimed delivery and records the attempt; answers the delivery's status after it,
+/// or `None` when another instance took the delivery over first.
+async fn attempt(
+    state: &AppState,
+    claim: &str,
+    lease: chrono::Duration,
+    delivery: WebhookDelivery,
+    hook: Webhook,
+) -> anyhow::Result<Option<DeliveryStatus>> {
+    // Within the team's permits: one team's slow endpoints wait on their own.
+    let _permit = state.provider_gate.enter(hook.team_id).await;
+    // Waiting for a permit has no bound, so the lease starts again here; a claim that lapsed
+    // meanwhile and was taken over is not sent a second time.
+    if !store::webhooks::renew_claim(&state.db, delivery.id, claim, Utc::now() + lease).await? {
+        tracing::info!(delivery_id = %delivery.id, "another instance took this webhook delivery over while it waited");
+        return Ok(None);
     }
-    groups
+    let attempts = delivery.attempts + 1;
+    let (status, error, next) = match send(state, &hook, &delivery).await {
+        Ok(()) => (DeliveryStatus::Delivered, None, Utc::now()),
+        Err(error) if attempts >= MAX_ATTEMPTS => (DeliveryStatus::Failed, Some(error), Utc::now()),
+        Err(error) => (DeliveryStatus::Pending, Some(error), Utc::now() + backoff(attempts)),
+    };
+    store::webhooks::record_attempt(&state.db, delivery.id, claim, status, attempts, error, next).await?;
+    Ok(Some(status))
 }
 
 fn backoff(attempts: i32) -> chrono::Duration {

@@ -19,7 +19,9 @@ use crate::on_every_database;
 
 on_every_database!(
     status_changes_are_delivered_signed_with_the_flows_affected,
-    failed_deliveries_are_retried_with_backoff
+    failed_deliveries_are_retried_with_backoff,
+    a_slow_endpoint_gets_one_delivery_at_a_time_in_order_from_two_instances,
+    a_delivery_taken_over_while_it_waited_is_not_sent_twice
 );
 
 const SECRET: &str = "whsec-test-signing-secret";
@@ -126,6 +128,131 @@ async fn status_changes_are_delivered_signed_with_the_flows_affected(app: TestAp
     let deleted: Value = requests[2].body_json().unwrap();
     assert_eq!(deleted["type"], "connection.deleted");
     assert_eq!(deleted["flows"][0]["name"], "Nightly", "the flows the delete broke");
+}
+
+/// Answers every request after `delay`, noting when each arrived and what it carried.
+struct SlowEndpoint {
+    delay: Duration,
+    arrivals: std::sync::Arc<std::sync::Mutex<Vec<(std::time::Instant, Value)>>>,
+}
+
+impl wiremock::Respond for SlowEndpoint {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let body = request.body_json::<Value>().unwrap_or(Value::Null);
+        self.arrivals.lock().unwrap().push((std::time::Instant::now(), body));
+        ResponseTemplate::new(200).set_delay(self.delay)
+    }
+}
+
+/// Events that happen while an endpoint is still answering an earlier delivery wait for it,
+/// on whichever instance: the endpoint never has two deliveries in flight, gets each once, and
+/// gets them in the order the events happened.
+async fn a_slow_endpoint_gets_one_delivery_at_a_time_in_order_from_two_instances(app: TestApp) {
+    const DELAY: Duration = Duration::from_millis(700);
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    let receiver = MockServer::start().await;
+    let arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(SlowEndpoint { delay: DELAY, arrivals: arrivals.clone() })
+        .mount(&receiver)
+        .await;
+    register(&app, &member, &receiver).await;
+    let sibling = app.spawn_sibling().await;
+    let arrived = async |n: usize| {
+        for _ in 0..200 {
+            if arrivals.lock().unwrap().len() >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("expected {n} deliveries, got {}", arrivals.lock().unwrap().len());
+    };
+
+    let mut created = vec![app.create_api_key_connection(&member, "First", "sk-1").await];
+    arrived(1).await;
+    // The first delivery is in flight: these three are due at once, on both instances.
+    for name in ["Second", "Third", "Fourth"] {
+        created.push(app.create_api_key_connection(&member, name, "sk-n").await);
+    }
+    let (first, second) = tokio::join!(
+        plugboard::webhooks::deliver_due(&app.state),
+        plugboard::webhooks::deliver_due(&sibling.state)
+    );
+    let delivered = first.unwrap().delivered + second.unwrap().delivered;
+    assert!(delivered <= 3, "nothing is sent twice: {delivered}");
+    arrived(4).await;
+    tokio::time::sleep(DELAY * 2).await;
+
+    let arrivals = arrivals.lock().unwrap().clone();
+    let order: Vec<&str> =
+        arrivals.iter().map(|(_, body)| body["connection"]["id"].as_str().unwrap_or_default()).collect();
+    assert_eq!(order, created.iter().map(String::as_str).collect::<Vec<_>>(), "each once, in order");
+    for pair in arrivals.windows(2) {
+        let gap = pair[1].0 - pair[0].0;
+        assert!(gap >= DELAY, "a delivery was sent while the one before was in flight ({gap:?} apart)");
+    }
+    let data = app.ok(&member.token, DELIVERIES, json!({ "t": member.team_id })).await;
+    let deliveries = data["team"]["webhooks"][0]["deliveries"].as_array().unwrap();
+    assert_eq!(deliveries.len(), 4);
+    assert!(deliveries.iter().all(|d| d["status"] == "DELIVERED" && d["attempts"] == 1), "{deliveries:?}");
+}
+
+/// A delivery whose claim lapsed while it waited to be sent (its team's permits were all busy)
+/// and was then claimed and sent by another instance is not sent again by the first.
+async fn a_delivery_taken_over_while_it_waited_is_not_sent_twice(app: TestApp) {
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    let connection = app.create_api_key_connection(&member, "OpenAI", "sk-wait").await;
+    register(&app, &member, &receiver).await;
+    // Every provider permit of the team on the first instance is taken; then the connection's
+    // deletion, which calls no provider, makes the one delivery.
+    let team: plugboard::domain::TeamId = member.team_id.parse().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..app.state.config.team_provider_concurrency {
+        held.push(app.state.provider_gate.enter(team).await);
+    }
+    app.ok(
+        &member.token,
+        "mutation($id: ID!) { deleteConnection(id: $id, confirm: true) { deletedId } }",
+        json!({ "id": connection }),
+    )
+    .await;
+    wait_until_claimed(&app).await;
+
+    // Only once the first instance holds the claim does a second one start, and it takes the
+    // delivery over when the claim lapses (the request timeout plus a margin).
+    let _sibling = app.spawn_sibling().await;
+    let sent = hooks_received(&receiver, 1, Duration::from_secs(40)).await;
+    assert_eq!(sent.len(), 1, "the second instance sent it");
+    drop(held);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(hooks_received(&receiver, 2, Duration::ZERO).await.len(), 1, "and only it");
+    let data = app.ok(&member.token, DELIVERIES, json!({ "t": member.team_id })).await;
+    let delivery = &data["team"]["webhooks"][0]["deliveries"][0];
+    assert_eq!((delivery["status"].as_str(), delivery["attempts"].as_i64()), (Some("DELIVERED"), Some(1)));
+}
+
+/// Waits until a dispatcher has claimed the one delivery there is.
+async fn wait_until_claimed(app: &TestApp) {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    for _ in 0..200 {
+        let claimed = webhook_delivery::Entity::find()
+            .filter(webhook_delivery::Column::ClaimedBy.is_not_null())
+            .one(&app.state.db)
+            .await
+            .unwrap();
+        if claimed.is_some() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no dispatcher claimed the delivery");
 }
 
 async fn failed_deliveries_are_retried_with_backoff(app: TestApp) {
