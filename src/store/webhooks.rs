@@ -134,38 +134,29 @@ pub async fn enqueue(
 /// to outlast a single request.
 ///
 /// A delivery waiting for a later retry does not hold back newer ones: those go first.
+///
+/// `held` are deliveries the caller still has waiting to be sent: never claimed again by it,
+/// even when their claims lapsed meanwhile, so another instance can take them over.
 pub async fn claim_due(
     db: &impl ConnectionTrait,
     claim: &str,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     limit: u64,
+    held: &[uuid::Uuid],
 ) -> Result<Vec<(WebhookDelivery, Webhook)>, DbErr> {
     use webhook_delivery::Column;
-    // A read first, so an idle dispatcher's polling never takes SQLite's write lock.
-    let any_due = webhook_delivery::Entity::find()
-        .filter(Column::Status.eq(PENDING))
-        .filter(Column::NextAttemptAt.lte(now))
-        .filter(unclaimed(Expr::col(Column::ClaimExpiresAt), now))
-        .one(db)
-        .await?;
-    if any_due.is_none() {
+    // A read first, so a dispatcher polling while nothing can be claimed (nothing due, or only
+    // deliveries to endpoints busy with an earlier one) never takes SQLite's write lock.
+    let backend = db.get_database_backend();
+    let mut probe = claimable(backend, now, held);
+    probe.limit(1);
+    if db.query_one(&probe).await?.is_none() {
         return Ok(Vec::new());
     }
-    let mut due = Query::select();
-    due.column((Candidate, Column::Id))
-        .from_as(webhook_delivery::Entity, Candidate)
-        .cond_where(
-            Condition::all()
-                .add(Expr::col((Candidate, Column::Status)).eq(PENDING))
-                .add(Expr::col((Candidate, Column::NextAttemptAt)).lte(now))
-                .add(unclaimed(Expr::col((Candidate, Column::ClaimExpiresAt)), now))
-                .add(Expr::exists(in_flight(now)).not())
-                .add(Expr::exists(older_due(now)).not()),
-        )
-        .order_by((Candidate, Column::NextAttemptAt), sea_orm::Order::Asc)
-        .limit(limit);
-    if db.get_database_backend() == DatabaseBackend::Postgres {
+    let mut due = claimable(backend, now, held);
+    due.limit(limit);
+    if backend == DatabaseBackend::Postgres {
         // Two instances claiming at once each skip what the other is taking; the other's
         // newer deliveries stay behind it, as `older_due` still sees the one it took.
         due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
@@ -186,6 +177,32 @@ pub async fn claim_due(
         }
     }
     Ok(claimed)
+}
+
+/// The ids of the deliveries `claim_due` may take at `now`, other than `held`, the longest due
+/// first.
+fn claimable(
+    backend: DatabaseBackend,
+    now: DateTime<Utc>,
+    held: &[uuid::Uuid],
+) -> sea_orm::sea_query::SelectStatement {
+    use webhook_delivery::Column;
+    let mut claimable = Condition::all()
+        .add(Expr::col((Candidate, Column::Status)).eq(PENDING))
+        .add(Expr::col((Candidate, Column::NextAttemptAt)).lte(now))
+        .add(unclaimed(Expr::col((Candidate, Column::ClaimExpiresAt)), now))
+        .add(Expr::exists(in_flight(now)).not())
+        .add(Expr::exists(older_due(now)).not());
+    if !held.is_empty() {
+        claimable = claimable
+            .add(super::json_rows::is_in(backend, (Candidate, Column::Id), held.iter().copied()).not());
+    }
+    Query::select()
+        .column((Candidate, Column::Id))
+        .from_as(webhook_delivery::Entity, Candidate)
+        .cond_where(claimable)
+        .order_by((Candidate, Column::NextAttemptAt), sea_orm::Order::Asc)
+        .to_owned()
 }
 
 /// The delivery `claim_due` looks at, and another of the same endpoint it compares with.

@@ -3,10 +3,12 @@
 //! At least once: an instance that dies mid-request leaves its claim to lapse, and another
 //! sends again with the same `webhook-id`.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::Utc;
-use futures_util::{StreamExt, stream};
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 
 use super::{secret_of, sign};
 use crate::domain::{DeliveryStatus, Webhook, WebhookDelivery};
@@ -18,10 +20,13 @@ use crate::store;
 pub const MAX_ATTEMPTS: i32 = 8;
 const FIRST_RETRY: Duration = Duration::from_secs(30);
 const LONGEST_RETRY: Duration = Duration::from_secs(3600);
-/// Endpoints claimed at a time (one delivery each), and sent to at once, per instance.
+/// Deliveries in flight at once per instance, each to another endpoint.
 const CONCURRENCY: usize = 16;
 /// What a claim adds to the time its request may take before another instance may take it over.
 const LEASE_MARGIN: Duration = Duration::from_secs(10);
+/// How often deliveries still in flight let what became due meanwhile be claimed, when no
+/// commit signals it (a retry's time came, or another instance's endpoint freed up).
+const RECLAIM: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DeliveryReport {
@@ -30,34 +35,62 @@ pub struct DeliveryReport {
     pub failed: u64,
 }
 
-/// Sends every due delivery. A plain function: the scheduler tick calls it, and so do tests.
+/// Sends every due delivery, until none is due and none is in flight. A plain function: the
+/// dispatcher calls it, and so do tests.
 ///
-/// Each pass claims one delivery per endpoint (`store::webhooks::claim_due`), so an endpoint
-/// gets its deliveries one at a time and in order, while different endpoints are sent to at
-/// once.
+/// Up to `CONCURRENCY` deliveries are in flight, each to another endpoint
+/// (`store::webhooks::claim_due`): an endpoint gets its deliveries one at a time and in order.
+/// Whenever one finishes, a commit signals, or `RECLAIM` passes, what is due is claimed into
+/// the free room, so a slow endpoint holds up only its own deliveries.
 pub async fn deliver_due(state: &AppState) -> anyhow::Result<DeliveryReport> {
-    let mut report = DeliveryReport::default();
     let lease = chrono::Duration::from_std(state.config.http_timeout + LEASE_MARGIN)?;
+    let mut report = DeliveryReport::default();
+    let mut in_flight = FuturesUnordered::new();
+    // What `in_flight` holds: a delivery still waiting for its team's permit may see its claim
+    // lapse, and is then left to other instances rather than claimed a second time here.
+    let mut held: HashSet<uuid::Uuid> = HashSet::new();
+    let mut commits = state.events.dispatcher_signal();
+    // Once the service closes, what is in flight finishes and nothing more is claimed.
+    let closing = state.events.closed_signal();
     loop {
-        let claim = format!("webhooks-{}", uuid::Uuid::now_v7());
-        let now = Utc::now();
-        let claimed =
-            store::webhooks::claim_due(&state.db, &claim, now, now + lease, CONCURRENCY as u64).await?;
-        if claimed.is_empty() {
+        let room = if *closing.borrow() { 0 } else { CONCURRENCY - in_flight.len() };
+        if room > 0 {
+            commits.borrow_and_update();
+            let claim = format!("webhooks-{}", uuid::Uuid::now_v7());
+            let now = Utc::now();
+            let holding: Vec<uuid::Uuid> = held.iter().copied().collect();
+            let claimed =
+                store::webhooks::claim_due(&state.db, &claim, now, now + lease, room as u64, &holding)
+                    .await?;
+            for (delivery, hook) in claimed {
+                held.insert(delivery.id);
+                let id = delivery.id;
+                in_flight.push(
+                    attempt(state, claim.clone(), lease, delivery, hook).map(move |outcome| (id, outcome)),
+                );
+            }
+        }
+        if in_flight.is_empty() {
             return Ok(report);
         }
-        let outcomes: Vec<anyhow::Result<Option<DeliveryStatus>>> = stream::iter(claimed)
-            .map(|(delivery, hook)| attempt(state, &claim, lease, delivery, hook))
-            .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
-        for outcome in outcomes {
-            match outcome? {
-                Some(DeliveryStatus::Delivered) => report.delivered += 1,
-                Some(DeliveryStatus::Failed) => report.failed += 1,
-                Some(DeliveryStatus::Pending) => report.retrying += 1,
-                None => {}
+        tokio::select! {
+            Some((id, outcome)) = in_flight.next() => {
+                held.remove(&id);
+                report.count(outcome?);
             }
+            Ok(()) = commits.changed(), if in_flight.len() < CONCURRENCY => {}
+            () = tokio::time::sleep(RECLAIM), if in_flight.len() < CONCURRENCY => {}
+        }
+    }
+}
+
+impl DeliveryReport {
+    fn count(&mut self, status: Option<DeliveryStatus>) {
+        match status {
+            Some(DeliveryStatus::Delivered) => self.delivered += 1,
+            Some(DeliveryStatus::Failed) => self.failed += 1,
+            Some(DeliveryStatus::Pending) => self.retrying += 1,
+            None => {}
         }
     }
 }
@@ -66,7 +99,7 @@ pub async fn deliver_due(state: &AppState) -> anyhow::Result<DeliveryReport> {
 /// or `None` when another instance took the delivery over first.
 async fn attempt(
     state: &AppState,
-    claim: &str,
+    claim: String,
     lease: chrono::Duration,
     delivery: WebhookDelivery,
     hook: Webhook,
@@ -75,7 +108,7 @@ async fn attempt(
     let _permit = state.provider_gate.enter(hook.team_id).await;
     // Waiting for a permit has no bound, so the lease starts again here; a claim that lapsed
     // meanwhile and was taken over is not sent a second time.
-    if !store::webhooks::renew_claim(&state.db, delivery.id, claim, Utc::now() + lease).await? {
+    if !store::webhooks::renew_claim(&state.db, delivery.id, &claim, Utc::now() + lease).await? {
         tracing::info!(delivery_id = %delivery.id, "another instance took this webhook delivery over while it waited");
         return Ok(None);
     }
@@ -85,7 +118,7 @@ async fn attempt(
         Err(error) if attempts >= MAX_ATTEMPTS => (DeliveryStatus::Failed, Some(error), Utc::now()),
         Err(error) => (DeliveryStatus::Pending, Some(error), Utc::now() + backoff(attempts)),
     };
-    store::webhooks::record_attempt(&state.db, delivery.id, claim, status, attempts, error, next).await?;
+    store::webhooks::record_attempt(&state.db, delivery.id, &claim, status, attempts, error, next).await?;
     Ok(Some(status))
 }
 

@@ -21,7 +21,8 @@ on_every_database!(
     status_changes_are_delivered_signed_with_the_flows_affected,
     failed_deliveries_are_retried_with_backoff,
     a_slow_endpoint_gets_one_delivery_at_a_time_in_order_from_two_instances,
-    a_delivery_taken_over_while_it_waited_is_not_sent_twice
+    a_delivery_taken_over_while_it_waited_is_not_sent_twice,
+    a_slow_endpoint_holds_up_only_its_own_deliveries
 );
 
 const SECRET: &str = "whsec-test-signing-secret";
@@ -35,6 +36,13 @@ async fn register(app: &TestApp, member: &Member, receiver: &MockServer) -> Valu
         json!({ "t": member.team_id, "url": format!("{}/hook", receiver.uri()), "secret": SECRET }),
     )
     .await
+}
+
+/// A webhook endpoint at `/hook` answering with `responder`.
+async fn endpoint(responder: impl wiremock::Respond + 'static) -> MockServer {
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST")).and(path("/hook")).respond_with(responder).mount(&receiver).await;
+    receiver
 }
 
 /// Waits until the receiver got `n` requests (deliveries run in the background).
@@ -68,12 +76,7 @@ fn event_types(requests: &[wiremock::Request]) -> Vec<String> {
 
 async fn status_changes_are_delivered_signed_with_the_flows_affected(app: TestApp) {
     let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/hook"))
-        .respond_with(ResponseTemplate::new(204))
-        .mount(&receiver)
-        .await;
+    let receiver = endpoint(ResponseTemplate::new(204)).await;
     let hook = register(&app, &member, &receiver).await;
     assert!(!hook.to_string().contains(SECRET), "the secret is never returned");
 
@@ -130,10 +133,24 @@ async fn status_changes_are_delivered_signed_with_the_flows_affected(app: TestAp
     assert_eq!(deleted["flows"][0]["name"], "Nightly", "the flows the delete broke");
 }
 
-/// Answers every request after `delay`, noting when each arrived and what it carried.
+/// When each request to an endpoint arrived, and what it carried.
+type Arrivals = std::sync::Arc<std::sync::Mutex<Vec<(std::time::Instant, Value)>>>;
+
+/// Answers every request after `delay`, noting its arrival.
 struct SlowEndpoint {
     delay: Duration,
-    arrivals: std::sync::Arc<std::sync::Mutex<Vec<(std::time::Instant, Value)>>>,
+    arrivals: Arrivals,
+}
+
+/// Waits until `arrivals` holds `n` requests.
+async fn arrived(arrivals: &Arrivals, n: usize) {
+    for _ in 0..400 {
+        if arrivals.lock().unwrap().len() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("expected {n} deliveries, got {}", arrivals.lock().unwrap().len());
 }
 
 impl wiremock::Respond for SlowEndpoint {
@@ -150,27 +167,13 @@ impl wiremock::Respond for SlowEndpoint {
 async fn a_slow_endpoint_gets_one_delivery_at_a_time_in_order_from_two_instances(app: TestApp) {
     const DELAY: Duration = Duration::from_millis(700);
     let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
-    let receiver = MockServer::start().await;
-    let arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    Mock::given(method("POST"))
-        .and(path("/hook"))
-        .respond_with(SlowEndpoint { delay: DELAY, arrivals: arrivals.clone() })
-        .mount(&receiver)
-        .await;
+    let arrivals = Arrivals::default();
+    let receiver = endpoint(SlowEndpoint { delay: DELAY, arrivals: arrivals.clone() }).await;
     register(&app, &member, &receiver).await;
     let sibling = app.spawn_sibling().await;
-    let arrived = async |n: usize| {
-        for _ in 0..200 {
-            if arrivals.lock().unwrap().len() >= n {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("expected {n} deliveries, got {}", arrivals.lock().unwrap().len());
-    };
 
     let mut created = vec![app.create_api_key_connection(&member, "First", "sk-1").await];
-    arrived(1).await;
+    arrived(&arrivals, 1).await;
     // The first delivery is in flight: these three are due at once, on both instances.
     for name in ["Second", "Third", "Fourth"] {
         created.push(app.create_api_key_connection(&member, name, "sk-n").await);
@@ -181,7 +184,7 @@ async fn a_slow_endpoint_gets_one_delivery_at_a_time_in_order_from_two_instances
     );
     let delivered = first.unwrap().delivered + second.unwrap().delivered;
     assert!(delivered <= 3, "nothing is sent twice: {delivered}");
-    arrived(4).await;
+    arrived(&arrivals, 4).await;
     tokio::time::sleep(DELAY * 2).await;
 
     let arrivals = arrivals.lock().unwrap().clone();
@@ -202,12 +205,7 @@ async fn a_slow_endpoint_gets_one_delivery_at_a_time_in_order_from_two_instances
 /// and was then claimed and sent by another instance is not sent again by the first.
 async fn a_delivery_taken_over_while_it_waited_is_not_sent_twice(app: TestApp) {
     let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/hook"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&receiver)
-        .await;
+    let receiver = endpoint(ResponseTemplate::new(200)).await;
     let connection = app.create_api_key_connection(&member, "OpenAI", "sk-wait").await;
     register(&app, &member, &receiver).await;
     // Every provider permit of the team on the first instance is taken; then the connection's
@@ -236,6 +234,34 @@ async fn a_delivery_taken_over_while_it_waited_is_not_sent_twice(app: TestApp) {
     let data = app.ok(&member.token, DELIVERIES, json!({ "t": member.team_id })).await;
     let delivery = &data["team"]["webhooks"][0]["deliveries"][0];
     assert_eq!((delivery["status"].as_str(), delivery["attempts"].as_i64()), (Some("DELIVERED"), Some(1)));
+}
+
+/// While one endpoint of a team takes its time to answer, the team's other endpoint gets the
+/// events that happen meanwhile at once, not after the slow one answered.
+async fn a_slow_endpoint_holds_up_only_its_own_deliveries(app: TestApp) {
+    // Within the tests' request timeout (2 s).
+    const DELAY: Duration = Duration::from_millis(1500);
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    let (slow_arrivals, fast_arrivals) = (Arrivals::default(), Arrivals::default());
+    let slow = endpoint(SlowEndpoint { delay: DELAY, arrivals: slow_arrivals.clone() }).await;
+    let fast = endpoint(SlowEndpoint { delay: Duration::ZERO, arrivals: fast_arrivals.clone() }).await;
+    register(&app, &member, &slow).await;
+    register(&app, &member, &fast).await;
+
+    app.create_api_key_connection(&member, "First", "sk-1").await;
+    arrived(&slow_arrivals, 1).await;
+    arrived(&fast_arrivals, 1).await;
+    app.create_api_key_connection(&member, "Second", "sk-2").await;
+    arrived(&fast_arrivals, 2).await;
+    arrived(&slow_arrivals, 2).await;
+
+    let slow_first = slow_arrivals.lock().unwrap()[0].0;
+    let fast_second = fast_arrivals.lock().unwrap()[1].0;
+    assert!(
+        fast_second < slow_first + DELAY,
+        "the fast endpoint's second event waited {:?} for the slow one's first answer",
+        fast_second - slow_first
+    );
 }
 
 /// Waits until a dispatcher has claimed the one delivery there is.
