@@ -19,6 +19,7 @@ mod m20261130_170001_api_calls;
 mod m20261130_180001_drop_claimed_by_index;
 mod m20261201_000001_connection_counts;
 mod m20261201_000002_deliveries_by_endpoint;
+mod m20261201_000003_drop_secrets_key_index;
 
 pub struct Migrator;
 
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_180001_drop_claimed_by_index::Migration),
             Box::new(m20261201_000001_connection_counts::Migration),
             Box::new(m20261201_000002_deliveries_by_endpoint::Migration),
+            Box::new(m20261201_000003_drop_secrets_key_index::Migration),
         ]
     }
 }
