@@ -41,6 +41,7 @@
 //! | `PLUGBOARD_PROXY_TIMEOUT_SECS` | `120` | a whole proxied call, body included |
 //! | `PLUGBOARD_PROXY_QUEUE_MS` | `1000` | longest a proxied call waits for an app's rate limit before `429` |
 //! | `PLUGBOARD_API_CALL_RETENTION_DAYS` | `30` | how long proxied calls stay in `Connection.apiCalls` |
+//! | `PLUGBOARD_WEBHOOK_RETENTION_DAYS` | `30` | how long finished deliveries stay in `Webhook.deliveries` |
 //! | `RUST_LOG` | `info` | log filter |
 
 use std::net::SocketAddr;
@@ -104,6 +105,9 @@ pub struct Config {
     pub http_connect_timeout: Duration,
     pub http_timeout: Duration,
     pub verification_history: u64,
+    /// `PLUGBOARD_WEBHOOK_RETENTION_DAYS`: how long a finished webhook delivery (delivered, or
+    /// given up) stays in `Webhook.deliveries`.
+    pub webhook_retention: Duration,
     pub check_cron: String,
     pub check_interval: Duration,
     pub check_concurrency: usize,
@@ -256,6 +260,14 @@ impl Config {
                 get("PLUGBOARD_VERIFICATION_HISTORY"),
                 "20",
             )?,
+            webhook_retention: Duration::from_secs(
+                positive::<u64>(
+                    "PLUGBOARD_WEBHOOK_RETENTION_DAYS",
+                    get("PLUGBOARD_WEBHOOK_RETENTION_DAYS"),
+                    "30",
+                )?
+                .saturating_mul(86_400),
+            ),
             check_cron: cron("PLUGBOARD_CHECK_CRON", get("PLUGBOARD_CHECK_CRON"))?,
             check_interval: seconds(
                 "PLUGBOARD_CHECK_INTERVAL_SECS",
@@ -528,6 +540,8 @@ mod tests {
             ("PLUGBOARD_PROXY_MAX_REQUEST_BYTES", "0"),
             ("PLUGBOARD_PROXY_TIMEOUT_SECS", "soon"),
             ("PLUGBOARD_API_CALL_RETENTION_DAYS", "0"),
+            ("PLUGBOARD_WEBHOOK_RETENTION_DAYS", "0"),
+            ("PLUGBOARD_WEBHOOK_RETENTION_DAYS", "a month"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.variable, var);

@@ -96,8 +96,9 @@ async fn publish(state: &AppState, rows: &[(uuid::Uuid, String)]) -> usize {
     published + chunk.len()
 }
 
-/// Runs the two dispatcher loops until the service closes (`closing` turns true). Events and
-/// webhooks have loops of their own, so a slow webhook endpoint never holds up live events.
+/// Runs the two dispatcher loops until the service closes (`closing` turns true), and the hourly
+/// forgetting of old webhook deliveries. Events and webhooks have loops of their own, so a slow
+/// webhook endpoint never holds up live events.
 pub async fn run_dispatcher(state: AppState, closing: watch::Receiver<bool>) {
     let events = {
         let state = state.clone();
@@ -106,11 +107,12 @@ pub async fn run_dispatcher(state: AppState, closing: watch::Receiver<bool>) {
             async move { publish_staged_events(&state).await.map(|_| ()) }
         })
     };
+    let forgetting = crate::webhooks::forget_until_closed(state.clone(), closing.clone());
     let webhooks = dispatch_loop("webhooks", state.events.dispatcher_signal(), closing, move || {
         let state = state.clone();
         async move { crate::webhooks::deliver_due(&state).await.map(|_| ()) }
     });
-    tokio::join!(events, webhooks);
+    tokio::join!(events, webhooks, forgetting);
 }
 
 async fn dispatch_loop<F, Fut>(

@@ -295,6 +295,20 @@ pub async fn record_attempt(
     Ok(())
 }
 
+/// Forgets deliveries that finished (delivered, or given up) before `cutoff`; answers how many.
+/// Pending ones stay, however old.
+pub async fn purge_finished_before(db: &impl ConnectionTrait, cutoff: DateTime<Utc>) -> Result<u64, DbErr> {
+    use webhook_delivery::Column;
+    // A finished delivery's `next_attempt_at` is when it finished; the due index covers both.
+    let finished = [DeliveryStatus::Delivered.as_str(), DeliveryStatus::Failed.as_str()];
+    let result = webhook_delivery::Entity::delete_many()
+        .filter(Column::Status.is_in(finished))
+        .filter(Column::NextAttemptAt.lt(cutoff))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
 pub async fn deliveries(
     db: &impl ConnectionTrait,
     team_id: TeamId,

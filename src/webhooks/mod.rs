@@ -5,6 +5,7 @@
 //! backoff. Endpoint URLs obey the same egress policy as verification.
 
 mod delivery;
+mod retention;
 mod signature;
 
 use chrono::Utc;
@@ -12,6 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 pub use delivery::{DeliveryReport, deliver_due};
+pub use retention::{forget_finished_deliveries, forget_until_closed};
 pub use signature::sign;
 
 use crate::access::{self, TeamScope};

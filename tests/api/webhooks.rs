@@ -22,7 +22,8 @@ on_every_database!(
     failed_deliveries_are_retried_with_backoff,
     a_slow_endpoint_gets_one_delivery_at_a_time_in_order_from_two_instances,
     a_delivery_taken_over_while_it_waited_is_not_sent_twice,
-    a_slow_endpoint_holds_up_only_its_own_deliveries
+    a_slow_endpoint_holds_up_only_its_own_deliveries,
+    finished_deliveries_are_forgotten_after_the_retention_and_pending_ones_kept
 );
 
 const SECRET: &str = "whsec-test-signing-secret";
@@ -262,6 +263,57 @@ async fn a_slow_endpoint_holds_up_only_its_own_deliveries(app: TestApp) {
         "the fast endpoint's second event waited {:?} for the slow one's first answer",
         fast_second - slow_first
     );
+}
+
+/// Deliveries that finished longer ago than the retention (30 days by default) leave the log;
+/// one still waiting for a retry stays, however old.
+async fn finished_deliveries_are_forgotten_after_the_retention_and_pending_ones_kept(app: TestApp) {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    let receiver = endpoint(ResponseTemplate::new(200)).await;
+    register(&app, &member, &receiver).await;
+    app.create_api_key_connection(&member, "Delivered", "sk-1").await;
+    received(&receiver, 1).await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(503))
+        .with_priority(1)
+        .mount(&receiver)
+        .await;
+    app.create_api_key_connection(&member, "Retrying", "sk-2").await;
+    received(&receiver, 2).await;
+    let statuses = async || -> Vec<String> {
+        let data = app.ok(&member.token, DELIVERIES, json!({ "t": member.team_id })).await;
+        let deliveries = data["team"]["webhooks"][0]["deliveries"].as_array().unwrap().clone();
+        deliveries.iter().map(|d| d["status"].as_str().unwrap().to_owned()).collect()
+    };
+    for _ in 0..100 {
+        if statuses().await.contains(&"PENDING".to_owned()) && statuses().await.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        plugboard::webhooks::forget_finished_deliveries(&app.state).await.unwrap(),
+        0,
+        "nothing is old yet"
+    );
+
+    // Both were made 31 days ago; the delivered one finished then too.
+    let long_ago = Utc::now() - chrono::Duration::days(31);
+    webhook_delivery::Entity::update_many()
+        .col_expr(webhook_delivery::Column::CreatedAt, Expr::value(long_ago))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    webhook_delivery::Entity::update_many()
+        .col_expr(webhook_delivery::Column::NextAttemptAt, Expr::value(long_ago))
+        .filter(webhook_delivery::Column::Status.eq("DELIVERED"))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(plugboard::webhooks::forget_finished_deliveries(&app.state).await.unwrap(), 1);
+    assert_eq!(statuses().await, ["PENDING"], "the retry waiting is kept");
 }
 
 /// Waits until a dispatcher has claimed the one delivery there is.
