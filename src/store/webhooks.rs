@@ -295,17 +295,26 @@ pub async fn record_attempt(
     Ok(())
 }
 
-/// Forgets deliveries that finished (delivered, or given up) before `cutoff`; answers how many.
-/// Pending ones stay, however old.
-pub async fn purge_finished_before(db: &impl ConnectionTrait, cutoff: DateTime<Utc>) -> Result<u64, DbErr> {
+/// Forgets up to `limit` deliveries that finished (delivered, or given up) before `cutoff`, the
+/// oldest first; answers how many. Pending ones stay, however old.
+pub async fn purge_finished_before(
+    db: &impl ConnectionTrait,
+    cutoff: DateTime<Utc>,
+    limit: u64,
+) -> Result<u64, DbErr> {
     use webhook_delivery::Column;
     // A finished delivery's `next_attempt_at` is when it finished; the due index covers both.
     let finished = [DeliveryStatus::Delivered.as_str(), DeliveryStatus::Failed.as_str()];
-    let result = webhook_delivery::Entity::delete_many()
-        .filter(Column::Status.is_in(finished))
-        .filter(Column::NextAttemptAt.lt(cutoff))
-        .exec(db)
-        .await?;
+    let mut oldest = Query::select();
+    oldest
+        .column(Column::Id)
+        .from(webhook_delivery::Entity)
+        .and_where(Expr::col(Column::Status).is_in(finished))
+        .and_where(Expr::col(Column::NextAttemptAt).lt(cutoff))
+        .order_by(Column::NextAttemptAt, sea_orm::Order::Asc)
+        .limit(limit);
+    let result =
+        webhook_delivery::Entity::delete_many().filter(Column::Id.in_subquery(oldest)).exec(db).await?;
     Ok(result.rows_affected)
 }
 

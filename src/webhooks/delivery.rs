@@ -76,7 +76,12 @@ pub async fn deliver_due(state: &AppState) -> anyhow::Result<DeliveryReport> {
         tokio::select! {
             Some((id, outcome)) = in_flight.next() => {
                 held.remove(&id);
-                report.count(outcome?);
+                // One delivery's failed write must not cut the others short mid-request (they
+                // would be sent again); its claim lapses and it is sent again later.
+                match outcome {
+                    Ok(status) => report.count(status),
+                    Err(err) => tracing::warn!(delivery_id = %id, error = format!("{err:#}"), "could not write a webhook delivery's claim or result; it is sent again once its claim lapses"),
+                }
             }
             Ok(()) = commits.changed(), if in_flight.len() < CONCURRENCY => {}
             () = tokio::time::sleep(RECLAIM), if in_flight.len() < CONCURRENCY => {}

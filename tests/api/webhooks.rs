@@ -7,8 +7,8 @@ use chrono::Utc;
 use hmac::{Hmac, Mac};
 use plugboard::domain::TeamRole;
 use plugboard::store::entities::webhook_delivery;
-use sea_orm::EntityTrait;
 use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, EntityTrait};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use wiremock::matchers::{method, path};
@@ -271,7 +271,7 @@ async fn finished_deliveries_are_forgotten_after_the_retention_and_pending_ones_
     use sea_orm::{ColumnTrait, QueryFilter};
     let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
     let receiver = endpoint(ResponseTemplate::new(200)).await;
-    register(&app, &member, &receiver).await;
+    let hook = register(&app, &member, &receiver).await;
     app.create_api_key_connection(&member, "Delivered", "sk-1").await;
     received(&receiver, 1).await;
     Mock::given(method("POST"))
@@ -312,7 +312,26 @@ async fn finished_deliveries_are_forgotten_after_the_retention_and_pending_ones_
         .exec(&app.state.db)
         .await
         .unwrap();
-    assert_eq!(plugboard::webhooks::forget_finished_deliveries(&app.state).await.unwrap(), 1);
+    // Besides, more old ones than one statement forgets: a log an upgrade finds full.
+    let webhook_id: uuid::Uuid = hook["createWebhook"]["id"].as_str().unwrap().parse().unwrap();
+    let team_id: plugboard::domain::TeamId = member.team_id.parse().unwrap();
+    let old = (0..1_001).map(|_| webhook_delivery::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        webhook_id: Set(webhook_id),
+        team_id: Set(team_id),
+        event: Set("connection.created".into()),
+        payload: Set(json!({})),
+        status: Set("FAILED".into()),
+        attempts: Set(8),
+        last_error: Set(Some("the endpoint answered HTTP 503".into())),
+        next_attempt_at: Set(long_ago),
+        claimed_by: Set(None),
+        claim_expires_at: Set(None),
+        created_at: Set(long_ago),
+        delivered_at: Set(None),
+    });
+    webhook_delivery::Entity::insert_many(old).exec_without_returning(&app.state.db).await.unwrap();
+    assert_eq!(plugboard::webhooks::forget_finished_deliveries(&app.state).await.unwrap(), 1_002);
     assert_eq!(statuses().await, ["PENDING"], "the retry waiting is kept");
 }
 
