@@ -27,7 +27,7 @@ use sea_orm::DatabaseConnection;
 
 pub use error::ProxyError;
 pub use rate::{RateLimiter, retry_after_secs};
-pub use record::{Recorder, calls, purge};
+pub use record::{Recorder, WriteTurn, calls, purge};
 pub use target::{Naming, Via};
 
 use crate::config::ProxySettings;

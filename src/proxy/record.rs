@@ -58,14 +58,16 @@ async fn write_batches(
     let mut next_purge = tokio::time::Instant::now();
     while pending.recv_many(&mut batch, BATCH).await > 0 {
         gather(&mut pending, &mut batch).await;
-        let _turn = turn.write().await;
-        if let Err(err) = store::api_calls::record_many(&db, &batch).await {
-            tracing::error!(error = %err, calls = batch.len(), "could not record proxied calls");
+        {
+            let _turn = turn.write().await;
+            if let Err(err) = store::api_calls::record_many(&db, &batch).await {
+                tracing::error!(error = %err, calls = batch.len(), "could not record proxied calls");
+            }
         }
         batch.clear();
         if tokio::time::Instant::now() >= next_purge {
             next_purge = tokio::time::Instant::now() + PURGE_EVERY;
-            purge(&db, retention).await;
+            purge(&db, retention, &turn).await;
         }
     }
 }
@@ -83,14 +85,38 @@ async fn gather(pending: &mut mpsc::Receiver<ApiCall>, batch: &mut Vec<ApiCall>)
     }
 }
 
-/// Forgets calls older than the retention.
-pub async fn purge(db: &DatabaseConnection, retention: Duration) {
+/// Rows forgotten per statement, each in a turn of its own: after an upgrade or a long pause,
+/// months of calls may be due at once, and on SQLite one statement holds the only write lock
+/// (and token renewals wait for the turn).
+const PURGE_BATCH: u64 = 1000;
+
+/// Forgets calls older than the retention, a batch per write turn; answers how many went. A
+/// failure is logged, and the rest waits for the next purge.
+pub async fn purge(db: &DatabaseConnection, retention: Duration, turn: &WriteTurn) -> u64 {
     let cutoff = Utc::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(30));
-    match store::api_calls::purge_before(db, cutoff).await {
-        Ok(0) => {}
-        Ok(purged) => tracing::info!(purged, "forgot proxied calls past their retention"),
-        Err(err) => tracing::error!(error = %err, "could not purge old proxied calls"),
+    let mut purged = 0;
+    loop {
+        let batch = {
+            let _turn = turn.write().await;
+            store::api_calls::purge_before(db, cutoff, PURGE_BATCH).await
+        };
+        match batch {
+            Ok(forgotten) => {
+                purged += forgotten;
+                if forgotten < PURGE_BATCH {
+                    break;
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "could not purge old proxied calls; retrying at the next purge");
+                break;
+            }
+        }
     }
+    if purged > 0 {
+        tracing::info!(purged, "forgot proxied calls past their retention");
+    }
+    purged
 }
 
 /// A page of a connection's calls the caller can see, newest first, before the call `before`.

@@ -50,9 +50,21 @@ pub async fn list(
     Ok(rows.into_iter().map(from_model).collect())
 }
 
-/// Forgets calls made before `cutoff`; answers how many went.
-pub async fn purge_before(db: &impl ConnectionTrait, cutoff: DateTime<Utc>) -> Result<u64, DbErr> {
-    let result = Entity::delete_many().filter(Column::CreatedAt.lt(cutoff)).exec(db).await?;
+/// Forgets up to `limit` of the oldest calls made before `cutoff`, through the `created_at`
+/// index; answers how many went.
+pub async fn purge_before(
+    db: &impl ConnectionTrait,
+    cutoff: DateTime<Utc>,
+    limit: u64,
+) -> Result<u64, DbErr> {
+    let mut oldest = sea_orm::sea_query::Query::select();
+    oldest
+        .column(Column::Id)
+        .from(Entity)
+        .and_where(Column::CreatedAt.lt(cutoff))
+        .order_by(Column::CreatedAt, sea_orm::Order::Asc)
+        .limit(limit);
+    let result = Entity::delete_many().filter(Column::Id.in_subquery(oldest)).exec(db).await?;
     Ok(result.rows_affected)
 }
 

@@ -678,9 +678,51 @@ async fn calls_are_audited_paginated_counted_and_forgotten_after_retention(app: 
         .exec(&s.app.state.db)
         .await
         .unwrap();
-    plugboard::proxy::purge(&s.app.state.db, s.app.state.config.proxy.retention).await;
+    // Months of calls at once are forgotten a batch at a time, all of them; a recent call stays.
+    let aged = api_call::Entity::find().one(&s.app.state.db).await.unwrap().unwrap();
+    let backlog = (0..1_001).map(|_| {
+        let mut row: api_call::ActiveModel =
+            api_call::Model { id: uuid::Uuid::now_v7(), ..aged.clone() }.into();
+        row.path = sea_orm::ActiveValue::Set("/backlog".into());
+        row
+    });
+    api_call::Entity::insert_many(backlog).exec_without_returning(&s.app.state.db).await.unwrap();
+    let recent = get(&s.app, &s.runner, &id, "/items?page=4").send().await.unwrap();
+    assert_eq!(recent.status(), 200);
+    wait_for_calls(&s, &id, 1_005).await;
+    let forgotten = plugboard::proxy::purge(
+        &s.app.state.db,
+        s.app.state.config.proxy.retention,
+        &plugboard::proxy::WriteTurn::default(),
+    )
+    .await;
+    assert_eq!(forgotten, 1_004);
     let left = s.app.ok(&s.admin.token, page, json!({ "id": id })).await;
-    assert_eq!(left["connection"]["apiCalls"]["edges"], json!([]));
+    let left: Vec<&str> = left["connection"]["apiCalls"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|edge| edge["node"]["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(left, ["/items?page"]);
+}
+
+/// Waits until `count` calls of the connection are recorded (the audit is written in batches).
+async fn wait_for_calls(s: &Setup, id: &str, count: u64) {
+    use sea_orm::PaginatorTrait;
+    let connection_id: uuid::Uuid = id.parse().unwrap();
+    for _ in 0..100 {
+        let recorded = api_call::Entity::find()
+            .filter(api_call::Column::ConnectionId.eq(connection_id))
+            .count(&s.app.state.db)
+            .await
+            .unwrap();
+        if recorded >= count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{count} calls were not recorded in 5 s");
 }
 
 async fn module_credentials_answer_ready_made_headers_and_base_url(app: TestApp) {
