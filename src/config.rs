@@ -16,7 +16,7 @@
 //! | `PLUGBOARD_CHECK_INTERVAL_SECS` | `86400` | between two checks of a healthy connection |
 //! | `PLUGBOARD_CHECK_CONCURRENCY` | `32` | checks running at once per instance |
 //! | `PLUGBOARD_CHECK_BATCH` | `500` | connections claimed at a time |
-//! | `PLUGBOARD_CHECK_LEASE_SECS` | `300` | how long a claim holds before another instance may take it |
+//! | `PLUGBOARD_CHECK_LEASE_SECS` | `300` | how long a batch's lease holds before another instance may take it |
 //! | `PLUGBOARD_APP_RATE_LIMIT` | `20` | scheduled checks per second per app and instance |
 //! | `PLUGBOARD_APP_<KEY>_CLIENT_ID`, `..._CLIENT_SECRET` | none | the operator's OAuth client for an app (key upper-cased, `-` as `_`) |
 //! | `PLUGBOARD_TOKEN_REFRESH_SKEW_SECS` | `300` | refresh an access token this long before it expires |

@@ -145,8 +145,6 @@ impl Row {
             created_at: Set(now),
             updated_at: Set(now),
             next_check_at: Set(Some(self.next_check_at)),
-            claimed_by: Set(None),
-            claim_expires_at: Set(None),
             consecutive_failures: Set(0),
             last_success_at: Set(Some(checked_at)),
             last_failure_at: Set(None),

@@ -20,6 +20,7 @@ mod m20261130_180001_drop_claimed_by_index;
 mod m20261201_000001_connection_counts;
 mod m20261201_000002_deliveries_by_endpoint;
 mod m20261201_000003_drop_secrets_key_index;
+mod m20261201_000004_check_leases;
 
 pub struct Migrator;
 
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_connection_counts::Migration),
             Box::new(m20261201_000002_deliveries_by_endpoint::Migration),
             Box::new(m20261201_000003_drop_secrets_key_index::Migration),
+            Box::new(m20261201_000004_check_leases::Migration),
         ]
     }
 }

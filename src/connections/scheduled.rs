@@ -19,6 +19,8 @@ use crate::verify::CheckResult;
 /// A scheduled check waiting to be recorded.
 pub struct CheckedConnection {
     pub connection: Connection,
+    /// The lease the connection was claimed under (see `store::checks`).
+    pub lease: uuid::Uuid,
     pub check: CheckResult,
 }
 
@@ -30,6 +32,7 @@ pub struct AssessedChecks<'a> {
 
 struct Finding<'a> {
     connection: &'a Connection,
+    lease: uuid::Uuid,
     verification: Verification,
     status: ConnectionStatus,
     health: Health,
@@ -45,26 +48,25 @@ pub async fn assess_scheduled_checks<'a>(
     // Most connections no flow uses; only the others need their usages looked up.
     let possibly_used = flows::usage::possibly_used(&state.db, &ids).await?;
     let mut findings = Vec::with_capacity(batch.len());
-    for CheckedConnection { connection, check } in batch {
+    for CheckedConnection { connection, lease, check } in batch {
         let verification = if possibly_used.contains(&connection.id) {
             with_module_scopes(&state.db, state, connection, check.clone()).await?.verification
         } else {
             check.verification.clone()
         };
         let (status, health) = next_state(state, connection, verification.outcome);
-        findings.push(Finding { connection, verification, status, health });
+        findings.push(Finding { connection, lease: *lease, verification, status, health });
     }
     Ok(AssessedChecks { findings })
 }
 
-/// Records a batch of scheduled checks made under `claim` in one transaction of a few
-/// statements, however large the batch, then tells watchers. Every check joins the connection's
-/// history; those that changed its status also join the audit trail. Answers how many were
-/// written; the others were deleted or taken over by another sweep meanwhile, and are dropped.
+/// Records a batch of scheduled checks in one transaction of a few statements, however large
+/// the batch, then tells watchers. Every check joins the connection's history; those that
+/// changed its status also join the audit trail. Answers how many were written; the others
+/// were deleted, edited or taken over by another sweep meanwhile, and are dropped.
 pub async fn record_assessed_checks(
     state: &AppState,
     actor: &Actor,
-    claim: &str,
     assessed: &AssessedChecks<'_>,
 ) -> AppResult<u64> {
     let records: Vec<ClaimedCheck> = assessed
@@ -72,6 +74,8 @@ pub async fn record_assessed_checks(
         .iter()
         .map(|finding| ClaimedCheck {
             id: finding.connection.id,
+            lease: finding.lease,
+            claimed_version: finding.connection.version,
             claimed_status: finding.connection.status,
             record: CheckRecord {
                 verification: &finding.verification,
@@ -88,7 +92,7 @@ pub async fn record_assessed_checks(
     let txn = store::begin(&state.db).await?;
     // Each written connection's status just before the write: a refresh during the check may
     // have flagged one, and that change was announced already.
-    let written = store::checks::record_claimed(&txn, claim, &records).await?;
+    let written = store::checks::record_claimed(&txn, &records).await?;
     drop(records);
     let writes = if written_as_claimed(&everything, &written) {
         planned
@@ -154,7 +158,7 @@ impl<'a> BatchWrites<'a> {
         let mut trail = Vec::new();
         let mut events = Vec::with_capacity(findings.len());
         let mut recorded = Vec::with_capacity(findings.len());
-        for &&Finding { connection, ref verification, status, ref health } in findings {
+        for &&Finding { connection, ref verification, status, ref health, .. } in findings {
             let previous = previous(connection);
             let after = connection.clone().after_check(verification, status, health.clone());
             trail.extend(record::audit_entries(

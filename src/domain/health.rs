@@ -11,7 +11,8 @@ use super::VerificationOutcome;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Health {
-    /// When the scheduler checks next; none means as soon as it can.
+    /// When the scheduler checks next; none only while the connection waits for consent, when
+    /// it is never checked.
     pub next_check_at: Option<DateTime<Utc>>,
     /// Checks in a row that did not pass.
     pub consecutive_failures: i32,

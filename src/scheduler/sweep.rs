@@ -29,6 +29,7 @@ use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store;
 use crate::store::WriteTurns;
+use crate::store::checks::BatchClaim;
 
 /// What a sweep did; logged after every tick.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -46,8 +47,12 @@ pub struct SweepReport {
 /// Results written per transaction, at most: a few statements for the whole batch.
 const RECORD_BATCH: usize = 500;
 
-/// A claimed connection with its sealed secrets.
-type Claimed = (Connection, Option<Vec<u8>>);
+/// A claimed connection with its sealed secrets and the lease it was claimed under.
+struct Claimed {
+    connection: Connection,
+    sealed: Option<Vec<u8>>,
+    lease: uuid::Uuid,
+}
 
 /// Checks every due connection, until none is due or `stop` is set.
 pub async fn run_due_checks(state: &AppState) -> anyhow::Result<SweepReport> {
@@ -56,8 +61,8 @@ pub async fn run_due_checks(state: &AppState) -> anyhow::Result<SweepReport> {
 
 #[tracing::instrument(skip_all, fields(sweep = %uuid::Uuid::now_v7()))]
 pub async fn run_due_checks_until(state: &AppState, stop: &AtomicBool) -> anyhow::Result<SweepReport> {
-    // One claim token for the whole sweep: what it still holds at the end goes back.
-    let claim = format!("sweep-{}", uuid::Uuid::now_v7());
+    // One token for the whole sweep: the leases it still holds at the end go back.
+    let sweep = format!("sweep-{}", uuid::Uuid::now_v7());
     let batch = usize::try_from(state.config.check_batch).unwrap_or(usize::MAX).max(1);
     let (claimed_tx, claimed_rx) = mpsc::channel::<Claimed>(batch);
     let recorders = recorders_for(&state.db);
@@ -72,13 +77,13 @@ pub async fn run_due_checks_until(state: &AppState, stop: &AtomicBool) -> anyhow
     // On tasks of their own, so recording uses another core while checks run.
     let recorders: Vec<_> = (0..recorders)
         .map(|_| {
-            let record = record_all(state.clone(), claim.clone(), writes.clone(), checked_rx.clone());
+            let record = record_all(state.clone(), writes.clone(), checked_rx.clone());
             tokio::spawn(record.in_current_span())
         })
         .collect();
     drop(checked_rx);
     let (claimed, swept) = tokio::join!(
-        claim_all(state, &claim, &writes, stop, claimed_tx),
+        claim_all(state, &sweep, &writes, stop, claimed_tx),
         check_all(state, stop, &gate, claimed_rx, checked_tx)
     );
     let (mut recorded, mut dropped) = (0, 0);
@@ -96,16 +101,17 @@ pub async fn run_due_checks_until(state: &AppState, stop: &AtomicBool) -> anyhow
         deferred: swept.deferred.len() as u64,
     };
     // Connections that could not be checked wait an interval, those of degraded apps a while;
-    // any still held (claimed ahead when `stop` was set) go back as they were.
-    let next_check_at = Utc::now() + state.schedule.interval;
+    // any claimed ahead when `stop` was set are due again once the leases go back.
+    let now = Utc::now();
+    let next_check_at = now + state.schedule.interval;
     for ids in swept.skipped.chunks(RECORD_BATCH) {
-        store::checks::postpone(&state.db, &claim, ids, next_check_at).await?;
+        store::checks::postpone(&state.db, ids, now, next_check_at).await?;
     }
-    let recheck_at = Utc::now() + chrono::Duration::minutes(DEGRADED_RECHECK_MINUTES);
+    let recheck_at = now + chrono::Duration::minutes(DEGRADED_RECHECK_MINUTES);
     for ids in swept.deferred.chunks(RECORD_BATCH) {
-        store::checks::postpone(&state.db, &claim, ids, recheck_at).await?;
+        store::checks::postpone(&state.db, ids, now, recheck_at).await?;
     }
-    store::checks::release_claimed(&state.db, &claim).await?;
+    store::checks::release_leases(&state.db, &sweep).await?;
     super::incidents::assess(state, &degraded, swept.tallies).await;
     tracing::info!(
         claimed = report.claimed,
@@ -122,32 +128,36 @@ pub async fn run_due_checks_until(state: &AppState, stop: &AtomicBool) -> anyhow
 /// set, or the checks stopped taking them. Answers how many it claimed.
 async fn claim_all(
     state: &AppState,
-    claim: &str,
+    sweep: &str,
     writes: &WriteTurns,
     stop: &AtomicBool,
     claimed: mpsc::Sender<Claimed>,
 ) -> anyhow::Result<u64> {
     let config = &state.config;
-    let lease = chrono::Duration::from_std(config.check_lease).unwrap_or(chrono::Duration::minutes(5));
+    let lease_for = chrono::Duration::from_std(config.check_lease).unwrap_or(chrono::Duration::minutes(5));
     let mut total = 0;
     let postgres = state.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres;
     while !stop.load(Ordering::Relaxed) {
+        let lease = uuid::Uuid::now_v7();
+        let claim = || {
+            let now = Utc::now();
+            BatchClaim { sweep, lease, now, expires_at: now + lease_for, limit: config.check_batch }
+        };
         let batch = if postgres {
-            // Claimed and read in one statement: nobody waits on the claim while rows are read.
+            // Claimed and read at once: only other claims wait while the rows are read.
             retry_when_busy("claim due connections", crate::error::is_busy, || {
-                let now = Utc::now();
-                store::checks::claim_and_read_due(&state.db, claim, now, now + lease, config.check_batch)
+                store::checks::claim_and_read_due(&state.db, claim())
             })
             .await?
         } else {
-            claim_then_read(state, claim, writes, lease).await?
+            claim_then_read(state, writes, claim).await?
         };
         if batch.is_empty() {
             break;
         }
         total += batch.len() as u64;
-        for connection in batch {
-            if claimed.send(connection).await.is_err() {
+        for (connection, sealed) in batch {
+            if claimed.send(Claimed { connection, sealed, lease }).await.is_err() {
                 // The checks ended early; what was not sent is released at the end.
                 return Ok(total);
             }
@@ -158,23 +168,21 @@ async fn claim_all(
 
 /// On SQLite: claims in a write turn, then reads what it claimed once the turn is given back,
 /// so other writers need not wait while 500 rows are copied out.
-async fn claim_then_read(
+async fn claim_then_read<'a>(
     state: &AppState,
-    claim: &str,
     writes: &WriteTurns,
-    lease: chrono::Duration,
-) -> anyhow::Result<Vec<Claimed>> {
+    claim: impl Fn() -> BatchClaim<'a>,
+) -> anyhow::Result<Vec<(Connection, Option<Vec<u8>>)>> {
     let ids = retry_when_busy("claim due connections", crate::error::is_busy, || async {
         let _turn = writes.take().await;
-        let now = Utc::now();
-        store::checks::claim_due(&state.db, claim, now, now + lease, state.config.check_batch).await
+        store::checks::claim_due(&state.db, claim()).await
     })
     .await?;
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let batch = retry_when_busy("read claimed connections", crate::error::is_busy, || {
-        store::checks::read_claimed(&state.db, claim, &ids)
+        store::checks::read_claimed(&state.db, &ids)
     })
     .await?;
     Ok(batch)
@@ -241,11 +249,11 @@ async fn check_all(
     let mut results = std::pin::pin!(
         claimed
             .take_while(|_| future::ready(!stop.load(Ordering::Relaxed)))
-            .map(|(connection, sealed)| {
-                if gate.defers(&connection.app_key) {
-                    Either::Left(future::ready(Fate::Deferred(connection.id)))
+            .map(|claimed| {
+                if gate.defers(&claimed.connection.app_key) {
+                    Either::Left(future::ready(Fate::Deferred(claimed.connection.id)))
                 } else {
-                    Either::Right(spawn_check(state.clone(), pace.clone(), connection, sealed).map(
+                    Either::Right(spawn_check(state.clone(), pace.clone(), claimed).map(
                         |result| match result {
                             Ok(done) => Fate::Checked(Box::new(done)),
                             Err(id) => Fate::Skipped(id),
@@ -282,12 +290,11 @@ async fn check_all(
 async fn spawn_check(
     state: AppState,
     pace: Arc<AppPace>,
-    connection: Connection,
-    sealed: Option<Vec<u8>>,
+    claimed: Claimed,
 ) -> Result<CheckedConnection, ConnectionId> {
-    let id = connection.id;
-    let app = connection.app_key.clone();
-    let check = async move { check_one(&state, &pace, connection, sealed).await };
+    let id = claimed.connection.id;
+    let app = claimed.connection.app_key.clone();
+    let check = async move { check_one(&state, &pace, claimed).await };
     match tokio::spawn(check.in_current_span()).await {
         Ok(result) => result,
         Err(err) => {
@@ -300,12 +307,12 @@ async fn spawn_check(
 async fn check_one(
     state: &AppState,
     pace: &AppPace,
-    connection: Connection,
-    sealed: Option<Vec<u8>>,
+    claimed: Claimed,
 ) -> Result<CheckedConnection, ConnectionId> {
+    let Claimed { connection, sealed, lease } = claimed;
     pace.wait(&connection.app_key).await;
     match connections::check_stored(state, &connection, sealed.as_deref()).await {
-        Ok(check) => Ok(CheckedConnection { connection, check }),
+        Ok(check) => Ok(CheckedConnection { connection, lease, check }),
         Err(err) => {
             tracing::warn!(connection_id = %connection.id, app = %connection.app_key, error = %err, "could not check a connection; postponed");
             Err(connection.id)
@@ -332,7 +339,6 @@ const POSTGRES_RECORDERS: usize = 4;
 /// recorded and how many dropped as stale.
 async fn record_all(
     state: AppState,
-    claim: String,
     writes: WriteTurns,
     checked: Arc<tokio::sync::Mutex<mpsc::Receiver<CheckedConnection>>>,
 ) -> AppResult<(u64, u64)> {
@@ -353,7 +359,7 @@ async fn record_all(
         .await?;
         let written = retry_when_busy("record a batch of checks", AppError::is_busy, || async {
             let _turn = writes.take().await;
-            connections::record_assessed_checks(&state, &actor, &claim, &assessed).await
+            connections::record_assessed_checks(&state, &actor, &assessed).await
         })
         .await?;
         recorded += written;

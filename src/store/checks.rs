@@ -1,21 +1,26 @@
 //! Recording checks, and the scheduler's claims on due connections.
 //!
-//! A sweep claims due connections by writing its claim token and an expiry in one statement
-//! (on PostgreSQL with `FOR UPDATE SKIP LOCKED`), so several instances never check the same
-//! connection at once, and a dead instance's claims lapse. Results are written only where the
-//! claim (or, for a manual check, the version) still holds.
+//! Sweeps claim due connections in one order (most overdue first, ids breaking ties), a batch
+//! at a time, each batch under a lease: one row in `check_leases` naming the last connection it
+//! covers, and an expiry. Claims take turns, and each takes the due connections past the last
+//! one any live lease covers, so several instances never check the same connection at once,
+//! while the connections' own rows are written only when a check is recorded. A dead
+//! instance's leases lapse. Results are written only where their lease still holds and the
+//! credentials were not edited (for a manual check, where the version still holds).
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, LockBehavior, LockType, Query};
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, QueryFilter, Statement,
 };
 
 use super::by_index::Row;
 use super::connection_rows::{SHOWN, decode};
 use super::connections::{scoped, to_connection};
+use super::entities::check_lease;
 use super::entities::connection::{Column, Entity};
 use super::json_rows;
 use crate::domain::{Connection, ConnectionId, ConnectionStatus, Health, TeamId, Verification};
@@ -56,21 +61,23 @@ pub async fn record(
     scoped(team_id).filter(Column::Id.eq(id)).one(db).await?.map(to_connection).transpose()
 }
 
-/// A scheduled check's result, to be written under the sweep's claim.
+/// A scheduled check's result, to be written under the lease it was claimed under.
 #[derive(Clone, Copy)]
 pub struct ClaimedCheck<'a> {
     pub id: ConnectionId,
+    pub lease: uuid::Uuid,
+    /// The connection's version when it was claimed: an edit since then makes the result stale.
+    pub claimed_version: i32,
     /// The status the connection had when it was claimed, which `record.status` was decided from.
     pub claimed_status: ConnectionStatus,
     pub record: CheckRecord<'a>,
 }
 
-/// Records scheduled checks, each only where `claim` still holds and no newer check was
-/// recorded meanwhile, and releases their claims. Answers the connections written, each with
-/// the status it had just before (what the audit trail and the events compare with); the
-/// others were deleted, their claim lapsed and was taken over, or a check that finished later
-/// was recorded first: their results are dropped (and their claims lapse or are given back at
-/// the end of the sweep).
+/// Records scheduled checks, each only where its lease still holds, the credentials were not
+/// edited, and no newer check was recorded meanwhile. Answers the connections written, each
+/// with the status it had just before (what the audit trail and the events compare with); the
+/// others were deleted or edited, their lease lapsed and was taken over, or a check that
+/// finished later was recorded first: their results are dropped.
 ///
 /// Nearly always nothing changed a connection's status during its check, so one statement
 /// writes those where the status is still the claimed one, and that is their previous status:
@@ -78,7 +85,6 @@ pub struct ClaimedCheck<'a> {
 /// stale) are looked up and written in a second round.
 pub async fn record_claimed(
     db: &impl ConnectionTrait,
-    claim: &str,
     checks: &[ClaimedCheck<'_>],
 ) -> Result<HashMap<ConnectionId, ConnectionStatus>, DbErr> {
     if checks.is_empty() {
@@ -87,7 +93,7 @@ pub async fn record_claimed(
     let claimed: HashMap<ConnectionId, ConnectionStatus> =
         checks.iter().map(|check| (check.id, check.claimed_status)).collect();
     let mut written = HashMap::with_capacity(checks.len());
-    for id in write_claimed(db, claim, checks, StatusGuard::AsClaimed).await? {
+    for id in write_claimed(db, checks, StatusGuard::AsClaimed).await? {
         if let Some(status) = claimed.get(&id) {
             written.insert(id, *status);
         }
@@ -97,13 +103,13 @@ pub async fn record_claimed(
     }
     let rest: Vec<ConnectionId> =
         checks.iter().map(|check| check.id).filter(|id| !written.contains_key(id)).collect();
-    let now = statuses(db, claim, &rest).await?;
+    let now = statuses(db, &rest).await?;
     let changed: Vec<ClaimedCheck<'_>> =
         checks.iter().filter(|check| now.contains_key(&check.id)).copied().collect();
     if changed.is_empty() {
         return Ok(written);
     }
-    for id in write_claimed(db, claim, &changed, StatusGuard::Any).await? {
+    for id in write_claimed(db, &changed, StatusGuard::Any).await? {
         if let Some(status) = now.get(&id) {
             written.insert(id, *status);
         }
@@ -111,10 +117,9 @@ pub async fn record_claimed(
     Ok(written)
 }
 
-/// The statuses of the connections `ids` that `claim` still holds, as they stand.
+/// The statuses of the connections `ids`, as they stand.
 async fn statuses(
     db: &impl ConnectionTrait,
-    claim: &str,
     ids: &[ConnectionId],
 ) -> Result<HashMap<ConnectionId, ConnectionStatus>, DbErr> {
     use sea_orm::QuerySelect;
@@ -122,7 +127,6 @@ async fn statuses(
         .select_only()
         .column(Column::Id)
         .column(Column::Status)
-        .filter(Column::ClaimedBy.eq(claim))
         .filter(claimed_ids(db, ids))
         .into_tuple()
         .all(db)
@@ -143,17 +147,18 @@ enum StatusGuard {
 /// pooled connection prepares it once.
 async fn write_claimed(
     db: &impl ConnectionTrait,
-    claim: &str,
     checks: &[ClaimedCheck<'_>],
     guard: StatusGuard,
 ) -> Result<Vec<ConnectionId>, DbErr> {
     let backend = db.get_database_backend();
     let mut rows = json_rows::Rows::new(backend);
-    for ClaimedCheck { id, claimed_status, record } in checks {
+    for ClaimedCheck { id, lease, claimed_version, claimed_status, record } in checks {
         let check = record.verification;
         let health = record.health;
         rows.row()
             .uuid(id.as_uuid())
+            .uuid(*lease)
+            .integer((*claimed_version).into())
             .text(Some(claimed_status.as_str()))
             .text(Some(record.status.as_str()))
             .text(Some(check.outcome.as_str()))
@@ -166,24 +171,22 @@ async fn write_claimed(
             .time(health.last_success_at)
             .time(health.last_failure_at);
     }
-    let statement = Statement::from_sql_and_values(
-        backend,
-        write_claimed_sql(backend, guard),
-        [rows.finish().into(), claim.into()],
-    );
+    let statement =
+        Statement::from_sql_and_values(backend, write_claimed_sql(backend, guard), [rows.finish().into()]);
     let written = db.query_all_raw(statement).await?;
     written.iter().map(|row| row.try_get_by_index::<ConnectionId>(0)).collect()
 }
 
-/// `write_claimed`'s statement: parameter 1 is the batch, parameter 2 the claim.
+/// `write_claimed`'s statement: its one parameter is the batch.
 fn write_claimed_sql(backend: DatabaseBackend, guard: StatusGuard) -> String {
     use json_rows::Kind::{Integer, Text, Time, Uuid};
-    let (batch, claim) = json_rows::placeholders(backend);
     let results = json_rows::select(
         backend,
-        batch,
+        json_rows::placeholders(backend).0,
         &[
             ("connection_id", Uuid),
+            ("lease_id", Uuid),
+            ("claimed_version", Integer),
             ("claimed_status", Text),
             ("status", Text),
             ("outcome", Text),
@@ -212,99 +215,153 @@ fn write_claimed_sql(backend: DatabaseBackend, guard: StatusGuard) -> String {
          next_check_at = results.next_check_at, \
          consecutive_failures = results.consecutive_failures, \
          last_success_at = results.last_success_at, \
-         last_failure_at = results.last_failure_at, \
-         claimed_by = NULL, claim_expires_at = NULL \
+         last_failure_at = results.last_failure_at \
          FROM results \
-         WHERE connections.id = results.connection_id AND connections.claimed_by = {claim} \
+         WHERE connections.id = results.connection_id \
+         AND connections.version = results.claimed_version \
+         AND EXISTS (SELECT 1 FROM check_leases WHERE check_leases.id = results.lease_id) \
          AND (connections.last_verification_finished_at IS NULL \
          OR connections.last_verification_finished_at <= results.finished_at){as_claimed} \
          RETURNING connections.id"
     )
 }
 
-/// Claims up to `limit` due connections for `claim` until `expires_at`, and answers their ids:
-/// the most overdue, and only those this call claimed, so one sweep can claim again under the
-/// same token while it still holds earlier claims. Connections waiting for consent are never
-/// due. Read what was claimed with `read_claimed`.
-///
-/// Only the ids come back: on SQLite a statement holds the one write lock until its last row is
-/// read, and copying every column of 500 connections out of it took as long as claiming them.
-pub async fn claim_due(
-    db: &impl ConnectionTrait,
-    claim: &str,
-    now: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
-    limit: u64,
-) -> Result<Vec<ConnectionId>, DbErr> {
-    let mut statement = claiming(db, claim, now, expires_at, limit);
-    statement.returning_col(Column::Id);
-    let rows = db.query_all(&statement).await?;
-    rows.iter().map(|row| row.try_get_by_index::<ConnectionId>(0)).collect()
+/// What a sweep asks for when it claims its next batch.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchClaim<'a> {
+    /// The sweep's token: its leases are given back together when it ends.
+    pub sweep: &'a str,
+    /// The new batch's lease, named by the sweep so its results can say what they were checked under.
+    pub lease: uuid::Uuid,
+    pub now: DateTime<Utc>,
+    /// Until when the lease holds; after that another sweep may check the batch again.
+    pub expires_at: DateTime<Utc>,
+    pub limit: u64,
 }
 
-/// As `claim_due` then `read_claimed`, in one statement: the claimed connections come back from
-/// the claim itself, most overdue first. For PostgreSQL, where the claim holds no lock that
-/// others wait on while its rows are copied out (on SQLite it would hold the one write lock).
+/// Claims up to `limit` due connections under a new lease, and answers their ids, most overdue
+/// first. Read them with `read_claimed`.
+///
+/// Only the ids come back: on SQLite the claim holds the one write lock, and copying every
+/// column of 500 connections out under it took as long as claiming them.
+pub async fn claim_due(db: &DatabaseConnection, batch: BatchClaim<'_>) -> Result<Vec<ConnectionId>, DbErr> {
+    let txn = super::begin(db).await?;
+    let mut due = due_past_the_leases(&txn, batch).await?;
+    due.column(Column::Id);
+    let ids = txn
+        .query_all(&due)
+        .await?
+        .iter()
+        .map(|row| row.try_get_by_index::<ConnectionId>(0))
+        .collect::<Result<Vec<_>, DbErr>>()?;
+    if let Some(last) = ids.last() {
+        lease(&txn, batch, *last).await?;
+    }
+    txn.commit().await?;
+    Ok(ids)
+}
+
+/// As `claim_due` then `read_claimed`, in one read: the claimed connections come back with
+/// their sealed secrets, most overdue first. For PostgreSQL, where claiming holds no lock that
+/// anything but another claim waits on.
 pub async fn claim_and_read_due(
-    db: &impl ConnectionTrait,
-    claim: &str,
-    now: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
-    limit: u64,
+    db: &DatabaseConnection,
+    batch: BatchClaim<'_>,
 ) -> Result<Vec<(Connection, Option<Vec<u8>>)>, DbErr> {
-    let mut statement = claiming(db, claim, now, expires_at, limit);
-    statement.returning(Query::returning().columns(SHOWN.into_iter().chain([Column::SealedSecrets])));
-    let rows = db.query_all(&statement).await?;
-    let mut claimed = rows.iter().map(decode_claimed).collect::<Result<Vec<_>, DbErr>>()?;
-    // As PostgreSQL orders `next_check_at` ascending: never-checked connections last.
-    claimed.sort_by_key(|(connection, _)| {
-        let due = connection.health.next_check_at;
-        (due.is_none(), due)
-    });
+    let txn = super::begin(db).await?;
+    let mut due = due_past_the_leases(&txn, batch).await?;
+    due.columns(SHOWN.into_iter().chain([Column::SealedSecrets]));
+    let claimed = txn.query_all(&due).await?.iter().map(decode_claimed).collect::<Result<Vec<_>, DbErr>>()?;
+    if let Some((last, _)) = claimed.last() {
+        lease(&txn, batch, last.id).await?;
+    }
+    txn.commit().await?;
     Ok(claimed)
 }
 
-/// The `UPDATE` that claims up to `limit` due connections for `claim` until `expires_at`, the
-/// most overdue first, without its `RETURNING`.
-fn claiming(
-    db: &impl ConnectionTrait,
-    claim: &str,
-    now: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
-    limit: u64,
-) -> sea_orm::sea_query::UpdateStatement {
-    let mut due = Query::select();
-    due.column(Column::Id)
-        .from(Entity)
-        .cond_where(
-            Condition::all()
-                .add(Condition::any().add(Column::NextCheckAt.is_null()).add(Column::NextCheckAt.lte(now)))
-                .add(
-                    Condition::any()
-                        .add(Column::ClaimExpiresAt.is_null())
-                        .add(Column::ClaimExpiresAt.lt(now)),
-                )
-                .add(Column::Status.ne(ConnectionStatus::PendingAuthorization)),
-        )
-        .order_by(Column::NextCheckAt, sea_orm::Order::Asc)
-        .limit(limit);
-    if db.get_database_backend() == DatabaseBackend::Postgres {
-        // Two instances claiming at once each skip what the other is taking.
-        due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+/// Key of the PostgreSQL advisory lock that claims take in turn ("plugchks").
+const CLAIMS_LOCK: i64 = 0x706c_7567_6368_6b73;
+
+/// Within a claim's transaction: waits for other claims to finish (on SQLite the transaction's
+/// write lock does that), forgets the leases that lapsed, and answers the query for the next
+/// `limit` due connections past the last one a live lease covers, without its columns.
+///
+/// Every claim takes the connections that follow the ones already leased, so two sweeps never
+/// hold one connection; those of a lease that lapsed are due again once no live lease lies
+/// past them, that is once every sweep under way has ended.
+async fn due_past_the_leases(
+    txn: &DatabaseTransaction,
+    batch: BatchClaim<'_>,
+) -> Result<sea_orm::sea_query::SelectStatement, DbErr> {
+    use sea_orm::sea_query::{ExprTrait, QueryStatementBuilder};
+    use sea_orm::{QueryOrder, QuerySelect};
+    let backend = txn.get_database_backend();
+    if backend == DatabaseBackend::Postgres {
+        let wait =
+            Statement::from_sql_and_values(backend, "SELECT pg_advisory_xact_lock($1)", [CLAIMS_LOCK.into()]);
+        txn.execute_raw(wait).await?;
     }
-    let mut statement = Query::update();
-    statement
-        .table(Entity)
-        .values([(Column::ClaimedBy, Expr::value(claim)), (Column::ClaimExpiresAt, Expr::value(expires_at))])
-        .and_where(Column::Id.in_subquery(due));
-    statement
+    check_lease::Entity::delete_many().filter(check_lease::Column::ExpiresAt.lt(batch.now)).exec(txn).await?;
+    let furthest: Option<uuid::Uuid> = check_lease::Entity::find()
+        .select_only()
+        .column(check_lease::Column::Id)
+        .order_by_desc(check_lease::Column::LastDue)
+        .order_by_desc(check_lease::Column::LastId)
+        .into_tuple()
+        .one(txn)
+        .await?;
+    let mut due = Query::select();
+    due.from(Entity)
+        .and_where(Column::NextCheckAt.lte(batch.now))
+        .and_where(Column::Status.ne(ConnectionStatus::PendingAuthorization))
+        .order_by(Column::NextCheckAt, sea_orm::Order::Asc)
+        .order_by(Column::Id, sea_orm::Order::Asc)
+        .limit(batch.limit);
+    if let Some(furthest) = furthest {
+        // Compared with the stored values themselves, never with values read and bound back,
+        // which SQLite (timestamps as text) might spell differently.
+        let mut last = Query::select();
+        last.columns([check_lease::Column::LastDue, check_lease::Column::LastId])
+            .from(check_lease::Entity)
+            .and_where(check_lease::Column::Id.eq(furthest));
+        due.and_where(
+            Expr::tuple([Expr::col((Entity, Column::NextCheckAt)), Expr::col((Entity, Column::Id))])
+                .gt(Expr::SubQuery(None, Box::new(last.into_sub_query_statement()))),
+        );
+    }
+    Ok(due)
 }
 
-/// Those of `ids` that `claim` still holds, with their sealed secrets, most overdue first. A
-/// connection deleted since it was claimed is not among them.
+/// Within a claim's transaction: leases every due connection up to `last` to `batch`'s sweep.
+async fn lease(txn: &DatabaseTransaction, batch: BatchClaim<'_>, last: ConnectionId) -> Result<(), DbErr> {
+    // The bound is copied from the row, for the reason given in `due_past_the_leases`.
+    let mut bound = Query::select();
+    bound
+        .expr(Expr::value(batch.lease))
+        .expr(Expr::value(batch.sweep))
+        .expr(Expr::value(batch.expires_at))
+        .columns([Column::NextCheckAt, Column::Id])
+        .from(Entity)
+        .and_where(Column::Id.eq(last));
+    let mut insert = Query::insert();
+    insert
+        .into_table(check_lease::Entity)
+        .columns([
+            check_lease::Column::Id,
+            check_lease::Column::Sweep,
+            check_lease::Column::ExpiresAt,
+            check_lease::Column::LastDue,
+            check_lease::Column::LastId,
+        ])
+        .select_from(bound)
+        .map_err(|err| DbErr::Custom(err.to_string()))?;
+    txn.execute(&insert).await?;
+    Ok(())
+}
+
+/// Those of `ids` that still exist, with their sealed secrets, most overdue first.
 pub async fn read_claimed(
     db: &impl ConnectionTrait,
-    claim: &str,
     ids: &[ConnectionId],
 ) -> Result<Vec<(Connection, Option<Vec<u8>>)>, DbErr> {
     if ids.is_empty() {
@@ -316,9 +373,9 @@ pub async fn read_claimed(
     statement
         .columns(SHOWN.into_iter().chain([Column::SealedSecrets]))
         .from(Entity)
-        .and_where(Column::ClaimedBy.eq(claim))
         .and_where(claimed_ids(db, ids))
-        .order_by(Column::NextCheckAt, sea_orm::Order::Asc);
+        .order_by(Column::NextCheckAt, sea_orm::Order::Asc)
+        .order_by(Column::Id, sea_orm::Order::Asc);
     let rows = db.query_all(&statement).await?;
     rows.iter().map(decode_claimed).collect()
 }
@@ -330,19 +387,17 @@ fn decode_claimed(result: &sea_orm::QueryResult) -> Result<(Connection, Option<V
     Ok((decode(&row)?, sealed))
 }
 
-/// Postpones the connections `ids` that `claim` still holds to `next_check_at` and gives them
-/// back: connections a sweep could not check at all.
+/// Postpones to `next_check_at` those of the connections `ids` that are still due (another
+/// sweep may have checked one since its lease lapsed): connections a sweep could not check.
 pub async fn postpone(
     db: &impl ConnectionTrait,
-    claim: &str,
     ids: &[ConnectionId],
+    now: DateTime<Utc>,
     next_check_at: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
     let result = Entity::update_many()
         .col_expr(Column::NextCheckAt, Expr::value(next_check_at))
-        .col_expr(Column::ClaimedBy, Expr::value(Option::<String>::None))
-        .col_expr(Column::ClaimExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
-        .filter(Column::ClaimedBy.eq(claim))
+        .filter(Column::NextCheckAt.lte(now))
         .filter(claimed_ids(db, ids))
         .exec(db)
         .await?;
@@ -354,14 +409,10 @@ fn claimed_ids(db: &impl ConnectionTrait, ids: &[ConnectionId]) -> sea_orm::sea_
     json_rows::is_in(db.get_database_backend(), Column::Id, ids.iter().map(|id| id.as_uuid()))
 }
 
-/// Gives back, unchanged, whatever `claim` still holds: connections claimed but not checked.
-pub async fn release_claimed(db: &impl ConnectionTrait, claim: &str) -> Result<u64, DbErr> {
-    let result = Entity::update_many()
-        .col_expr(Column::ClaimedBy, Expr::value(Option::<String>::None))
-        .col_expr(Column::ClaimExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
-        .filter(Column::ClaimedBy.eq(claim))
-        .exec(db)
-        .await?;
+/// Gives back the leases of the sweep `sweep`: what they cover and was not checked is due again.
+pub async fn release_leases(db: &impl ConnectionTrait, sweep: &str) -> Result<u64, DbErr> {
+    let result =
+        check_lease::Entity::delete_many().filter(check_lease::Column::Sweep.eq(sweep)).exec(db).await?;
     Ok(result.rows_affected)
 }
 

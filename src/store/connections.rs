@@ -155,8 +155,6 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewConnection) -> Result<Con
         created_at: Set(now),
         updated_at: Set(now),
         next_check_at: Set(new.data.health.next_check_at),
-        claimed_by: Set(None),
-        claim_expires_at: Set(None),
         consecutive_failures: Set(new.data.health.consecutive_failures),
         last_success_at: Set(new.data.health.last_success_at),
         last_failure_at: Set(new.data.health.last_failure_at),
@@ -269,9 +267,7 @@ pub async fn replace(
         .col_expr(Column::ConsecutiveFailures, Expr::value(data.health.consecutive_failures))
         .col_expr(Column::LastSuccessAt, Expr::value(data.health.last_success_at))
         .col_expr(Column::LastFailureAt, Expr::value(data.health.last_failure_at))
-        // A check claimed before the edit would test the old credentials: let it go.
-        .col_expr(Column::ClaimedBy, Expr::value(Option::<String>::None))
-        .col_expr(Column::ClaimExpiresAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
+        // A check claimed before the edit tests the old credentials: its result is dropped.
         .col_expr(Column::Version, Expr::col(Column::Version).add(1))
         .col_expr(Column::UpdatedBy, Expr::value(updated_by))
         .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))

@@ -8,7 +8,8 @@ use std::time::Duration;
 use chrono::Utc;
 use plugboard::domain::{ConnectionId, TeamRole};
 use plugboard::scheduler::{run_due_checks, run_due_checks_until};
-use plugboard::store::entities::connection;
+use plugboard::store::checks::BatchClaim;
+use plugboard::store::entities::{check_lease, connection};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
@@ -159,10 +160,13 @@ async fn claims_of_a_stopped_instance_are_taken_after_they_lapse(app: TestApp) {
     let now = Utc::now();
     let held = plugboard::store::checks::claim_due(
         &app.state.db,
-        "dead-instance",
-        now,
-        now + chrono::Duration::seconds(1),
-        10,
+        BatchClaim {
+            sweep: "dead-instance",
+            lease: uuid::Uuid::now_v7(),
+            now,
+            expires_at: now + chrono::Duration::seconds(1),
+            limit: 10,
+        },
     )
     .await
     .unwrap();
@@ -177,7 +181,14 @@ async fn claims_of_a_stopped_instance_are_taken_after_they_lapse(app: TestApp) {
         .await
         .unwrap()
         .unwrap();
-    assert!(row.claimed_by.is_none(), "recording releases the claim");
+    assert!(row.next_check_at.is_some_and(|at| at > Utc::now()), "the check was recorded");
+    assert_no_leases(&app).await;
+}
+
+/// Nothing stays leased: a sweep gives its leases back when it ends, and lapsed ones are forgotten.
+async fn assert_no_leases(app: &TestApp) {
+    let leases = check_lease::Entity::find().all(&app.state.db).await.unwrap();
+    assert!(leases.is_empty(), "leases left behind: {leases:?}");
 }
 
 #[tokio::test]
@@ -337,12 +348,7 @@ async fn a_sweep_in_batches_records_every_result_as_watchers_are_told(backend: B
             assert!(message.contains("contacts.read"), "{message}");
         }
     }
-    let held = connection::Entity::find()
-        .filter(connection::Column::ClaimedBy.is_not_null())
-        .all(&app.state.db)
-        .await
-        .unwrap();
-    assert!(held.is_empty(), "every claim was released");
+    assert_no_leases(&app).await;
     let audit = app
         .ok(&member.token, "query($t: ID!) { team(id: $t) { auditEvents(first: 100) { edges { node { action connectionId detail actor { label } } } } } }", json!({ "t": member.team_id }))
         .await;
@@ -412,8 +418,8 @@ async fn a_stopped_sweep_gives_back_what_it_claimed_ahead_still_due() {
     assert_eq!(report.recorded, 2, "the two checks under way were recorded: {report:?}");
     assert!(report.claimed > report.recorded, "the sweep had claimed ahead: {report:?}");
 
+    assert_no_leases(&app).await;
     let rows = connection::Entity::find().all(&app.state.db).await.unwrap();
-    assert!(rows.iter().all(|row| row.claimed_by.is_none()), "nothing stays claimed");
     let still_due = rows.iter().filter(|row| row.next_check_at.is_some_and(|at| at <= Utc::now())).count();
     assert_eq!(still_due, 10, "what was not checked is still due, not postponed");
     let report = run_due_checks(&app.state).await.unwrap();
@@ -553,25 +559,61 @@ impl wiremock::Respond for StopOnRequest {
 
 /// The sweep tells watchers what it wrote without reading it back: `Connection::after_check`
 /// must be exactly what the batched statement stores, for a check that names an account and one
-/// that does not, and a result under a claim that lapsed must not land.
+/// that does not; and a result under a lease that lapsed and was taken over, or of credentials
+/// edited since they were claimed, must not land.
 async fn a_batch_of_results_reads_back_as_the_sweep_announced_it(app: TestApp) {
     use plugboard::domain::{ConnectionStatus, Health, Verification, VerificationOutcome};
     use plugboard::store::checks::{CheckRecord, ClaimedCheck, claim_due, read_claimed, record_claimed};
 
     let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
     crm_ok(&app).await;
-    for key in ["key-a", "key-b", "key-c"] {
+    for key in ["key-a", "key-b", "key-c", "key-d"] {
         crm_connection(&app, &member, key).await;
     }
     make_all_due(&app).await;
     let db = &app.state.db;
     // Whole microseconds: what both databases keep of a timestamp.
     let now = chrono::DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap();
-    let ids = claim_due(db, "sweep-test", now, now + chrono::Duration::minutes(5), 10).await.unwrap();
-    assert_eq!(ids.len(), 3);
-    let claimed = read_claimed(db, "sweep-test", &ids).await.unwrap();
-    assert_eq!(claimed.len(), 3);
-    let (a, b, c) = (&claimed[0].0, &claimed[1].0, &claimed[2].0);
+    let batch = |sweep, lease, limit| BatchClaim {
+        sweep,
+        lease,
+        now,
+        expires_at: now + chrono::Duration::minutes(5),
+        limit,
+    };
+    // The first two under one lease, the third (d) under the next, and the last (c) under a
+    // third, which lapses: no live lease lies past it, so another sweep takes it over.
+    let (lease, lapsing, lease_d) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let mut ids = claim_due(db, batch("sweep-test", lease, 2)).await.unwrap();
+    ids.extend(claim_due(db, batch("sweep-test", lease_d, 1)).await.unwrap());
+    let c_ids = claim_due(db, batch("sweep-test", lapsing, 1)).await.unwrap();
+    assert_eq!((ids.len(), c_ids.len()), (3, 1));
+    let claimed = read_claimed(db, &ids).await.unwrap();
+    let c = read_claimed(db, &c_ids).await.unwrap().remove(0).0;
+    let (a, b, d) = (&claimed[0].0, &claimed[1].0, &claimed[2].0);
+    let c = &c;
+    check_lease::Entity::update_many()
+        .col_expr(check_lease::Column::ExpiresAt, Expr::value(now - chrono::Duration::seconds(1)))
+        .filter(check_lease::Column::Id.eq(lapsing))
+        .exec(db)
+        .await
+        .unwrap();
+    let later = BatchClaim {
+        now: now + chrono::Duration::seconds(1),
+        ..batch("another-sweep", uuid::Uuid::now_v7(), 10)
+    };
+    assert_eq!(
+        claim_due(db, later).await.unwrap(),
+        [c.id],
+        "only the lapsed lease's connection is claimed again"
+    );
+    // An edit replaced d's credentials during its check.
+    connection::Entity::update_many()
+        .col_expr(connection::Column::Version, Expr::value(d.version + 1))
+        .filter(connection::Column::Id.eq(d.id))
+        .exec(db)
+        .await
+        .unwrap();
     let passed = Verification {
         outcome: VerificationOutcome::Ok,
         message: None,
@@ -597,13 +639,6 @@ async fn a_batch_of_results_reads_back_as_the_sweep_announced_it(app: TestApp) {
         last_success_at: a.health.last_success_at,
         last_failure_at: Some(now),
     };
-    // Another sweep took over c's claim meanwhile.
-    connection::Entity::update_many()
-        .col_expr(connection::Column::ClaimedBy, Expr::value("another-sweep"))
-        .filter(connection::Column::Id.eq(c.id))
-        .exec(db)
-        .await
-        .unwrap();
     // A refresh found a's grant dead during its check.
     connection::Entity::update_many()
         .col_expr(connection::Column::Status, Expr::value(ConnectionStatus::NeedsReauthorization))
@@ -614,11 +649,15 @@ async fn a_batch_of_results_reads_back_as_the_sweep_announced_it(app: TestApp) {
     let records = [
         ClaimedCheck {
             id: a.id,
+            lease,
+            claimed_version: a.version,
             claimed_status: a.status,
             record: CheckRecord { verification: &passed, status: ConnectionStatus::Active, health: &healthy },
         },
         ClaimedCheck {
             id: b.id,
+            lease,
+            claimed_version: b.version,
             claimed_status: b.status,
             record: CheckRecord {
                 verification: &failed,
@@ -628,15 +667,24 @@ async fn a_batch_of_results_reads_back_as_the_sweep_announced_it(app: TestApp) {
         },
         ClaimedCheck {
             id: c.id,
+            lease: lapsing,
+            claimed_version: c.version,
             claimed_status: c.status,
             record: CheckRecord { verification: &passed, status: ConnectionStatus::Active, health: &healthy },
         },
+        ClaimedCheck {
+            id: d.id,
+            lease: lease_d,
+            claimed_version: d.version,
+            claimed_status: d.status,
+            record: CheckRecord { verification: &passed, status: ConnectionStatus::Active, health: &healthy },
+        },
     ];
-    let written = record_claimed(db, "sweep-test", &records).await.unwrap();
+    let written = record_claimed(db, &records).await.unwrap();
     assert_eq!(
         written,
         HashMap::from([(a.id, ConnectionStatus::NeedsReauthorization), (b.id, b.status)]),
-        "each written with the status it had just before; c's result was stale and dropped"
+        "each written with the status it had just before; c's and d's results were stale and dropped"
     );
 
     for (before, check, status, health) in
@@ -648,11 +696,11 @@ async fn a_batch_of_results_reads_back_as_the_sweep_announced_it(app: TestApp) {
         assert_eq!(format!("{stored:?}"), format!("{announced:?}"));
     }
     let c_now = plugboard::store::connections::find(db, c.team_id, c.id).await.unwrap().unwrap();
-    assert_eq!(format!("{c_now:?}"), format!("{c:?}"), "a stale result changes nothing");
-    let released = connection::Entity::find_by_id(a.id).one(db).await.unwrap().unwrap();
-    assert!(
-        released.claimed_by.is_none() && released.claim_expires_at.is_none(),
-        "recording releases the claim"
+    assert_eq!(format!("{c_now:?}"), format!("{c:?}"), "a result under a lapsed lease changes nothing");
+    let d_now = plugboard::store::connections::find(db, d.team_id, d.id).await.unwrap().unwrap();
+    assert_eq!(
+        d_now.last_verification, d.last_verification,
+        "a result for edited credentials changes nothing"
     );
 }
 
@@ -688,9 +736,9 @@ async fn a_sweep_waits_out_a_database_busy_past_its_timeout() {
     }
 }
 
-/// The sweep claims ids under the write lock and reads the rows after it: what is read is only
-/// what its claim still holds (not a connection deleted meanwhile, not another claim's), most
-/// overdue first, with secrets that open.
+/// The sweep claims ids under the write lock and reads the rows after it: a claim takes the most
+/// overdue connections that no lease holds, and what is read is what still exists (not a
+/// connection deleted meanwhile), most overdue first, with secrets that open.
 async fn a_claimed_batch_reads_back_only_what_the_claim_still_holds(app: TestApp) {
     use plugboard::store::checks::{claim_due, read_claimed};
 
@@ -714,11 +762,16 @@ async fn a_claimed_batch_reads_back_only_what_the_claim_still_holds(app: TestApp
     }
     let db = &app.state.db;
     let now = Utc::now();
-    let mine = claim_due(db, "sweep-mine", now, now + chrono::Duration::minutes(5), 3).await.unwrap();
-    let set = |ids: &[ConnectionId]| ids.iter().copied().collect::<HashSet<_>>();
-    // Which are claimed is decided by how overdue they are; the claim answers them in any order.
-    assert_eq!(set(&mine), set(&[ids[3], ids[2], ids[1]]), "the three most overdue");
-    let theirs = claim_due(db, "sweep-theirs", now, now + chrono::Duration::minutes(5), 3).await.unwrap();
+    let batch = |sweep| BatchClaim {
+        sweep,
+        lease: uuid::Uuid::now_v7(),
+        now,
+        expires_at: now + chrono::Duration::minutes(5),
+        limit: 3,
+    };
+    let mine = claim_due(db, batch("sweep-mine")).await.unwrap();
+    assert_eq!(mine, vec![ids[3], ids[2], ids[1]], "the three most overdue, most overdue first");
+    let theirs = claim_due(db, batch("sweep-theirs")).await.unwrap();
     assert_eq!(theirs, vec![ids[0]], "what is claimed is not claimed twice");
 
     app.ok(
@@ -727,14 +780,9 @@ async fn a_claimed_batch_reads_back_only_what_the_claim_still_holds(app: TestApp
         json!({ "id": ids[2].to_string() }),
     )
     .await;
-    let asked: Vec<ConnectionId> = mine.iter().copied().chain(theirs.iter().copied()).collect();
-    let read = read_claimed(db, "sweep-mine", &asked).await.unwrap();
+    let read = read_claimed(db, &mine).await.unwrap();
     let read_ids: Vec<ConnectionId> = read.iter().map(|(connection, _)| connection.id).collect();
-    assert_eq!(
-        read_ids,
-        vec![ids[3], ids[1]],
-        "most overdue first; neither the deleted one nor another claim's"
-    );
+    assert_eq!(read_ids, vec![ids[3], ids[1]], "most overdue first; not the deleted one");
     for (connection, sealed) in &read {
         assert_eq!(connection.app_key, "test-crm");
         let sealed = sealed.as_deref().expect("the claimed row carries its sealed secrets");

@@ -31,11 +31,8 @@ pub struct Model {
     pub updated_by: Option<UserId>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
-    /// When the scheduler should check the connection next; none means now.
+    /// When the scheduler should check the connection next; none only while it waits for consent.
     pub next_check_at: Option<DateTimeUtc>,
-    /// The sweep that has claimed the connection's check, until `claim_expires_at`.
-    pub claimed_by: Option<String>,
-    pub claim_expires_at: Option<DateTimeUtc>,
     pub consecutive_failures: i32,
     pub last_success_at: Option<DateTimeUtc>,
     pub last_failure_at: Option<DateTimeUtc>,

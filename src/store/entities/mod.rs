@@ -5,6 +5,7 @@ pub mod api_call;
 pub mod api_token;
 pub mod app_health;
 pub mod audit_event;
+pub mod check_lease;
 pub mod connection;
 pub mod connection_count;
 pub mod dynamic_connection;
