@@ -247,18 +247,18 @@ pub struct BatchClaim<'a> {
 pub async fn claim_due(db: &DatabaseConnection, batch: BatchClaim<'_>) -> Result<Vec<ConnectionId>, DbErr> {
     let txn = super::begin(db).await?;
     let mut due = due_past_the_leases(&txn, batch).await?;
-    due.column(Column::Id);
-    let ids = txn
+    due.columns([Column::Id, Column::NextCheckAt]);
+    let keys = txn
         .query_all(&due)
         .await?
         .iter()
-        .map(|row| row.try_get_by_index::<ConnectionId>(0))
+        .map(|row| Ok((row.try_get_by_index::<ConnectionId>(0)?, row.try_get_by_index::<DateTime<Utc>>(1)?)))
         .collect::<Result<Vec<_>, DbErr>>()?;
-    if let Some(last) = ids.last() {
-        lease(&txn, batch, *last).await?;
+    if let Some(&(id, due)) = keys.last() {
+        lease(&txn, batch, id, due).await?;
     }
     txn.commit().await?;
-    Ok(ids)
+    Ok(keys.into_iter().map(|(id, _)| id).collect())
 }
 
 /// As `claim_due` then `read_claimed`, in one read: the claimed connections come back with
@@ -273,7 +273,11 @@ pub async fn claim_and_read_due(
     due.columns(SHOWN.into_iter().chain([Column::SealedSecrets]));
     let claimed = txn.query_all(&due).await?.iter().map(decode_claimed).collect::<Result<Vec<_>, DbErr>>()?;
     if let Some((last, _)) = claimed.last() {
-        lease(&txn, batch, last.id).await?;
+        let due = last
+            .health
+            .next_check_at
+            .ok_or_else(|| DbErr::Custom("a claimed connection has no due time".into()))?;
+        lease(&txn, batch, last.id, due).await?;
     }
     txn.commit().await?;
     Ok(claimed)
@@ -332,29 +336,40 @@ async fn due_past_the_leases(
     Ok(due)
 }
 
-/// Within a claim's transaction: leases every due connection up to `last` to `batch`'s sweep.
-async fn lease(txn: &DatabaseTransaction, batch: BatchClaim<'_>, last: ConnectionId) -> Result<(), DbErr> {
-    // The bound is copied from the row, for the reason given in `due_past_the_leases`.
-    let mut bound = Query::select();
-    bound
-        .expr(Expr::value(batch.lease))
-        .expr(Expr::value(batch.sweep))
-        .expr(Expr::value(batch.expires_at))
-        .columns([Column::NextCheckAt, Column::Id])
-        .from(Entity)
-        .and_where(Column::Id.eq(last));
+/// Within a claim's transaction: leases to `batch`'s sweep every due connection up to the last
+/// one the claim read, `last` (due at `due`).
+async fn lease(
+    txn: &DatabaseTransaction,
+    batch: BatchClaim<'_>,
+    last: ConnectionId,
+    due: DateTime<Utc>,
+) -> Result<(), DbErr> {
     let mut insert = Query::insert();
-    insert
-        .into_table(check_lease::Entity)
-        .columns([
-            check_lease::Column::Id,
-            check_lease::Column::Sweep,
-            check_lease::Column::ExpiresAt,
-            check_lease::Column::LastDue,
-            check_lease::Column::LastId,
-        ])
-        .select_from(bound)
-        .map_err(|err| DbErr::Custom(err.to_string()))?;
+    insert.into_table(check_lease::Entity).columns([
+        check_lease::Column::Id,
+        check_lease::Column::Sweep,
+        check_lease::Column::ExpiresAt,
+        check_lease::Column::LastDue,
+        check_lease::Column::LastId,
+    ]);
+    let lease = [Expr::value(batch.lease), Expr::value(batch.sweep), Expr::value(batch.expires_at)];
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        // As read: PostgreSQL keeps a timestamp exactly as bound, and another transaction may
+        // move the row between two statements of this one.
+        insert
+            .values(lease.into_iter().chain([Expr::value(due), Expr::value(last)]))
+            .map_err(|err| DbErr::Custom(err.to_string()))?;
+    } else {
+        // Copied from the row, for the reason given in `due_past_the_leases`; the transaction's
+        // write lock keeps the row as the claim read it.
+        let mut bound = Query::select();
+        bound
+            .exprs(lease)
+            .columns([Column::NextCheckAt, Column::Id])
+            .from(Entity)
+            .and_where(Column::Id.eq(last));
+        insert.select_from(bound).map_err(|err| DbErr::Custom(err.to_string()))?;
+    }
     txn.execute(&insert).await?;
     Ok(())
 }
