@@ -26,6 +26,7 @@ on_every_database!(
     claims_of_a_stopped_instance_are_taken_after_they_lapse,
     a_batch_of_results_reads_back_as_the_sweep_announced_it,
     a_claimed_batch_reads_back_only_what_the_claim_still_holds,
+    connections_without_a_due_time_before_the_leases_are_checked_unless_waiting_for_consent,
 );
 
 const HEALTH: &str = "query($id: ID!) { connection(id: $id) { status consecutiveFailures lastSuccessAt lastFailureAt nextCheckAt lastVerification { outcome } } }";
@@ -795,4 +796,47 @@ async fn a_claimed_batch_reads_back_only_what_the_claim_still_holds(app: TestApp
         .unwrap();
         assert!(secrets.contains_key("api_key"), "the secrets open under the connection's binding");
     }
+}
+
+/// Before batches were leased, a connection without `next_check_at` was due as soon as possible;
+/// now one without is never due. The migration that brought the leases gives every such
+/// connection not waiting for consent its creation time, so the next sweep checks it, and
+/// leaves those waiting for consent alone.
+async fn connections_without_a_due_time_before_the_leases_are_checked_unless_waiting_for_consent(
+    app: TestApp,
+) {
+    use plugboard::domain::ConnectionStatus;
+    use plugboard_migrations::{Migrator, MigratorTrait};
+
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    crm_ok(&app).await;
+    let unscheduled = crm_connection(&app, &member, "key-unscheduled").await.parse::<ConnectionId>().unwrap();
+    let waiting = crm_connection(&app, &member, "key-waiting").await.parse::<ConnectionId>().unwrap();
+    let db = &app.state.db;
+    let migrations: Vec<String> = Migrator::migrations().iter().map(|m| m.name().to_owned()).collect();
+    let leases = migrations
+        .iter()
+        .position(|name| name == "m20261201_000004_check_leases")
+        .expect("the migration that brought the leases");
+    let steps = u32::try_from(migrations.len() - leases).unwrap();
+    Migrator::down(db, Some(steps)).await.expect("the migrations undo");
+    connection::Entity::update_many()
+        .col_expr(connection::Column::NextCheckAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
+        .exec(db)
+        .await
+        .unwrap();
+    connection::Entity::update_many()
+        .col_expr(connection::Column::Status, Expr::value(ConnectionStatus::PendingAuthorization))
+        .filter(connection::Column::Id.eq(waiting))
+        .exec(db)
+        .await
+        .unwrap();
+    Migrator::up(db, None).await.expect("the migrations run again");
+
+    let report = run_due_checks(&app.state).await.unwrap();
+    assert_eq!((report.claimed, report.recorded), (1, 1), "{report:?}");
+    let row = |id| async move { connection::Entity::find_by_id(id).one(db).await.unwrap().unwrap() };
+    assert!(row(unscheduled).await.next_check_at.is_some_and(|at| at > Utc::now()), "checked, and scheduled");
+    assert_eq!(row(waiting).await.next_check_at, None, "a connection waiting for consent is never due");
+    assert_no_leases(&app).await;
 }
