@@ -13,6 +13,10 @@
 mod harness;
 mod scenarios;
 
+/// The allocator the service's binary runs with (`src/main.rs`), so the figures are its.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 use harness::{Scale, Summary};

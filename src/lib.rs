@@ -28,9 +28,3 @@ pub mod teams;
 pub mod telemetry;
 pub mod verify;
 pub mod webhooks;
-
-/// mimalloc for every binary built on the library (the service, its tests and benchmarks): a
-/// sweep or a list page allocates many small short-lived values across worker threads, and
-/// glibc's allocator spent about a fifth of the service's CPU on them (see BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -11,6 +11,12 @@ use plugboard::scheduler::Scheduler;
 use plugboard::startup::{self, Application};
 use plugboard::{bootstrap, connections, telemetry};
 
+/// mimalloc: a sweep or a list page allocates many small short-lived values across worker
+/// threads, and glibc's allocator spent about a sixth of the CPU on them (see BENCHMARKS.md).
+/// Chosen here, not in the library, so a program embedding the library keeps its own.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Plugboard keeps a team's connections to third-party apps and hands working credentials to
 /// the automation flows that use them.
 ///
