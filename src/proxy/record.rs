@@ -85,38 +85,27 @@ async fn gather(pending: &mut mpsc::Receiver<ApiCall>, batch: &mut Vec<ApiCall>)
     }
 }
 
-/// Rows forgotten per statement, each in a turn of its own: after an upgrade or a long pause,
-/// months of calls may be due at once, and on SQLite one statement holds the only write lock
-/// (and token renewals wait for the turn).
-const PURGE_BATCH: u64 = 1000;
-
-/// Forgets calls older than the retention, a batch per write turn; answers how many went. A
-/// failure is logged, and the rest waits for the next purge.
+/// Forgets calls older than the retention, a batch per write turn (token renewals wait for the
+/// turn, so none waits for the whole purge); answers how many went. A failure is logged, and
+/// the rest waits for the next purge.
 pub async fn purge(db: &DatabaseConnection, retention: Duration, turn: &WriteTurn) -> u64 {
     let cutoff = Utc::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(30));
-    let mut purged = 0;
-    loop {
-        let batch = {
-            let _turn = turn.write().await;
-            store::api_calls::purge_before(db, cutoff, PURGE_BATCH).await
-        };
-        match batch {
-            Ok(forgotten) => {
-                purged += forgotten;
-                if forgotten < PURGE_BATCH {
-                    break;
-                }
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "could not purge old proxied calls; retrying at the next purge");
-                break;
-            }
+    let purged = store::purge_in_batches(|limit| async move {
+        let _turn = turn.write().await;
+        store::api_calls::purge_before(db, cutoff, limit).await
+    })
+    .await;
+    match purged {
+        Ok(0) => 0,
+        Ok(purged) => {
+            tracing::info!(purged, "forgot proxied calls past their retention");
+            purged
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "could not purge old proxied calls; retrying at the next purge");
+            0
         }
     }
-    if purged > 0 {
-        tracing::info!(purged, "forgot proxied calls past their retention");
-    }
-    purged
 }
 
 /// A page of a connection's calls the caller can see, newest first, before the call `before`.

@@ -48,6 +48,28 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 /// back to the pool.
 pub const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 
+/// Rows a purge forgets per statement: after an upgrade or a long pause, months of rows may be
+/// past their retention at once, and on SQLite one statement holds the only write lock.
+pub const PURGE_BATCH: u64 = 1000;
+
+/// Runs `purge_batch`, which forgets at most the number of rows it is given, until it forgets
+/// fewer: a purge of any size as statements of `PURGE_BATCH` rows (each may take a write turn
+/// of its own). Answers how many rows went.
+pub async fn purge_in_batches<F, Fut>(mut purge_batch: F) -> Result<u64, sea_orm::DbErr>
+where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = Result<u64, sea_orm::DbErr>>,
+{
+    let mut purged = 0;
+    loop {
+        let forgotten = purge_batch(PURGE_BATCH).await?;
+        purged += forgotten;
+        if forgotten < PURGE_BATCH {
+            return Ok(purged);
+        }
+    }
+}
+
 /// Starts a transaction that will write. On SQLite it takes the write lock at `BEGIN`
 /// (`IMMEDIATE`), waiting its turn behind other writers; a deferred transaction that read first
 /// would instead fail with `database is locked` as soon as any other write committed meanwhile,

@@ -13,25 +13,15 @@ use crate::store;
 /// How often finished deliveries past the retention are forgotten; the first time at start.
 const EVERY: Duration = Duration::from_secs(3600);
 
-/// Deliveries forgotten per statement: after an upgrade, or a long pause, years of deliveries
-/// may be due at once, and on SQLite one statement holds the only write lock.
-const BATCH: u64 = 1000;
-
 /// Forgets the deliveries that finished before the retention; answers how many. A plain
 /// function: the loop below calls it, and so do tests.
 pub async fn forget_finished_deliveries(state: &AppState) -> anyhow::Result<u64> {
     let cutoff = Utc::now() - chrono::Duration::from_std(state.config.webhook_retention)?;
-    let mut forgotten = 0;
-    loop {
-        let batch = {
-            let _turn = state.background_writes.take().await;
-            store::webhooks::purge_finished_before(&state.db, cutoff, BATCH).await?
-        };
-        forgotten += batch;
-        if batch < BATCH {
-            break;
-        }
-    }
+    let forgotten = store::purge_in_batches(|limit| async move {
+        let _turn = state.background_writes.take().await;
+        store::webhooks::purge_finished_before(&state.db, cutoff, limit).await
+    })
+    .await?;
     if forgotten > 0 {
         tracing::info!(forgotten, "forgot webhook deliveries past their retention");
     }
