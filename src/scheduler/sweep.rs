@@ -359,8 +359,8 @@ async fn collect(
     received
 }
 
-/// Records results as they arrive, as many as are waiting (up to `RECORD_BATCH`) per
-/// transaction, taking turns with other recorders to collect a batch. Answers how many were
+/// Records results as they arrive, a batch per transaction (see `collect`), taking turns with
+/// other recorders to collect a batch. Answers how many were
 /// recorded and how many dropped as stale.
 async fn record_all(
     state: AppState,

@@ -59,9 +59,25 @@ pub async fn deliver_due(state: &AppState) -> anyhow::Result<DeliveryReport> {
             let claim = format!("webhooks-{}", uuid::Uuid::now_v7());
             let now = Utc::now();
             let holding: Vec<uuid::Uuid> = held.iter().copied().collect();
-            let claimed =
-                store::webhooks::claim_due(&state.db, &claim, now, now + lease, room as u64, &holding)
-                    .await?;
+            let claimed = match store::webhooks::claim_due(
+                &state.db,
+                &claim,
+                now,
+                now + lease,
+                room as u64,
+                &holding,
+            )
+            .await
+            {
+                Ok(claimed) => claimed,
+                Err(err) if in_flight.is_empty() => return Err(err.into()),
+                // Returning now would drop the requests under way, to be sent again once
+                // their claims lapse: they finish first, and claiming is tried again.
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not claim due webhook deliveries; trying again in a moment");
+                    Vec::new()
+                }
+            };
             for (delivery, hook) in claimed {
                 held.insert(delivery.id);
                 let id = delivery.id;
