@@ -671,58 +671,60 @@ async fn calls_are_audited_paginated_counted_and_forgotten_after_retention(app: 
     );
     assert!(!metrics.contains("hush"));
 
-    // Past the retention, calls are forgotten.
+    // Past the retention, calls are forgotten: months of them at once, a batch at a time, all
+    // of them; a recent call stays. The recorder also purges once as it starts, and may take
+    // some of them first: what counts is what is left, and more than two batches are old, so
+    // two purges of one batch each cannot pass.
+    let long_ago = chrono::Utc::now() - chrono::Duration::days(40);
+    let template = api_call::Entity::find().one(&s.app.state.db).await.unwrap().unwrap();
     api_call::Entity::update_many()
-        .col_expr(api_call::Column::CreatedAt, Expr::value(chrono::Utc::now() - chrono::Duration::days(40)))
+        .col_expr(api_call::Column::CreatedAt, Expr::value(long_ago))
         .filter(api_call::Column::Path.eq("/items?page&secret"))
         .exec(&s.app.state.db)
         .await
         .unwrap();
-    // Months of calls at once are forgotten a batch at a time, all of them; a recent call stays.
-    let aged = api_call::Entity::find().one(&s.app.state.db).await.unwrap().unwrap();
-    let backlog = (0..1_001).map(|_| {
-        let mut row: api_call::ActiveModel =
-            api_call::Model { id: uuid::Uuid::now_v7(), ..aged.clone() }.into();
-        row.path = sea_orm::ActiveValue::Set("/backlog".into());
-        row
+    let backlog = (0..2_001).map(|_| {
+        api_call::ActiveModel::from(api_call::Model {
+            id: uuid::Uuid::now_v7(),
+            path: "/backlog".into(),
+            created_at: long_ago,
+            ..template.clone()
+        })
     });
     api_call::Entity::insert_many(backlog).exec_without_returning(&s.app.state.db).await.unwrap();
     let recent = get(&s.app, &s.runner, &id, "/items?page=4").send().await.unwrap();
     assert_eq!(recent.status(), 200);
-    wait_for_calls(&s, &id, 1_005).await;
-    let forgotten = plugboard::proxy::purge(
+    wait_for_call(&s, "/items?page").await;
+    plugboard::proxy::purge(
         &s.app.state.db,
         s.app.state.config.proxy.retention,
         &plugboard::proxy::WriteTurn::default(),
     )
     .await;
-    assert_eq!(forgotten, 1_004);
-    let left = s.app.ok(&s.admin.token, page, json!({ "id": id })).await;
-    let left: Vec<&str> = left["connection"]["apiCalls"]["edges"]
-        .as_array()
+    let left: Vec<String> = api_call::Entity::find()
+        .all(&s.app.state.db)
+        .await
         .unwrap()
-        .iter()
-        .map(|edge| edge["node"]["path"].as_str().unwrap())
+        .into_iter()
+        .map(|call| call.path)
         .collect();
-    assert_eq!(left, ["/items?page"]);
+    assert_eq!(left, ["/items?page"], "every call past the retention went, and only those");
 }
 
-/// Waits until `count` calls of the connection are recorded (the audit is written in batches).
-async fn wait_for_calls(s: &Setup, id: &str, count: u64) {
-    use sea_orm::PaginatorTrait;
-    let connection_id: uuid::Uuid = id.parse().unwrap();
+/// Waits until a call to `path` is recorded (the audit is written in batches).
+async fn wait_for_call(s: &Setup, path: &str) {
     for _ in 0..100 {
         let recorded = api_call::Entity::find()
-            .filter(api_call::Column::ConnectionId.eq(connection_id))
-            .count(&s.app.state.db)
+            .filter(api_call::Column::Path.eq(path))
+            .one(&s.app.state.db)
             .await
             .unwrap();
-        if recorded >= count {
+        if recorded.is_some() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("{count} calls were not recorded in 5 s");
+    panic!("a call to {path} was not recorded in 5 s");
 }
 
 async fn module_credentials_answer_ready_made_headers_and_base_url(app: TestApp) {
