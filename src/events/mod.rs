@@ -15,7 +15,7 @@
 mod postgres;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
@@ -244,6 +244,7 @@ pub struct EventBus {
     closing: tokio::sync::watch::Sender<bool>,
     /// Counts commits that staged something, so every dispatcher loop wakes for each.
     outbox: tokio::sync::watch::Sender<u64>,
+    subscribers: Subscribers,
 }
 
 impl EventBus {
@@ -258,7 +259,13 @@ impl EventBus {
             ),
             _ => None,
         };
-        Ok(EventBus { local, postgres, closing: tokio::sync::watch::Sender::new(false), outbox })
+        Ok(EventBus {
+            local,
+            postgres,
+            closing: tokio::sync::watch::Sender::new(false),
+            outbox,
+            subscribers: Subscribers::default(),
+        })
     }
 
     /// Tells this instance's dispatcher that a commit staged events or webhook deliveries (on
@@ -317,9 +324,14 @@ impl EventBus {
         self.closing.send_replace(true);
     }
 
-    /// How many subscriptions are open on this instance.
+    /// How many subscriptions hear this instance's events.
     pub fn subscribers(&self) -> usize {
-        self.local.events.receiver_count()
+        self.subscribers.count()
+    }
+
+    /// Where subscriptions are counted as they start and end hearing the bus.
+    pub fn subscriber_tally(&self) -> Subscribers {
+        self.subscribers.clone()
     }
 
     /// How many access changes this instance has heard of (or may have missed). It grows before
@@ -327,6 +339,25 @@ impl EventBus {
     /// the value a subscriber reads now saw every change that subscriber heard of.
     pub fn access_changes(&self) -> u64 {
         self.local.access_changes.load(Ordering::SeqCst)
+    }
+}
+
+/// How many GraphQL subscriptions hear the bus on this instance. Receivers are not counted:
+/// identical subscriptions share one (see `graphql::shared`), and caches hold their own.
+#[derive(Clone, Default)]
+pub struct Subscribers(Arc<AtomicUsize>);
+
+impl Subscribers {
+    pub fn add(&self, count: usize) {
+        self.0.fetch_add(count, Ordering::SeqCst);
+    }
+
+    pub fn remove(&self, count: usize) {
+        self.0.fetch_sub(count, Ordering::SeqCst);
+    }
+
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
     }
 }
 

@@ -11,6 +11,7 @@ mod mutation;
 mod query;
 mod rechecks;
 mod runtime;
+mod shared;
 mod subscription;
 mod team_mutation;
 #[cfg(test)]
@@ -34,6 +35,7 @@ use limits::{AdmittedDocuments, CallerBuckets, RequestCalls, RequestLimits};
 use mutation::ConnectionMutation;
 use query::QueryRoot;
 use rechecks::Rechecks;
+use shared::SharedSubscriptions;
 use subscription::SubscriptionRoot;
 use team_mutation::TeamMutation;
 use types::PageInfo;
@@ -68,6 +70,7 @@ struct Schemas {
     admitted: AdmittedDocuments,
     callers: Arc<CallerBuckets>,
     rechecks: Arc<Rechecks>,
+    subscriptions: SharedSubscriptions,
     by_batch_size: Vec<OnceLock<InnerSchema>>,
 }
 
@@ -135,8 +138,8 @@ impl Executor for AppSchema {
         self.run(request, 1, RequestCalls::default()).await
     }
 
-    /// Operations sent over WebSocket. Subscriptions run where their socket is polled (see
-    /// `runtime`); queries and mutations sent this way run on the GraphQL runtime, as over HTTP.
+    /// Operations sent over WebSocket, on the GraphQL runtime as over HTTP. Identical
+    /// subscriptions share one execution (see `shared`).
     fn execute_stream(
         &self,
         request: Request,
@@ -151,23 +154,16 @@ impl Executor for AppSchema {
                 .boxed();
             }
         };
-        let subscription = only_subscriptions(&mut request);
-        let stream = self
-            .0
-            .for_batch_of(1)
-            .execute_stream_with_session_data(request, session_data.unwrap_or_default());
-        if subscription {
-            subscription_responses(stream)
-        } else {
-            runtime::forward(stream, errors::internal_response).map(errors::with_codes).boxed()
+        let session = session_data.unwrap_or_default();
+        if only_subscriptions(&mut request) {
+            let schemas = self.0.clone();
+            return self.0.subscriptions.subscribe(request, session, move |request, session| {
+                schemas.for_batch_of(1).execute_stream_with_session_data(request, session)
+            });
         }
+        let stream = self.0.for_batch_of(1).execute_stream_with_session_data(request, session);
+        runtime::forward(stream, errors::internal_response).map(errors::with_codes).boxed()
     }
-}
-
-/// A subscription's answers as its client gets them: polled by whoever polls the returned
-/// stream (the socket's actor), behind the panic guard, each with its error codes.
-fn subscription_responses(stream: BoxStream<'static, Response>) -> BoxStream<'static, Response> {
-    runtime::guard(stream, errors::internal_response).map(errors::with_codes).boxed()
 }
 
 /// Whether every operation of the admitted document is a subscription, so whichever one the
@@ -191,8 +187,16 @@ pub fn build_schema(state: AppState, limits: RequestLimits) -> AppSchema {
     let callers = Arc::new(CallerBuckets::new(limits.provider_calls));
     let rechecks = Arc::new(Rechecks::new(state.events.clone(), state.db.clone()));
     let by_batch_size = (0..limits.max_batch.max(1)).map(|_| OnceLock::new()).collect();
-    let schemas =
-        Schemas { state, limits, admitted: AdmittedDocuments::default(), callers, rechecks, by_batch_size };
+    let subscriptions = SharedSubscriptions::new(state.events.subscriber_tally());
+    let schemas = Schemas {
+        state,
+        limits,
+        admitted: AdmittedDocuments::default(),
+        callers,
+        rechecks,
+        subscriptions,
+        by_batch_size,
+    };
     schemas.for_batch_of(1);
     AppSchema(Arc::new(schemas))
 }

@@ -1,5 +1,5 @@
-//! Where GraphQL requests run: queries and mutations on a runtime of its own whose threads have
-//! large stacks, subscriptions where their socket is; a panic guard around every request.
+//! Where GraphQL requests run: on a runtime of its own whose threads have large stacks, behind
+//! a panic guard.
 //!
 //! The documents are bounded before parsing (see `limits`), so nothing should recurse deeply;
 //! the large stack is the second wall for a case those limits miss. A stack overflow cannot be
@@ -7,19 +7,14 @@
 //! touched), and a panic becomes an `INTERNAL` answer for that one request while the service
 //! goes on.
 //!
-//! Subscriptions do without that second wall: their stream is polled on the actix worker that
-//! owns the socket (`guard`), because handing each event from this runtime to that worker cost
-//! two wake-ups and a context switch per subscriber (BENCHMARKS.md, c). The limits have bounded
-//! the document's depth before the subscription starts, and each event resolves the same
-//! shallow selection. The panic guard stays, around each poll.
+//! A subscription's execution runs here too, once for all identical subscriptions (`shared`);
+//! each socket's actor only copies the answers out.
 
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
+use std::panic::AssertUnwindSafe;
 use std::sync::OnceLock;
-use std::task::{Context, Poll};
 
-use futures_util::stream::{BoxStream, Stream};
+use futures_util::stream::BoxStream;
 use futures_util::{FutureExt, StreamExt};
 
 /// Stack of each GraphQL thread; the default of 2 MiB is what a deep document exhausted.
@@ -97,36 +92,14 @@ pub fn forward<T: Send + 'static>(
     .boxed()
 }
 
-/// Polls `stream` wherever the returned stream is polled, each poll behind the panic guard: a
-/// panic ends it with `on_panic()`, and the task polling it (the socket's) goes on.
-pub fn guard<T: Send + 'static>(stream: BoxStream<'static, T>, on_panic: fn() -> T) -> BoxStream<'static, T> {
-    Guarded { stream: Some(stream), on_panic }.boxed()
+/// Runs `work` on the GraphQL runtime until it ends or the returned task is dropped.
+pub fn spawn(work: impl Future<Output = ()> + Send + 'static) -> Task {
+    Task { _abort: AbortOnDrop(runtime().spawn(work)) }
 }
 
-struct Guarded<T> {
-    /// `None` once the stream panicked.
-    stream: Option<BoxStream<'static, T>>,
-    on_panic: fn() -> T,
-}
-
-impl<T> Stream for Guarded<T> {
-    type Item = T;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        let Some(stream) = self.stream.as_mut() else {
-            return Poll::Ready(None);
-        };
-        match catch_unwind(AssertUnwindSafe(|| stream.poll_next_unpin(cx))) {
-            Ok(poll) => poll,
-            Err(payload) => {
-                tracing::error!(panic = %panic_text(payload), "a GraphQL subscription panicked; it was ended with INTERNAL");
-                let stream = self.stream.take();
-                // Its state may be half-changed: dropping it must not take the socket down either.
-                let _ = catch_unwind(AssertUnwindSafe(|| drop(stream)));
-                Poll::Ready(Some((self.on_panic)()))
-            }
-        }
-    }
+/// Work on the GraphQL runtime, stopped when this is dropped.
+pub struct Task {
+    _abort: AbortOnDrop<()>,
 }
 
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
@@ -137,7 +110,7 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+pub fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
     match payload.downcast::<String>() {
         Ok(text) => *text,
         Err(payload) => payload.downcast_ref::<&str>().map(|s| (*s).to_owned()).unwrap_or_default(),
@@ -152,22 +125,6 @@ mod tests {
     async fn a_panic_is_answered_and_the_runtime_goes_on() {
         assert!(run(async { panic!("boom") }).await.is_err());
         assert_eq!(run(async { 7 }).await.unwrap(), 7);
-    }
-
-    #[tokio::test]
-    async fn a_guarded_stream_that_panics_ends_with_the_answer_to_a_panic() {
-        let panicking =
-            futures_util::stream::iter([1, 2, 3]).map(|n| if n == 3 { panic!("boom") } else { n });
-        let items: Vec<i32> = guard(panicking.boxed(), || -1).collect().await;
-        assert_eq!(items, [1, 2, -1]);
-    }
-
-    #[tokio::test]
-    async fn a_guarded_stream_is_polled_by_its_caller() {
-        let caller = std::thread::current().id();
-        let polled_on = futures_util::stream::once(async { std::thread::current().id() });
-        let items: Vec<_> = guard(polled_on.boxed(), || panic!("no panic expected")).collect().await;
-        assert_eq!(items, [caller]);
     }
 
     #[tokio::test]

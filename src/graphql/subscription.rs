@@ -16,6 +16,7 @@ use tokio::time::Sleep;
 
 use super::ids::parse_id;
 use super::rechecks::{Recheck, Rechecks};
+use super::shared::Listening;
 use super::types::app::AppHealth;
 use super::types::connection::Verification;
 use super::types::enums::ConnectionStatus;
@@ -168,6 +169,9 @@ async fn team_events(
         .clone();
     access::team_access(&state.db, &principal, team).await?;
     let (receiver, closing) = state.events.subscribe();
+    if let Some(listening) = ctx.data_opt::<Listening>() {
+        listening.started();
+    }
     let closing = Box::pin(shutdown(closing));
     let expiry = principal.expires_at().map(|deadline| Box::pin(sleep_until(deadline)));
     let watch = Watch { receiver, closing, expiry, team, principal, rechecks, ended: false };

@@ -1,18 +1,25 @@
-//! The panic guard of subscriptions through a real WebSocket: a subscription whose resolver
-//! panics answers `INTERNAL` and ends, while its socket, the socket's actix worker and the
-//! server go on. The schema is a small one with a resolver that panics on demand (the service's
-//! own has none); the guard and the transport are the service's.
+//! Subscriptions through a real WebSocket, as the service runs them: a subscription whose
+//! resolver panics answers `INTERNAL` and ends, while its socket and the server go on; identical
+//! subscriptions share one execution, which stops with its last subscriber. The schema is a
+//! small one with a resolver that panics on demand and a stream the test drives (the service's
+//! own has neither); the sharing, the guard and the transport are the service's.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use async_graphql::{Data, EmptyMutation, Executor, Object, Request, Response, Schema, Subscription};
+use async_graphql::{
+    Context, Data, EmptyMutation, Executor, Object, Request, Response, Schema, Subscription,
+};
 use async_graphql_actix_web::GraphQLSubscription;
 use futures_util::stream::{self, BoxStream, Stream};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use super::shared::{Listening, SharedSubscriptions};
+use crate::events::Subscribers;
 
 struct Query;
 
@@ -31,6 +38,48 @@ impl Ticks {
     async fn ticks(&self, to: i32, panic_at: Option<i32>) -> impl Stream<Item = Tick> {
         stream::iter(1..=to).map(move |n| Tick { n, panics: panic_at == Some(n) })
     }
+
+    /// The drum's beats, each answered with `tag`.
+    async fn beats(&self, ctx: &Context<'_>, tag: String) -> impl Stream<Item = String> + use<> {
+        let drum = ctx.data_unchecked::<Drum>();
+        drum.started.fetch_add(1, Ordering::SeqCst);
+        let playing = Playing::new(drum.playing.clone());
+        let beats = drum.beats.subscribe();
+        if let Some(listening) = ctx.data_opt::<Listening>() {
+            listening.started();
+        }
+        stream::unfold((beats, playing), move |(mut beats, playing)| {
+            let tag = tag.clone();
+            async move {
+                let beat = beats.recv().await.ok()?;
+                Some((format!("{tag} {beat}"), (beats, playing)))
+            }
+        })
+    }
+}
+
+/// What the test drives `beats` with, and how many of its executions started and still run.
+#[derive(Clone)]
+struct Drum {
+    beats: tokio::sync::broadcast::Sender<u32>,
+    started: Arc<AtomicUsize>,
+    playing: Arc<AtomicUsize>,
+}
+
+/// One running execution of `beats`, counted while it lives.
+struct Playing(Arc<AtomicUsize>);
+
+impl Playing {
+    fn new(count: Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Playing(count)
+    }
+}
+
+impl Drop for Playing {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 struct Tick {
@@ -48,9 +97,15 @@ impl Tick {
     }
 }
 
-/// Runs subscriptions as `AppSchema` does.
+/// Runs subscriptions as `AppSchema` does: shared, on the GraphQL runtime, behind the guard.
 #[derive(Clone)]
-struct Guarded(Schema<Query, EmptyMutation, Ticks>);
+struct Guarded(Schema<Query, EmptyMutation, Ticks>, Arc<SharedSubscriptions>);
+
+impl Guarded {
+    fn new(schema: Schema<Query, EmptyMutation, Ticks>, subscribers: Subscribers) -> Self {
+        Guarded(schema, Arc::new(SharedSubscriptions::new(subscribers)))
+    }
+}
 
 impl Executor for Guarded {
     async fn execute(&self, request: Request) -> Response {
@@ -62,9 +117,10 @@ impl Executor for Guarded {
         request: Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
-        super::subscription_responses(
-            self.0.execute_stream_with_session_data(request, session_data.unwrap_or_default()),
-        )
+        let schema = self.0.clone();
+        self.1.subscribe(request, session_data.unwrap_or_default(), move |request, session| {
+            schema.execute_stream_with_session_data(request, session)
+        })
     }
 }
 
@@ -78,17 +134,7 @@ async fn websocket(
 
 #[actix_web::test]
 async fn a_panicking_subscription_answers_internal_and_its_socket_goes_on() {
-    let executor = Guarded(Schema::new(Query, EmptyMutation, Ticks));
-    let server = HttpServer::new(move || {
-        App::new().app_data(web::Data::new(executor.clone())).route("/ws", web::get().to(websocket))
-    })
-    .workers(1)
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let address = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    actix_web::rt::spawn(server);
+    let (address, handle) = serve(Schema::new(Query, EmptyMutation, Ticks), Subscribers::default());
 
     let mut socket = connect(&format!("ws://{address}/ws")).await;
     send(&mut socket, json!({ "type": "connection_init" })).await;
@@ -113,6 +159,86 @@ async fn a_panicking_subscription_answers_internal_and_its_socket_goes_on() {
     assert_eq!(receive(&mut socket).await, json!({ "id": "2", "type": "complete" }));
 
     handle.stop(false).await;
+}
+
+#[actix_web::test]
+async fn identical_subscriptions_share_one_execution_until_the_last_leaves() {
+    let drum = Drum {
+        beats: tokio::sync::broadcast::channel(16).0,
+        started: Arc::default(),
+        playing: Arc::default(),
+    };
+    let subscribers = Subscribers::default();
+    let schema = Schema::build(Query, EmptyMutation, Ticks).data(drum.clone()).finish();
+    let (address, handle) = serve(schema, subscribers.clone());
+    let query = "subscription($tag: String!) { beats(tag: $tag) }";
+    let subscribe = |id: &str, tag: &str| json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": { "tag": tag } } });
+    let mut sockets = Vec::new();
+    for (id, tag) in [("1", "x"), ("9", "x"), ("1", "y")] {
+        let mut socket = connect(&format!("ws://{address}/ws")).await;
+        send(&mut socket, json!({ "type": "connection_init" })).await;
+        assert_eq!(receive(&mut socket).await["type"], "connection_ack");
+        send(&mut socket, subscribe(id, tag)).await;
+        sockets.push(socket);
+    }
+    settle(|| subscribers.count() == 3).await;
+    assert_eq!(drum.started.load(Ordering::SeqCst), 2, "the two identical subscriptions share one execution");
+
+    drum.beats.send(1).unwrap();
+    let answers = [("1", "x 1"), ("9", "x 1"), ("1", "y 1")];
+    for (socket, (id, answer)) in sockets.iter_mut().zip(answers) {
+        let message = receive(socket).await;
+        assert_eq!(message["id"], id, "{message}");
+        assert_eq!(message["payload"]["data"]["beats"], answer, "{message}");
+    }
+
+    // One of the two leaves: the other still hears every beat from the same execution.
+    send(&mut sockets[0], json!({ "id": "1", "type": "complete" })).await;
+    assert_eq!(receive(&mut sockets[0]).await, json!({ "id": "1", "type": "complete" }));
+    settle(|| subscribers.count() == 2).await;
+    drum.beats.send(2).unwrap();
+    assert_eq!(receive(&mut sockets[1]).await["payload"]["data"]["beats"], "x 2");
+    assert_eq!(receive(&mut sockets[2]).await["payload"]["data"]["beats"], "y 2");
+    assert_eq!(drum.playing.load(Ordering::SeqCst), 2);
+
+    // The last one leaves: its execution stops, and the next identical subscription starts anew.
+    send(&mut sockets[1], json!({ "id": "9", "type": "complete" })).await;
+    settle(|| drum.playing.load(Ordering::SeqCst) == 1 && subscribers.count() == 1).await;
+    send(&mut sockets[0], subscribe("2", "x")).await;
+    settle(|| subscribers.count() == 2).await;
+    assert_eq!(drum.started.load(Ordering::SeqCst), 3);
+    drum.beats.send(3).unwrap();
+    assert_eq!(receive(&mut sockets[0]).await["payload"]["data"]["beats"], "x 3");
+
+    handle.stop(false).await;
+}
+
+/// Serves `schema` over WebSocket at `/ws` on a port of its own, as the service does.
+fn serve(
+    schema: Schema<Query, EmptyMutation, Ticks>,
+    subscribers: Subscribers,
+) -> (std::net::SocketAddr, actix_web::dev::ServerHandle) {
+    let executor = Guarded::new(schema, subscribers);
+    let server = HttpServer::new(move || {
+        App::new().app_data(web::Data::new(executor.clone())).route("/ws", web::get().to(websocket))
+    })
+    .workers(1)
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let address = server.addrs()[0];
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    (address, handle)
+}
+
+/// Waits up to five seconds for `done`.
+async fn settle(done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "the server did not settle");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
