@@ -7,7 +7,7 @@
 //! async-graphql itself (syntax, validation, limits, bad variables) are the client's to fix and
 //! get `BAD_USER_INPUT`. Every error leaves with a code.
 
-use async_graphql::{ErrorExtensions, Response, ServerError};
+use async_graphql::{Response, ServerError};
 
 use crate::error::AppError;
 
@@ -24,18 +24,16 @@ pub(super) fn internal_response() -> Response {
 /// `error` as the refusal of a WebSocket's `connection_init`, internal detail logged here and
 /// not shown. Both subscription protocols carry only a message there (a `connection_error`
 /// payload, or the close frame's reason), so the code leads the message, as in
-/// `UNAUTHENTICATED: ...`, and is set as `extensions.code` too.
-pub fn refused_connection(error: &AppError, message: Option<&str>) -> async_graphql::Error {
+/// `UNAUTHENTICATED: ...`.
+pub fn refused_connection(error: &AppError, message: Option<&str>) -> String {
     if let AppError::Internal(detail) = error {
         tracing::error!(
             error = format!("{detail:#}"),
             "internal error answering a WebSocket connection_init"
         );
     }
-    let code = error.code();
     let message = message.map_or_else(|| error.public_message(), str::to_owned);
-    async_graphql::Error::new(format!("{code}: {message}"))
-        .extend_with(|_, extensions| extensions.set("code", code))
+    format!("{}: {message}", error.code())
 }
 
 /// Gives every error of `response` its code.

@@ -11,16 +11,15 @@ mod mutation;
 mod query;
 mod rechecks;
 mod runtime;
-mod shared;
+pub mod shared;
 mod subscription;
 mod team_mutation;
-#[cfg(test)]
-mod tests;
 pub mod types;
 
 use std::sync::{Arc, OnceLock};
 
-use async_graphql::{BatchRequest, BatchResponse, Context, Data, Executor, Request, Response, Schema};
+use async_graphql::{BatchRequest, BatchResponse, Context, Data, Request, Response, Schema};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
@@ -133,28 +132,17 @@ impl AppSchema {
     }
 }
 
-impl Executor for AppSchema {
-    async fn execute(&self, request: Request) -> Response {
-        self.run(request, 1, RequestCalls::default()).await
-    }
-
-    /// Operations sent over WebSocket, on the GraphQL runtime as over HTTP. Identical
-    /// subscriptions share one execution (see `shared`).
-    fn execute_stream(
-        &self,
-        request: Request,
-        session_data: Option<Arc<Data>>,
-    ) -> BoxStream<'static, Response> {
+impl AppSchema {
+    /// An operation sent over WebSocket, its answers encoded as JSON. It runs on the GraphQL
+    /// runtime, as over HTTP; identical subscriptions share one execution (see `shared`).
+    pub fn execute_socket(&self, request: Request, session: Arc<Data>) -> BoxStream<'static, Bytes> {
         let mut request = match limits::admit(request, &self.0.limits, &self.0.admitted) {
             Ok(request) => request.data(RequestCalls::default()).data(loaders::Loaders::default()),
             Err(refusal) => {
-                return futures_util::stream::once(async move {
-                    errors::with_codes(Response::from_errors(vec![refusal]))
-                })
-                .boxed();
+                let refused = shared::encode(&errors::with_codes(Response::from_errors(vec![refusal])));
+                return futures_util::stream::once(std::future::ready(refused)).boxed();
             }
         };
-        let session = session_data.unwrap_or_default();
         if only_subscriptions(&mut request) {
             let schemas = self.0.clone();
             return self.0.subscriptions.subscribe(request, session, move |request, session| {
@@ -162,7 +150,9 @@ impl Executor for AppSchema {
             });
         }
         let stream = self.0.for_batch_of(1).execute_stream_with_session_data(request, session);
-        runtime::forward(stream, errors::internal_response).map(errors::with_codes).boxed()
+        runtime::forward(stream, errors::internal_response)
+            .map(|answer| shared::encode(&errors::with_codes(answer)))
+            .boxed()
     }
 }
 

@@ -1,7 +1,8 @@
 //! Identical subscriptions share one execution. Subscriptions of one caller (the same user or
 //! token, with the same expiry) asking for the same document, operation and variables would
 //! each resolve every event into the same answer; instead the first one's execution runs on the
-//! GraphQL runtime, and every identical subscription, on any socket, gets a copy of each answer.
+//! GraphQL runtime, which encodes each answer once, and every identical subscription, on any
+//! socket, writes the same bytes.
 //! Ten thousand dashboards of one team under one token cost one execution per event, not ten
 //! thousand (BENCHMARKS.md, c).
 //!
@@ -22,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use async_graphql::{Data, Request, Response};
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
 use futures_util::stream::{self, BoxStream, StreamExt};
@@ -55,15 +57,16 @@ impl SharedSubscriptions {
         SharedSubscriptions { registry: Arc::default(), next_id: AtomicU64::new(0), subscribers }
     }
 
-    /// The answers to `request`, an admitted subscription of the caller in `session`: a copy of
-    /// those of the identical subscription under way, or of a new execution that `start` begins
-    /// (it is polled on the GraphQL runtime, behind a panic guard). Each answer has its codes.
+    /// The answers to `request`, an admitted subscription of the caller in `session`, each
+    /// encoded as JSON with its error codes: those of the identical subscription under way, or
+    /// of a new execution that `start` begins (it is polled on the GraphQL runtime, behind a
+    /// panic guard).
     pub fn subscribe(
         &self,
         request: Request,
         session: Arc<Data>,
         start: impl FnOnce(Request, Arc<Data>) -> BoxStream<'static, Response>,
-    ) -> BoxStream<'static, Response> {
+    ) -> BoxStream<'static, Bytes> {
         let key = Key::of(&request, &session).map(Arc::new);
         let mut registry = lock(&self.registry);
         if let Some(execution) =
@@ -138,7 +141,7 @@ impl CallerKey {
 /// the execution.
 struct Execution {
     /// Never read: new subscribers' receivers are made from it.
-    template: Mutex<broadcast::Receiver<Arc<Response>>>,
+    template: Mutex<broadcast::Receiver<Bytes>>,
     audience: Arc<Audience>,
     detach: Detach,
     /// Set once the first subscriber is in.
@@ -146,13 +149,13 @@ struct Execution {
 }
 
 impl Execution {
-    fn subscriber(self: &Arc<Self>) -> BoxStream<'static, Response> {
+    fn subscriber(self: &Arc<Self>) -> BoxStream<'static, Bytes> {
         let receiver = lock(&self.template).resubscribe();
         let member = Member::join(self.clone());
         stream::unfold((receiver, member), |(mut receiver, member)| async move {
             loop {
                 match receiver.recv().await {
-                    Ok(answer) => return Some((copy(&answer), (receiver, member))),
+                    Ok(answer) => return Some((answer, (receiver, member))),
                     Err(RecvError::Lagged(missed)) => {
                         tracing::warn!(missed, "a slow subscriber missed events")
                     }
@@ -171,11 +174,7 @@ impl Drop for Execution {
 }
 
 /// Polls the execution, hands each answer to its subscribers, and ends them when it ends.
-async fn drive(
-    mut answers: BoxStream<'static, Response>,
-    sender: broadcast::Sender<Arc<Response>>,
-    detach: Detach,
-) {
+async fn drive(mut answers: BoxStream<'static, Response>, sender: broadcast::Sender<Bytes>, detach: Detach) {
     let pump = async {
         while let Some(answer) = answers.next().await {
             let answer = errors::with_codes(answer);
@@ -183,15 +182,24 @@ async fn drive(
                 detach.run();
             }
             // No receiver means the last subscriber is leaving; this task is about to stop.
-            let _ = sender.send(Arc::new(answer));
+            let _ = sender.send(encode(&answer));
         }
     };
     if let Err(payload) = AssertUnwindSafe(pump).catch_unwind().await {
         tracing::error!(panic = %runtime::panic_text(payload), "a GraphQL subscription panicked; it was ended with INTERNAL");
         detach.run();
-        let _ = sender.send(Arc::new(errors::internal_response()));
+        let _ = sender.send(encode(&errors::internal_response()));
     }
     detach.run();
+}
+
+/// `answer` as the JSON a client receives.
+pub fn encode(answer: &Response) -> Bytes {
+    serde_json::to_vec(answer).map(Bytes::from).unwrap_or_else(|err| {
+        tracing::error!(error = %err, "a GraphQL answer could not be encoded; it was answered INTERNAL");
+        // Plain strings and a code: this one always encodes.
+        serde_json::to_vec(&errors::internal_response()).map(Bytes::from).unwrap_or_default()
+    })
 }
 
 /// Takes an execution out of the registry, so that no new subscriber joins it.
@@ -262,22 +270,12 @@ impl Audience {
 }
 
 /// Lets a subscription's resolver say that it now hears the bus (see `team_events`).
-pub(super) struct Listening(Arc<Audience>);
+pub struct Listening(Arc<Audience>);
 
 impl Listening {
-    pub(super) fn started(&self) {
+    pub fn started(&self) {
         self.0.update(|members| members.listening = true);
     }
-}
-
-/// An answer for one more subscriber (async-graphql hands each its own).
-fn copy(answer: &Response) -> Response {
-    let mut copy = Response::new(answer.data.clone());
-    copy.errors = answer.errors.clone();
-    copy.extensions = answer.extensions.clone();
-    copy.cache_control = answer.cache_control;
-    copy.http_headers = answer.http_headers.clone();
-    copy
 }
 
 /// The registry's and the audiences' locks guard plain counts and maps: a panic elsewhere

@@ -9,6 +9,7 @@ mod health;
 mod metrics;
 mod oauth_callback;
 mod proxy;
+mod socket;
 mod subscriptions;
 mod telemetry;
 

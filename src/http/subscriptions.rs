@@ -2,10 +2,16 @@
 //! caller authenticates in `connection_init` with `{"Authorization": "Bearer <token>"}`; a token
 //! that is given but invalid closes the connection.
 
-use actix_web::{HttpRequest, HttpResponse, web};
-use async_graphql::Data;
-use async_graphql_actix_web::GraphQLSubscription;
+use std::sync::Arc;
 
+use actix_web::{HttpRequest, HttpResponse, web};
+use async_graphql::{Data, Request};
+use bytes::Bytes;
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+
+use super::socket::{self, Operations};
 use crate::access;
 use crate::error::AppError;
 use crate::graphql::{AppSchema, Caller, refused_connection};
@@ -21,10 +27,21 @@ pub async fn websocket(
         return Ok(HttpResponse::Forbidden()
             .body("this origin may not open subscriptions; list it in PLUGBOARD_CORS_ORIGINS"));
     }
-    let state = state.get_ref().clone();
-    GraphQLSubscription::new(schema.get_ref().clone())
-        .on_connection_init(move |init| async move {
-            let caller = match bearer_from_init(&init) {
+    let service = Service { schema: schema.get_ref().clone(), state: state.get_ref().clone() };
+    socket::start(&request, payload, service)
+}
+
+/// The service's schema behind a socket, with the caller from `connection_init`.
+struct Service {
+    schema: AppSchema,
+    state: AppState,
+}
+
+impl Operations for Service {
+    fn init(&self, payload: serde_json::Value) -> BoxFuture<'static, Result<Data, String>> {
+        let state = self.state.clone();
+        async move {
+            let caller = match bearer_from_init(&payload) {
                 None => Caller::Anonymous,
                 Some(token) => match access::identify(&state, &token).await {
                     Ok(principal) => Caller::Authenticated(principal),
@@ -38,8 +55,13 @@ pub async fn websocket(
             let mut data = Data::default();
             data.insert(caller);
             Ok(data)
-        })
-        .start(&request, payload)
+        }
+        .boxed()
+    }
+
+    fn answers(&self, request: Request, session: Arc<Data>) -> BoxStream<'static, Bytes> {
+        self.schema.execute_socket(request, session)
+    }
 }
 
 /// The token from `{"Authorization": "Bearer ..."}` (any case of the key), or a bare

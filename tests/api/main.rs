@@ -32,6 +32,7 @@ mod rotation;
 mod scheduler;
 mod schema;
 mod shutdown;
+mod sockets;
 mod storage;
 mod subscriptions;
 mod teams;

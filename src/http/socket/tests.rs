@@ -8,18 +8,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use async_graphql::{
-    Context, Data, EmptyMutation, Executor, Object, Request, Response, Schema, Subscription,
-};
-use async_graphql_actix_web::GraphQLSubscription;
+use async_graphql::{Context, Data, EmptyMutation, Object, Request, Schema, Subscription};
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use futures_util::stream::{self, BoxStream, Stream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use super::shared::{Listening, SharedSubscriptions};
+use super::Operations;
 use crate::events::Subscribers;
+use crate::graphql::shared::{Listening, SharedSubscriptions};
 
 struct Query;
 
@@ -99,26 +99,22 @@ impl Tick {
 
 /// Runs subscriptions as `AppSchema` does: shared, on the GraphQL runtime, behind the guard.
 #[derive(Clone)]
-struct Guarded(Schema<Query, EmptyMutation, Ticks>, Arc<SharedSubscriptions>);
+struct Shared(Schema<Query, EmptyMutation, Ticks>, Arc<SharedSubscriptions>);
 
-impl Guarded {
+impl Shared {
     fn new(schema: Schema<Query, EmptyMutation, Ticks>, subscribers: Subscribers) -> Self {
-        Guarded(schema, Arc::new(SharedSubscriptions::new(subscribers)))
+        Shared(schema, Arc::new(SharedSubscriptions::new(subscribers)))
     }
 }
 
-impl Executor for Guarded {
-    async fn execute(&self, request: Request) -> Response {
-        self.0.execute(request).await
+impl Operations for Shared {
+    fn init(&self, _payload: Value) -> BoxFuture<'static, Result<Data, String>> {
+        std::future::ready(Ok(Data::default())).boxed()
     }
 
-    fn execute_stream(
-        &self,
-        request: Request,
-        session_data: Option<Arc<Data>>,
-    ) -> BoxStream<'static, Response> {
+    fn answers(&self, request: Request, session: Arc<Data>) -> BoxStream<'static, Bytes> {
         let schema = self.0.clone();
-        self.1.subscribe(request, session_data.unwrap_or_default(), move |request, session| {
+        self.1.subscribe(request, session, move |request, session| {
             schema.execute_stream_with_session_data(request, session)
         })
     }
@@ -127,9 +123,9 @@ impl Executor for Guarded {
 async fn websocket(
     request: HttpRequest,
     payload: web::Payload,
-    executor: web::Data<Guarded>,
+    operations: web::Data<Shared>,
 ) -> actix_web::Result<HttpResponse> {
-    GraphQLSubscription::new(executor.get_ref().clone()).start(&request, payload)
+    super::start(&request, payload, operations.get_ref().clone())
 }
 
 #[actix_web::test]
@@ -218,9 +214,9 @@ fn serve(
     schema: Schema<Query, EmptyMutation, Ticks>,
     subscribers: Subscribers,
 ) -> (std::net::SocketAddr, actix_web::dev::ServerHandle) {
-    let executor = Guarded::new(schema, subscribers);
+    let operations = Shared::new(schema, subscribers);
     let server = HttpServer::new(move || {
-        App::new().app_data(web::Data::new(executor.clone())).route("/ws", web::get().to(websocket))
+        App::new().app_data(web::Data::new(operations.clone())).route("/ws", web::get().to(websocket))
     })
     .workers(1)
     .bind(("127.0.0.1", 0))

@@ -1,0 +1,168 @@
+//! The WebSocket transport, frame by frame: a socket that breaks the protocol is closed with
+//! the code that says why, and only that socket pays; pings are answered; a message may come in
+//! fragments, but not without bound.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+
+use plugboard::domain::TeamRole;
+
+use crate::helpers::{Backend, TestApp};
+use crate::ws::{Protocol, Subscriber};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A `graphql-transport-ws` socket with nothing sent on it yet.
+async fn open(app: &TestApp) -> Socket {
+    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+    tokio_tungstenite::connect_async(request).await.expect("the WebSocket opens").0
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket.send(Message::text(message.to_string())).await.expect("send");
+}
+
+/// The next message or frame that is not a server ping.
+async fn next(socket: &mut Socket) -> Option<Message> {
+    loop {
+        match tokio::time::timeout(WAIT, socket.next()).await.expect("the server answers in time")? {
+            Ok(Message::Ping(_)) => continue,
+            Ok(message) => return Some(message),
+            Err(_) => return None,
+        }
+    }
+}
+
+/// The code of the close frame the server sends next.
+async fn close_code(socket: &mut Socket) -> u16 {
+    match next(socket).await {
+        Some(Message::Close(Some(frame))) => u16::from(frame.code),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+}
+
+async fn acknowledged(socket: &mut Socket) {
+    send(socket, json!({ "type": "connection_init" })).await;
+    match next(socket).await {
+        Some(Message::Text(text)) => assert!(text.contains("connection_ack"), "{text}"),
+        other => panic!("expected connection_ack, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_socket_that_breaks_the_protocol_is_closed_with_its_code_and_the_others_go_on() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Member).await;
+    let mut bystander =
+        Subscriber::connect(&app.address, "/graphql/ws", Protocol::TransportWs, &member.token).await.unwrap();
+    bystander
+        .subscribe(
+            "c",
+            "subscription($t: ID!) { connectionEvents(teamId: $t) { kind } }",
+            json!({ "t": member.team_id }),
+        )
+        .await;
+
+    let mut not_json = open(&app).await;
+    not_json.send(Message::text("{ this is not json")).await.unwrap();
+    assert_eq!(close_code(&mut not_json).await, 1002, "a message that does not parse");
+
+    let mut too_early = open(&app).await;
+    send(&mut too_early, json!({ "id": "1", "type": "subscribe", "payload": { "query": "{ __typename }" } }))
+        .await;
+    assert_eq!(close_code(&mut too_early).await, 1011, "an operation before connection_init");
+
+    let mut twice = open(&app).await;
+    acknowledged(&mut twice).await;
+    send(&mut twice, json!({ "type": "connection_init" })).await;
+    assert_eq!(close_code(&mut twice).await, 4429, "a second connection_init");
+
+    let mut endless = open(&app).await;
+    let part = "x".repeat(16 * 1024);
+    endless
+        .send(Message::Frame(Frame::message(part.clone(), OpCode::Data(Data::Text), false)))
+        .await
+        .unwrap();
+    for _ in 0..4 {
+        endless
+            .send(Message::Frame(Frame::message(part.clone(), OpCode::Data(Data::Continue), false)))
+            .await
+            .unwrap();
+    }
+    assert_eq!(close_code(&mut endless).await, 1009, "a fragmented message past 64 KiB");
+
+    // The socket that behaved still works, and new ones are served.
+    let created = app.create_api_key_connection(&member, "Acme key", "sk-a").await;
+    let event = bystander.next_data(WAIT).await.expect("the well-behaved subscription goes on");
+    assert_eq!(event["data"]["connectionEvents"]["kind"], "CREATED", "{event}; {created}");
+    Subscriber::connect(&app.address, "/graphql/ws", Protocol::TransportWs, &member.token)
+        .await
+        .expect("a new socket is served");
+}
+
+#[tokio::test]
+async fn pings_are_answered_and_messages_may_come_in_fragments() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let mut socket = open(&app).await;
+
+    socket.send(Message::Ping("are you there".into())).await.unwrap();
+    match next(&mut socket).await {
+        Some(Message::Pong(payload)) => assert_eq!(&payload[..], b"are you there"),
+        other => panic!("expected a pong frame, got {other:?}"),
+    }
+
+    let init = json!({ "type": "connection_init" }).to_string();
+    let (first, rest) = init.split_at(5);
+    let (middle, last) = rest.split_at(5);
+    socket
+        .send(Message::Frame(Frame::message(first.to_owned(), OpCode::Data(Data::Text), false)))
+        .await
+        .unwrap();
+    socket
+        .send(Message::Frame(Frame::message(middle.to_owned(), OpCode::Data(Data::Continue), false)))
+        .await
+        .unwrap();
+    socket
+        .send(Message::Frame(Frame::message(last.to_owned(), OpCode::Data(Data::Continue), true)))
+        .await
+        .unwrap();
+    match next(&mut socket).await {
+        Some(Message::Text(text)) => assert!(text.contains("connection_ack"), "{text}"),
+        other => panic!("expected connection_ack, got {other:?}"),
+    }
+
+    send(&mut socket, json!({ "type": "ping" })).await;
+    match next(&mut socket).await {
+        Some(Message::Text(text)) => {
+            assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), json!({ "type": "pong" }))
+        }
+        other => panic!("expected a protocol pong, got {other:?}"),
+    }
+
+    send(&mut socket, json!({ "id": "q", "type": "subscribe", "payload": { "query": "{ __typename }" } }))
+        .await;
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        match next(&mut socket).await {
+            Some(Message::Text(text)) => answers.push(serde_json::from_str::<Value>(&text).unwrap()),
+            other => panic!("expected an answer, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        answers,
+        [
+            json!({ "id": "q", "type": "next", "payload": { "data": { "__typename": "Query" } } }),
+            json!({ "id": "q", "type": "complete" }),
+        ]
+    );
+}
