@@ -16,8 +16,10 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use plugboard::events::{Event, EventBus, VerificationPhase};
 use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
 
 use super::fanout_clients::{Orders, parse_time};
 use super::fanout_crowd::{Clients, PATIENCE, Round, deliveries};
@@ -94,6 +96,7 @@ pub async fn run(scale: Scale) -> anyhow::Result<Vec<Summary>> {
         kib(growth_per_subscriber(client_before, client_after, count)),
     );
 
+    let published = heard_finished(&instance.state.events, VERIFICATIONS);
     let client = reqwest::Client::new();
     let mut verifications = Vec::with_capacity(VERIFICATIONS);
     for round in 1..=VERIFICATIONS {
@@ -103,6 +106,15 @@ pub async fn run(scale: Scale) -> anyhow::Result<Vec<Summary>> {
     }
     let received = clients.arrivals(count).await?;
     provider.stop().await;
+    let published = published.await?;
+    for (index, (round, heard)) in verifications.iter().zip(&published).enumerate() {
+        let delay = (*heard - round.finished_at).num_microseconds().unwrap_or_default() as f64 / 1e3;
+        println!(
+            "{label}: verification {}: FINISHED was on the bus {} after finishedAt",
+            index + 1,
+            ms(delay)
+        );
+    }
 
     let mut service = deliveries(label, "verification", &verifications, &received)?;
     let (p99, floor_p99) = (service.all.p99(), floor.all.p99());
@@ -121,6 +133,29 @@ pub async fn run(scale: Scale) -> anyhow::Result<Vec<Summary>> {
         ),
         service.worst_p99 <= TARGET_P99_MS && count == wanted,
     )])
+}
+
+/// When each of the next `count` FINISHED events reaches this instance's bus, before any socket:
+/// the part of the delay that is the service's recording and publishing, not the fan-out.
+fn heard_finished(events: &EventBus, count: usize) -> tokio::task::JoinHandle<Vec<DateTime<Utc>>> {
+    let (mut heard, _) = events.subscribe();
+    tokio::spawn(async move {
+        let mut at = Vec::with_capacity(count);
+        while at.len() < count {
+            match heard.recv().await {
+                Ok(event) => {
+                    if let Event::Verification(check) = &*event
+                        && check.phase == VerificationPhase::Finished
+                    {
+                        at.push(Utc::now());
+                    }
+                }
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => break,
+            }
+        }
+        at
+    })
 }
 
 /// Growth of resident memory shared out over `count` subscribers.
