@@ -283,3 +283,61 @@ impl Listening {
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::domain::Email;
+
+    fn session(caller: Caller) -> Data {
+        let mut data = Data::default();
+        data.insert(caller);
+        data
+    }
+
+    fn user(user_id: UserId, token_id: TokenId) -> Caller {
+        Caller::Authenticated(Principal::User {
+            user_id,
+            email: Email::parse("ana@acme.test").unwrap(),
+            token_id: Some(token_id),
+            expires_at: None,
+        })
+    }
+
+    #[test]
+    fn only_the_same_caller_document_and_variables_share() {
+        let request = || {
+            Request::new("subscription($t: ID!) { connectionEvents(teamId: $t) { kind } }")
+                .variables(async_graphql::Variables::from_json(serde_json::json!({ "t": "a" })))
+        };
+        let (ana, token) = (UserId::new(), TokenId::new());
+        let key = |request: Request, caller: Caller| Key::of(&request, &session(caller)).unwrap();
+        assert!(key(request(), user(ana, token)) == key(request(), user(ana, token)));
+        assert!(key(request(), user(ana, token)) != key(request(), user(UserId::new(), token)));
+        assert!(key(request(), user(ana, token)) != key(request(), user(ana, TokenId::new())));
+        assert!(key(request(), user(ana, token)) != key(request(), Caller::Anonymous));
+        let other_team =
+            request().variables(async_graphql::Variables::from_json(serde_json::json!({ "t": "b" })));
+        assert!(key(request(), user(ana, token)) != key(other_team, user(ana, token)));
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_that_falls_behind_misses_the_oldest_answers_and_goes_on() {
+        let shared = SharedSubscriptions::new(Subscribers::default());
+        let answers = (0..BACKLOG + 100).map(|n| Response::new(async_graphql::Value::from(n as i32)));
+        let answers = stream::iter(answers).chain(stream::pending());
+        let mut subscriber =
+            shared.subscribe(Request::new("subscription { n }"), Arc::default(), |_, _| answers.boxed());
+        // The execution runs ahead on its own runtime while nobody reads.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut received = Vec::new();
+        while let Ok(Some(answer)) = tokio::time::timeout(Duration::from_millis(300), subscriber.next()).await
+        {
+            received.push(serde_json::from_slice::<serde_json::Value>(&answer).unwrap()["data"].clone());
+        }
+        let kept: Vec<_> = (100..BACKLOG + 100).map(|n| serde_json::json!(n)).collect();
+        assert_eq!(received, kept);
+    }
+}
