@@ -166,3 +166,36 @@ async fn pings_are_answered_and_messages_may_come_in_fragments() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_socket_runs_a_bounded_number_of_operations_and_goes_on() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Member).await;
+    let mut socket =
+        Subscriber::connect(&app.address, "/graphql/ws", Protocol::TransportWs, &member.token).await.unwrap();
+    let query = "subscription($t: ID!) { connectionEvents(teamId: $t) { kind } }";
+    let team = json!({ "t": member.team_id });
+    for n in 0..100 {
+        socket.subscribe(&format!("s{n}"), query, team.clone()).await;
+    }
+    socket.subscribe("one too many", query, team.clone()).await;
+    let refused = socket.next_data(WAIT).await.expect("the operation past the limit is answered");
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{refused}");
+    let complete = socket.next_data(WAIT).await.expect("and completed");
+    assert_eq!(complete, json!({ "id": "one too many", "type": "complete" }));
+
+    // The hundred still hear their team.
+    app.create_api_key_connection(&member, "Acme key", "sk-a").await;
+    let mut heard = std::collections::HashSet::new();
+    while heard.len() < 100 {
+        let message = tokio::time::timeout(WAIT, socket.next_message())
+            .await
+            .expect("every running subscription hears the creation")
+            .expect("the socket stays open");
+        assert_eq!(message["type"], "next", "{message}");
+        if message["payload"]["data"]["connectionEvents"]["kind"] == "CREATED" {
+            assert!(heard.insert(message["id"].to_string()), "one creation per subscription: {message}");
+        }
+    }
+    assert!(!heard.contains("\"one too many\""));
+}

@@ -41,6 +41,13 @@ pub fn complete(id: &str) -> String {
     json!({ "type": "complete", "id": id }).to_string()
 }
 
+/// The answer to an operation past the socket's `limit`.
+pub fn too_many_operations(limit: usize) -> String {
+    let message = format!("a socket runs at most {limit} operations at once; complete one first");
+    json!({ "data": null, "errors": [{ "message": message, "extensions": { "code": "BAD_USER_INPUT" } }] })
+        .to_string()
+}
+
 /// A refused `connection_init` in the legacy protocol (the current one closes instead).
 pub fn connection_error(message: &str) -> String {
     json!({ "type": "connection_error", "payload": { "message": message } }).to_string()

@@ -8,7 +8,8 @@
 //! (BENCHMARKS.md, c).
 //!
 //! The server pings every [`HEARTBEAT`] and drops a client it has not heard from for
-//! [`CLIENT_TIMEOUT`].
+//! [`CLIENT_TIMEOUT`]. A socket runs at most [`MAX_OPERATIONS`] operations at once; one more is
+//! answered `BAD_USER_INPUT` and completed, and the socket goes on.
 
 mod messages;
 #[cfg(test)]
@@ -45,6 +46,9 @@ const MAX_MESSAGE: usize = 64 * 1024;
 const FLUSH_AT: usize = 64 * 1024;
 /// Answers taken from one operation in a row before the others get a turn.
 const ANSWERS_IN_A_ROW: usize = 32;
+/// Operations one socket may run at once: a dashboard needs a handful, and each one holds
+/// memory for as long as it runs.
+pub const MAX_OPERATIONS: usize = 100;
 
 /// What a socket's messages run against.
 pub trait Operations: 'static {
@@ -226,6 +230,19 @@ impl<O: Operations> Session<O> {
                 }
             },
             ClientMessage::Start { id, payload } => match &self.init {
+                Init::Accepted(_)
+                    if self.running.len() >= MAX_OPERATIONS && !self.running.contains_key(&id) =>
+                {
+                    let refusal = messages::too_many_operations(MAX_OPERATIONS);
+                    messages::answer(
+                        &mut self.outgoing,
+                        &mut self.scratch,
+                        self.protocol,
+                        &id,
+                        refusal.as_bytes(),
+                    );
+                    messages::text(&mut self.outgoing, &messages::complete(&id));
+                }
                 Init::Accepted(session) => {
                     let answers = self.operations.answers(payload, session.clone());
                     self.running.insert(id, answers);
