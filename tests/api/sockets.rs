@@ -199,3 +199,21 @@ async fn a_socket_runs_a_bounded_number_of_operations_and_goes_on() {
     }
     assert!(!heard.contains("\"one too many\""));
 }
+
+#[tokio::test]
+async fn a_socket_that_never_initialises_is_closed() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let mut idle = open(&app).await;
+    let started = std::time::Instant::now();
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(15), idle.next()).await.expect("closed in time") {
+            Some(Ok(Message::Ping(_))) => continue,
+            other => break other,
+        }
+    };
+    match closed {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 4408, "{frame:?}"),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    assert!(started.elapsed() >= Duration::from_secs(9), "not before the initialisation timeout");
+}

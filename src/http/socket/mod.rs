@@ -8,7 +8,8 @@
 //! (BENCHMARKS.md, c).
 //!
 //! The server pings every [`HEARTBEAT`] and drops a client it has not heard from for
-//! [`CLIENT_TIMEOUT`]. A socket runs at most [`MAX_OPERATIONS`] operations at once; one more is
+//! [`CLIENT_TIMEOUT`]; a socket with no accepted `connection_init` after [`INIT_TIMEOUT`] is
+//! closed with 4408, as graphql-transport-ws asks. A socket runs at most [`MAX_OPERATIONS`] operations at once; one more is
 //! answered `BAD_USER_INPUT` and completed, and the socket goes on.
 
 mod messages;
@@ -40,6 +41,8 @@ use tokio::time::{Instant, Sleep};
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 /// A client silent for this long is gone; its socket is dropped.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a socket may stay open without an accepted `connection_init`.
+pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest frame, and the largest message assembled from fragments, a client may send.
 const MAX_MESSAGE: usize = 64 * 1024;
 /// Answers written to the body before it is handed to the connection.
@@ -116,6 +119,8 @@ struct Session<O> {
     scratch: Vec<u8>,
     heartbeat: Pin<Box<Sleep>>,
     last_heard: Instant,
+    /// Until the `connection_init` is accepted.
+    init_deadline: Option<Pin<Box<Sleep>>>,
     /// Nothing more is read or run; what is written still goes out, then the body ends.
     closing: bool,
     ended: bool,
@@ -136,13 +141,19 @@ impl<O: Operations> Session<O> {
             scratch: Vec::new(),
             heartbeat: Box::pin(tokio::time::sleep(HEARTBEAT)),
             last_heard: Instant::now(),
+            init_deadline: Some(Box::pin(tokio::time::sleep(INIT_TIMEOUT))),
             closing: false,
             ended: false,
         }
     }
 
-    /// Pings when it is time, and gives up on a client silent for too long.
+    /// Pings when it is time, and gives up on a client silent for too long or one that never
+    /// completed its `connection_init`.
     fn keep_alive(&mut self, cx: &mut Context<'_>) {
+        if self.init_deadline.as_mut().is_some_and(|deadline| deadline.poll_unpin(cx).is_ready()) {
+            self.init_deadline = None;
+            return self.close(4408, "Connection initialisation timeout");
+        }
         while self.heartbeat.poll_unpin(cx).is_ready() {
             if self.last_heard.elapsed() > CLIENT_TIMEOUT {
                 tracing::debug!("a WebSocket client stopped answering pings; its socket is closed");
@@ -271,6 +282,7 @@ impl<O: Operations> Session<O> {
         match checked {
             Ok(session) => {
                 self.init = Init::Accepted(Arc::new(session));
+                self.init_deadline = None;
                 messages::text(&mut self.outgoing, messages::ACK);
             }
             Err(message) => {
