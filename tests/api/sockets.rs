@@ -87,6 +87,16 @@ async fn a_socket_that_breaks_the_protocol_is_closed_with_its_code_and_the_other
     send(&mut twice, json!({ "type": "connection_init" })).await;
     assert_eq!(close_code(&mut twice).await, 4429, "a second connection_init");
 
+    let mut reused = open(&app).await;
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", member.token) } });
+    send(&mut reused, init).await;
+    assert!(matches!(next(&mut reused).await, Some(Message::Text(ack)) if ack.contains("connection_ack")));
+    let subscription = "subscription($t: ID!) { connectionEvents(teamId: $t) { kind } }";
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": subscription, "variables": { "t": member.team_id } } });
+    send(&mut reused, subscribe.clone()).await;
+    send(&mut reused, subscribe).await;
+    assert_eq!(close_code(&mut reused).await, 4409, "an id that is already running");
+
     let mut endless = open(&app).await;
     let part = "x".repeat(16 * 1024);
     endless

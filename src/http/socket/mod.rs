@@ -8,9 +8,11 @@
 //! (BENCHMARKS.md, c).
 //!
 //! The server pings every [`HEARTBEAT`] and drops a client it has not heard from for
-//! [`CLIENT_TIMEOUT`]; a socket with no accepted `connection_init` after [`INIT_TIMEOUT`] is
-//! closed with 4408, as graphql-transport-ws asks. A socket runs at most [`MAX_OPERATIONS`] operations at once; one more is
-//! answered `BAD_USER_INPUT` and completed, and the socket goes on.
+//! [`CLIENT_TIMEOUT`]. As graphql-transport-ws asks, a socket with no accepted
+//! `connection_init` after [`INIT_TIMEOUT`] is closed with 4408, and one that starts an id
+//! already running with 4409 (the legacy protocol replaces that operation). A socket runs at
+//! most [`MAX_OPERATIONS`] operations at once; one more is answered `BAD_USER_INPUT` and
+//! completed, and the socket goes on.
 
 mod messages;
 #[cfg(test)]
@@ -240,10 +242,13 @@ impl<O: Operations> Session<O> {
                     self.refuse_init("Too many initialisation requests.", 4429);
                 }
             },
+            ClientMessage::Start { id, .. }
+                if self.protocol == WebSocketProtocols::GraphQLWS && self.running.contains_key(&id) =>
+            {
+                self.close(4409, &format!("Subscriber for {id} already exists"));
+            }
             ClientMessage::Start { id, payload } => match &self.init {
-                Init::Accepted(_)
-                    if self.running.len() >= MAX_OPERATIONS && !self.running.contains_key(&id) =>
-                {
+                Init::Accepted(_) if self.running.len() >= MAX_OPERATIONS => {
                     let refusal = messages::too_many_operations(MAX_OPERATIONS);
                     messages::answer(
                         &mut self.outgoing,
