@@ -1,4 +1,4 @@
-//! Where GraphQL requests run: on a runtime of its own whose threads have large stacks, behind
+//! Where GraphQL requests run: on runtimes of their own whose threads have large stacks, behind
 //! a panic guard.
 //!
 //! The documents are bounded before parsing (see `limits`), so nothing should recurse deeply;
@@ -7,8 +7,8 @@
 //! touched), and a panic becomes an `INTERNAL` answer for that one request while the service
 //! goes on.
 //!
-//! A subscription's execution runs here too, once for all identical subscriptions (`shared`);
-//! each socket's actor only copies the answers out.
+//! A subscription's execution, once for all identical subscriptions (`shared`), runs on a
+//! runtime of the same kind beside it; each socket only frames the answers.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -21,25 +21,36 @@ use futures_util::{FutureExt, StreamExt};
 const STACK_BYTES: usize = 64 * 1024 * 1024;
 
 static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+static SUBSCRIPTIONS: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
 
-/// The runtime lives as long as the process (it is shared by every app a test process builds,
-/// and dropping a runtime from async code is not allowed).
+/// The runtimes live as long as the process (they are shared by every app a test process
+/// builds, and dropping a runtime from async code is not allowed).
 fn runtime() -> &'static tokio::runtime::Runtime {
-    RUNTIME.get_or_init(|| {
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .thread_name("graphql")
-            .thread_stack_size(STACK_BYTES)
-            .enable_all()
-            .build()
-            .unwrap_or_else(|err| panic!("the GraphQL runtime could not start: {err}"))
-    })
+    RUNTIME.get_or_init(|| build("graphql"))
 }
 
-/// Starts the runtime now, so a failure shows at start and not on the first request.
+/// Where subscriptions' executions run. An event wakes every socket of an execution at once,
+/// thousands in one go; on threads of their own, those wake-ups do not hold up the queries and
+/// mutations queued behind them (a verification recording its result, say).
+fn subscriptions() -> &'static tokio::runtime::Runtime {
+    SUBSCRIPTIONS.get_or_init(|| build("subscriptions"))
+}
+
+fn build(name: &str) -> tokio::runtime::Runtime {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name(name)
+        .thread_stack_size(STACK_BYTES)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|err| panic!("the {name} runtime could not start: {err}"))
+}
+
+/// Starts the runtimes now, so a failure shows at start and not on the first request.
 pub fn start() {
     runtime();
+    subscriptions();
 }
 
 /// A request that panicked; its detail was logged.
@@ -92,9 +103,10 @@ pub fn forward<T: Send + 'static>(
     .boxed()
 }
 
-/// Runs `work` on the GraphQL runtime until it ends or the returned task is dropped.
-pub fn spawn(work: impl Future<Output = ()> + Send + 'static) -> Task {
-    Task { _abort: AbortOnDrop(runtime().spawn(work)) }
+/// Runs a subscription's execution on the subscriptions' runtime until it ends or the
+/// returned task is dropped.
+pub fn spawn_subscription(work: impl Future<Output = ()> + Send + 'static) -> Task {
+    Task { _abort: AbortOnDrop(subscriptions().spawn(work)) }
 }
 
 /// Work on the GraphQL runtime, stopped when this is dropped.

@@ -84,7 +84,7 @@ impl SharedSubscriptions {
             Arc::new(Execution { template: Mutex::new(template), audience, detach, driver: OnceLock::new() });
         // Subscribed before the first answer can be sent.
         let first = execution.subscriber();
-        let driver = runtime::spawn(drive(answers, sender, execution.detach.clone()));
+        let driver = runtime::spawn_subscription(drive(answers, sender, execution.detach.clone()));
         let _ = execution.driver.set(driver);
         if let Some(key) = key {
             registry.insert(key, Registered { id, execution: Arc::downgrade(&execution) });
