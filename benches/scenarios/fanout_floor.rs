@@ -76,6 +76,8 @@ pub async fn run(count: usize, rounds: usize, pause: Duration) -> anyhow::Result
 
     let connection = uuid::Uuid::now_v7().to_string();
     let mut sent = Vec::with_capacity(rounds);
+    // As the service's run does: the subscribers' listeners settle first.
+    tokio::time::sleep(pause).await;
     for round in 1..=rounds {
         sent.push(floor.round(&connection).await?);
         clients.reached(round).await?;
