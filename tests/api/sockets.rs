@@ -22,10 +22,22 @@ type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStre
 
 /// A `graphql-transport-ws` socket with nothing sent on it yet.
 async fn open(app: &TestApp) -> Socket {
+    open_speaking(app, "graphql-transport-ws").await
+}
+
+async fn open_speaking(app: &TestApp, protocol: &str) -> Socket {
     let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
     let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+    request.headers_mut().insert("sec-websocket-protocol", protocol.parse().unwrap());
     tokio_tungstenite::connect_async(request).await.expect("the WebSocket opens").0
+}
+
+/// The next protocol message as JSON, skipping pings.
+async fn next_json(socket: &mut Socket) -> Value {
+    match next(socket).await {
+        Some(Message::Text(text)) => serde_json::from_str(&text).unwrap(),
+        other => panic!("expected a message, got {other:?}"),
+    }
 }
 
 async fn send(socket: &mut Socket, message: Value) {
@@ -226,4 +238,35 @@ async fn a_socket_that_never_initialises_is_closed() {
         other => panic!("expected a close frame, got {other:?}"),
     }
     assert!(started.elapsed() >= Duration::from_secs(9), "not before the initialisation timeout");
+}
+
+#[tokio::test]
+async fn the_legacy_protocol_gets_data_messages_and_stops_on_request() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Member).await;
+    let mut socket = open_speaking(&app, "graphql-ws").await;
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", member.token) } });
+    send(&mut socket, init).await;
+    assert_eq!(next_json(&mut socket).await, json!({ "type": "connection_ack" }));
+    let query = "subscription($t: ID!) { connectionEvents(teamId: $t) { kind } }";
+    let start = json!({ "id": "l", "type": "start", "payload": { "query": query, "variables": { "t": member.team_id } } });
+    send(&mut socket, start).await;
+    crate::helpers::wait_for_subscriber(&app.state, 0).await;
+
+    app.create_api_key_connection(&member, "Acme key", "sk-a").await;
+    let data = next_json(&mut socket).await;
+    assert_eq!(
+        data,
+        json!({ "type": "data", "id": "l", "payload": { "data": { "connectionEvents": { "kind": "CREATED" } } } })
+    );
+    send(&mut socket, json!({ "id": "l", "type": "stop" })).await;
+    loop {
+        // Events already on their way may come first; `complete` ends the operation.
+        let message = next_json(&mut socket).await;
+        if message["type"] == "complete" {
+            assert_eq!(message, json!({ "type": "complete", "id": "l" }));
+            break;
+        }
+        assert_eq!(message["type"], "data", "{message}");
+    }
 }

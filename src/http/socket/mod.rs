@@ -123,9 +123,8 @@ struct Session<O> {
     last_heard: Instant,
     /// Until the `connection_init` is accepted.
     init_deadline: Option<Pin<Box<Sleep>>>,
-    /// Nothing more is read or run; what is written still goes out, then the body ends.
+    /// Nothing more is read, run or pinged; what is written still goes out, then the body ends.
     closing: bool,
-    ended: bool,
 }
 
 impl<O: Operations> Session<O> {
@@ -145,7 +144,6 @@ impl<O: Operations> Session<O> {
             last_heard: Instant::now(),
             init_deadline: Some(Box::pin(tokio::time::sleep(INIT_TIMEOUT))),
             closing: false,
-            ended: false,
         }
     }
 
@@ -248,7 +246,10 @@ impl<O: Operations> Session<O> {
                 self.close(4409, &format!("Subscriber for {id} already exists"));
             }
             ClientMessage::Start { id, payload } => match &self.init {
-                Init::Accepted(_) if self.running.len() >= MAX_OPERATIONS => {
+                // The legacy protocol may restart a running id: that replaces, it does not add.
+                Init::Accepted(_)
+                    if self.running.len() >= MAX_OPERATIONS && !self.running.contains_key(&id) =>
+                {
                     let refusal = messages::too_many_operations(MAX_OPERATIONS);
                     messages::answer(
                         &mut self.outgoing,
@@ -358,10 +359,9 @@ impl<O: Operations> Stream for Session<O> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let session = &mut *self;
-        if session.ended {
-            return Poll::Ready(None);
+        if !session.closing {
+            session.keep_alive(cx);
         }
-        session.keep_alive(cx);
         while session.outgoing.len() < FLUSH_AT {
             let read = session.read(cx);
             let checked = session.poll_init(cx);
@@ -373,11 +373,7 @@ impl<O: Operations> Stream for Session<O> {
         if !session.outgoing.is_empty() {
             return Poll::Ready(Some(Ok(session.outgoing.split().freeze())));
         }
-        if session.closing {
-            session.ended = true;
-            return Poll::Ready(None);
-        }
-        Poll::Pending
+        if session.closing { Poll::Ready(None) } else { Poll::Pending }
     }
 }
 
