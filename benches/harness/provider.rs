@@ -1,7 +1,9 @@
 //! A local stand-in for providers, on actix-web (already in the stack) so it sustains hundreds of
-//! concurrent requests with an exact delay: OpenAI's `GET /v1/models` for API-key checks, and an
-//! OAuth token endpoint and `/me` for refreshes. It counts what it is asked, and measures how long
-//! at least one request was in flight (the time a sweep kept it busy).
+//! concurrent requests with a set delay: OpenAI's `GET /v1/models` for API-key checks, and an
+//! OAuth token endpoint and `/me` for refreshes. It counts what it is asked, measures how long
+//! at least one request was in flight (the time a sweep kept it busy), and how long it really held
+//! each verification: on a saturated machine the handler resumes late, and a sweep's ideal, which
+//! assumes the set delay, cannot count that.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -31,6 +33,9 @@ pub struct Provider {
 struct Shared {
     delays: Delays,
     verify_requests: AtomicU64,
+    /// Nanoseconds the verification requests were held in all, from the handler's start to its
+    /// answer: what the sweep's ideal assumes is `verify` each.
+    verify_held: AtomicU64,
     token_requests: AtomicU64,
     busy: Mutex<Busy>,
 }
@@ -48,6 +53,7 @@ impl Provider {
         let shared = Arc::new(Shared {
             delays,
             verify_requests: AtomicU64::new(0),
+            verify_held: AtomicU64::new(0),
             token_requests: AtomicU64::new(0),
             busy: Mutex::new(Busy::default()),
         });
@@ -73,6 +79,11 @@ impl Provider {
 
     pub fn verify_requests(&self) -> u64 {
         self.shared.verify_requests.load(Ordering::SeqCst)
+    }
+
+    /// How long the provider held the verification requests so far, in all.
+    pub fn verify_held(&self) -> Duration {
+        Duration::from_nanos(self.shared.verify_held.load(Ordering::SeqCst))
     }
 
     pub fn token_requests(&self) -> u64 {
@@ -118,7 +129,10 @@ impl Drop for InFlight {
 
 async fn models(shared: web::Data<Shared>) -> HttpResponse {
     let _in_flight = shared.clone().into_inner().enter();
+    let entered = Instant::now();
     tokio::time::sleep(shared.delays.verify).await;
+    let held = u64::try_from(entered.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    shared.verify_held.fetch_add(held, Ordering::SeqCst);
     shared.verify_requests.fetch_add(1, Ordering::SeqCst);
     HttpResponse::Ok().json(json!({ "object": "list", "data": [] }))
 }

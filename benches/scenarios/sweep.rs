@@ -110,6 +110,7 @@ async fn measure(
     let rss_before = process::rss();
     let busy_before = provider.busy();
     let requests_before = provider.verify_requests();
+    let held_before = provider.verify_held();
     let cpu_before = process::cpu_time();
     let started = Instant::now();
     // Each on a runtime worker, as the cron tick runs it; all at once.
@@ -128,12 +129,22 @@ async fn measure(
     let cpu = process::cpu_time().zip(cpu_before).map(|(after, before)| after - before);
     let busy = provider.busy() - busy_before;
     let requests = provider.verify_requests() - requests_before;
+    let held = provider.verify_held() - held_before;
     let drained = drain(&instance.state).await;
     let peak = process::peak_rss();
     let concurrency = CONCURRENCY * instances;
     let ideal = LATENCY * count as u32 / concurrency as u32;
     // After the sweep, so that the floor's client leaves nothing in the sweep's memory figures.
+    let floor_held_before = provider.verify_held();
     let floor = http_floor(provider, count, concurrency).await?;
+    let floor_held = provider.verify_held() - floor_held_before;
+    println!(
+        "{label}: the provider held each check {} on average in the sweep, {} in the floor (the ideal assumes {} \
+         ms)",
+        mean_ms(held, requests),
+        mean_ms(floor_held, count as u64),
+        LATENCY.as_millis()
+    );
     println!(
         "{label}: floor: the bench alone sent the {count} requests, {concurrency} at a time, in {} ({:.2} x the \
          ideal) with {} of CPU",
@@ -245,6 +256,13 @@ async fn measure(
         ),
         complete && ratio <= target && rss_met,
     ))
+}
+
+fn mean_ms(total: Duration, count: u64) -> String {
+    match count {
+        0 => "nothing".to_owned(),
+        n => format!("{:.2} ms", total.as_secs_f64() * 1e3 / n as f64),
+    }
 }
 
 /// What the HTTP of a sweep costs on its own here.
