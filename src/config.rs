@@ -23,6 +23,7 @@
 //! | `PLUGBOARD_ASSUMED_TOKEN_LIFETIME_SECS` | `3600` | accepted for compatibility and ignored: a token the provider gave no expiry does not expire |
 //! | `PLUGBOARD_TEAM_PROVIDER_CONCURRENCY` | `8` | calls to providers (token endpoints, checks) one team may have in flight per instance |
 //! | `PLUGBOARD_LOG_FORMAT` | `text` | `text` or `json` |
+//! | `PLUGBOARD_CLIENT_STALL_TIMEOUT_SECS` | `30` | a client connection that accepts nothing the service sends (its receive window stays full, or the data goes unacknowledged) for this long is cut |
 //! | `PLUGBOARD_MAX_BODY_BYTES` | `262144` | largest GraphQL request body accepted |
 //! | `PLUGBOARD_MAX_QUERY_DEPTH` | `12` | deepest GraphQL selection accepted |
 //! | `PLUGBOARD_MAX_QUERY_COMPLEXITY` | `5000` | complexity budget of one request (a batch shares it); a list field weighs its page size |
@@ -122,6 +123,11 @@ pub struct Config {
     /// Provider calls one team may have in flight at once on this instance.
     pub team_provider_concurrency: usize,
     pub log_format: LogFormat,
+    /// `PLUGBOARD_CLIENT_STALL_TIMEOUT_SECS`: how long a client connection may take nothing the
+    /// service sends before the kernel cuts it (`TCP_USER_TIMEOUT`). A subscriber that stops
+    /// reading would otherwise hold its socket and the kernel's send buffer for good: once the
+    /// buffer is full the socket's stream is no longer polled, so its heartbeat cannot notice.
+    pub client_stall_timeout: Duration,
     pub max_body_bytes: usize,
     pub max_query_depth: usize,
     pub max_query_complexity: usize,
@@ -299,6 +305,11 @@ impl Config {
                 "8",
             )?,
             log_format,
+            client_stall_timeout: seconds(
+                "PLUGBOARD_CLIENT_STALL_TIMEOUT_SECS",
+                get("PLUGBOARD_CLIENT_STALL_TIMEOUT_SECS"),
+                "30",
+            )?,
             max_body_bytes: parse("PLUGBOARD_MAX_BODY_BYTES", get("PLUGBOARD_MAX_BODY_BYTES"), "262144")?,
             max_query_depth: parse("PLUGBOARD_MAX_QUERY_DEPTH", get("PLUGBOARD_MAX_QUERY_DEPTH"), "12")?,
             max_query_complexity: parse(
@@ -528,6 +539,8 @@ mod tests {
             ("DATABASE_URL", "mysql://x"),
             ("PLUGBOARD_MAX_BODY_BYTES", "-1"),
             ("PLUGBOARD_HTTP_TIMEOUT_SECS", "0"),
+            ("PLUGBOARD_CLIENT_STALL_TIMEOUT_SECS", "0"),
+            ("PLUGBOARD_CLIENT_STALL_TIMEOUT_SECS", "never"),
             ("PLUGBOARD_VERIFICATION_HISTORY", "many"),
             ("PLUGBOARD_CHECK_CRON", "every minute"),
             ("PLUGBOARD_CHECK_CRON", "* * * * *"),

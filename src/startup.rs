@@ -147,6 +147,7 @@ impl Application {
         tokio::spawn(crate::scheduler::run_dispatcher(state.clone(), state.events.closed_signal()));
         let proxy = crate::proxy::ProxyRuntime::start(state.db.clone(), &config.proxy, &state.events);
         let server_state = state.clone();
+        let stall_timeout = config.client_stall_timeout;
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(http::cors_middleware(&server_state.config))
@@ -160,6 +161,7 @@ impl Application {
         })
         // Events are small writes; without this the first one waits for the client's delayed ACK.
         .tcp_nodelay(true)
+        .on_connect(move |connection, _| http::cut_stalled_clients_after(connection, stall_timeout))
         .listen(listener)?
         .shutdown_timeout(10)
         // The binary handles signals itself, to close subscriptions and the scheduler in order.

@@ -10,6 +10,7 @@ mod metrics;
 mod oauth_callback;
 mod proxy;
 mod socket;
+mod stalled_clients;
 mod subscriptions;
 mod telemetry;
 
@@ -17,6 +18,7 @@ use actix_web::{guard, web};
 
 pub use cors::{middleware as cors_middleware, strip_for_unlisted as cors_strip_for_unlisted};
 pub use graphql::GraphqlLimits;
+pub use stalled_clients::cut_after as cut_stalled_clients_after;
 pub use telemetry::request_telemetry;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

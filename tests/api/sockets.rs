@@ -270,3 +270,88 @@ async fn the_legacy_protocol_gets_data_messages_and_stops_on_request() {
         assert_eq!(message["type"], "data", "{message}");
     }
 }
+
+/// A raw TCP client with a small receive window, upgraded to a `graphql-transport-ws` socket by
+/// hand, so that the test decides when (and whether) anything the server sends is read.
+async fn open_raw(app: &TestApp) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address: std::net::SocketAddr = app.address.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(address).await.unwrap();
+    let handshake = format!(
+        "GET /graphql/ws HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n"
+    );
+    stream.write_all(handshake.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    stream
+}
+
+/// A masked client ping frame with a payload of 125 bytes, the most a control frame may carry.
+fn raw_ping() -> Vec<u8> {
+    let mask = [0x5a, 0xa5, 0x3c, 0xc3];
+    let mut frame = vec![0x89, 0x80 | 125];
+    frame.extend_from_slice(&mask);
+    frame.extend((0..125).map(|i| b'p' ^ mask[i % 4]));
+    frame
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_cut_and_the_others_go_on() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app =
+        TestApp::spawn_with(Backend::Sqlite, &[("PLUGBOARD_CLIENT_STALL_TIMEOUT_SECS", "1")]).await.unwrap();
+    let mut reader = open(&app).await;
+    acknowledged(&mut reader).await;
+
+    // Every ping is answered with a pong the client never reads: its window fills, then the
+    // server's send buffer, and the server stops reading its pings too.
+    let mut stalled = open_raw(&app).await;
+    let pings = raw_ping().repeat(512);
+    let mut sent = 0;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(1), stalled.write_all(&pings)).await {
+            Ok(written) => written.unwrap(),
+            Err(_) => break,
+        }
+        sent += pings.len();
+        assert!(sent < 64 * 1024 * 1024, "the server kept reading a client that reads nothing");
+    }
+
+    // Past the stall timeout (and the kernel's zero-window probes that measure it), the server
+    // has dropped the connection: once the client reads what it had been sent and reopens its
+    // window, the server's end answers with a reset.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut buffer = vec![0u8; 64 * 1024];
+    let drained = tokio::time::timeout(Duration::from_secs(8), async {
+        loop {
+            match stalled.read(&mut buffer).await {
+                Ok(0) => return Ok(()),
+                Ok(_) => continue,
+                Err(err) => return Err(err.kind()),
+            }
+        }
+    })
+    .await;
+    assert_eq!(
+        drained,
+        Ok(Err(std::io::ErrorKind::ConnectionReset)),
+        "the stalled connection should have been cut by the server"
+    );
+
+    // A client that reads stays, however long it has been idle past the stall timeout.
+    reader.send(Message::Ping("still there".into())).await.unwrap();
+    match next(&mut reader).await {
+        Some(Message::Pong(payload)) => assert_eq!(&payload[..], b"still there"),
+        other => panic!("expected a pong frame, got {other:?}"),
+    }
+}
