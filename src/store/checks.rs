@@ -19,7 +19,6 @@ use sea_orm::{
 
 use super::by_index::Row;
 use super::connection_rows::{SHOWN, decode};
-use super::connections::{scoped, to_connection};
 use super::entities::check_lease;
 use super::entities::connection::{Column, Entity};
 use super::json_rows;
@@ -55,10 +54,7 @@ pub async fn record(
         .filter(Column::TeamId.eq(team_id))
         .filter(Column::Id.eq(id))
         .filter(Column::Version.eq(version));
-    if update.exec(db).await?.rows_affected == 0 {
-        return Ok(None);
-    }
-    scoped(team_id).filter(Column::Id.eq(id)).one(db).await?.map(to_connection).transpose()
+    super::connections::update_one(db, update).await
 }
 
 /// A scheduled check's result, to be written under the lease it was claimed under.

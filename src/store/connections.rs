@@ -128,6 +128,15 @@ pub(super) fn scoped(team_id: TeamId) -> Select<Entity> {
     Entity::find().filter(Column::TeamId.eq(team_id))
 }
 
+/// Runs a guarded update of one connection and answers the row as written, in one round trip
+/// (`RETURNING`); `None` when the guard did not hold (the connection changed or is gone).
+pub(super) async fn update_one(
+    db: &impl ConnectionTrait,
+    update: sea_orm::UpdateMany<Entity>,
+) -> Result<Option<Connection>, DbErr> {
+    update.exec_with_returning(db).await?.into_iter().next().map(to_connection).transpose()
+}
+
 pub async fn insert(db: &impl ConnectionTrait, new: NewConnection) -> Result<Connection, DbErr> {
     let now = Utc::now();
     let (sealed_secrets, secrets_key_id) = split_sealed(new.data.sealed);
@@ -206,16 +215,11 @@ pub async fn set_status(
     status: ConnectionStatus,
     note: &Verification,
 ) -> Result<Option<Connection>, DbErr> {
-    let result = noting(status, note)
+    let update = noting(status, note)
         .filter(Column::TeamId.eq(team_id))
         .filter(Column::Id.eq(id))
-        .filter(Column::Version.eq(expected_version))
-        .exec(db)
-        .await?;
-    if result.rows_affected == 0 {
-        return Ok(None);
-    }
-    find(db, team_id, id).await
+        .filter(Column::Version.eq(expected_version));
+    update_one(db, update).await
 }
 
 /// The team a connection belongs to, for resolving a bare id before the caller's access to that
@@ -235,7 +239,7 @@ pub async fn replace(
     updated_by: Option<UserId>,
 ) -> Result<Option<Connection>, DbErr> {
     let (sealed_secrets, secrets_key_id) = split_sealed(data.sealed);
-    let result = Entity::update_many()
+    let update = Entity::update_many()
         .col_expr(Column::Name, Expr::value(data.name.as_str()))
         .col_expr(Column::Status, Expr::value(data.status))
         .col_expr(Column::PublicFields, Expr::value(serde_json::json!(data.public_fields)))
@@ -273,13 +277,8 @@ pub async fn replace(
         .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(Column::TeamId.eq(team_id))
         .filter(Column::Id.eq(id))
-        .filter(Column::Version.eq(expected_version))
-        .exec(db)
-        .await?;
-    if result.rows_affected == 0 {
-        return Ok(None);
-    }
-    find(db, team_id, id).await
+        .filter(Column::Version.eq(expected_version));
+    update_one(db, update).await
 }
 
 /// Deletes the connection and its sealed secrets with it. Answers whether it existed.

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
-use super::connections::{SealedSecrets, find_with_secrets, scoped, to_connection};
+use super::connections::{SealedSecrets, find_with_secrets, to_connection};
 use super::entities::connection::{Column, Entity};
 use crate::domain::{Connection, ConnectionId, ConnectionStatus, TeamId, Verification};
 
@@ -135,16 +135,11 @@ pub async fn flag_dead_grant(
     status: ConnectionStatus,
     note: &Verification,
 ) -> Result<Option<Connection>, DbErr> {
-    let result = super::connections::noting(status, note)
+    let update = super::connections::noting(status, note)
         .col_expr(Column::RefreshLeaseBy, Expr::value(Option::<String>::None))
         .col_expr(Column::RefreshLeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
         .filter(Column::TeamId.eq(team_id))
         .filter(Column::Id.eq(id))
-        .filter(Column::TokenGeneration.eq(generation))
-        .exec(db)
-        .await?;
-    if result.rows_affected == 0 {
-        return Ok(None);
-    }
-    scoped(team_id).filter(Column::Id.eq(id)).one(db).await?.map(to_connection).transpose()
+        .filter(Column::TokenGeneration.eq(generation));
+    super::connections::update_one(db, update).await
 }
