@@ -4,7 +4,7 @@ use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{Expr, ExprTrait},
+    sea_query::{Expr, ExprTrait, Query},
 };
 
 use super::entities::{dynamic_connection, dynamic_connection_member};
@@ -106,25 +106,22 @@ pub async fn containing(
 }
 
 /// The dynamic connections one of `connections` belongs to (as a member or the default), with
-/// all their members: three queries however many connections are asked about.
+/// all their members: one query, and a second for the members when there are any.
 pub async fn containing_any(
     db: &impl ConnectionTrait,
     team_id: TeamId,
     connections: &[ConnectionId],
 ) -> Result<Vec<DynamicConnection>, DbErr> {
-    let member_of: Vec<DynamicConnectionId> = dynamic_connection_member::Entity::find()
-        .select_only()
+    let member_of = Query::select()
         .column(dynamic_connection_member::Column::DynamicConnectionId)
-        .distinct()
-        .filter(dynamic_connection_member::Column::ConnectionId.is_in(connections.to_vec()))
-        .into_tuple()
-        .all(db)
-        .await?;
+        .from(dynamic_connection_member::Entity)
+        .and_where(dynamic_connection_member::Column::ConnectionId.is_in(connections.to_vec()))
+        .to_owned();
     let rows = dynamic_connection::Entity::find()
         .filter(dynamic_connection::Column::TeamId.eq(team_id))
         .filter(
             sea_orm::Condition::any()
-                .add(dynamic_connection::Column::Id.is_in(member_of))
+                .add(dynamic_connection::Column::Id.in_subquery(member_of))
                 .add(dynamic_connection::Column::DefaultConnectionId.is_in(connections.to_vec())),
         )
         .all(db)

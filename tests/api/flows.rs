@@ -119,6 +119,20 @@ async fn the_default_of_a_used_dynamic_connection_is_protected_too(app: TestApp)
     let support = crm(&app, &member, "Support CRM", "k-support", &["contacts.read"]).await;
     let dynamic = create_dynamic(&app, &member, &sales, &support).await;
     flow(&app, &member, "Per department", "SCHEDULED", json!([{ "key": "contacts", "app": "test-crm", "module": "list-contacts", "dynamicConnectionId": dynamic }])).await;
+    // The default and a mere member are both used through the dynamic connection.
+    for id in [&sales, &support] {
+        let used = app
+            .ok(
+                &member.token,
+                "query($id: ID!) { connection(id: $id) { usedBy { moduleKey flow { name } } } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert_eq!(
+            used["connection"]["usedBy"],
+            json!([{ "moduleKey": "contacts", "flow": { "name": "Per department" } }])
+        );
+    }
     let refused = app.graphql(Some(&member.token), DELETE, json!({ "id": sales })).await;
     assert_eq!(error_code(&refused), "CONNECTION_IN_USE");
     // A member that is not the default can go: the flows keep running on the default.
