@@ -25,6 +25,7 @@
 //! | `PLUGBOARD_LOG_FORMAT` | `text` | `text` or `json` |
 //! | `PLUGBOARD_CLIENT_STALL_TIMEOUT_SECS` | `30` | a client connection that accepts nothing the service sends (its receive window stays full, or the data goes unacknowledged) for this long is cut |
 //! | `PLUGBOARD_MAX_BODY_BYTES` | `262144` | largest GraphQL request body accepted |
+//! | `PLUGBOARD_REQUEST_BODY_TIMEOUT_SECS` | `30` | longest a GraphQL request body may take to arrive (answered `408`) |
 //! | `PLUGBOARD_MAX_QUERY_DEPTH` | `12` | deepest GraphQL selection accepted |
 //! | `PLUGBOARD_MAX_QUERY_COMPLEXITY` | `5000` | complexity budget of one request (a batch shares it); a list field weighs its page size |
 //! | `PLUGBOARD_MAX_QUERY_NESTING` | `32` | deepest nesting of brackets in a document, and of lists and objects in its variables |
@@ -129,6 +130,10 @@ pub struct Config {
     /// buffer is full the socket's stream is no longer polled, so its heartbeat cannot notice.
     pub client_stall_timeout: Duration,
     pub max_body_bytes: usize,
+    /// `PLUGBOARD_REQUEST_BODY_TIMEOUT_SECS`: how long a GraphQL request's body may take to
+    /// arrive. actix bounds the wait for a request's head, not for its body: without this, a
+    /// client trickling a byte now and then holds its connection for good.
+    pub request_body_timeout: Duration,
     pub max_query_depth: usize,
     pub max_query_complexity: usize,
     pub max_query_nesting: usize,
@@ -311,6 +316,11 @@ impl Config {
                 "30",
             )?,
             max_body_bytes: parse("PLUGBOARD_MAX_BODY_BYTES", get("PLUGBOARD_MAX_BODY_BYTES"), "262144")?,
+            request_body_timeout: seconds(
+                "PLUGBOARD_REQUEST_BODY_TIMEOUT_SECS",
+                get("PLUGBOARD_REQUEST_BODY_TIMEOUT_SECS"),
+                "30",
+            )?,
             max_query_depth: parse("PLUGBOARD_MAX_QUERY_DEPTH", get("PLUGBOARD_MAX_QUERY_DEPTH"), "12")?,
             max_query_complexity: parse(
                 "PLUGBOARD_MAX_QUERY_COMPLEXITY",
@@ -541,6 +551,7 @@ mod tests {
             ("PLUGBOARD_HTTP_TIMEOUT_SECS", "0"),
             ("PLUGBOARD_CLIENT_STALL_TIMEOUT_SECS", "0"),
             ("PLUGBOARD_CLIENT_STALL_TIMEOUT_SECS", "never"),
+            ("PLUGBOARD_REQUEST_BODY_TIMEOUT_SECS", "0"),
             ("PLUGBOARD_VERIFICATION_HISTORY", "many"),
             ("PLUGBOARD_CHECK_CRON", "every minute"),
             ("PLUGBOARD_CHECK_CRON", "* * * * *"),

@@ -141,7 +141,10 @@ impl Application {
         let config = state.config.clone();
         let port = listener.local_addr()?.port();
         let schema = graphql::build_schema(state.clone(), graphql_limits(&config));
-        let limits = GraphqlLimits { max_body_bytes: config.max_body_bytes };
+        let limits = GraphqlLimits {
+            max_body_bytes: config.max_body_bytes,
+            body_timeout: config.request_body_timeout,
+        };
         // Events and webhooks of committed changes leave from here, on every instance, until
         // shutdown closes the bus (what a stopped instance leaves staged, the next one sends).
         tokio::spawn(crate::scheduler::run_dispatcher(state.clone(), state.events.closed_signal()));

@@ -1,4 +1,4 @@
-//! The GraphQL endpoint over HTTP: reads the body within a size limit, establishes the caller
+//! The GraphQL endpoint over HTTP: reads the body within a size and a time limit, establishes the caller
 //! from the bearer token, executes, and answers JSON. GraphiQL (on GET) is in `graphiql`.
 
 use actix_web::http::StatusCode;
@@ -17,6 +17,8 @@ use crate::state::AppState;
 #[derive(Debug, Clone, Copy)]
 pub struct GraphqlLimits {
     pub max_body_bytes: usize,
+    /// The whole body must have arrived by then.
+    pub body_timeout: std::time::Duration,
 }
 
 pub async fn execute(
@@ -26,23 +28,19 @@ pub async fn execute(
     state: web::Data<AppState>,
     limits: web::Data<GraphqlLimits>,
 ) -> HttpResponse {
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let Ok(chunk) = chunk else {
-            return refusal(
-                StatusCode::BAD_REQUEST,
-                AppError::bad_body("the request body could not be read"),
-            );
-        };
-        if body.len() + chunk.len() > limits.max_body_bytes {
+    let body = match tokio::time::timeout(limits.body_timeout, read_body(&mut payload, limits.max_body_bytes))
+        .await
+    {
+        Ok(Ok(body)) => body,
+        Ok(Err(refused)) => return refused,
+        Err(_) => {
             let message = format!(
-                "the request body is larger than {} bytes (PLUGBOARD_MAX_BODY_BYTES)",
-                limits.max_body_bytes
+                "the request body did not arrive within {} s (PLUGBOARD_REQUEST_BODY_TIMEOUT_SECS)",
+                limits.body_timeout.as_secs()
             );
-            return refusal(StatusCode::PAYLOAD_TOO_LARGE, AppError::bad_body(message));
+            return refusal(StatusCode::REQUEST_TIMEOUT, AppError::bad_body(message));
         }
-        body.extend_from_slice(&chunk);
-    }
+    };
     let batch: async_graphql::BatchRequest = match serde_json::from_slice(&body) {
         Ok(batch) => batch,
         Err(err) => {
@@ -67,6 +65,26 @@ pub async fn execute(
     };
     let response = schema.execute_http(batch, caller).await;
     HttpResponse::Ok().json(response)
+}
+
+/// The request body, or the answer refusing it: unreadable, or larger than `max_bytes`.
+async fn read_body(payload: &mut web::Payload, max_bytes: usize) -> Result<web::BytesMut, HttpResponse> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let Ok(chunk) = chunk else {
+            return Err(refusal(
+                StatusCode::BAD_REQUEST,
+                AppError::bad_body("the request body could not be read"),
+            ));
+        };
+        if body.len() + chunk.len() > max_bytes {
+            let message =
+                format!("the request body is larger than {max_bytes} bytes (PLUGBOARD_MAX_BODY_BYTES)");
+            return Err(refusal(StatusCode::PAYLOAD_TOO_LARGE, AppError::bad_body(message)));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// A present but invalid token leaves the caller anonymous, so every field that needs a caller
