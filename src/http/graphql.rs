@@ -1,5 +1,6 @@
-//! The GraphQL endpoint over HTTP: reads the body within a size and a time limit, establishes the caller
-//! from the bearer token, executes, and answers JSON. GraphiQL (on GET) is in `graphiql`.
+//! The GraphQL endpoint over HTTP: reads the body within a size and a time limit, establishes
+//! the caller from the bearer token, executes, and answers JSON. GraphiQL (on GET) is in
+//! `graphiql`.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
