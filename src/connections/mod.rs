@@ -356,10 +356,29 @@ pub(crate) async fn commit(state: &AppState, txn: sea_orm::DatabaseTransaction) 
 
 /// A connection the caller can see; another team's answers exactly like a missing one.
 pub async fn get(state: &AppState, principal: &Principal, id: ConnectionId) -> AppResult<Connection> {
+    let team_id = visible_team(state, principal, id).await?;
+    store::connections::find(&state.db, team_id, id).await?.ok_or(AppError::NotFound("connection"))
+}
+
+/// Like `get`, with the sealed secrets, for a caller about to use them: one read of the row.
+pub async fn get_with_secrets(
+    state: &AppState,
+    principal: &Principal,
+    id: ConnectionId,
+) -> AppResult<(Connection, Option<Vec<u8>>)> {
+    let team_id = visible_team(state, principal, id).await?;
+    store::connections::find_with_secrets(&state.db, team_id, id)
+        .await?
+        .ok_or(AppError::NotFound("connection"))
+}
+
+/// The team of a connection the caller can see; another team's answers exactly like a missing
+/// one.
+async fn visible_team(state: &AppState, principal: &Principal, id: ConnectionId) -> AppResult<TeamId> {
     let not_found = || AppError::NotFound("connection");
     let team_id = store::connections::owner_of(&state.db, id).await?.ok_or_else(not_found)?;
     access::cached_team_access(state, principal, team_id).await.map_err(|_| not_found())?;
-    store::connections::find(&state.db, team_id, id).await?.ok_or_else(not_found)
+    Ok(team_id)
 }
 
 pub struct Page {

@@ -66,11 +66,8 @@ pub async fn verify_connection(
     principal: &Principal,
     id: ConnectionId,
 ) -> AppResult<Verification> {
-    let current = super::get(state, principal, id).await?;
-    access::require_manage(&state.db, principal, current.team_id).await?;
-    let (connection, sealed) = store::connections::find_with_secrets(&state.db, current.team_id, id)
-        .await?
-        .ok_or(AppError::NotFound("connection"))?;
+    let (connection, sealed) = super::get_with_secrets(state, principal, id).await?;
+    access::require_manage(&state.db, principal, connection.team_id).await?;
     let check = check_stored(state, &connection, sealed.as_deref()).await?;
     let recorded = record_check(state, &principal.actor(), &connection, &check).await?.ok_or_else(|| {
         AppError::Conflict("the connection was edited while it was being checked; verify it again".into())

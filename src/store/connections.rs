@@ -225,7 +225,7 @@ pub async fn set_status(
 /// The team a connection belongs to, for resolving a bare id before the caller's access to that
 /// team is checked. Callers must check access before reading anything else.
 pub async fn owner_of(db: &impl ConnectionTrait, id: ConnectionId) -> Result<Option<TeamId>, DbErr> {
-    Ok(Entity::find_by_id(id).one(db).await?.map(|m| m.team_id))
+    Entity::find_by_id(id).select_only().column(Column::TeamId).into_tuple().one(db).await
 }
 
 /// Swaps in a complete new credential set, if the stored version is still `expected_version`.
