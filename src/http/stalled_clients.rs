@@ -9,17 +9,25 @@
 //! its window open and is never cut.
 
 use std::any::Any;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+/// Whether a failure to set the option was already logged: where the kernel refuses it, it
+/// refuses it for every connection, and one warning says all there is to say.
+static WARNED: AtomicBool = AtomicBool::new(false);
 
 /// For `HttpServer::on_connect`: sets the stall timeout on each accepted TCP connection.
 pub fn cut_after(connection: &dyn Any, timeout: Duration) {
     let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() else {
         return;
     };
-    if let Err(err) = set_user_timeout(stream, timeout) {
+    if let Err(err) = set_user_timeout(stream, timeout)
+        && !WARNED.swap(true, Ordering::Relaxed)
+    {
         tracing::warn!(
             error = %err,
-            "could not set TCP_USER_TIMEOUT on a client connection; a client that stops reading keeps it open"
+            "could not set TCP_USER_TIMEOUT on client connections (warned once); a client that stops reading \
+             keeps its connection open"
         );
     }
 }

@@ -328,9 +328,20 @@ async fn a_client_that_stops_reading_is_cut_and_the_others_go_on() {
     }
 
     // Past the stall timeout (and the kernel's zero-window probes that measure it), the server
-    // has dropped the connection: once the client reads what it had been sent and reopens its
-    // window, the server's end answers with a reset.
+    // has dropped the connection.
     tokio::time::sleep(Duration::from_secs(4)).await;
+
+    // A client that reads stays, however long it has been idle past the stall timeout. Asked
+    // now, before the drain below, so that its own silence stays well inside the heartbeat's
+    // 10 s however slow the machine.
+    reader.send(Message::Ping("still there".into())).await.unwrap();
+    match next(&mut reader).await {
+        Some(Message::Pong(payload)) => assert_eq!(&payload[..], b"still there"),
+        other => panic!("expected a pong frame, got {other:?}"),
+    }
+
+    // Once the stalled client reads what it had been sent and reopens its window, the server's
+    // end, gone, answers with a reset.
     let mut buffer = vec![0u8; 64 * 1024];
     let drained = tokio::time::timeout(Duration::from_secs(8), async {
         loop {
@@ -347,11 +358,4 @@ async fn a_client_that_stops_reading_is_cut_and_the_others_go_on() {
         Ok(Err(std::io::ErrorKind::ConnectionReset)),
         "the stalled connection should have been cut by the server"
     );
-
-    // A client that reads stays, however long it has been idle past the stall timeout.
-    reader.send(Message::Ping("still there".into())).await.unwrap();
-    match next(&mut reader).await {
-        Some(Message::Pong(payload)) => assert_eq!(&payload[..], b"still there"),
-        other => panic!("expected a pong frame, got {other:?}"),
-    }
 }
