@@ -24,6 +24,8 @@
 //! | `PLUGBOARD_TEAM_PROVIDER_CONCURRENCY` | `8` | calls to providers (token endpoints, checks) one team may have in flight per instance |
 //! | `PLUGBOARD_LOG_FORMAT` | `text` | `text` or `json` |
 //! | `PLUGBOARD_CLIENT_STALL_TIMEOUT_SECS` | `30` | a client connection that accepts nothing the service sends (its receive window stays full, or the data goes unacknowledged) for this long is cut |
+//! | `PLUGBOARD_MAX_SOCKETS` | `10000` | GraphQL WebSockets open at once on this instance (fewer when the open-file limit is lower: see `http::open_files`) |
+//! | `PLUGBOARD_MAX_SOCKETS_PER_CALLER` | `100` | of those, open under one token (one user for an identity provider's JWT; one address for sockets without a token) |
 //! | `PLUGBOARD_MAX_BODY_BYTES` | `262144` | largest GraphQL request body accepted |
 //! | `PLUGBOARD_REQUEST_BODY_TIMEOUT_SECS` | `30` | longest a GraphQL request body may take to arrive (answered `408`) |
 //! | `PLUGBOARD_MAX_QUERY_DEPTH` | `12` | deepest GraphQL selection accepted |
@@ -129,6 +131,10 @@ pub struct Config {
     /// reading would otherwise hold its socket and the kernel's send buffer for good: once the
     /// buffer is full the socket's stream is no longer polled, so its heartbeat cannot notice.
     pub client_stall_timeout: Duration,
+    /// `PLUGBOARD_MAX_SOCKETS`: GraphQL sockets open at once (`http::socket_slots`).
+    pub max_sockets: usize,
+    /// `PLUGBOARD_MAX_SOCKETS_PER_CALLER`: of those, held by one token, user or address.
+    pub max_sockets_per_caller: usize,
     pub max_body_bytes: usize,
     /// `PLUGBOARD_REQUEST_BODY_TIMEOUT_SECS`: how long a GraphQL request's body may take to
     /// arrive. actix bounds the wait for a request's head, not for its body: without this, a
@@ -314,6 +320,12 @@ impl Config {
                 "PLUGBOARD_CLIENT_STALL_TIMEOUT_SECS",
                 get("PLUGBOARD_CLIENT_STALL_TIMEOUT_SECS"),
                 "30",
+            )?,
+            max_sockets: positive("PLUGBOARD_MAX_SOCKETS", get("PLUGBOARD_MAX_SOCKETS"), "10000")?,
+            max_sockets_per_caller: positive(
+                "PLUGBOARD_MAX_SOCKETS_PER_CALLER",
+                get("PLUGBOARD_MAX_SOCKETS_PER_CALLER"),
+                "100",
             )?,
             max_body_bytes: parse("PLUGBOARD_MAX_BODY_BYTES", get("PLUGBOARD_MAX_BODY_BYTES"), "262144")?,
             request_body_timeout: seconds(
@@ -552,6 +564,8 @@ mod tests {
             ("PLUGBOARD_CLIENT_STALL_TIMEOUT_SECS", "0"),
             ("PLUGBOARD_CLIENT_STALL_TIMEOUT_SECS", "never"),
             ("PLUGBOARD_REQUEST_BODY_TIMEOUT_SECS", "0"),
+            ("PLUGBOARD_MAX_SOCKETS", "0"),
+            ("PLUGBOARD_MAX_SOCKETS_PER_CALLER", "unlimited"),
             ("PLUGBOARD_VERIFICATION_HISTORY", "many"),
             ("PLUGBOARD_CHECK_CRON", "every minute"),
             ("PLUGBOARD_CHECK_CRON", "* * * * *"),

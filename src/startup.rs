@@ -129,6 +129,30 @@ fn graphql_limits(config: &Config) -> RequestLimits {
     }
 }
 
+/// What clients may hold at once within the open-file limit, raised first to its hard limit
+/// (`http::open_files`). Said once at start, with what to do when the limit is what bounds it.
+fn client_limits(config: &Config, workers: usize) -> http::ClientLimits {
+    let open_files = http::raise_open_files_limit();
+    let clients = http::ClientLimits::within(open_files, workers, config.max_sockets);
+    if clients.sockets < config.max_sockets {
+        tracing::warn!(
+            open_file_limit = open_files,
+            sockets = clients.sockets,
+            max_sockets = config.max_sockets,
+            "the open-file limit allows fewer GraphQL sockets than PLUGBOARD_MAX_SOCKETS; raise the hard limit \
+             (ulimit -Hn, or LimitNOFILE= under systemd) to serve more"
+        );
+    } else {
+        tracing::info!(
+            open_file_limit = open_files,
+            sockets = clients.sockets,
+            sockets_per_caller = config.max_sockets_per_caller,
+            "client connections bounded"
+        );
+    }
+    clients
+}
+
 impl Application {
     pub async fn build(mut config: Config) -> anyhow::Result<Self> {
         let listener = bind(&mut config)?;
@@ -151,7 +175,10 @@ impl Application {
         let proxy = crate::proxy::ProxyRuntime::start(state.db.clone(), &config.proxy, &state.events);
         let server_state = state.clone();
         let stall_timeout = config.client_stall_timeout;
-        let server = HttpServer::new(move || {
+        let workers = std::thread::available_parallelism().map_or(2, usize::from);
+        let clients = client_limits(&config, workers);
+        let sockets = http::SocketSlots::new(clients.sockets, config.max_sockets_per_caller);
+        let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(http::cors_middleware(&server_state.config))
                 .wrap(actix_web::middleware::from_fn(http::cors_strip_for_unlisted))
@@ -160,16 +187,22 @@ impl Application {
                 .app_data(web::Data::new(server_state.clone()))
                 .app_data(web::Data::from(proxy.clone()))
                 .app_data(web::Data::new(limits))
+                .app_data(web::Data::new(sockets.clone()))
                 .configure(http::routes)
         })
+        .workers(workers)
         // Events are small writes; without this the first one waits for the client's delayed ACK.
         .tcp_nodelay(true)
-        .on_connect(move |connection, _| http::cut_stalled_clients_after(connection, stall_timeout))
-        .listen(listener)?
-        .shutdown_timeout(10)
-        // The binary handles signals itself, to close subscriptions and the scheduler in order.
-        .disable_signals()
-        .run();
+        .on_connect(move |connection, _| http::cut_stalled_clients_after(connection, stall_timeout));
+        if let Some(per_worker) = clients.connections_per_worker {
+            server = server.max_connections(per_worker);
+        }
+        let server = server
+            .listen(listener)?
+            .shutdown_timeout(10)
+            // The binary handles signals itself, to close subscriptions and the scheduler in order.
+            .disable_signals()
+            .run();
         Ok(Application { port, server, state })
     }
 

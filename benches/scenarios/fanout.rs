@@ -62,7 +62,12 @@ pub async fn run(scale: Scale) -> anyhow::Result<Vec<Summary>> {
     let mut floor = fanout_floor::run(count, VERIFICATIONS, PAUSE).await?;
 
     let provider = Provider::start(Delays::default()).await?;
-    let instance = Instance::serve(&Backend::Sqlite, &provider, &[]).await?;
+    // One token for the whole crowd, as one team's dashboards under a shared token: the
+    // service holds each caller to 100 sockets unless told otherwise.
+    let per_caller = count.to_string();
+    let instance =
+        Instance::serve(&Backend::Sqlite, &provider, &[("PLUGBOARD_MAX_SOCKETS_PER_CALLER", &per_caller)])
+            .await?;
     let address = instance.address()?.to_owned();
     let connection = *seed::api_key_connections(&instance.state, instance.team_id, 1, false)
         .await?

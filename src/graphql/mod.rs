@@ -27,7 +27,7 @@ use crate::domain::{ConnectionId, Principal};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use async_graphql::MergedObject;
-pub use errors::refused_connection;
+pub use errors::{refused_connection, retry_after_seconds};
 use flow_mutation::FlowMutation;
 use ids::{decode_cursor, encode_cursor, page_size};
 use limits::{AdmittedDocuments, CallerBuckets, RequestCalls, RequestLimits};

@@ -108,8 +108,9 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// A request refused before execution, answered like any GraphQL error: the message and the
-/// code of `err` (an internal one is logged here and shown only as `INTERNAL`).
-fn refusal(status: StatusCode, err: AppError) -> HttpResponse {
+/// code of `err` (an internal one is logged here and shown only as `INTERNAL`), and for an
+/// error worth retrying, when (`Retry-After`, and `retryAfter` as a GraphQL answer has it).
+pub(super) fn refusal(status: StatusCode, err: AppError) -> HttpResponse {
     let message = match &err {
         AppError::Internal(detail) => {
             tracing::error!(error = format!("{detail:#}"), "could not answer a GraphQL request");
@@ -117,7 +118,12 @@ fn refusal(status: StatusCode, err: AppError) -> HttpResponse {
         }
         other => other.to_string(),
     };
-    HttpResponse::build(status).json(json!({
-        "errors": [{ "message": message, "extensions": { "code": err.code() } }]
-    }))
+    let mut extensions = json!({ "code": err.code() });
+    let mut response = HttpResponse::build(status);
+    if let AppError::RateLimited { retry_after, .. } | AppError::Unavailable { retry_after, .. } = &err {
+        let seconds = crate::graphql::retry_after_seconds(*retry_after);
+        extensions["retryAfter"] = seconds.into();
+        response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+    }
+    response.json(json!({ "errors": [{ "message": message, "extensions": extensions }] }))
 }

@@ -14,13 +14,18 @@ use metrics::gauge;
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
+use super::socket_slots::SocketSlots;
 use crate::state::AppState;
 use crate::store;
 
 /// (app, status) pairs reported before, so a pair that disappears drops to zero.
 static SEEN: Mutex<BTreeSet<(String, &'static str)>> = Mutex::new(BTreeSet::new());
 
-pub async fn metrics(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+pub async fn metrics(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    sockets: web::Data<SocketSlots>,
+) -> HttpResponse {
     if let Some(expected) = &state.config.metrics_token
         && !presents(&request, expected.expose_secret())
     {
@@ -28,7 +33,7 @@ pub async fn metrics(request: HttpRequest, state: web::Data<AppState>) -> HttpRe
             .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\""))
             .body("send the metrics token (PLUGBOARD_METRICS_TOKEN) as `Authorization: Bearer <token>`");
     }
-    match render(&state).await {
+    match render(&state, &sockets).await {
         Ok(text) => HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(text),
         Err(err) => {
             tracing::error!(error = format!("{err:#}"), "could not measure metrics");
@@ -63,7 +68,7 @@ static MEASURED: tokio::sync::Mutex<BTreeMap<String, std::time::Instant>> =
     tokio::sync::Mutex::const_new(BTreeMap::new());
 
 /// The exposition text, with the database gauges at most `DATABASE_GAUGES_TTL` old.
-async fn render(state: &AppState) -> anyhow::Result<String> {
+async fn render(state: &AppState, sockets: &SocketSlots) -> anyhow::Result<String> {
     let mut measured = MEASURED.lock().await;
     let database = &state.config.database_url;
     if measured.get(database).is_none_or(|at| at.elapsed() >= DATABASE_GAUGES_TTL) {
@@ -72,6 +77,8 @@ async fn render(state: &AppState) -> anyhow::Result<String> {
     }
     drop(measured);
     gauge!("plugboard_open_subscriptions").set(state.events.subscribers() as f64);
+    gauge!("plugboard_open_sockets").set(sockets.open() as f64);
+    gauge!("plugboard_max_sockets").set(sockets.max_open() as f64);
     Ok(crate::metrics::exposition())
 }
 

@@ -1,9 +1,14 @@
 //! GraphQL subscriptions over WebSocket, at `/graphql/ws` and by upgrade on `/graphql`. The
 //! caller authenticates in `connection_init` with `{"Authorization": "Bearer <token>"}`; a token
-//! that is given but invalid closes the connection.
+//! that is given but invalid closes the connection. An instance holds a bounded number of
+//! sockets, in all and per caller (`socket_slots`): past the first, an upgrade is answered
+//! `503 UNAVAILABLE`; past the second, the `connection_init` is refused `RATE_LIMITED`.
 
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::{Data, Request};
 use bytes::Bytes;
@@ -12,6 +17,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 
 use super::socket::{self, Operations};
+use super::socket_slots::{HolderSlot, OpenSlot, SocketHolder, SocketSlots};
 use crate::access;
 use crate::error::AppError;
 use crate::graphql::{AppSchema, Caller, refused_connection};
@@ -22,24 +28,61 @@ pub async fn websocket(
     payload: web::Payload,
     schema: web::Data<AppSchema>,
     state: web::Data<AppState>,
+    sockets: web::Data<SocketSlots>,
 ) -> actix_web::Result<HttpResponse> {
     if !super::cors::websocket_allowed(&request, &state.config) {
         return Ok(HttpResponse::Forbidden()
             .body("this origin may not open subscriptions; list it in PLUGBOARD_CORS_ORIGINS"));
     }
-    let service = Service { schema: schema.get_ref().clone(), state: state.get_ref().clone() };
+    let Some(open) = sockets.take_open() else {
+        return Ok(no_socket_free(sockets.max_open()));
+    };
+    let service = Service {
+        schema: schema.get_ref().clone(),
+        state: state.get_ref().clone(),
+        sockets: sockets.get_ref().clone(),
+        peer: request.peer_addr().map(|address| address.ip()),
+        _open: open,
+        holder: Arc::default(),
+    };
     socket::start(&request, payload, service)
+}
+
+/// How long a client refused for want of a free socket is asked to wait.
+const NO_SOCKET_RETRY: Duration = Duration::from_secs(5);
+
+/// `503 UNAVAILABLE`, as a client that cannot open a socket reads it.
+fn no_socket_free(max_open: usize) -> HttpResponse {
+    tracing::warn!(
+        max_open,
+        "a WebSocket upgrade was refused: this instance has its most sockets open (PLUGBOARD_MAX_SOCKETS)"
+    );
+    let error = AppError::Unavailable {
+        message: format!(
+            "this instance has {max_open} subscription sockets open already; retry shortly, or on another instance"
+        ),
+        retry_after: NO_SOCKET_RETRY,
+    };
+    super::graphql::refusal(StatusCode::SERVICE_UNAVAILABLE, error)
 }
 
 /// The service's schema behind a socket, with the caller from `connection_init`.
 struct Service {
     schema: AppSchema,
     state: AppState,
+    sockets: SocketSlots,
+    /// Whom an anonymous socket counts against.
+    peer: Option<IpAddr>,
+    /// The socket's place among the instance's, given back when the socket closes.
+    _open: OpenSlot,
+    /// Its place among its caller's, from an accepted `connection_init` until it closes.
+    holder: Arc<OnceLock<HolderSlot>>,
 }
 
 impl Operations for Service {
     fn init(&self, payload: serde_json::Value) -> BoxFuture<'static, Result<Data, String>> {
         let state = self.state.clone();
+        let (sockets, peer, held) = (self.sockets.clone(), self.peer, self.holder.clone());
         async move {
             let caller = match bearer_from_init(&payload) {
                 None => Caller::Anonymous,
@@ -52,6 +95,16 @@ impl Operations for Service {
                     Err(other) => return Err(refused_connection(&other, None)),
                 },
             };
+            let principal = match &caller {
+                Caller::Authenticated(principal) => Some(principal),
+                Caller::Anonymous => None,
+            };
+            let holder = SocketHolder::of(principal, peer);
+            let Some(slot) = sockets.take_for(holder) else {
+                return Err(too_many_sockets(sockets.max_per_holder(), principal.is_some()));
+            };
+            // Only one `connection_init` per socket is ever checked.
+            let _ = held.set(slot);
             let mut data = Data::default();
             data.insert(caller);
             Ok(data)
@@ -62,6 +115,17 @@ impl Operations for Service {
     fn answers(&self, request: Request, session: Arc<Data>) -> BoxStream<'static, Bytes> {
         self.schema.execute_socket(request, session)
     }
+}
+
+/// The refusal of a `connection_init` whose caller holds its most sockets already.
+fn too_many_sockets(max: usize, with_token: bool) -> String {
+    let whose = if with_token { "this token" } else { "this address, without a token," };
+    let message = format!(
+        "{whose} has {max} subscription sockets open already (PLUGBOARD_MAX_SOCKETS_PER_CALLER); close one, \
+         or run several subscriptions on one socket"
+    );
+    let error = AppError::RateLimited { message, retry_after: NO_SOCKET_RETRY };
+    refused_connection(&error, None)
 }
 
 /// The token from `{"Authorization": "Bearer ..."}` (any case of the key), or a bare

@@ -25,6 +25,8 @@ async fn metrics_count_connections_verifications_and_requests() {
         r#"plugboard_http_requests_total{route="/graphql",method="POST",status="2xx"}"#,
         "plugboard_scheduler_lag_seconds",
         "plugboard_open_subscriptions",
+        "plugboard_open_sockets",
+        "plugboard_max_sockets",
     ] {
         assert!(text.contains(expected), "{expected} missing from:\n{text}");
     }

@@ -1,6 +1,7 @@
 //! The WebSocket transport, frame by frame: a socket that breaks the protocol is closed with
 //! the code that says why, and only that socket pays; pings are answered; a message may come in
-//! fragments, but not without bound.
+//! fragments, but not without bound; an instance, and each caller, holds a bounded number of
+//! sockets.
 
 use std::time::Duration;
 
@@ -358,4 +359,105 @@ async fn a_client_that_stops_reading_is_cut_and_the_others_go_on() {
         Ok(Err(std::io::ErrorKind::ConnectionReset)),
         "the stalled connection should have been cut by the server"
     );
+}
+
+/// A socket of `token` past `connection_init`, or the message it was refused with.
+async fn initialised(app: &TestApp, token: &str) -> Result<Subscriber, Value> {
+    Subscriber::connect(&app.address, "/graphql/ws", Protocol::TransportWs, token).await
+}
+
+/// Opens a socket of `token` until one is accepted, as a client retrying would.
+async fn initialised_once_freed(app: &TestApp, token: &str) -> Subscriber {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match initialised(app, token).await {
+            Ok(socket) => return socket,
+            Err(refusal) if tokio::time::Instant::now() < deadline => {
+                assert_eq!(refusal["type"], "closed", "{refusal}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(refusal) => panic!("no socket came free: {refusal}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn one_caller_holds_a_bounded_number_of_sockets_and_the_others_still_get_in() {
+    let app =
+        TestApp::spawn_with(Backend::Sqlite, &[("PLUGBOARD_MAX_SOCKETS_PER_CALLER", "2")]).await.unwrap();
+    let ana = app.member("Acme", "ana@acme.test", TeamRole::Member).await;
+    let bob = app.member("Acme", "bob@acme.test", TeamRole::Member).await;
+
+    let first = initialised(&app, &ana.token).await.expect("ana's first socket");
+    let mut second = initialised(&app, &ana.token).await.expect("ana's second socket");
+    let refusal = initialised(&app, &ana.token).await.err().expect("ana's third socket is refused");
+    assert_eq!(refusal["type"], "closed", "{refusal}");
+    let reason = refusal["reason"].as_str().unwrap();
+    assert!(reason.starts_with("RATE_LIMITED"), "{reason}");
+    assert!(reason.contains("PLUGBOARD_MAX_SOCKETS_PER_CALLER"), "the reason says which limit: {reason}");
+    assert!(!reason.contains(&ana.token), "no token in a close reason");
+
+    // Another member's sockets are counted apart, and ana's open ones go on.
+    let _bob = initialised(&app, &bob.token).await.expect("bob is not held to ana's count");
+    let query = "subscription($t: ID!) { connectionEvents(teamId: $t) { kind } }";
+    let before = app.state.events.subscribers();
+    second.subscribe("s", query, json!({ "t": ana.team_id })).await;
+    crate::helpers::wait_for_subscriber(&app.state, before).await;
+    app.create_api_key_connection(&ana, "Acme key", "sk-a").await;
+    let heard = second.next_data(WAIT).await.expect("a socket under the limit hears its team");
+    assert_eq!(heard["data"]["connectionEvents"]["kind"], "CREATED", "{heard}");
+
+    // A closed socket gives its place back.
+    first.close().await;
+    initialised_once_freed(&app, &ana.token).await;
+}
+
+#[tokio::test]
+async fn sockets_without_a_token_are_counted_by_the_address_they_come_from() {
+    let app =
+        TestApp::spawn_with(Backend::Sqlite, &[("PLUGBOARD_MAX_SOCKETS_PER_CALLER", "2")]).await.unwrap();
+    let ana = app.member("Acme", "ana@acme.test", TeamRole::Member).await;
+    let mut anonymous = Vec::new();
+    for _ in 0..2 {
+        let mut socket = open(&app).await;
+        acknowledged(&mut socket).await;
+        anonymous.push(socket);
+    }
+    let mut third = open(&app).await;
+    send(&mut third, json!({ "type": "connection_init" })).await;
+    match next(&mut third).await {
+        Some(Message::Close(Some(frame))) => assert!(frame.reason.starts_with("RATE_LIMITED"), "{frame:?}"),
+        other => panic!("expected the third anonymous socket to be refused, got {other:?}"),
+    }
+    // From the same address, a token is a caller of its own.
+    initialised(&app, &ana.token).await.expect("a token is not held to the address's count");
+}
+
+#[tokio::test]
+async fn past_the_instance_socket_limit_an_upgrade_is_answered_503_and_requests_go_on() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("PLUGBOARD_MAX_SOCKETS", "2")]).await.unwrap();
+    let ana = app.member("Acme", "ana@acme.test", TeamRole::Member).await;
+    let first = initialised(&app, &ana.token).await.expect("the first socket");
+    // Not even initialised: an open socket holds its place from the upgrade.
+    let _second = open(&app).await;
+
+    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+    let refused = match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response,
+        other => panic!("expected the upgrade to be refused, got {:?}", other.map(|(_, response)| response)),
+    };
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "5");
+    let body: Value = serde_json::from_slice(refused.body().as_deref().unwrap_or_default()).unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAVAILABLE", "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["retryAfter"], 5, "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("sockets"), "{body}");
+
+    // Plain requests are still served, and a closed socket makes room for the next.
+    let answer = app.ok(&ana.token, "{ __typename }", json!({})).await;
+    assert_eq!(answer["__typename"], "Query", "{answer}");
+    first.close().await;
+    initialised_once_freed(&app, &ana.token).await;
 }

@@ -59,6 +59,12 @@ impl Subscriber {
             .await;
     }
 
+    /// Closes the socket as a client leaving does, and waits for the server's close.
+    pub async fn close(mut self) {
+        self.socket.close(None).await.expect("the close frame goes out");
+        while let Some(Ok(_)) = self.socket.next().await {}
+    }
+
     async fn send(&mut self, message: Value) {
         self.socket.send(Message::text(message.to_string())).await.expect("send");
     }
@@ -75,7 +81,11 @@ impl Subscriber {
                     return Some(message);
                 }
                 Ok(Message::Close(frame)) => {
-                    return Some(json!({ "type": "closed", "code": frame.map(|f| u16::from(f.code)) }));
+                    let (code, reason) = match frame {
+                        Some(frame) => (Some(u16::from(frame.code)), frame.reason.to_string()),
+                        None => (None, String::new()),
+                    };
+                    return Some(json!({ "type": "closed", "code": code, "reason": reason }));
                 }
                 Ok(_) => continue,
                 Err(_) => return None,

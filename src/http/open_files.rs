@@ -1,0 +1,136 @@
+//! Client connections fit in the process's open-file limit, with descriptors to spare.
+//!
+//! Every client connection holds a descriptor, and so does every database connection, call to
+//! a provider and open file. Without a bound, clients can take them all; the service then
+//! cannot open a database connection or reach a provider, and every check fails while the
+//! sockets stay open. So at start the soft limit is raised to the hard one (systemd gives
+//! services 1,024 by default, far too few for ten thousand subscribers), a share of it is kept
+//! for the service's own use, and the rest is what clients may hold: the HTTP server accepts no
+//! more connections than that (the next ones wait in the listen queue), and GraphQL sockets are
+//! held to nine in ten of it, so plain requests still get in.
+
+/// Descriptors kept for the service's own use at most: the database pool, provider calls,
+/// the proxy, log and data files. A quarter of a smaller limit.
+const RESERVED: u64 = 1024;
+
+/// What clients may hold at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientLimits {
+    /// Connections each HTTP worker accepts; `None` leaves actix's own default.
+    pub connections_per_worker: Option<usize>,
+    /// GraphQL sockets open at once.
+    pub sockets: usize,
+}
+
+impl ClientLimits {
+    /// The limits for `workers` HTTP workers under an open-file limit of `open_files` (unknown
+    /// on some systems), with at most `max_sockets` sockets (`PLUGBOARD_MAX_SOCKETS`).
+    pub fn within(open_files: Option<u64>, workers: usize, max_sockets: usize) -> Self {
+        let Some(open_files) = open_files else {
+            return ClientLimits { connections_per_worker: None, sockets: max_sockets };
+        };
+        let connections = open_files.saturating_sub(RESERVED.min(open_files / 4));
+        let connections = usize::try_from(connections).unwrap_or(usize::MAX);
+        let workers = workers.max(1);
+        ClientLimits {
+            connections_per_worker: Some(connections.div_ceil(workers).max(1)),
+            sockets: max_sockets.min(connections - connections / 10),
+        }
+    }
+}
+
+/// Raises the soft open-file limit to the hard one, and answers the limit now in force (`None`
+/// where it cannot be read). A failure is logged: the service runs on the limit it has.
+pub fn raise_limit() -> Option<u64> {
+    match sys::open_files() {
+        Ok((soft, hard)) if soft < hard => match sys::set_open_files(hard, hard) {
+            Ok(()) => {
+                tracing::debug!(from = soft, to = hard, "raised the open-file limit");
+                Some(hard)
+            }
+            Err(err) => {
+                tracing::warn!(limit = soft, error = %err, "could not raise the open-file limit; clients may hold fewer connections");
+                Some(soft)
+            }
+        },
+        Ok((soft, _)) => Some(soft),
+        Err(err) => {
+            tracing::debug!(error = %err, "the open-file limit is unknown here; client connections are not bounded by it");
+            None
+        }
+    }
+}
+
+#[cfg(unix)]
+mod sys {
+    use std::io;
+
+    /// `RLIM_INFINITY` is the largest `rlim_t`; as a `u64` it stays the largest number.
+    pub fn open_files() -> io::Result<(u64, u64)> {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: `limit` is a valid, writable `struct rlimit` for the duration of the call.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        #[allow(clippy::useless_conversion)] // `rlim_t` is not `u64` on every Unix.
+        Ok((u64::from(limit.rlim_cur), u64::from(limit.rlim_max)))
+    }
+
+    pub fn set_open_files(soft: u64, hard: u64) -> io::Result<()> {
+        let convert = |value: u64| libc::rlim_t::try_from(value).unwrap_or(libc::RLIM_INFINITY);
+        let limit = libc::rlimit { rlim_cur: convert(soft), rlim_max: convert(hard) };
+        // SAFETY: `limit` is a valid `struct rlimit` that outlives the call.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const limit) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(not(unix))]
+mod sys {
+    use std::io;
+
+    pub fn open_files() -> io::Result<(u64, u64)> {
+        Err(io::Error::other("no open-file limit on this system"))
+    }
+
+    pub fn set_open_files(_soft: u64, _hard: u64) -> io::Result<()> {
+        Err(io::Error::other("no open-file limit on this system"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClientLimits;
+
+    #[test]
+    fn a_large_limit_keeps_a_thousand_descriptors_and_serves_every_socket_asked_for() {
+        let limits = ClientLimits::within(Some(65_536), 2, 10_000);
+        assert_eq!(limits.connections_per_worker, Some(32_256));
+        assert_eq!(limits.sockets, 10_000);
+    }
+
+    #[test]
+    fn a_small_limit_keeps_a_quarter_and_fewer_sockets_than_connections() {
+        // systemd's default soft limit, where the hard one cannot be raised to.
+        let limits = ClientLimits::within(Some(1024), 2, 10_000);
+        assert_eq!(limits.connections_per_worker, Some(384));
+        assert_eq!(limits.sockets, 692, "nine in ten of 768, so plain requests still get in");
+    }
+
+    #[test]
+    fn no_known_limit_leaves_the_server_its_default() {
+        let limits = ClientLimits::within(None, 2, 10_000);
+        assert_eq!(limits, ClientLimits { connections_per_worker: None, sockets: 10_000 });
+    }
+
+    #[test]
+    fn the_limit_now_in_force_is_read() {
+        let limit = super::raise_limit();
+        #[cfg(unix)]
+        assert!(limit.is_some_and(|limit| limit > 0));
+        #[cfg(not(unix))]
+        assert!(limit.is_none());
+    }
+}
