@@ -117,13 +117,12 @@ impl Operations for Service {
     }
 }
 
-/// The refusal of a `connection_init` whose caller holds its most sockets already.
+/// The refusal of a `connection_init` whose caller holds its most sockets already; short
+/// enough for a close frame's reason (123 bytes), which would cut it.
 fn too_many_sockets(max: usize, with_token: bool) -> String {
-    let whose = if with_token { "this token" } else { "this address, without a token," };
-    let message = format!(
-        "{whose} has {max} subscription sockets open already (PLUGBOARD_MAX_SOCKETS_PER_CALLER); close one, \
-         or run several subscriptions on one socket"
-    );
+    let whose = if with_token { "this token" } else { "this address" };
+    let message =
+        format!("{whose} has {max} sockets open (PLUGBOARD_MAX_SOCKETS_PER_CALLER); close one or share one");
     let error = AppError::RateLimited { message, retry_after: NO_SOCKET_RETRY };
     refused_connection(&error, None)
 }
@@ -148,7 +147,7 @@ fn bearer_from_init(init: &serde_json::Value) -> Option<String> {
 mod tests {
     use serde_json::json;
 
-    use super::bearer_from_init;
+    use super::{bearer_from_init, too_many_sockets};
 
     #[test]
     fn tokens_come_from_the_authorization_entry() {
@@ -157,5 +156,15 @@ mod tests {
         assert_eq!(bearer_from_init(&json!({ "token": "pbu_z" })).as_deref(), Some("pbu_z"));
         assert_eq!(bearer_from_init(&json!({})), None);
         assert_eq!(bearer_from_init(&json!(null)), None);
+    }
+
+    #[test]
+    fn a_refusal_for_too_many_sockets_fits_a_close_frame_whole() {
+        for with_token in [true, false] {
+            let refusal = too_many_sockets(1_000_000, with_token);
+            assert!(refusal.starts_with("RATE_LIMITED: "), "{refusal}");
+            assert!(refusal.ends_with("share one"), "{refusal}");
+            assert!(refusal.len() <= 123, "{} bytes: {refusal}", refusal.len());
+        }
     }
 }

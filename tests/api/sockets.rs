@@ -395,6 +395,7 @@ async fn one_caller_holds_a_bounded_number_of_sockets_and_the_others_still_get_i
     let reason = refusal["reason"].as_str().unwrap();
     assert!(reason.starts_with("RATE_LIMITED"), "{reason}");
     assert!(reason.contains("PLUGBOARD_MAX_SOCKETS_PER_CALLER"), "the reason says which limit: {reason}");
+    assert!(reason.ends_with("close one or share one"), "the whole reason arrives: {reason}");
     assert!(!reason.contains(&ana.token), "no token in a close reason");
 
     // Another member's sockets are counted apart, and ana's open ones go on.
