@@ -25,8 +25,35 @@ impl ServiceProcess {
     /// Starts `plugboard serve` on the data directory (and SQLite database) of an earlier run;
     /// no demo token is printed then, as the database is not empty.
     pub fn start_in(data_dir: tempfile::TempDir, env: &[(&str, String)]) -> ServiceProcess {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Self::start_command(data_dir, env, Command::new(env!("CARGO_BIN_EXE_plugboard")))
+    }
+
+    /// Starts `plugboard serve` with at most `limit` open files, soft and hard, as a host that
+    /// gives its services few descriptors would.
+    pub fn start_with_open_files(limit: u64, env: &[(&str, String)]) -> ServiceProcess {
+        use std::os::unix::process::CommandExt;
         let mut command = Command::new(env!("CARGO_BIN_EXE_plugboard"));
+        let limit = libc::rlimit { rlim_cur: limit as libc::rlim_t, rlim_max: limit as libc::rlim_t };
+        // SAFETY: between fork and exec the closure only calls `setrlimit`, which is
+        // async-signal-safe, on a value it owns.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &raw const limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        Self::start_command(tempfile::tempdir().unwrap(), env, command)
+    }
+
+    fn start_command(
+        data_dir: tempfile::TempDir,
+        env: &[(&str, String)],
+        mut command: Command,
+    ) -> ServiceProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         command
             .arg("serve")
             .env("DATABASE_URL", database_url(data_dir.path()))

@@ -462,3 +462,45 @@ async fn past_the_instance_socket_limit_an_upgrade_is_answered_503_and_requests_
     first.close().await;
     initialised_once_freed(&app, &ana.token).await;
 }
+
+#[tokio::test]
+async fn under_a_low_open_file_limit_sockets_stop_at_their_share_and_the_database_still_answers() {
+    // This process holds the client end of every socket.
+    plugboard::http::raise_open_files_limit();
+    // 512 descriptors: a quarter kept for the service's own use; of the other 384, all but a
+    // tenth (38) for sockets.
+    let service = crate::process::ServiceProcess::start_with_open_files(512, &[]);
+    let url = format!("{}/graphql/ws", service.base_url.replace("http://", "ws://"));
+    let mut sockets = Vec::new();
+    let refused = loop {
+        let mut request = url.as_str().into_client_request().unwrap();
+        request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+        let upgrade = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+            .await
+            .expect("every upgrade is answered, none left waiting for a descriptor");
+        match upgrade {
+            Ok((socket, _)) => sockets.push(socket),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => break response,
+            Err(other) => panic!("the upgrade failed after {} sockets: {other}", sockets.len()),
+        }
+        assert!(sockets.len() <= 346, "no more sockets than the limit leaves them");
+    };
+    assert_eq!(sockets.len(), 346);
+    assert_eq!(refused.status(), 503);
+
+    // The descriptors kept back still reach the database.
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{}/graphql", service.base_url))
+        .bearer_auth(&service.token)
+        .json(&json!({ "query": "{ teams { name } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["data"]["teams"][0]["name"], "Demo", "{answer}");
+    drop(sockets);
+    let (_, logs) = service.terminate();
+    assert!(logs.contains("allows fewer GraphQL sockets than PLUGBOARD_MAX_SOCKETS"), "{logs}");
+}
