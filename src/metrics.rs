@@ -48,6 +48,12 @@ pub fn proxy_call(app: &str, status: u16, took: Duration) {
     histogram!("plugboard_proxy_call_duration_seconds", "app" => app.to_owned()).record(took.as_secs_f64());
 }
 
+/// A GraphQL socket refused for a limit: `instance` (`PLUGBOARD_MAX_SOCKETS`) or `caller`
+/// (`PLUGBOARD_MAX_SOCKETS_PER_CALLER`).
+pub fn socket_refused(limit: &'static str) {
+    counter!("plugboard_sockets_refused_total", "limit" => limit).increment(1);
+}
+
 /// Counts a request. `route` is the matched route template (or `unmatched`), never the path;
 /// the method and status become closed sets, so no caller can add series.
 pub fn http_request(route: &str, method: &actix_web::http::Method, status: u16) {

@@ -5,8 +5,8 @@
 //! `503 UNAVAILABLE`; past the second, the `connection_init` is refused `RATE_LIMITED`.
 
 use std::net::IpAddr;
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -53,10 +53,7 @@ const NO_SOCKET_RETRY: Duration = Duration::from_secs(5);
 
 /// `503 UNAVAILABLE`, as a client that cannot open a socket reads it.
 fn no_socket_free(max_open: usize) -> HttpResponse {
-    tracing::warn!(
-        max_open,
-        "a WebSocket upgrade was refused: this instance has its most sockets open (PLUGBOARD_MAX_SOCKETS)"
-    );
+    refused(Limit::Instance, max_open);
     let error = AppError::Unavailable {
         message: format!(
             "this instance has {max_open} subscription sockets open already; retry shortly, or on another instance"
@@ -101,6 +98,7 @@ impl Operations for Service {
             };
             let holder = SocketHolder::of(principal, peer);
             let Some(slot) = sockets.take_for(holder) else {
+                refused(Limit::Caller, sockets.max_per_holder());
                 return Err(too_many_sockets(sockets.max_per_holder(), principal.is_some()));
             };
             // Only one `connection_init` per socket is ever checked.
@@ -115,6 +113,50 @@ impl Operations for Service {
     fn answers(&self, request: Request, session: Arc<Data>) -> BoxStream<'static, Bytes> {
         self.schema.execute_socket(request, session)
     }
+}
+
+/// Which socket limit refused a client.
+#[derive(Clone, Copy)]
+enum Limit {
+    Instance,
+    Caller,
+}
+
+/// When refusals were last logged, and how many came since: a client retrying in a loop, or a
+/// flood, would otherwise write a line per attempt.
+static REFUSALS: Mutex<Refusals> = Mutex::new(Refusals { logged_at: None, unlogged: 0 });
+
+struct Refusals {
+    logged_at: Option<Instant>,
+    unlogged: u64,
+}
+
+/// How often refusals are logged at most; each is counted in `/metrics` all the same.
+const REFUSALS_LOGGED_EVERY: Duration = Duration::from_secs(60);
+
+/// Counts a refusal (`plugboard_sockets_refused_total`) and logs it, with those since the last
+/// line, at most once every `REFUSALS_LOGGED_EVERY`.
+fn refused(limit: Limit, max: usize) {
+    let (label, setting) = match limit {
+        Limit::Instance => ("instance", "PLUGBOARD_MAX_SOCKETS"),
+        Limit::Caller => ("caller", "PLUGBOARD_MAX_SOCKETS_PER_CALLER"),
+    };
+    crate::metrics::socket_refused(label);
+    let mut refusals = REFUSALS.lock().unwrap_or_else(PoisonError::into_inner);
+    refusals.unlogged += 1;
+    if refusals.logged_at.is_some_and(|at| at.elapsed() < REFUSALS_LOGGED_EVERY) {
+        return;
+    }
+    let count = std::mem::take(&mut refusals.unlogged);
+    refusals.logged_at = Some(Instant::now());
+    drop(refusals);
+    tracing::warn!(
+        limit = setting,
+        max,
+        refused = count,
+        "WebSocket clients were refused for a socket limit (this line comes at most once a minute; \
+         plugboard_sockets_refused_total counts them all); raise the limit if they are legitimate"
+    );
 }
 
 /// The refusal of a `connection_init` whose caller holds its most sockets already; short

@@ -456,6 +456,10 @@ async fn past_the_instance_socket_limit_an_upgrade_is_answered_503_and_requests_
     assert_eq!(body["errors"][0]["extensions"]["retryAfter"], 5, "{body}");
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("sockets"), "{body}");
 
+    let metrics =
+        app.client.get(format!("{}/metrics", app.address)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"plugboard_sockets_refused_total{limit="instance"}"#), "{metrics}");
+
     // Plain requests are still served, and a closed socket makes room for the next.
     let answer = app.ok(&ana.token, "{ __typename }", json!({})).await;
     assert_eq!(answer["__typename"], "Query", "{answer}");
@@ -503,4 +507,8 @@ async fn under_a_low_open_file_limit_sockets_stop_at_their_share_and_the_databas
     drop(sockets);
     let (_, logs) = service.terminate();
     assert!(logs.contains("allows fewer GraphQL sockets than PLUGBOARD_MAX_SOCKETS"), "{logs}");
+    assert!(
+        logs.contains("WebSocket clients were refused for a socket limit"),
+        "the refusal is logged: {logs}"
+    );
 }
