@@ -43,6 +43,7 @@
 //! | `PLUGBOARD_PROXY_MAX_REQUEST_BYTES` | `52428800` | largest request body a runner may send through `/proxy` |
 //! | `PLUGBOARD_PROXY_MAX_RESPONSE_BYTES` | `104857600` | largest answer passed back through `/proxy` |
 //! | `PLUGBOARD_PROXY_TIMEOUT_SECS` | `120` | a whole proxied call, body included |
+//! | `PLUGBOARD_PROXY_MAX_IN_FLIGHT` | `4096` | proxied calls passed on at once (fewer under a low open-file limit); one more waits up to `PLUGBOARD_PROXY_QUEUE_MS`, then `503` |
 //! | `PLUGBOARD_PROXY_QUEUE_MS` | `1000` | longest a proxied call waits for an app's rate limit before `429` |
 //! | `PLUGBOARD_API_CALL_RETENTION_DAYS` | `30` | how long proxied calls stay in `Connection.apiCalls` |
 //! | `PLUGBOARD_WEBHOOK_RETENTION_DAYS` | `30` | how long finished deliveries stay in `Webhook.deliveries` |
@@ -172,6 +173,9 @@ pub struct ProxySettings {
     pub queue: Duration,
     /// `PLUGBOARD_API_CALL_RETENTION_DAYS`: how long call records are kept.
     pub retention: Duration,
+    /// `PLUGBOARD_PROXY_MAX_IN_FLIGHT`: calls passed on at once; lowered to what the open-file
+    /// limit allows (`http::open_files`).
+    pub max_in_flight: usize,
 }
 
 impl ProxySettings {
@@ -193,6 +197,11 @@ impl ProxySettings {
             timeout: seconds("PLUGBOARD_PROXY_TIMEOUT_SECS", get("PLUGBOARD_PROXY_TIMEOUT_SECS"), "120")?,
             queue: Duration::from_millis(queue_ms),
             retention: Duration::from_secs(days.saturating_mul(86_400)),
+            max_in_flight: positive(
+                "PLUGBOARD_PROXY_MAX_IN_FLIGHT",
+                get("PLUGBOARD_PROXY_MAX_IN_FLIGHT"),
+                "4096",
+            )?,
         })
     }
 }
@@ -577,6 +586,7 @@ mod tests {
             ("PLUGBOARD_OIDC_AUDIENCE", "plugboard"),
             ("PLUGBOARD_PROXY_MAX_REQUEST_BYTES", "0"),
             ("PLUGBOARD_PROXY_TIMEOUT_SECS", "soon"),
+            ("PLUGBOARD_PROXY_MAX_IN_FLIGHT", "0"),
             ("PLUGBOARD_API_CALL_RETENTION_DAYS", "0"),
             ("PLUGBOARD_WEBHOOK_RETENTION_DAYS", "0"),
             ("PLUGBOARD_WEBHOOK_RETENTION_DAYS", "a month"),

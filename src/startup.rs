@@ -133,20 +133,24 @@ fn graphql_limits(config: &Config) -> RequestLimits {
 /// (`http::open_files`). Said once at start, with what to do when the limit is what bounds it.
 fn client_limits(config: &Config, workers: usize) -> http::ClientLimits {
     let open_files = http::raise_open_files_limit();
-    let clients = http::ClientLimits::within(open_files, workers, config.max_sockets);
-    if clients.sockets < config.max_sockets {
+    let wanted =
+        http::WantedByClients { sockets: config.max_sockets, proxy_calls: config.proxy.max_in_flight };
+    let clients = http::ClientLimits::within(open_files, workers, wanted);
+    if clients.sockets < wanted.sockets || clients.proxy_calls < wanted.proxy_calls {
         tracing::warn!(
             open_file_limit = open_files,
             sockets = clients.sockets,
-            max_sockets = config.max_sockets,
-            "the open-file limit allows fewer GraphQL sockets than PLUGBOARD_MAX_SOCKETS; raise the hard limit \
-             (ulimit -Hn, or LimitNOFILE= under systemd) to serve more"
+            proxy_calls = clients.proxy_calls,
+            "the open-file limit allows fewer GraphQL sockets or proxied calls than PLUGBOARD_MAX_SOCKETS or \
+             PLUGBOARD_PROXY_MAX_IN_FLIGHT ask for; raise the hard limit (ulimit -Hn, or LimitNOFILE= under \
+             systemd) to serve more"
         );
     } else {
         tracing::info!(
             open_file_limit = open_files,
             sockets = clients.sockets,
             sockets_per_caller = config.max_sockets_per_caller,
+            proxy_calls = clients.proxy_calls,
             "client connections bounded"
         );
     }
@@ -172,11 +176,16 @@ impl Application {
         // Events and webhooks of committed changes leave from here, on every instance, until
         // shutdown closes the bus (what a stopped instance leaves staged, the next one sends).
         tokio::spawn(crate::scheduler::run_dispatcher(state.clone(), state.events.closed_signal()));
-        let proxy = crate::proxy::ProxyRuntime::start(state.db.clone(), &config.proxy, &state.events);
-        let server_state = state.clone();
-        let stall_timeout = config.client_stall_timeout;
         let workers = std::thread::available_parallelism().map_or(2, usize::from);
         let clients = client_limits(&config, workers);
+        let proxy = crate::proxy::ProxyRuntime::start(
+            state.db.clone(),
+            &config.proxy,
+            &state.events,
+            clients.proxy_calls,
+        );
+        let server_state = state.clone();
+        let stall_timeout = config.client_stall_timeout;
         let sockets = http::SocketSlots::new(clients.sockets, config.max_sockets_per_caller);
         let mut server = HttpServer::new(move || {
             App::new()

@@ -20,7 +20,7 @@ use actix_web::{guard, web};
 
 pub use cors::{middleware as cors_middleware, strip_for_unlisted as cors_strip_for_unlisted};
 pub use graphql::GraphqlLimits;
-pub use open_files::{ClientLimits, raise_limit as raise_open_files_limit};
+pub use open_files::{ClientLimits, Wanted as WantedByClients, raise_limit as raise_open_files_limit};
 pub use socket_slots::SocketSlots;
 pub use stalled_clients::cut_after as cut_stalled_clients_after;
 pub use telemetry::request_telemetry;

@@ -5,9 +5,10 @@
 //! cannot open a database connection or reach a provider, and every check fails while the
 //! sockets stay open. So at start the soft limit is raised to the hard one (systemd gives
 //! services 1,024 by default, far too few for ten thousand subscribers), a share of it is kept
-//! for the service's own use, and the rest is what clients may hold: the HTTP server accepts no
-//! more connections than that (the next ones wait in the listen queue), and GraphQL sockets are
-//! held to nine in ten of it, so plain requests still get in.
+//! for the service's own use, and the rest is what clients may hold. A quarter of that at most
+//! goes to the provider's end of proxied calls (`proxy::in_flight`); the HTTP server accepts no
+//! more connections than what is left (the next ones wait in the listen queue), and GraphQL
+//! sockets are held to nine in ten of those, so plain requests still get in.
 
 /// Descriptors kept for the service's own use at most: the database pool, provider calls,
 /// the proxy, log and data files. A quarter of a smaller limit.
@@ -20,21 +21,38 @@ pub struct ClientLimits {
     pub connections_per_worker: Option<usize>,
     /// GraphQL sockets open at once.
     pub sockets: usize,
+    /// Proxied calls in flight at once, each with a connection to its provider.
+    pub proxy_calls: usize,
+}
+
+/// What clients may ask for at most, from the settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Wanted {
+    /// `PLUGBOARD_MAX_SOCKETS`.
+    pub sockets: usize,
+    /// `PLUGBOARD_PROXY_MAX_IN_FLIGHT`.
+    pub proxy_calls: usize,
 }
 
 impl ClientLimits {
     /// The limits for `workers` HTTP workers under an open-file limit of `open_files` (unknown
-    /// on some systems), with at most `max_sockets` sockets (`PLUGBOARD_MAX_SOCKETS`).
-    pub fn within(open_files: Option<u64>, workers: usize, max_sockets: usize) -> Self {
+    /// on some systems), within what is `wanted`.
+    pub fn within(open_files: Option<u64>, workers: usize, wanted: Wanted) -> Self {
         let Some(open_files) = open_files else {
-            return ClientLimits { connections_per_worker: None, sockets: max_sockets };
+            return ClientLimits {
+                connections_per_worker: None,
+                sockets: wanted.sockets,
+                proxy_calls: wanted.proxy_calls,
+            };
         };
-        let connections = open_files.saturating_sub(RESERVED.min(open_files / 4));
-        let connections = usize::try_from(connections).unwrap_or(usize::MAX);
-        let workers = workers.max(1);
+        let for_clients = open_files.saturating_sub(RESERVED.min(open_files / 4));
+        let for_clients = usize::try_from(for_clients).unwrap_or(usize::MAX);
+        let proxy_calls = wanted.proxy_calls.min(for_clients / 4).max(1);
+        let connections = for_clients.saturating_sub(proxy_calls).max(1);
         ClientLimits {
-            connections_per_worker: Some(connections.div_ceil(workers).max(1)),
-            sockets: max_sockets.min(connections - connections / 10),
+            connections_per_worker: Some(connections.div_ceil(workers.max(1))),
+            sockets: wanted.sockets.min(connections - connections / 10).max(1),
+            proxy_calls,
         }
     }
 }
@@ -102,27 +120,32 @@ mod sys {
 
 #[cfg(test)]
 mod tests {
-    use super::ClientLimits;
+    use super::{ClientLimits, Wanted};
+
+    const WANTED: Wanted = Wanted { sockets: 10_000, proxy_calls: 4096 };
 
     #[test]
-    fn a_large_limit_keeps_a_thousand_descriptors_and_serves_every_socket_asked_for() {
-        let limits = ClientLimits::within(Some(65_536), 2, 10_000);
-        assert_eq!(limits.connections_per_worker, Some(32_256));
+    fn a_large_limit_keeps_a_thousand_descriptors_and_serves_all_that_is_asked_for() {
+        let limits = ClientLimits::within(Some(65_536), 2, WANTED);
+        assert_eq!(limits.proxy_calls, 4096);
+        // 65,536 less 1,024 kept, less the proxy's 4,096, over two workers.
+        assert_eq!(limits.connections_per_worker, Some(30_208));
         assert_eq!(limits.sockets, 10_000);
     }
 
     #[test]
-    fn a_small_limit_keeps_a_quarter_and_fewer_sockets_than_connections() {
+    fn a_small_limit_keeps_a_quarter_and_shares_the_rest() {
         // systemd's default soft limit, where the hard one cannot be raised to.
-        let limits = ClientLimits::within(Some(1024), 2, 10_000);
-        assert_eq!(limits.connections_per_worker, Some(384));
-        assert_eq!(limits.sockets, 692, "nine in ten of 768, so plain requests still get in");
+        let limits = ClientLimits::within(Some(1024), 2, WANTED);
+        assert_eq!(limits.proxy_calls, 192, "a quarter of the 768 left to clients");
+        assert_eq!(limits.connections_per_worker, Some(288));
+        assert_eq!(limits.sockets, 519, "nine in ten of 576, so plain requests still get in");
     }
 
     #[test]
     fn no_known_limit_leaves_the_server_its_default() {
-        let limits = ClientLimits::within(None, 2, 10_000);
-        assert_eq!(limits, ClientLimits { connections_per_worker: None, sockets: 10_000 });
+        let limits = ClientLimits::within(None, 2, WANTED);
+        assert_eq!(limits, ClientLimits { connections_per_worker: None, sockets: 10_000, proxy_calls: 4096 });
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub struct ProxyError {
     pub code: &'static str,
     pub status: u16,
     pub message: String,
-    /// For `RATE_LIMITED`: when to try again.
+    /// For `RATE_LIMITED` and `UNAVAILABLE`: when to try again.
     pub retry_after: Option<Duration>,
     /// For `ACCOUNT_VALIDATION_ERROR`: the scopes the connection lacks.
     pub missing_scopes: Vec<String>,
@@ -61,6 +61,13 @@ impl ProxyError {
                  (PLUGBOARD_PROXY_MAX_RESPONSE_BYTES)"
             ),
         )
+    }
+
+    /// The instance has no room for the call now; the same call may succeed after `retry_after`.
+    pub fn busy(message: impl Into<String>, retry_after: Duration) -> Self {
+        let mut error = Self::new("UNAVAILABLE", 503, message);
+        error.retry_after = Some(retry_after);
+        error
     }
 
     pub fn unavailable(message: impl Into<String>) -> Self {

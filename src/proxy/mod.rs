@@ -9,6 +9,7 @@
 mod error;
 mod failure;
 mod headers;
+mod in_flight;
 mod opened;
 mod rate;
 mod record;
@@ -35,10 +36,11 @@ use crate::domain::{ApiCall, audit_path};
 use crate::events::EventBus;
 use crate::state::AppState;
 
-/// The proxy's shared parts: rate limits in force, the audit writer, and the connections
-/// opened lately.
+/// The proxy's shared parts: rate limits in force, the calls in flight, the audit writer, and
+/// the connections opened lately.
 pub struct ProxyRuntime {
     pub limiter: RateLimiter,
+    calls: in_flight::CallSlots,
     pub recorder: Recorder,
     opened: Arc<opened::OpenedConnections>,
     /// The audit writer's turn to write, which token renewals share (see `record::WriteTurn`).
@@ -46,13 +48,19 @@ pub struct ProxyRuntime {
 }
 
 impl ProxyRuntime {
-    /// Starts the audit writer and the cache's eviction on the current runtime. The HTTP server
-    /// owns the result: only `/proxy` uses it.
-    pub fn start(db: DatabaseConnection, settings: &ProxySettings, events: &EventBus) -> Arc<Self> {
+    /// Starts the audit writer and the cache's eviction on the current runtime, with room for
+    /// `max_in_flight` calls at once. The HTTP server owns the result: only `/proxy` uses it.
+    pub fn start(
+        db: DatabaseConnection,
+        settings: &ProxySettings,
+        events: &EventBus,
+        max_in_flight: usize,
+    ) -> Arc<Self> {
         let write_turn = record::WriteTurn::default();
         let recorder = Recorder::start(db, settings.retention, write_turn.clone());
         let opened = opened::OpenedConnections::start(events);
-        Arc::new(ProxyRuntime { limiter: RateLimiter::default(), recorder, opened, write_turn })
+        let calls = in_flight::CallSlots::new(max_in_flight);
+        Arc::new(ProxyRuntime { limiter: RateLimiter::default(), calls, recorder, opened, write_turn })
     }
 }
 
@@ -104,6 +112,23 @@ pub struct Answer {
     pub token_refreshed: bool,
 }
 
+impl Answer {
+    /// Keeps `value` until the answer's body has been sent or dropped.
+    fn holding<T: Send + 'static>(mut self, value: T) -> Answer {
+        use futures_util::StreamExt;
+        if let AnswerBody::Stream { stream, .. } = &mut self.body {
+            let body = std::mem::replace(stream, futures_util::stream::empty().boxed());
+            *stream = body
+                .map(move |chunk| {
+                    let _held = &value;
+                    chunk
+                })
+                .boxed();
+        }
+        self
+    }
+}
+
 pub enum AnswerBody {
     Empty,
     /// The provider's body as it streams, with its length when known. Errors cut the answer.
@@ -151,7 +176,13 @@ async fn forward_inner(
     let app_key = target.connection.app_key.clone();
     let path = audit_path(call.path, call.query);
     let method = call.method.as_str().to_owned();
-    let result = upstream::send(state, runtime, &principal, &target, call).await;
+    let result = match runtime.calls.enter(state.config.proxy.queue).await {
+        // The place is held until the answer has streamed back: so is the provider's connection.
+        Ok(slot) => {
+            upstream::send(state, runtime, &principal, &target, call).await.map(|answer| answer.holding(slot))
+        }
+        Err(busy) => Err(busy),
+    };
     let (status, code) = match &result {
         Ok(answer) => (answer.status, answer.annotation),
         Err(error) => (error.status, Some(error.code)),

@@ -1002,3 +1002,43 @@ async fn an_app_limit_queues_calls_briefly_across_its_connections(app: TestApp) 
     assert_eq!(queued.status(), 200);
     assert!(started.elapsed() >= Duration::from_millis(300), "it waited for a slot: {:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn calls_past_the_in_flight_limit_wait_briefly_then_are_answered_503() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[("PLUGBOARD_PROXY_MAX_IN_FLIGHT", "1"), ("PLUGBOARD_PROXY_QUEUE_MS", "200")],
+    )
+    .await
+    .unwrap();
+    let s = setup(app).await;
+    let id = connect(&s, "test-proxy", "key-busy").await;
+    Mock::given(path("/test-proxy-api/v2/slow"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("done").set_delay(Duration::from_secs(2)))
+        .mount(&s.app.provider)
+        .await;
+    Mock::given(path("/test-proxy-api/v2/quick"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("quick"))
+        .mount(&s.app.provider)
+        .await;
+
+    // One call holds the only place while the provider takes its time.
+    let slow = tokio::spawn(get(&s.app, &s.runner, &id, "/slow").send());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while received_at(&s.app.provider.received_requests().await.unwrap(), "/test-proxy-api/v2/slow")
+        .is_empty()
+    {
+        assert!(tokio::time::Instant::now() < deadline, "the slow call never reached the provider");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let busy = refused(get(&s.app, &s.runner, &id, "/quick").send().await.unwrap(), 503, "UNAVAILABLE").await;
+    assert_eq!(busy["retryAfter"], 1, "{busy}");
+    assert!(busy["message"].as_str().unwrap().contains("PLUGBOARD_PROXY_MAX_IN_FLIGHT"), "{busy}");
+
+    // The place is held until the answer has streamed back, then the next call has it.
+    let answer = slow.await.unwrap().unwrap();
+    assert_eq!(answer.text().await.unwrap(), "done");
+    let quick = get(&s.app, &s.runner, &id, "/quick").send().await.unwrap();
+    assert_eq!(quick.status(), 200);
+    assert_eq!(quick.text().await.unwrap(), "quick");
+}
