@@ -88,6 +88,20 @@ impl ServiceProcess {
         }
     }
 
+    /// Posts `query` to the process's `/graphql` with its demo token; answers the JSON.
+    pub async fn graphql(&self, query: &str) -> serde_json::Value {
+        reqwest::Client::new()
+            .post(format!("{}/graphql", self.base_url))
+            .bearer_auth(&self.token)
+            .json(&serde_json::json!({ "query": query }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub fn database_url(&self) -> String {
         database_url(self.data_dir.path())
     }

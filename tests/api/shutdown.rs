@@ -10,17 +10,7 @@ use crate::ws::{Protocol, Subscriber};
 #[tokio::test]
 async fn sigterm_completes_subscriptions_and_exits_cleanly() {
     let service = ServiceProcess::start(&[]);
-    let client = reqwest::Client::new();
-    let teams: serde_json::Value = client
-        .post(format!("{}/graphql", service.base_url))
-        .bearer_auth(&service.token)
-        .json(&json!({ "query": "{ viewer { teams { id } } }" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let teams = service.graphql("{ viewer { teams { id } } }").await;
     let team = teams["data"]["viewer"]["teams"][0]["id"].clone();
     let mut subscriber =
         Subscriber::connect(&service.base_url, "/graphql/ws", Protocol::TransportWs, &service.token)

@@ -493,16 +493,7 @@ async fn under_a_low_open_file_limit_sockets_stop_at_their_share_and_the_databas
     assert_eq!(refused.status(), 503);
 
     // The descriptors kept back still reach the database.
-    let answer: Value = reqwest::Client::new()
-        .post(format!("{}/graphql", service.base_url))
-        .bearer_auth(&service.token)
-        .json(&json!({ "query": "{ teams { name } }" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = service.graphql("{ teams { name } }").await;
     assert_eq!(answer["data"]["teams"][0]["name"], "Demo", "{answer}");
     drop(sockets);
     let (_, logs) = service.terminate();
