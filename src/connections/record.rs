@@ -131,7 +131,7 @@ async fn write_row(
         Write::Check { version, status, health } => {
             let current = found()?;
             let record = CheckRecord { verification: noted()?, status, health: &health };
-            store::checks::record(txn, current.team_id, current.id, version, record).await?
+            store::checks::record(txn, current.team_id, current.id, version, current.status, record).await?
         }
         Write::DeadGrant { generation } => {
             let current = found()?;

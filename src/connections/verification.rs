@@ -164,26 +164,33 @@ pub async fn record_check(
     check: &CheckResult,
 ) -> AppResult<Option<Connection>> {
     let txn = crate::store::begin(&state.db).await?;
-    // What the connection stands at now, inside the transaction that writes: a refresh during
-    // the check may have flagged it, and that change was announced already.
-    let mut found = connection.clone();
-    if let Some(stored) = store::connections::find(&txn, connection.team_id, connection.id).await? {
-        found.status = stored.status;
-    }
     let check = with_module_scopes(&txn, state, connection, check.clone()).await?;
     let (status, health) = next_state(state, connection, check.verification.outcome);
-    let change = Change {
+    let change = |found| Change {
         actor,
         fact: Fact::Checked,
-        before: Some(&found),
-        write: Write::Check { version: connection.version, status, health },
+        before: Some(found),
+        write: Write::Check { version: connection.version, status, health: health.clone() },
         check: Some(&check.verification),
     };
-    let Some(recorded) = record::record(&txn, state, change).await? else {
-        return Ok(None);
-    };
-    super::commit(state, txn).await?;
-    Ok(Some(recorded))
+    // Nearly always the status is still the one read before the check: written over it, with
+    // no read first.
+    let mut recorded = record::record(&txn, state, change(connection)).await?;
+    if recorded.is_none() {
+        // Edited or deleted meanwhile (then nothing lands), or a refresh during the check
+        // flagged it, a change announced already: written over the status as it stands.
+        if let Some(stored) = store::connections::find(&txn, connection.team_id, connection.id).await?
+            && stored.version == connection.version
+            && stored.status != connection.status
+        {
+            let found = Connection { status: stored.status, ..connection.clone() };
+            recorded = record::record(&txn, state, change(&found)).await?;
+        }
+    }
+    if recorded.is_some() {
+        super::commit(state, txn).await?;
+    }
+    Ok(recorded)
 }
 
 /// The status and health a check's outcome leads to.

@@ -32,13 +32,16 @@ pub struct CheckRecord<'a> {
     pub health: &'a Health,
 }
 
-/// Records a manual check of the credentials at `version`. Answers `None` when the connection
-/// was edited or deleted meanwhile, so a stale result never lands.
+/// Records a manual check of the credentials at `version`, over the status `found` (the one
+/// `record.status` was decided from and the audit trail compares with). Answers `None` when
+/// the connection was edited or deleted meanwhile, so a stale result never lands, or when its
+/// status moved during the check: then the caller reads it and records again.
 pub async fn record(
     db: &impl ConnectionTrait,
     team_id: TeamId,
     id: ConnectionId,
     version: i32,
+    found: ConnectionStatus,
     record: CheckRecord<'_>,
 ) -> Result<Option<Connection>, DbErr> {
     let check = record.verification;
@@ -53,7 +56,8 @@ pub async fn record(
     let update = update
         .filter(Column::TeamId.eq(team_id))
         .filter(Column::Id.eq(id))
-        .filter(Column::Version.eq(version));
+        .filter(Column::Version.eq(version))
+        .filter(Column::Status.eq(found));
     super::connections::update_one(db, update).await
 }
 
