@@ -57,20 +57,31 @@ impl ClientLimits {
     }
 }
 
-/// Raises the soft open-file limit to the hard one, and answers the limit now in force (`None`
-/// where it cannot be read). A failure is logged: the service runs on the limit it has.
+/// What a system that refuses the hard limit itself may still grant: macOS reports an
+/// unlimited hard limit yet caps a process at `OPEN_MAX`, 10,240.
+const FALLBACK_LIMIT: u64 = 10_240;
+
+/// Raises the soft open-file limit to the hard one (or, where that is refused, to
+/// `FALLBACK_LIMIT`), and answers the limit now in force (`None` where it cannot be read). A
+/// failure is logged: the service runs on the limit it has.
 pub fn raise_limit() -> Option<u64> {
     match sys::open_files() {
-        Ok((soft, hard)) if soft < hard => match sys::set_open_files(hard, hard) {
-            Ok(()) => {
-                tracing::debug!(from = soft, to = hard, "raised the open-file limit");
-                Some(hard)
+        Ok((soft, hard)) if soft < hard => {
+            let mut refusal = None;
+            for target in [hard, FALLBACK_LIMIT.min(hard)].into_iter().filter(|&target| target > soft) {
+                match sys::set_open_files(target, hard) {
+                    Ok(()) => {
+                        tracing::debug!(from = soft, to = target, "raised the open-file limit");
+                        return Some(target);
+                    }
+                    Err(err) => refusal = Some(err),
+                }
             }
-            Err(err) => {
+            if let Some(err) = refusal {
                 tracing::warn!(limit = soft, error = %err, "could not raise the open-file limit; clients may hold fewer connections");
-                Some(soft)
             }
-        },
+            Some(soft)
+        }
         Ok((soft, _)) => Some(soft),
         Err(err) => {
             tracing::debug!(error = %err, "the open-file limit is unknown here; client connections are not bounded by it");

@@ -28,12 +28,12 @@ impl ServiceProcess {
         Self::start_command(data_dir, env, Command::new(env!("CARGO_BIN_EXE_plugboard")))
     }
 
-    /// Starts `plugboard serve` with at most `limit` open files, soft and hard, as a host that
-    /// gives its services few descriptors would.
-    pub fn start_with_open_files(limit: u64, env: &[(&str, String)]) -> ServiceProcess {
+    /// Starts `plugboard serve` with an open-file limit of `soft`, which it may raise up to
+    /// `hard`, as a host that gives its services few descriptors would.
+    pub fn start_with_open_files(soft: u64, hard: u64, env: &[(&str, String)]) -> ServiceProcess {
         use std::os::unix::process::CommandExt;
         let mut command = Command::new(env!("CARGO_BIN_EXE_plugboard"));
-        let limit = libc::rlimit { rlim_cur: limit as libc::rlim_t, rlim_max: limit as libc::rlim_t };
+        let limit = libc::rlimit { rlim_cur: soft as libc::rlim_t, rlim_max: hard as libc::rlim_t };
         // SAFETY: between fork and exec the closure only calls `setrlimit`, which is
         // async-signal-safe, on a value it owns.
         unsafe {
