@@ -884,6 +884,38 @@ async fn a_20_mb_download_streams_through_without_being_held() {
 }
 
 #[tokio::test]
+async fn a_call_keeps_its_place_in_flight_until_its_answer_has_streamed() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[("PLUGBOARD_PROXY_MAX_IN_FLIGHT", "1"), ("PLUGBOARD_PROXY_QUEUE_MS", "100")],
+    )
+    .await
+    .unwrap();
+    let s = setup(app).await;
+    let bulk = bulk_provider().await;
+    let id = generic_connection(&s, &bulk.base).await;
+    let response = get(&s.app, &s.runner, &id, "/download").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.bytes_stream();
+    let mut received = 0usize;
+    while received < MB {
+        received += body.next().await.expect("the first bytes arrive").unwrap().len();
+    }
+    // The headers are long gone, the provider's connection still streams: the place is taken.
+    refused(get(&s.app, &s.runner, &id, "/me").send().await.unwrap(), 503, "UNAVAILABLE").await;
+
+    bulk.release.notify_one();
+    while let Some(chunk) =
+        tokio::time::timeout(Duration::from_secs(20), body.next()).await.expect("the rest")
+    {
+        received += chunk.unwrap().len();
+    }
+    assert_eq!(received, 20 * MB);
+    let after = get(&s.app, &s.runner, &id, "/me").send().await.unwrap();
+    assert_eq!(after.status(), 200, "the finished answer gave its place back");
+}
+
+#[tokio::test]
 async fn a_20_mb_upload_streams_through() {
     let s = setup(TestApp::spawn(Backend::Sqlite).await.unwrap()).await;
     let bulk = bulk_provider().await;
