@@ -405,6 +405,17 @@ pub struct PageRequest<'a> {
 /// about the caller.
 pub async fn list(state: &AppState, scope: &TeamScope, request: PageRequest<'_>) -> AppResult<Page> {
     let PageRequest { filter, after, first, count, parts } = request;
+    // Longer than any name, it could match none; and SQLite refuses a LIKE pattern of 50,000
+    // bytes as a database error.
+    if filter.search.as_ref().is_some_and(|search| search.chars().count() > ConnectionName::MAX_CHARS) {
+        return Err(AppError::bad_input(
+            "search",
+            format!(
+                "a search matches connection names, which have at most {} characters: send no more",
+                ConnectionName::MAX_CHARS
+            ),
+        ));
+    }
     let (mut connections, total_count) =
         store::connections::page(&state.db, scope.team(), filter, after, first + 1, parts, count).await?;
     let has_next_page = connections.len() as u64 > first;

@@ -36,6 +36,7 @@ impl QueryRoot {
     }
 
     /// The app catalog, optionally searched by name, key or description.
+    #[graphql(complexity = "crate::graphql::limits::catalog_complexity(child_complexity)")]
     async fn apps(&self, ctx: &Context<'_>, search: Option<String>) -> AppResult<Vec<AppObject>> {
         caller(ctx)?;
         let catalog = &state(ctx)?.catalog;

@@ -29,6 +29,13 @@ pub async fn execute(
     state: web::Data<AppState>,
     limits: web::Data<GraphqlLimits>,
 ) -> HttpResponse {
+    if let Some(encoding) = compressed(&request) {
+        let message = format!(
+            "request bodies are read as they are sent; this one is {encoding}-encoded: send the JSON without \
+             Content-Encoding"
+        );
+        return refusal(StatusCode::UNSUPPORTED_MEDIA_TYPE, AppError::bad_body(message));
+    }
     let body = match tokio::time::timeout(limits.body_timeout, read_body(&mut payload, limits.max_body_bytes))
         .await
     {
@@ -42,7 +49,7 @@ pub async fn execute(
             return refusal(StatusCode::REQUEST_TIMEOUT, AppError::bad_body(message));
         }
     };
-    let batch: async_graphql::BatchRequest = match serde_json::from_slice(&body) {
+    let batch = match batch_of(&body) {
         Ok(batch) => batch,
         Err(err) => {
             let message = format!("the body is not a GraphQL request (JSON with a `query`): {err}");
@@ -66,6 +73,26 @@ pub async fn execute(
     };
     let response = schema.execute_http(batch, caller).await;
     HttpResponse::Ok().json(response)
+}
+
+/// The request's `Content-Encoding`, unless it is none or `identity`.
+fn compressed(request: &HttpRequest) -> Option<String> {
+    let encoding = request.headers().get(actix_web::http::header::CONTENT_ENCODING)?;
+    let encoding = String::from_utf8_lossy(encoding.as_bytes()).trim().to_ascii_lowercase();
+    let shown: String = encoding.chars().filter(|c| c.is_ascii_graphic()).take(32).collect();
+    (!encoding.is_empty() && encoding != "identity").then_some(shown)
+}
+
+/// A JSON array as a batch and anything else as one request. Asked to read either, serde takes
+/// an array for a request's fields in order (`["{ a }"]`, even `[]`), so a batch of none would
+/// run as a request without a query.
+fn batch_of(body: &[u8]) -> serde_json::Result<async_graphql::BatchRequest> {
+    use async_graphql::{BatchRequest, Request};
+    if body.trim_ascii_start().starts_with(b"[") {
+        serde_json::from_slice::<Vec<Request>>(body).map(BatchRequest::Batch)
+    } else {
+        serde_json::from_slice::<Request>(body).map(BatchRequest::Single)
+    }
 }
 
 /// The request body, or the answer refusing it: unreadable, or larger than `max_bytes`.

@@ -18,7 +18,8 @@ on_every_database!(
     list_sizes_count_in_complexity,
     made_up_methods_add_no_metric_series,
     a_corpus_of_nasty_bodies_never_takes_the_service_down,
-    deep_documents_over_websocket_are_refused_and_the_socket_goes_on
+    deep_documents_over_websocket_are_refused_and_the_socket_goes_on,
+    long_searches_are_refused_naming_the_field
 );
 
 const INTROSPECTION: &str = include_str!("introspection.graphql");
@@ -144,8 +145,13 @@ async fn batches_are_bounded_and_share_one_complexity_budget() {
     assert_eq!(status, 400);
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
     assert!(message(&body).contains("1 to 10 operations"), "{body}");
-    let (_, body) = post_raw(&app, Some(&member.token), &json!([])).await;
-    assert_eq!(error_code(&body), "BAD_USER_INPUT", "an empty batch is refused");
+    let (status, body) = post_raw(&app, Some(&member.token), &json!([])).await;
+    assert_eq!((status, error_code(&body)), (400, "BAD_USER_INPUT".to_owned()), "an empty batch is refused");
+    assert!(message(&body).contains("1 to 10 operations"), "{body}");
+    // An array is a batch, never one request's fields in order.
+    let (_, body) = post_raw(&app, Some(&member.token), &json!(["{ viewer { email } }"])).await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+    assert!(message(&body).contains("not a graphql request"), "{body}");
 
     // 40 aliases cost about 80: alone it passes, two of them in one batch do not.
     let wide = format!(
@@ -317,4 +323,102 @@ async fn deep_documents_over_websocket_are_refused_and_the_socket_goes_on(app: T
     let answer = socket.next_message().await.expect("an answer");
     assert_eq!(answer["payload"]["data"]["viewer"]["email"], "ana@acme.test", "{answer}");
     assert_alive(&app).await;
+}
+
+/// `query { ...F0 } fragment F0 on Query { ...F1 ...F1 } ... fragment Fn on Query { __typename }`:
+/// a few hundred bytes that expand to 2^n selections.
+fn doubling_fragments(levels: usize) -> String {
+    let mut query = String::from("query { ...F0 }");
+    for level in 0..levels {
+        query.push_str(&format!(" fragment F{level} on Query {{ ...F{next} ...F{next} }}", next = level + 1));
+    }
+    query.push_str(&format!(" fragment F{levels} on Query {{ __typename }}"));
+    query
+}
+
+#[tokio::test]
+async fn fragments_that_expand_exponentially_are_refused_before_they_run() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let small = app.graphql(None, &doubling_fragments(8), json!({})).await;
+    assert_eq!(small["data"]["__typename"], "Query", "{small}");
+    // Forty levels would be 2^40 selections: without the bound no answer would come for hours.
+    let bomb = json!({ "query": doubling_fragments(40) });
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .json(&bomb)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .expect("an answer in time");
+    let body: Value = response.json().await.expect("a JSON answer");
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+    assert!(message(&body).contains("expands to more than 10000 selections"), "{body}");
+    assert_alive(&app).await;
+}
+
+#[tokio::test]
+async fn introspection_and_the_catalog_weigh_what_they_answer() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    // Two hundred aliased copies of the schema would answer 12 MB to anyone.
+    let schemas = (0..200)
+        .map(|i| format!("s{i}: __schema {{ types {{ name fields {{ name }} }} }}"))
+        .collect::<Vec<_>>();
+    let body = app.graphql(None, &format!("{{ {} }}", schemas.join(" ")), json!({})).await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+    assert!(message(&body).contains("introspection"), "{body}");
+    let body = app.graphql(None, &format!("{{ {} }}", schemas[..2].join(" ")), json!({})).await;
+    assert!(body["errors"].is_null(), "a couple of schemas are answered: {body}");
+
+    // `apps` answers the whole catalog: three hundred copies of it were 8.7 MB.
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    let catalog =
+        "apps { key name authType defaultScopes fields { key label secret required } modules { key name } }";
+    let copies = (0..300).map(|i| format!("a{i}: {catalog}")).collect::<Vec<_>>();
+    let body = app.graphql(Some(&member.token), &format!("{{ {} }}", copies.join(" ")), json!({})).await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+    assert!(message(&body).contains("complex"), "{body}");
+    let body = app.graphql(Some(&member.token), &format!("{{ {catalog} }}"), json!({})).await;
+    assert!(
+        body["data"]["apps"].as_array().is_some_and(|apps| apps.len() > 40),
+        "the catalog page still fits: {body}"
+    );
+}
+
+#[tokio::test]
+async fn compressed_bodies_are_refused_with_what_to_send() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    for encoding in ["gzip", "br"] {
+        let response = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .header("content-type", "application/json")
+            .header("content-encoding", encoding)
+            .body(vec![0x1f, 0x8b, 0x08, 0x00, 0x00])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 415, "{encoding}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+        assert!(message(&body).contains(&format!("{encoding}-encoded")), "{body}");
+    }
+    assert_alive(&app).await;
+}
+
+async fn long_searches_are_refused_naming_the_field(app: TestApp) {
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    app.create_api_key_connection(&member, "Acme key", "sk-a").await;
+    let search =
+        "query($t: ID!, $s: String) { team(id: $t) { connections(first: 5, search: $s) { totalCount } } }";
+    // SQLite refuses a LIKE pattern of 50,000 bytes as a database error.
+    for length in [101, 50_000] {
+        let body = app
+            .graphql(Some(&member.token), search, json!({ "t": member.team_id, "s": "a".repeat(length) }))
+            .await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{length}: {body}");
+        assert_eq!(body["errors"][0]["extensions"]["field"], "search", "{body}");
+    }
+    let body = app.ok(&member.token, search, json!({ "t": member.team_id, "s": "acme KEY" })).await;
+    assert_eq!(body["team"]["connections"]["totalCount"], 1, "{body}");
 }

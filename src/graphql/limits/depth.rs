@@ -6,13 +6,24 @@
 //! deep: it gets a limit of its own, so GraphiQL and code generators are always answered.
 //! Fragment spreads are followed (they count as the level of the fragment's selections); a
 //! spread cycle is left to validation, which refuses it.
+//!
+//! Following spreads is also how execution sees a document, so the walk counts the selections
+//! it visits: a fragment spread twice in a fragment spread twice, and so on, expands to 2^n
+//! selections from a document of a few hundred bytes, and validation, complexity and execution
+//! would each walk them all on a GraphQL thread (no await point lets them be cancelled). Past
+//! `max_selections` the document is refused.
 
+use std::cell::Cell;
 use std::collections::HashSet;
 
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 
 /// Introspection nests `ofType` nine levels below a field's or argument's type.
 pub const MAX_INTROSPECTION_DEPTH: usize = 20;
+/// `__schema` and `__type` selections in one document. Introspection weighs nothing in the
+/// complexity budget, yet a whole schema answers about 60 KB: a tool asks for it once, and a
+/// document of two hundred aliased copies would answer 12 MB.
+pub const MAX_INTROSPECTION_ROOTS: usize = 10;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DepthRefusal {
@@ -20,11 +31,28 @@ pub enum DepthRefusal {
     Data { limit: usize },
     #[error("the introspection query is nested too deep: deeper than {limit} levels")]
     Introspection { limit: usize },
+    #[error(
+        "the query expands to more than {limit} selections once its fragments are spread; spread large \
+         fragments fewer times"
+    )]
+    Expanded { limit: usize },
+    #[error("the query asks for introspection (`__schema`, `__type`) more than {limit} times")]
+    IntrospectionRoots { limit: usize },
 }
 
-/// Checks every operation of `document`.
-pub fn check(document: &ExecutableDocument, max_data_depth: usize) -> Result<(), DepthRefusal> {
-    let walker = Walker { document, max_data_depth };
+/// Checks every operation of `document`, which may expand to `max_selections` selections in all.
+pub fn check(
+    document: &ExecutableDocument,
+    max_data_depth: usize,
+    max_selections: usize,
+) -> Result<(), DepthRefusal> {
+    let walker = Walker {
+        document,
+        max_data_depth,
+        max_selections,
+        visited: Cell::new(0),
+        introspections: Cell::new(0),
+    };
     for (_, operation) in document.operations.iter() {
         walker.selection_set(&operation.node.selection_set.node, 1, Kind::Data, &mut HashSet::new())?;
     }
@@ -40,6 +68,11 @@ enum Kind {
 struct Walker<'a> {
     document: &'a ExecutableDocument,
     max_data_depth: usize,
+    max_selections: usize,
+    /// Selections visited so far, every spread of a fragment counted again.
+    visited: Cell<usize>,
+    /// Introspection roots met so far, counted the same way.
+    introspections: Cell<usize>,
 }
 
 impl<'a> Walker<'a> {
@@ -52,6 +85,10 @@ impl<'a> Walker<'a> {
         path: &mut HashSet<&'a str>,
     ) -> Result<(), DepthRefusal> {
         for selection in &set.items {
+            self.visited.set(self.visited.get() + 1);
+            if self.visited.get() > self.max_selections {
+                return Err(DepthRefusal::Expanded { limit: self.max_selections });
+            }
             match &selection.node {
                 Selection::Field(field) => {
                     let field = &field.node;
@@ -60,7 +97,15 @@ impl<'a> Walker<'a> {
                     }
                     let name = field.name.node.as_str();
                     let (kind, depth) = match kind {
-                        Kind::Data if name.starts_with("__") => (Kind::Introspection, 1),
+                        Kind::Data if name.starts_with("__") => {
+                            self.introspections.set(self.introspections.get() + 1);
+                            if self.introspections.get() > MAX_INTROSPECTION_ROOTS {
+                                return Err(DepthRefusal::IntrospectionRoots {
+                                    limit: MAX_INTROSPECTION_ROOTS,
+                                });
+                            }
+                            (Kind::Introspection, 1)
+                        }
                         _ => (kind, depth),
                     };
                     self.admit(kind, depth + 1)?;
@@ -104,7 +149,47 @@ mod tests {
     use async_graphql::parser::parse_query;
 
     fn depth_ok(query: &str, max: usize) -> Result<(), DepthRefusal> {
-        check(&parse_query(query).expect("a valid document"), max)
+        check(&parse_query(query).expect("a valid document"), max, 10_000)
+    }
+
+    /// `query { ...F0 } fragment F0 on Query { ...F1 ...F1 } ... fragment Fn on Query { __typename }`
+    fn doubling_fragments(levels: usize) -> String {
+        let mut query = String::from("query { ...F0 }");
+        for level in 0..levels {
+            query.push_str(&format!(
+                " fragment F{level} on Query {{ ...F{next} ...F{next} }}",
+                next = level + 1
+            ));
+        }
+        query.push_str(&format!(" fragment F{levels} on Query {{ __typename }}"));
+        query
+    }
+
+    #[test]
+    fn introspection_is_answered_a_few_times_per_document() {
+        let copies =
+            |n: usize| (0..n).map(|i| format!("s{i}: __schema {{ types {{ name }} }}")).collect::<Vec<_>>();
+        let allowed = format!("{{ {} t: __type(name: \"Query\") {{ name }} }}", copies(9).join(" "));
+        assert_eq!(depth_ok(&allowed, 3), Ok(()));
+        let refused = format!("{{ {} }}", copies(11).join(" "));
+        assert_eq!(
+            depth_ok(&refused, 3),
+            Err(DepthRefusal::IntrospectionRoots { limit: MAX_INTROSPECTION_ROOTS })
+        );
+        // Counted where fragments are spread, too.
+        let spread = "{ ...F ...F ...F ...F ...F ...F } fragment F on Query { a: __schema { types { name } } b: __schema { types { name } } }";
+        assert!(depth_ok(spread, 3).is_err());
+    }
+
+    #[test]
+    fn fragments_that_expand_past_the_budget_are_refused() {
+        let document = parse_query(doubling_fragments(11)).expect("a valid document");
+        // 2^11 `__typename` and the 4,095 spreads above them: 6,143 selections.
+        assert_eq!(check(&document, 12, 10_000), Ok(()));
+        assert_eq!(check(&document, 12, 5_000), Err(DepthRefusal::Expanded { limit: 5_000 }));
+        // Sixty levels would be 2^60 selections: refused as soon as the budget is spent.
+        let bomb = parse_query(doubling_fragments(60)).expect("a valid document");
+        assert_eq!(check(&bomb, 12, 10_000), Err(DepthRefusal::Expanded { limit: 10_000 }));
     }
 
     #[test]

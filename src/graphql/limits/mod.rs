@@ -2,7 +2,8 @@
 //!
 //! In order: the body size (in `http`), the number of operations in a batch, then per
 //! operation a lexical pass over the document (bracket nesting, token count), the nesting of
-//! its variables, the parse, and the depth of its selections (data and introspection apart);
+//! its variables, the parse, and the depth of its selections (data and introspection apart)
+//! with the number of selections its fragments expand to;
 //! a document that passed the last two is kept by its text and not parsed again (`admitted`).
 //! Complexity is async-graphql's, with list fields weighing their page size; a batch shares
 //! one budget. Provider-reaching mutations are counted per request and per token. Every
@@ -48,13 +49,25 @@ pub fn admit(
         Some(parsed) => parsed,
         None => {
             let parsed = async_graphql::parser::parse_query(&request.query).map_err(ServerError::from)?;
-            depth::check(&parsed, limits.max_depth).map_err(|err| refused(err.to_string()))?;
+            // A document may expand to as many selections as it may hold tokens.
+            depth::check(&parsed, limits.max_depth, limits.document.max_tokens)
+                .map_err(|err| refused(err.to_string()))?;
             admitted.keep(&request.query, &parsed);
             parsed
         }
     };
     request.set_parsed_query(parsed);
     Ok(request)
+}
+
+/// What the whole app catalog weighs: about the number of apps it holds (45 built in, and an
+/// operator's own), each weighing its selections.
+const CATALOG_WEIGHT: usize = 50;
+
+/// The complexity of `apps`, which answers the whole catalog (fewer when searched, which
+/// cannot be known before it runs).
+pub fn catalog_complexity(child_complexity: usize) -> usize {
+    CATALOG_WEIGHT.saturating_mul(child_complexity.max(1))
 }
 
 /// The complexity of a list field: its page size (the default when absent) times its items'.
