@@ -165,9 +165,19 @@ impl AppField {
     }
 }
 
+/// The longest value a field takes: room for a PEM private key or a long JWT, and a bound on
+/// what a page of connections carries.
+pub const MAX_VALUE_CHARS: usize = 8192;
+
 /// The value as text without leading white space or trailing line breaks; `None` when null or
 /// blank.
 fn text(field: &AppField, value: &Value) -> Result<Option<String>, FieldError> {
+    if let Value::String(text) = value
+        && text.chars().count() > MAX_VALUE_CHARS
+    {
+        let message = format!("\"{}\" has at most {MAX_VALUE_CHARS} characters", field.key);
+        return Err(FieldError::new(&field.key, message));
+    }
     let text = match value {
         Value::Null => return Ok(None),
         Value::String(text) if text.trim().is_empty() => return Ok(None),

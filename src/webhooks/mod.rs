@@ -28,6 +28,12 @@ use crate::store;
 
 pub(crate) const SECRET_PURPOSE: &str = "webhook";
 const MIN_SECRET_CHARS: usize = 16;
+/// Longer secrets add nothing to an HMAC key of 256 bits but bytes to every signature check.
+const MAX_SECRET_CHARS: usize = 1024;
+/// Longer than browsers accept; every delivery carries it.
+const MAX_URL_CHARS: usize = 2048;
+/// Every event of a team is sent to each of its webhooks.
+pub const MAX_WEBHOOKS_PER_TEAM: u64 = 20;
 
 /// The events a webhook receives.
 pub const NEEDS_REAUTHORIZATION: &str = "connection.needs_reauthorization";
@@ -70,13 +76,20 @@ pub async fn register(
     secret: SecretString,
 ) -> AppResult<Webhook> {
     access::require_manage(&state.db, principal, team_id).await?;
+    if url.trim().chars().count() > MAX_URL_CHARS {
+        return Err(AppError::bad_input(
+            "url",
+            format!("a webhook URL has at most {MAX_URL_CHARS} characters"),
+        ));
+    }
     let parsed =
         url::Url::parse(url.trim()).map_err(|err| AppError::bad_input("url", format!("not a URL: {err}")))?;
     state.outbound.client_for(&parsed, true).map_err(|err| AppError::bad_input("url", err))?;
-    if secret.expose_secret().chars().count() < MIN_SECRET_CHARS {
+    let secret_chars = secret.expose_secret().chars().count();
+    if !(MIN_SECRET_CHARS..=MAX_SECRET_CHARS).contains(&secret_chars) {
         return Err(AppError::bad_input(
             "secret",
-            format!("a signing secret has at least {MIN_SECRET_CHARS} characters"),
+            format!("a signing secret has {MIN_SECRET_CHARS} to {MAX_SECRET_CHARS} characters"),
         ));
     }
     let id = uuid::Uuid::now_v7();
@@ -93,6 +106,12 @@ pub async fn register(
         created_at: Utc::now(),
     };
     let txn = store::begin(&state.db).await?;
+    if store::webhooks::count_for_change(&txn, team_id).await? >= MAX_WEBHOOKS_PER_TEAM {
+        return Err(AppError::bad_input(
+            "teamId",
+            format!("a team has at most {MAX_WEBHOOKS_PER_TEAM} webhooks; remove one before adding another"),
+        ));
+    }
     store::webhooks::insert(&txn, hook.clone()).await?;
     audit(&txn, principal, &hook, AuditAction::WebhookCreated).await?;
     txn.commit().await?;

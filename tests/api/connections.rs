@@ -103,6 +103,19 @@ async fn create_validates_fields_against_the_app_form(app: TestApp) {
     .await;
     assert_eq!(pattern["errors"][0]["extensions"]["field"], "fields.base_url");
 
+    // A value past 8,192 characters is refused by name, whether shown or secret.
+    let long_path = format!("/{}", "a".repeat(8192));
+    let long = attempt(
+        "http-api-key",
+        "x",
+        json!({ "base_url": "https://api.example.com", "api_key": "k", "verify_path": long_path }),
+    )
+    .await;
+    assert_eq!(error_code(&long), "BAD_USER_INPUT");
+    assert_eq!(long["errors"][0]["extensions"]["field"], "fields.verify_path", "{long}");
+    let long_key = attempt("openai", "x", json!({ "api_key": "k".repeat(8193) })).await;
+    assert_eq!(long_key["errors"][0]["extensions"]["field"], "fields.api_key", "{long_key}");
+
     let no_app = attempt("no-such-app", "x", json!({})).await;
     assert_eq!(error_code(&no_app), "BAD_USER_INPUT");
     assert_eq!(no_app["errors"][0]["extensions"]["field"], "app");

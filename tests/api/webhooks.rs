@@ -23,7 +23,8 @@ on_every_database!(
     a_slow_endpoint_gets_one_delivery_at_a_time_in_order_from_two_instances,
     a_delivery_taken_over_while_it_waited_is_not_sent_twice,
     a_slow_endpoint_holds_up_only_its_own_deliveries,
-    finished_deliveries_are_forgotten_after_the_retention_and_pending_ones_kept
+    finished_deliveries_are_forgotten_after_the_retention_and_pending_ones_kept,
+    a_team_holds_a_bounded_number_of_webhooks_with_bounded_values
 );
 
 const SECRET: &str = "whsec-test-signing-secret";
@@ -554,4 +555,62 @@ async fn hooks_received(receiver: &MockServer, n: usize, within: Duration) -> Ve
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+async fn a_team_holds_a_bounded_number_of_webhooks_with_bounded_values(app: TestApp) {
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    let attempt = |url: String, secret: String| {
+        let (app, member) = (&app, member.clone());
+        async move {
+            app.graphql(
+                Some(&member.token),
+                REGISTER,
+                json!({ "t": member.team_id, "url": url, "secret": secret }),
+            )
+            .await
+        }
+    };
+    let long_url = attempt(format!("https://hooks.example.com/{}", "a".repeat(2048)), SECRET.into()).await;
+    assert_eq!(error_code(&long_url), "BAD_USER_INPUT", "{long_url}");
+    assert_eq!(long_url["errors"][0]["extensions"]["field"], "url");
+    let long_secret = attempt("https://hooks.example.com/a".into(), "s".repeat(1025)).await;
+    assert_eq!(error_code(&long_secret), "BAD_USER_INPUT", "{long_secret}");
+    assert_eq!(long_secret["errors"][0]["extensions"]["field"], "secret");
+
+    // One request of aliases cannot go past the limit either: the 21st is refused.
+    let aliases: Vec<String> = (0..25)
+        .map(|i| format!(r#"w{i}: createWebhook(teamId: $t, url: "https://hooks.example.com/{i}", secret: $secret) {{ id }}"#))
+        .collect();
+    let many = format!("mutation($t: ID!, $secret: String!) {{ {} }}", aliases.join(" "));
+    let body =
+        app.graphql(Some(&member.token), &many, json!({ "t": member.team_id, "secret": SECRET })).await;
+    let created = (0..25).filter(|i| body["data"][format!("w{i}")]["id"].is_string()).count();
+    assert_eq!(created, 20, "{body}");
+    let errors = body["errors"].as_array().expect("the rest are refused");
+    assert_eq!(errors.len(), 5, "{body}");
+    assert!(errors.iter().all(|e| e["extensions"]["code"] == "BAD_USER_INPUT"), "{body}");
+    assert!(errors[0]["message"].as_str().unwrap().contains("at most 20 webhooks"), "{body}");
+    let listed = app
+        .ok(
+            &member.token,
+            "query($t: ID!) { team(id: $t) { webhooks { id } } }",
+            json!({ "t": member.team_id }),
+        )
+        .await;
+    let hooks = listed["team"]["webhooks"].as_array().unwrap().clone();
+    assert_eq!(hooks.len(), 20);
+
+    // Removing one makes room for one.
+    let removed = app
+        .ok(
+            &member.token,
+            "mutation($id: ID!) { deleteWebhook(id: $id) { deletedId } }",
+            json!({ "id": hooks[0]["id"] }),
+        )
+        .await;
+    assert!(!removed.is_null());
+    let again = attempt("https://hooks.example.com/again".into(), SECRET.into()).await;
+    assert!(again["errors"].is_null(), "{again}");
+    let full = attempt("https://hooks.example.com/full".into(), SECRET.into()).await;
+    assert_eq!(error_code(&full), "BAD_USER_INPUT", "{full}");
 }
