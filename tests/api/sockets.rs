@@ -124,6 +124,10 @@ async fn a_socket_that_breaks_the_protocol_is_closed_with_its_code_and_the_other
     }
     assert_eq!(close_code(&mut endless).await, 1009, "a fragmented message past 64 KiB");
 
+    let mut huge = open(&app).await;
+    huge.send(Message::text("x".repeat(65 * 1024))).await.unwrap();
+    assert_eq!(close_code(&mut huge).await, 1009, "one frame past 64 KiB is told why too");
+
     // The socket that behaved still works, and new ones are served.
     let created = app.create_api_key_connection(&member, "Acme key", "sk-a").await;
     let event = bystander.next_data(WAIT).await.expect("the well-behaved subscription goes on");

@@ -27,7 +27,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use actix_codec::Decoder;
-use actix_http::ws::{Codec, Frame, Item, hash_key, verify_handshake};
+use actix_http::ws::{Codec, Frame, Item, ProtocolError, hash_key, verify_handshake};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -181,7 +181,11 @@ impl<O: Operations> Session<O> {
                 Ok(None) => {}
                 Err(err) => {
                     tracing::debug!(error = %err, "a WebSocket client sent a malformed frame; its socket is closed");
-                    self.end();
+                    // Told why, as a message too big in fragments is (RFC 6455 §7.4.1).
+                    match err {
+                        ProtocolError::Overflow => self.close(1009, "the message is too big"),
+                        _ => self.close(1002, "a malformed WebSocket frame"),
+                    }
                     return true;
                 }
             }
