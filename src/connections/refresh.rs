@@ -21,7 +21,7 @@ use super::record::{self, Change, Fact, Write};
 use super::secrets::StoredSecrets;
 use crate::catalog::{App, FormValues};
 use crate::domain::{Actor, AuthType, Connection, Verification, VerificationOutcome};
-use crate::oauth::{self, TokenError, TokenProblem, TokenSet};
+use crate::oauth::{self, OAuthClients, TokenError, TokenProblem, TokenSet};
 use crate::state::AppState;
 use crate::store;
 use crate::store::token_leases::{LeaseClaim, RefreshedTokens};
@@ -116,7 +116,9 @@ pub(super) async fn refresh(
         }
         Err(err) => {
             crate::metrics::refresh(app.key(), refresh_result(&err));
-            let problem = on_token_error(state, app, &current, err).await;
+            let own_client = current.auth_type == AuthType::OAuth2ClientCredentials
+                || OAuthClients::brings_own_client(&form);
+            let problem = on_token_error(state, app, &current, err, own_client).await;
             // A flagged connection's lease went back with the flag; this covers the rest.
             release().await;
             Err(problem)
@@ -331,13 +333,32 @@ fn refresh_result(err: &TokenError) -> &'static str {
 }
 
 /// Turns a failed refresh into a problem, flagging the connection when its grant is dead.
+/// Only a refusal of what the connection holds changes its status: an answer that is no OAuth
+/// answer, or a refusal of the operator's client (`own_client` false), is reported without one.
 async fn on_token_error(
     state: &AppState,
     app: &App,
     connection: &Connection,
     err: TokenError,
+    own_client: bool,
 ) -> TokenProblem {
     let app_name = app.name();
+    if err.is_unclear_answer() {
+        tracing::warn!(error = %err, "the token endpoint's answer was no OAuth answer; status unchanged");
+        return TokenProblem::Unavailable(format!(
+            "{app_name} answered the token renewal with something that is no OAuth answer ({err}); it is tried \
+             again later and the status is unchanged"
+        ));
+    }
+    if err.refuses_the_client() && !own_client {
+        tracing::error!(error = %err, "the provider refused the operator's OAuth client; status unchanged");
+        return TokenProblem::Unavailable(format!(
+            "{app_name} refused the operator's OAuth client ({err}): the operator must check {} and {}; the \
+             connection's status is unchanged",
+            OAuthClients::id_variable(app.key()),
+            OAuthClients::secret_variable(app.key()),
+        ));
+    }
     match err {
         TokenError::Unavailable { reason } => {
             tracing::warn!(%reason, "token refresh failed for now; status unchanged");

@@ -108,10 +108,11 @@ pub async fn check_stored(
     };
     let values = RequestValues { app, form: &form, access_token: Some(&token) };
     let check = gated_check(state, connection, &values).await?;
-    // Only a plain rejection of the token is worth a renewal: a 401 that names a missing scope
-    // (Dropbox) would be refused again, whatever the token.
-    if check.http_status != Some(401) || check.verification.outcome != VerificationOutcome::InvalidCredentials
-    {
+    // Only a plain rejection of the token is worth a renewal, whatever its status: Salesforce's
+    // userinfo answers 403 `Bad_OAuth_Token` once a session without a stated expiry has timed
+    // out, Slack 200 `token_expired`. A refusal that names a missing scope (Dropbox's 401) is
+    // classified as such, and would be refused again whatever the token.
+    if check.verification.outcome != VerificationOutcome::InvalidCredentials {
         return Ok(check);
     }
     // The provider refused a token we thought valid: renew it once and ask again.

@@ -131,6 +131,13 @@ impl OAuthClients {
     }
 
     /// Whether the operator configured a client for the app (for the catalog's "ready to use").
+    /// Whether `form` brings the connection's own client (either advanced field filled in):
+    /// a refusal of the client is then the connection's to fix, not the operator's.
+    pub fn brings_own_client(form: &FormValues) -> bool {
+        form.lookup(ID_FIELD).is_some_and(|id| !id.is_empty())
+            || form.secret(SECRET_FIELD).is_some_and(|secret| !secret.expose_secret().is_empty())
+    }
+
     pub fn is_configured(&self, app_key: &str) -> bool {
         self.by_app.contains_key(app_key)
     }

@@ -51,6 +51,19 @@ impl TokenError {
     pub fn needs_reauthorization(&self) -> bool {
         matches!(self, TokenError::InvalidGrant { .. })
     }
+
+    /// Whether the endpoint's answer was no OAuth answer at all (an HTML page from a firewall
+    /// or a load balancer, a body cut short, a success without a token): it says nothing
+    /// about the grant.
+    pub fn is_unclear_answer(&self) -> bool {
+        matches!(self, TokenError::Rejected { error, .. } if error == super::token_response::INVALID_RESPONSE)
+    }
+
+    /// Whether the endpoint refused the OAuth client rather than the grant (RFC 6749 §5.2's
+    /// `invalid_client` and `unauthorized_client`).
+    pub fn refuses_the_client(&self) -> bool {
+        matches!(self, TokenError::Rejected { error, .. } if error == "invalid_client" || error == "unauthorized_client")
+    }
 }
 
 fn suffix(description: &Option<String>) -> String {

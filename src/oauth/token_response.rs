@@ -17,19 +17,24 @@ use super::{TokenError, TokenSet};
 const MAX_BODY_BYTES: usize = 64 * 1024;
 const MAX_ERROR_CHARS: usize = 64;
 const MAX_DESCRIPTION_CHARS: usize = 300;
-/// Providers' own names for `invalid_grant`: the code or refresh token is dead (GitHub's
-/// `bad_refresh_token` and `bad_verification_code`; Slack's `invalid_refresh_token`,
-/// `invalid_code`, `code_already_used`, `code_expired`).
-const DEAD_GRANT_SYNONYMS: [&str; 6] = [
+/// Providers' own names for `invalid_grant`: the code or refresh token is dead, or only a
+/// person can renew the grant (GitHub's `bad_refresh_token` and `bad_verification_code`;
+/// Slack's `invalid_refresh_token`, `invalid_code`, `code_already_used`, `code_expired`;
+/// HubSpot's `BAD_REFRESH_TOKEN`, sent as `status`; Microsoft's `interaction_required`,
+/// `consent_required` and `login_required`, which MSAL answers by signing the user in again).
+const DEAD_GRANT_SYNONYMS: [&str; 9] = [
     "bad_refresh_token",
     "bad_verification_code",
     "invalid_refresh_token",
     "invalid_code",
     "code_already_used",
     "code_expired",
+    "interaction_required",
+    "consent_required",
+    "login_required",
 ];
 /// The `error` of a body that is no OAuth error response.
-const INVALID_RESPONSE: &str = "invalid_response";
+pub(super) const INVALID_RESPONSE: &str = "invalid_response";
 
 /// Replaces the request's secrets in provider text: some providers quote what they refused,
 /// as sent (form-encoded) or decoded.
@@ -166,10 +171,30 @@ fn classify(
         });
     }
     if !status.is_success() {
+        if let Some(dead) = dead_grant_status(body, redactor) {
+            return Err(dead);
+        }
         return Err(rejected(format!("HTTP {code} without an OAuth error")));
     }
     TokenSet::from_response(body, scope_separator)
         .ok_or_else(|| rejected("no access_token in the response".to_owned()))
+}
+
+/// A refusal that names a dead grant in `status` instead of `error`, with its text in
+/// `message`: HubSpot's `{"status": "BAD_REFRESH_TOKEN", "message": "missing or invalid
+/// refresh token"}`.
+fn dead_grant_status(body: &Map<String, Value>, redactor: &Redactor<'_>) -> Option<TokenError> {
+    let status = body.get("status").and_then(Value::as_str)?.to_ascii_lowercase();
+    if !DEAD_GRANT_SYNONYMS.contains(&status.as_str()) {
+        return None;
+    }
+    let message =
+        body.get("message").and_then(Value::as_str).map(|text| redactor.clean(text, MAX_DESCRIPTION_CHARS));
+    let description = match message.filter(|text| !text.is_empty()) {
+        Some(text) => format!("{status}: {text}"),
+        None => status,
+    };
+    Some(TokenError::InvalidGrant { description: Some(description) })
 }
 
 /// The `error` and `error_description` of an error body (RFC 6749 §5.2), whatever the status;

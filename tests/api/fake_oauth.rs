@@ -45,6 +45,30 @@ struct Provider {
     extra_fields: serde_json::Map<String, serde_json::Value>,
     /// How many of the next access tokens are issued already dead (refused by `/me`).
     dead_access_tokens: usize,
+    /// How `/me` refuses a token that is not live: 401 without a body unless set.
+    refusal: Option<Canned>,
+    /// What every refresh is answered, when set, whatever the refresh token.
+    refresh_answer: Option<Canned>,
+}
+
+/// An answer given as it is: status, content type and body.
+#[derive(Debug, Clone)]
+pub struct Canned {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+impl Canned {
+    pub fn new(status: u16, content_type: &'static str, body: impl Into<String>) -> Canned {
+        Canned { status, content_type, body: body.into() }
+    }
+
+    fn template(&self) -> ResponseTemplate {
+        ResponseTemplate::new(self.status)
+            .insert_header("content-type", self.content_type)
+            .set_body_string(self.body.clone())
+    }
 }
 
 #[derive(Clone)]
@@ -71,6 +95,8 @@ impl FakeOAuth {
                 issue_refresh_tokens: true,
                 extra_fields: serde_json::Map::new(),
                 dead_access_tokens: 0,
+                refusal: None,
+                refresh_answer: None,
             })),
             token_requests: Arc::new(AtomicUsize::new(0)),
         };
@@ -131,6 +157,23 @@ impl FakeOAuth {
     /// The next `n` access tokens are refused by `/me` as soon as they are issued.
     pub fn issue_dead_access_tokens(&self, n: usize) {
         self.inner.lock().unwrap().dead_access_tokens = n;
+    }
+
+    /// `/me` refuses tokens that are not live with `answer` (Salesforce's userinfo: 403
+    /// `Bad_OAuth_Token`).
+    pub fn refuse_tokens_with(&self, answer: Canned) {
+        self.inner.lock().unwrap().refusal = Some(answer);
+    }
+
+    /// Every access token issued so far stops working, refresh tokens still do: a session
+    /// that timed out without the expiry having been stated.
+    pub fn end_sessions(&self) {
+        self.inner.lock().unwrap().live_access.clear();
+    }
+
+    /// Refreshes are answered `answer` from now on (`None`: as usual again).
+    pub fn answer_refreshes_with(&self, answer: Option<Canned>) {
+        self.inner.lock().unwrap().refresh_answer = answer;
     }
 
     /// Whether `token` is a live access token.
@@ -196,6 +239,9 @@ impl Respond for Token {
         inner.token_forms.push(form.clone());
         let refreshing = form.get("grant_type").map(String::as_str) == Some("refresh_token");
         let delay = if refreshing { inner.refresh_delay } else { DELAY };
+        if let Some(answer) = inner.refresh_answer.as_ref().filter(|_| refreshing) {
+            return answer.template().set_delay(delay);
+        }
         if refreshing && inner.refresh_fails {
             return ResponseTemplate::new(400)
                 .set_body_json(json!({ "error": "invalid_grant" }))
@@ -274,7 +320,7 @@ impl Respond for Me {
         if inner.live_access.contains(token) {
             ResponseTemplate::new(200).set_body_json(json!({ "email": inner.account }))
         } else {
-            ResponseTemplate::new(401)
+            inner.refusal.as_ref().map_or_else(|| ResponseTemplate::new(401), Canned::template)
         }
     }
 }

@@ -36,6 +36,7 @@ mod sockets;
 mod storage;
 mod subscriptions;
 mod teams;
+mod token_answers;
 mod token_lifecycle;
 mod total_counts;
 mod verification;
