@@ -10,6 +10,7 @@ mod load;
 mod proxy_rules;
 mod raw;
 mod request;
+mod scopes;
 mod search;
 mod template;
 mod types;

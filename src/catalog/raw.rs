@@ -30,6 +30,9 @@ pub(super) struct RawApp {
     pub modules: Vec<RawModule>,
     /// The provider's published rate limits (see `proxy_rules.rs`).
     pub rate_limits: Option<RawRateLimits>,
+    /// Scopes a granted one includes (see `scopes.rs`).
+    #[serde(default)]
+    pub implied_scopes: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,6 +10,7 @@ use url::Url;
 
 use super::proxy_rules::{GENERIC_MODULE_KEY, GENERIC_MODULE_NAME, RateLimits, RequestRule};
 use super::request::{CredentialRules, VerifyRequest};
+use super::scopes::ScopeImplications;
 use super::template::Template;
 use crate::domain::AuthType;
 
@@ -29,6 +30,7 @@ pub struct App {
     pub(super) verify: Option<VerifyRequest>,
     pub(super) modules: Vec<AppModule>,
     pub(super) rate_limits: RateLimits,
+    pub(super) implied_scopes: ScopeImplications,
 }
 
 impl App {
@@ -92,6 +94,12 @@ impl App {
 
     pub fn modules(&self) -> &[AppModule] {
         &self.modules
+    }
+
+    /// The scopes of `required` that `granted` does not cover, in `required`'s order: neither
+    /// held nor included in one held, as the provider defines its scopes.
+    pub fn missing_scopes(&self, required: &[String], granted: &[String]) -> Vec<String> {
+        required.iter().filter(|scope| !self.implied_scopes.covers(granted, scope)).cloned().collect()
     }
 
     pub fn module(&self, key: &str) -> Option<&AppModule> {

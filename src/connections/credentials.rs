@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::catalog::{App, FormValues};
 use crate::domain::{
     AuditAction, AuditEvent, AuditEventId, AuthType, Connection, ConnectionId, ConnectionStatus, Flow,
-    FlowId, FlowModule, ModuleTarget, Principal, TeamId, missing_scopes,
+    FlowId, FlowModule, ModuleTarget, Principal, TeamId,
 };
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -138,7 +138,7 @@ pub async fn resolve_module(
     let app = state.catalog.get(&connection.app_key).ok_or(AppError::NotFound("app"))?;
     ensure_usable(app, &connection)?;
     let required = crate::flows::usage::required_scopes(&state.catalog, &module);
-    let missing = missing_scopes(required, &connection.scopes);
+    let missing = app.missing_scopes(required, &connection.scopes);
     if !missing.is_empty() {
         return Err(AppError::AccountValidation {
             message: format!(

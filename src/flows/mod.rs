@@ -14,7 +14,7 @@ pub use dynamic::{
 use crate::access::{self, TeamScope};
 use crate::domain::{
     AuditAction, AuditEvent, ConnectionId, DynamicConnectionId, Flow, FlowId, FlowModule, FlowStatus,
-    ModuleTarget, Principal, TeamId, missing_scopes,
+    ModuleTarget, Principal, TeamId,
 };
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -245,7 +245,7 @@ pub async fn warnings(state: &AppState, flow: &Flow) -> AppResult<Vec<ScopeWarni
         let Some(connection) = store::connections::find(&state.db, flow.team_id, connection_id).await? else {
             continue;
         };
-        let missing = missing_scopes(usage::required_scopes(&state.catalog, module), &connection.scopes);
+        let missing = usage::scopes_missing(&state.catalog, module, &connection.scopes);
         if !missing.is_empty() {
             found.push(ScopeWarning {
                 module_key: module.key.clone(),

@@ -51,7 +51,7 @@ pub async fn usages_with_scopes(
             found.push(Usage {
                 flow: flow.clone(),
                 module_key: module.key.clone(),
-                missing_scopes: missing_scopes(required_scopes(catalog, module), scopes),
+                missing_scopes: scopes_missing(catalog, module, scopes),
             });
         }
     }
@@ -71,7 +71,7 @@ impl ModuleUse {
         Usage {
             flow: self.flow.clone(),
             module_key: self.module.key.clone(),
-            missing_scopes: missing_scopes(required_scopes(catalog, &self.module), scopes),
+            missing_scopes: scopes_missing(catalog, &self.module, scopes),
         }
     }
 }
@@ -113,6 +113,16 @@ fn uses(module: &FlowModule, connection_id: ConnectionId, dynamics: &[DynamicCon
 /// The scopes a flow module needs, as its catalog module declares them.
 pub fn required_scopes<'a>(catalog: &'a Catalog, module: &FlowModule) -> &'a [String] {
     catalog.get(&module.app_key).and_then(|app| app.module(&module.app_module)).map_or(&[], |m| m.scopes())
+}
+
+/// The scopes `module` needs that `granted` does not cover, as its app defines its scopes
+/// (Shopify's `write_products` includes `read_products`).
+pub fn scopes_missing(catalog: &Catalog, module: &FlowModule, granted: &[String]) -> Vec<String> {
+    let required = required_scopes(catalog, module);
+    match catalog.get(&module.app_key) {
+        Some(app) => app.missing_scopes(required, granted),
+        None => missing_scopes(required, granted),
+    }
 }
 
 /// The flows that deleting the connection would break: running flows using it directly, or

@@ -282,6 +282,10 @@ auth_type = "OAUTH2"
 api_base_url = "{provider}/oauth-api"
 default_scopes = ["profile"]
 
+# As Shopify's write scopes include their read scopes.
+[implied_scopes]
+"records.write" = ["records.read"]
+
 [oauth]
 authorize_url = "{provider}/oauth/authorize"
 token_url = "{provider}/oauth/token"
@@ -402,6 +406,12 @@ query = [{{ name = "key", value = "{{api_key}}" }}]
 [verify]
 path = "/me"
 insufficient_scope_body = "missing_scope"
+
+# As Asana's and Todoist's: at the verification request, where nothing else can be refused, a
+# 403 is a scope; on a proxied call it is not taken to be one.
+[[verify.failures]]
+outcome = "INSUFFICIENT_SCOPES"
+statuses = [403]
 
 [[modules]]
 key = "read-items"

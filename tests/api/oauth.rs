@@ -517,3 +517,36 @@ async fn runners_get_a_fresh_access_token_or_needs_reauthorization() {
     assert_eq!(error_code(&refused), "NEEDS_REAUTHORIZATION", "{refused}");
     assert_eq!(status(&s, &id).await["status"], "NEEDS_REAUTHORIZATION");
 }
+
+/// Shopify answers a grant of `read_products` and `write_products` with `write_products` alone:
+/// a module that reads is still served, and nothing is flagged as missing.
+#[tokio::test]
+async fn a_granted_scope_that_includes_the_required_one_serves_the_module() {
+    let s = setup(TestApp::spawn(Backend::Sqlite).await.unwrap()).await;
+    s.provider.set_extra_fields(json!({ "scope": "profile records.write" }));
+    let (id, url, _) = create(&s, &["records.read", "records.write"]).await;
+    assert_eq!(consent(&s, &url).await.0, 200);
+    assert_eq!(
+        status(&s, &id).await["scopes"],
+        json!(["profile", "records.write"]),
+        "as the provider answered"
+    );
+    let flow = "mutation($input: CreateFlowInput!) { createFlow(input: $input) { flow { id } warnings { moduleKey } } }";
+    let created = s
+        .app
+        .ok(
+            &s.member.token,
+            flow,
+            json!({ "input": { "teamId": s.member.team_id, "name": "Records sync", "status": "ACTIVE",
+                "modules": [{ "key": "read", "app": "test-oauth", "module": "read-records", "connectionId": id }] } }),
+        )
+        .await;
+    assert_eq!(created["createFlow"]["warnings"], json!([]), "records.write includes records.read");
+    let check = s.app.ok(&s.member.token, crate::token_lifecycle::VERIFY, json!({ "id": id })).await;
+    assert_eq!(check["verifyConnection"]["outcome"], "OK", "{check}");
+    let runner = s.app.service_token("Acme").await;
+    let read = json!({ "flow": created["createFlow"]["flow"]["id"], "module": "read" });
+    let query = "query($flow: ID!, $module: String!) { moduleCredentials(flowId: $flow, moduleKey: $module) { accessToken } }";
+    let creds = s.app.ok(&runner, query, read).await;
+    assert!(creds["moduleCredentials"]["accessToken"].is_string(), "{creds}");
+}

@@ -13,6 +13,7 @@ use url::Url;
 
 use super::error::Problem;
 use super::raw::{RawApp, RawField, RawModule};
+use super::scopes::ScopeImplications;
 use super::template::Template;
 use super::types::{App, AppModule};
 use crate::domain::AuthType;
@@ -41,6 +42,7 @@ pub(super) fn app(file: &str, stem: &str, raw: RawApp, problems: &mut Vec<Proble
     }
     let modules = proxy::with_generic_module(modules);
     let rate_limits = check.rate_limits(raw.rate_limits);
+    let implied_scopes = check.implied_scopes(raw.implied_scopes);
     if check.failed {
         return None;
     }
@@ -58,6 +60,7 @@ pub(super) fn app(file: &str, stem: &str, raw: RawApp, problems: &mut Vec<Proble
         verify,
         modules,
         rate_limits,
+        implied_scopes,
     })
 }
 
@@ -213,6 +216,15 @@ impl Check<'_> {
             }
         }
         scopes
+    }
+
+    fn implied_scopes(&mut self, raw: std::collections::BTreeMap<String, Vec<String>>) -> ScopeImplications {
+        ScopeImplications::parse(raw).unwrap_or_else(|problems| {
+            for (field, message) in problems {
+                self.fail(field, message);
+            }
+            ScopeImplications::default()
+        })
     }
 
     fn modules(&mut self, raw: Vec<RawModule>) -> Vec<AppModule> {
