@@ -15,39 +15,51 @@ use crate::verify::CheckResult;
 pub const CLASSIFY_BYTES: usize = 64 * 1024;
 
 /// The outcome a refusal means for the connection, or `None` for an answer that says nothing
-/// about the credentials.
+/// about the credentials. `granted` are the connection's scopes.
+///
+/// The app's rules were written for its verification request, where a bare 403 can only mean
+/// a scope (Asana's `/users/me` needs nothing else). On any other path a 403 is more often
+/// about the resource (a project the user is not in, a mailbox not theirs), so a call's 403
+/// counts as missing scopes only where the answer itself says so: the app's
+/// `insufficient_scope_body`, a rule's `scope_pointer`, an `insufficient_scope` challenge, or
+/// GitHub's accepted scopes, none of them granted.
 pub fn classify(
     app: &App,
     status: StatusCode,
     headers: &HeaderMap,
     body: &[u8],
+    granted: &[String],
 ) -> Option<(VerificationOutcome, String)> {
     if !matches!(status.as_u16(), 401 | 403) {
         return None;
     }
-    let (outcome, message) = match app.verify() {
-        Some(verify) => {
-            // Only the outcome and its message are used, and a message never quotes the body:
-            // nothing the call sent can come back out, so there is nothing to redact.
-            let nothing_sent = crate::outbound::redact::Redactor::new([]);
-            let classified =
-                crate::verify::classify_response(app.name(), verify, status, headers, body, &nothing_sent);
-            (classified.outcome, classified.message)
-        }
-        None if status == StatusCode::UNAUTHORIZED => (
-            VerificationOutcome::InvalidCredentials,
-            format!("{} rejected the credentials (HTTP 401)", app.name()),
-        ),
-        None if signals_scope(headers) => (
-            VerificationOutcome::InsufficientScopes,
-            format!("{} says the credentials lack a permission (scope) (HTTP 403)", app.name()),
-        ),
-        None => return None,
+    let on_a_call = |message: String| format!("{message} (on a proxied call)");
+    if status == StatusCode::FORBIDDEN
+        && (signals_scope(headers) || !missing_scopes(app, headers, granted).is_empty())
+    {
+        let message = format!("{} says the credentials lack a permission (scope) (HTTP 403)", app.name());
+        return Some((VerificationOutcome::InsufficientScopes, on_a_call(message)));
+    }
+    let Some(verify) = app.verify() else {
+        let message = format!("{} rejected the credentials (HTTP 401)", app.name());
+        return (status == StatusCode::UNAUTHORIZED)
+            .then(|| (VerificationOutcome::InvalidCredentials, on_a_call(message)));
     };
-    match (status.as_u16(), outcome) {
-        (401, _) => Some((outcome, format!("{message} (on a proxied call)"))),
+    // Only the outcome and its message are used, and a message never quotes the body: nothing
+    // the call sent can come back out, so there is nothing to redact.
+    let nothing_sent = crate::outbound::redact::Redactor::new([]);
+    let classified =
+        crate::verify::classify_response(app.name(), verify, status, headers, body, &nothing_sent);
+    let says_scope = !classified.missing_scopes.is_empty()
+        || verify
+            .insufficient_scope_body()
+            .is_some_and(|signal| body.windows(signal.len()).any(|window| window == signal.as_bytes()));
+    match (status.as_u16(), classified.outcome) {
+        (401, outcome) => Some((outcome, on_a_call(classified.message))),
+        (403, VerificationOutcome::InsufficientScopes) if says_scope => {
+            Some((VerificationOutcome::InsufficientScopes, classified.message))
+        }
         // Any other 403 may be about the resource, not the credentials: it is passed on as is.
-        (403, VerificationOutcome::InsufficientScopes) => Some((outcome, message)),
         _ => None,
     }
 }
@@ -59,10 +71,11 @@ fn signals_scope(headers: &HeaderMap) -> bool {
         .any(|value| value.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains("insufficient_scope")))
 }
 
-/// The scopes a scope refusal names that the connection was not granted: from the standard
-/// `WWW-Authenticate: Bearer error="insufficient_scope", scope="..."` (RFC 6750 §3) or GitHub's
-/// `X-Accepted-OAuth-Scopes`.
-pub fn missing_scopes(headers: &HeaderMap, granted: &[String]) -> Vec<String> {
+/// The scopes a scope refusal names that the connection's `granted` scopes do not cover (as
+/// the app defines its scopes): from the standard `WWW-Authenticate: Bearer
+/// error="insufficient_scope", scope="..."` (RFC 6750 §3), all needed, or GitHub's
+/// `X-Accepted-OAuth-Scopes`, any one of which would do: none is missing when one is covered.
+pub fn missing_scopes(app: &App, headers: &HeaderMap, granted: &[String]) -> Vec<String> {
     let mut named: Vec<String> = Vec::new();
     for value in headers.get_all("www-authenticate").iter().filter_map(|v| v.to_str().ok()) {
         if let Some((_, rest)) = value.split_once("scope=\"") {
@@ -70,9 +83,13 @@ pub fn missing_scopes(headers: &HeaderMap, granted: &[String]) -> Vec<String> {
         }
     }
     if let Some(accepted) = headers.get("x-accepted-oauth-scopes").and_then(|v| v.to_str().ok()) {
-        named.extend(accepted.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()));
+        let accepted: Vec<String> =
+            accepted.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+        if app.missing_scopes(&accepted, granted).len() == accepted.len() {
+            named.extend(accepted);
+        }
     }
-    let mut missing: Vec<String> = named.into_iter().filter(|scope| !granted.contains(scope)).collect();
+    let mut missing = app.missing_scopes(&named, granted);
     missing.sort();
     missing.dedup();
     missing.truncate(50);

@@ -306,11 +306,14 @@ async fn finish(
         token_refreshed: false,
     };
     let (prefix, response) = if refusal { read_prefix(response).await } else { (Bytes::new(), response) };
-    if refusal && let Some((outcome, message)) = failure::classify(app, status, &provider_headers, &prefix) {
+    if refusal
+        && let Some((outcome, message)) =
+            failure::classify(app, status, &provider_headers, &prefix, &connection.scopes)
+    {
         match outcome {
             VerificationOutcome::InsufficientScopes => {
                 answer.annotation = Some("ACCOUNT_VALIDATION_ERROR");
-                answer.missing_scopes = failure::missing_scopes(&provider_headers, &connection.scopes);
+                answer.missing_scopes = failure::missing_scopes(app, &provider_headers, &connection.scopes);
             }
             outcome => {
                 failure::record(state, principal, connection, outcome, message).await;

@@ -558,6 +558,18 @@ async fn a_rejected_api_key_is_recorded_and_scope_refusals_name_the_scopes(app: 
         .respond_with(ResponseTemplate::new(403).set_body_json(json!({ "error": "not yours" })))
         .mount(&s.app.provider)
         .await;
+    // GitHub lists the scopes an endpoint accepts, any one of which would do.
+    Mock::given(path("/test-proxy-api/v2/repos"))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .insert_header("x-accepted-oauth-scopes", "repo, public_repo")
+                .set_body_json(json!({ "message": "Must have admin rights to Repository." })),
+        )
+        .mount(&s.app.provider)
+        .await;
+    let accepted = get(&s.app, &s.runner, &id, "/repos").send().await.unwrap();
+    assert_eq!(header(&accepted, "plugboard-error").as_deref(), Some("ACCOUNT_VALIDATION_ERROR"));
+    assert_eq!(header(&accepted, "plugboard-missing-scopes").as_deref(), Some("public_repo repo"));
     let scope = get(&s.app, &s.runner, &id, "/admin").send().await.unwrap();
     assert_eq!(scope.status(), 403);
     assert_eq!(header(&scope, "plugboard-error").as_deref(), Some("ACCOUNT_VALIDATION_ERROR"));
