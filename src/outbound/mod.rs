@@ -41,6 +41,12 @@ pub enum EgressError {
     InternalAddress { host: String, ip: IpAddr },
     #[error("{0} is not an http(s) URL with a host")]
     BadUrl(String),
+    /// Never the URL itself: its user and password would be shown, and logged.
+    #[error(
+        "the URL carries a user name or password before its host; those would be stored and shown as plain \
+         text: put credentials in the connection's secret fields"
+    )]
+    CredentialsInUrl,
 }
 
 #[derive(Clone)]
@@ -74,6 +80,9 @@ impl Outbound {
         url: &url::Url,
         user_supplied_host: bool,
     ) -> Result<&reqwest::Client, EgressError> {
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(EgressError::CredentialsInUrl);
+        }
         if !matches!(url.scheme(), "http" | "https") {
             return Err(EgressError::BadUrl(url.to_string()));
         }

@@ -437,3 +437,38 @@ async fn a_401_naming_a_missing_scope_is_not_a_dead_token_sqlite() {
 async fn a_401_naming_a_missing_scope_is_not_a_dead_token_postgres() {
     a_401_naming_a_missing_scope_is_not_a_dead_token(Backend::Postgres).await;
 }
+
+/// A URL's user and password would be stored in a shown field, and logged with the URL.
+#[tokio::test]
+async fn credentials_in_a_url_are_refused_and_never_echoed() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    let fields =
+        json!({ "base_url": "https://ana:pw-in-url@api.example.com", "api_key": "k", "verify_path": "/me" });
+    let input = json!({ "input": { "teamId": member.team_id, "app": "http-api-key", "name": "Generic", "fields": fields } });
+    let body = app.graphql(Some(&member.token), CREATE_CONNECTION, input).await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "fields.base_url", "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("user name or password"), "{body}");
+    assert!(!body.to_string().contains("pw-in-url"), "{body}");
+    let count = app
+        .ok(
+            &member.token,
+            "query($t: ID!) { team(id: $t) { connections { totalCount } } }",
+            json!({ "t": member.team_id }),
+        )
+        .await;
+    assert_eq!(count["team"]["connections"]["totalCount"], 0, "nothing was stored");
+
+    let hook = "mutation($t: ID!, $url: String!) { createWebhook(teamId: $t, url: $url, secret: \"0123456789abcdef0123\") { id } }";
+    let body = app
+        .graphql(
+            Some(&member.token),
+            hook,
+            json!({ "t": member.team_id, "url": "https://hook:pw-in-url@hooks.example.com/in" }),
+        )
+        .await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "url", "{body}");
+    assert!(!body.to_string().contains("pw-in-url"), "{body}");
+}
