@@ -14,8 +14,23 @@ use crate::verify::CheckResult;
 /// Most of a refusal's body read to classify it; the rest streams on untouched.
 pub const CLASSIFY_BYTES: usize = 64 * 1024;
 
-/// The outcome a refusal means for the connection, or `None` for an answer that says nothing
-/// about the credentials. `granted` are the connection's scopes.
+/// What an answer says about the connection's credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub outcome: VerificationOutcome,
+    pub message: String,
+    /// For `InsufficientScopes`: those the answer names that the connection lacks.
+    pub missing_scopes: Vec<String>,
+}
+
+impl Finding {
+    fn on_a_call(outcome: VerificationOutcome, message: &str, missing_scopes: Vec<String>) -> Finding {
+        Finding { outcome, message: format!("{message} (on a proxied call)"), missing_scopes }
+    }
+}
+
+/// What a refusal means for the connection, or `None` for an answer that says nothing about
+/// the credentials. `granted` are the connection's scopes.
 ///
 /// The app's rules were written for its verification request, where a bare 403 can only mean
 /// a scope (Asana's `/users/me` needs nothing else). On any other path a 403 is more often
@@ -29,24 +44,22 @@ pub fn classify(
     headers: &HeaderMap,
     body: &[u8],
     granted: &[String],
-) -> Option<(VerificationOutcome, String)> {
+) -> Option<Finding> {
     if !matches!(status.as_u16(), 401 | 403) {
         return None;
     }
-    let on_a_call = |message: String| format!("{message} (on a proxied call)");
-    if status == StatusCode::FORBIDDEN
-        && (signals_scope(headers) || !missing_scopes(app, headers, granted).is_empty())
-    {
+    let named = missing_scopes(app, headers, granted);
+    if status == StatusCode::FORBIDDEN && (signals_scope(headers) || !named.is_empty()) {
         let message = format!("{} says the credentials lack a permission (scope) (HTTP 403)", app.name());
-        return Some((VerificationOutcome::InsufficientScopes, on_a_call(message)));
+        return Some(Finding::on_a_call(VerificationOutcome::InsufficientScopes, &message, named));
     }
     let Some(verify) = app.verify() else {
         let message = format!("{} rejected the credentials (HTTP 401)", app.name());
         return (status == StatusCode::UNAUTHORIZED)
-            .then(|| (VerificationOutcome::InvalidCredentials, on_a_call(message)));
+            .then(|| Finding::on_a_call(VerificationOutcome::InvalidCredentials, &message, Vec::new()));
     };
-    // Only the outcome and its message are used, and a message never quotes the body: nothing
-    // the call sent can come back out, so there is nothing to redact.
+    // Only the outcome, its message and scope names are used, and a message never quotes the
+    // body: nothing the call sent can come back out, so there is nothing to redact.
     let nothing_sent = crate::outbound::redact::Redactor::new([]);
     let classified =
         crate::verify::classify_response(app.name(), verify, status, headers, body, &nothing_sent);
@@ -54,12 +67,47 @@ pub fn classify(
         || verify
             .insufficient_scope_body()
             .is_some_and(|signal| body.windows(signal.len()).any(|window| window == signal.as_bytes()));
+    let missing =
+        if named.is_empty() { app.missing_scopes(&classified.missing_scopes, granted) } else { named };
     match (status.as_u16(), classified.outcome) {
-        (401, outcome) => Some((outcome, on_a_call(classified.message))),
-        (403, VerificationOutcome::InsufficientScopes) if says_scope => {
-            Some((VerificationOutcome::InsufficientScopes, classified.message))
-        }
+        (401, outcome) => Some(Finding::on_a_call(outcome, &classified.message, missing)),
+        (403, VerificationOutcome::InsufficientScopes) if says_scope => Some(Finding {
+            outcome: VerificationOutcome::InsufficientScopes,
+            message: classified.message,
+            missing_scopes: missing,
+        }),
         // Any other 403 may be about the resource, not the credentials: it is passed on as is.
+        _ => None,
+    }
+}
+
+/// Whether `app` may answer a failure with a 2xx status, as its verification request shows
+/// (`ok_body`: Slack's `{"ok": false}`, GraphQL APIs' `errors`), and this answer is JSON: it
+/// is then read to be classified.
+pub fn fails_with_success(app: &App, headers: &HeaderMap) -> bool {
+    let json = headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.to_ascii_lowercase().contains("json"));
+    json && app.verify().is_some_and(|verify| !verify.ok_body().is_empty() && !verify.failures().is_empty())
+}
+
+/// What a 2xx answer's body says about the connection, where one of the app's failure rules
+/// describes it: rejected credentials (Slack's `token_revoked`), or scopes it names that the
+/// connection lacks. Anything else (`channel_not_found`) is the call's own business.
+pub fn classify_success(app: &App, headers: &HeaderMap, body: &[u8], granted: &[String]) -> Option<Finding> {
+    let verify = app.verify()?;
+    let nothing_sent = crate::outbound::redact::Redactor::new([]);
+    let classified =
+        crate::verify::by_failure_rules(app.name(), verify, StatusCode::OK, headers, body, &nothing_sent)?;
+    let missing = app.missing_scopes(&classified.missing_scopes, granted);
+    match classified.outcome {
+        VerificationOutcome::InvalidCredentials => {
+            Some(Finding::on_a_call(classified.outcome, &classified.message, Vec::new()))
+        }
+        VerificationOutcome::InsufficientScopes if !missing.is_empty() => {
+            Some(Finding::on_a_call(classified.outcome, &classified.message, missing))
+        }
         _ => None,
     }
 }

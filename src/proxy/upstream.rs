@@ -1,7 +1,8 @@
 //! Sends a resolved call to the provider: fresh token, credentials attached, module rules and
-//! rate limits kept, and one refresh-and-retry on a 401 when the request can be repeated. The
-//! answer streams back under the size limit; nothing is buffered but the start of a refusal,
-//! which is read to classify it.
+//! rate limits kept, and one refresh-and-retry on a refusal of the token (a 401, or a 2xx body
+//! saying so, as Slack's) when the request can be repeated. The answer streams back under the
+//! size limit; nothing is buffered but the start of a refusal, or of a 2xx JSON answer of an
+//! app that fails with 2xx statuses, which is read to classify it.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -92,7 +93,8 @@ pub(super) async fn send(
     let first = attempt(&client, &call.method, &to, &forwarded, &attachment, body.as_mut(), settings)
         .await
         .map_err(|err| sending_error(app, &to, err, too_large(), settings))?;
-    if first.status() != StatusCode::UNAUTHORIZED {
+    let first = Received::read(app, connection, first).await;
+    if !first.refuses_credentials() {
         return finish(state, principal, connection, app, &call.method, first, settings, false).await;
     }
     // What follows records a check or renews the token: the next call reads the connection again.
@@ -125,6 +127,7 @@ pub(super) async fn send(
     let second = attempt(&client, &call.method, &to, &forwarded, &attachment, body.as_mut(), settings)
         .await
         .map_err(|err| sending_error(app, &to, err, too_large(), settings))?;
+    let second = Received::read(app, connection, second).await;
     let mut answer = finish(state, principal, connection, app, &call.method, second, settings, true).await?;
     answer.token_refreshed = true;
     Ok(answer)
@@ -270,8 +273,37 @@ fn sending_error(
     ProxyError::unavailable(format!("{} could not be reached at {host}", app.name()))
 }
 
-/// The answer as the caller gets it. With `judge_401`, a 401 is the provider's verdict on the
-/// credentials and is recorded as a check; a scope refusal is always named.
+/// A provider's answer as the proxy holds it: its length as announced before any of its body
+/// was read (what is left shrinks as it is read), and, for an app that may fail with a 2xx
+/// status, the start of a 2xx JSON body with what it says.
+struct Received {
+    response: reqwest::Response,
+    length: Option<u64>,
+    judged: Option<(Bytes, Option<failure::Finding>)>,
+}
+
+impl Received {
+    async fn read(app: &App, connection: &Connection, response: reqwest::Response) -> Received {
+        let length = response.content_length();
+        if !response.status().is_success() || !failure::fails_with_success(app, response.headers()) {
+            return Received { response, length, judged: None };
+        }
+        let headers = response.headers().clone();
+        let (prefix, response) = read_prefix(response).await;
+        let finding = failure::classify_success(app, &headers, &prefix, &connection.scopes);
+        Received { response, length, judged: Some((prefix, finding)) }
+    }
+
+    /// Whether the provider refused the credentials: a 401, or a 2xx body saying so.
+    fn refuses_credentials(&self) -> bool {
+        self.response.status() == StatusCode::UNAUTHORIZED
+            || matches!(&self.judged, Some((_, Some(finding))) if finding.outcome == VerificationOutcome::InvalidCredentials)
+    }
+}
+
+/// The answer as the caller gets it. With `judge_refusal`, a refusal of the credentials (a 401,
+/// or a 2xx body saying so) is the provider's verdict and is recorded as a check; a scope
+/// refusal is always named.
 #[allow(clippy::too_many_arguments)]
 async fn finish(
     state: &AppState,
@@ -279,19 +311,18 @@ async fn finish(
     connection: &Connection,
     app: &App,
     method: &Method,
-    response: reqwest::Response,
+    received: Received,
     settings: &ProxySettings,
-    judge_401: bool,
+    judge_refusal: bool,
 ) -> Result<Answer, ProxyError> {
+    let Received { response, length, judged } = received;
     let status = response.status();
     let limit = settings.max_response_bytes;
-    // Read before any of the body is: what is left shrinks as it is read.
-    let length = response.content_length();
     if length.is_some_and(|length| length > limit) {
         return Err(ProxyError::response_too_large(app.name(), limit));
     }
     let kept = headers::toward_caller(response.headers());
-    let refusal = status == StatusCode::FORBIDDEN || (status == StatusCode::UNAUTHORIZED && judge_401);
+    let refusal = status == StatusCode::FORBIDDEN || (status == StatusCode::UNAUTHORIZED && judge_refusal);
     // Kept past the body's reading only where they are read again, not for every answer.
     let provider_headers = match refusal || *method == Method::HEAD {
         true => response.headers().clone(),
@@ -305,18 +336,28 @@ async fn finish(
         missing_scopes: Vec::new(),
         token_refreshed: false,
     };
-    let (prefix, response) = if refusal { read_prefix(response).await } else { (Bytes::new(), response) };
-    if refusal
-        && let Some((outcome, message)) =
-            failure::classify(app, status, &provider_headers, &prefix, &connection.scopes)
-    {
-        match outcome {
+    let (prefix, response, finding) = match judged {
+        Some((prefix, finding)) => {
+            let judged = finding.filter(|finding| {
+                judge_refusal || finding.outcome == VerificationOutcome::InsufficientScopes
+            });
+            (prefix, response, judged)
+        }
+        None if refusal => {
+            let (prefix, response) = read_prefix(response).await;
+            let finding = failure::classify(app, status, &provider_headers, &prefix, &connection.scopes);
+            (prefix, response, finding)
+        }
+        None => (Bytes::new(), response, None),
+    };
+    if let Some(finding) = finding {
+        match finding.outcome {
             VerificationOutcome::InsufficientScopes => {
                 answer.annotation = Some("ACCOUNT_VALIDATION_ERROR");
-                answer.missing_scopes = failure::missing_scopes(app, &provider_headers, &connection.scopes);
+                answer.missing_scopes = finding.missing_scopes;
             }
             outcome => {
-                failure::record(state, principal, connection, outcome, message).await;
+                failure::record(state, principal, connection, outcome, finding.message).await;
                 answer.annotation = Some(outcome.as_str());
             }
         }

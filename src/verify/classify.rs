@@ -5,7 +5,8 @@
 //! never quote the provider's body, which may echo what was sent; the account label and scope
 //! names taken from it are stripped of the request's secrets.
 //!
-//! [`response`] is the one place that reads a provider's answer; the proxy uses it too.
+//! [`response`] is the one place that reads a provider's answer; the proxy uses it too, and
+//! [`by_failure_rules`] for successful answers whose body may say otherwise.
 
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, WWW_AUTHENTICATE};
@@ -59,6 +60,23 @@ pub fn response(
         return missing_scope(app_name, code, Vec::new());
     }
     by_status(app_name, code)
+}
+
+/// What the app's failure rules say of this answer, when one describes it; `None` when none
+/// does. For answers whose status says nothing (a proxied call's 200 carrying Slack's
+/// `{"ok": false, "error": "token_revoked"}`): only what the app file states is taken.
+pub fn by_failure_rules(
+    app_name: &str,
+    verify: &VerifyRequest,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    redactor: &Redactor,
+) -> Option<Classified> {
+    let code = status.as_u16();
+    let json: Option<Value> = serde_json::from_slice(body).ok();
+    let rule = verify.failures().iter().find(|rule| matches(rule, code, headers, json.as_ref()))?;
+    Some(by_rule(app_name, rule, code, headers, json.as_ref(), redactor))
 }
 
 /// Whether `rule` describes this answer: every part it gives must match.

@@ -8,7 +8,9 @@ mod request;
 use chrono::Utc;
 use secrecy::ExposeSecret;
 
-pub use classify::{Classified, chain_mentions as error_mentions, response as classify_response};
+pub use classify::{
+    Classified, by_failure_rules, chain_mentions as error_mentions, response as classify_response,
+};
 pub use request::{BuildError, RequestValues, host_is_templated};
 
 use crate::domain::Verification;

@@ -92,6 +92,8 @@ impl TestApp {
             ("PLUGBOARD_APP_TEST_OAUTH_CLIENT_ID".into(), OAUTH_CLIENT_ID.into()),
             ("PLUGBOARD_APP_TEST_OAUTH_CLIENT_SECRET".into(), OAUTH_CLIENT_SECRET.into()),
             ("PLUGBOARD_APP_TEST_INSTANCE_CLIENT_ID".into(), OAUTH_CLIENT_ID.into()),
+            ("PLUGBOARD_APP_TEST_CHAT_CLIENT_ID".into(), OAUTH_CLIENT_ID.into()),
+            ("PLUGBOARD_APP_TEST_CHAT_CLIENT_SECRET".into(), OAUTH_CLIENT_SECRET.into()),
             ("PLUGBOARD_APP_TEST_INSTANCE_CLIENT_SECRET".into(), OAUTH_CLIENT_SECRET.into()),
         ]);
         for (k, v) in extra_env {
@@ -315,6 +317,43 @@ scopes = ["profile", "records.read"]
 "#
     );
     std::fs::write(dir.join("test-oauth.toml"), oauth).unwrap();
+    // As Slack: OAuth, and failures answered with HTTP 200 and `{"ok": false, "error": ...}`.
+    let chat = format!(
+        r#"
+key = "test-chat"
+name = "Test Chat"
+description = "An OAuth app that answers failures with HTTP 200, only in the tests."
+docs_url = "https://example.com/docs"
+auth_type = "OAUTH2"
+api_base_url = "{provider}/chat-api"
+default_scopes = ["chat:read"]
+
+[oauth]
+authorize_url = "{provider}/oauth/authorize"
+token_url = "{provider}/oauth/token"
+
+[credentials]
+headers = [{{ name = "Authorization", value = "Bearer {{access_token}}" }}]
+
+[verify]
+method = "POST"
+path = "/auth.test"
+account_pointer = "/user"
+ok_body = [{{ pointer = "/ok", equals = true }}]
+
+[[verify.failures]]
+outcome = "INSUFFICIENT_SCOPES"
+pointer = "/error"
+equals = "missing_scope"
+scope_pointer = "/needed"
+
+[[verify.failures]]
+outcome = "INVALID_CREDENTIALS"
+pointer = "/error"
+equals = ["invalid_auth", "token_revoked", "token_expired"]
+"#
+    );
+    std::fs::write(dir.join("test-chat.toml"), chat).unwrap();
     let machine = format!(
         r#"
 key = "test-machine"

@@ -31,6 +31,7 @@ on_every_database!(
     concurrent_401s_renew_the_token_once,
     a_second_401_records_invalid_credentials,
     a_dead_grant_answers_needs_reauthorization,
+    failures_answered_with_200_are_read_as_the_app_says,
     a_rejected_api_key_is_recorded_and_scope_refusals_name_the_scopes,
     published_rate_limits_refuse_and_provider_429s_pass_through,
     an_app_limit_queues_calls_briefly_across_its_connections,
@@ -1085,4 +1086,89 @@ async fn calls_past_the_in_flight_limit_wait_briefly_then_are_answered_503() {
     let quick = get(&s.app, &s.runner, &id, "/quick").send().await.unwrap();
     assert_eq!(quick.status(), 200);
     assert_eq!(quick.text().await.unwrap(), "quick");
+}
+
+/// As Slack's Web API: every answer is HTTP 200, and `{"ok": false, "error": ...}` says what
+/// went wrong. Tokens in `refused` get `token_expired`; `refuse_all` refuses every token.
+#[derive(Clone, Default)]
+struct ChatApi {
+    refused: Arc<Mutex<Vec<String>>>,
+    refuse_all: Arc<std::sync::atomic::AtomicBool>,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Respond for ChatApi {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let token =
+            request.headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        self.seen.lock().unwrap().push(token.clone());
+        let body = if self.refuse_all.load(Ordering::SeqCst) || self.refused.lock().unwrap().contains(&token)
+        {
+            json!({ "ok": false, "error": "token_expired" })
+        } else {
+            match request.url.path() {
+                "/chat-api/auth.test" => json!({ "ok": true, "user": "ana" }),
+                "/chat-api/chat.postMessage" => json!({ "ok": true, "channel": "C1" }),
+                "/chat-api/files.upload" => {
+                    json!({ "ok": false, "error": "missing_scope", "needed": "files:write" })
+                }
+                _ => json!({ "ok": false, "error": "channel_not_found" }),
+            }
+        };
+        ResponseTemplate::new(200).set_body_json(body)
+    }
+}
+
+async fn failures_answered_with_200_are_read_as_the_app_says(app: TestApp) {
+    let s = setup(app).await;
+    let provider = FakeOAuth::mount(&s.app.provider).await;
+    let api = ChatApi::default();
+    Mock::given(path_regex("^/chat-api/")).respond_with(api.clone()).mount(&s.app.provider).await;
+    let data = s
+        .app
+        .ok(
+            &s.admin.token,
+            CREATE_CONNECTION,
+            json!({ "input": { "teamId": s.admin.team_id, "app": "test-chat", "name": "Chat", "fields": {}, "scopes": ["chat:write"] } }),
+        )
+        .await;
+    let id = data["createConnection"]["connection"]["id"].as_str().unwrap().to_owned();
+    let consent = data["createConnection"]["authorizationUrl"].as_str().unwrap();
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let at_provider = browser.get(consent).send().await.unwrap();
+    let callback = at_provider.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(browser.get(&callback).send().await.unwrap().status(), 200);
+    assert_eq!(status_of(&s, &id).await, "ACTIVE");
+    let post = |path: &'static str| {
+        call(&s.app, reqwest::Method::POST, &s.runner, path).header("plugboard-connection", &id).body("{}")
+    };
+
+    // The token expired (Slack's token rotation): renewed once and the call repeated.
+    let current = api.seen.lock().unwrap().last().cloned().expect("the check used the token");
+    api.refused.lock().unwrap().push(current.clone());
+    let before = provider.token_requests();
+    let response = post("/chat.postMessage").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "plugboard-token-refreshed").as_deref(), Some("true"));
+    assert_eq!(header(&response, "plugboard-error"), None);
+    assert_eq!(response.json::<Value>().await.unwrap()["ok"], true);
+    assert_eq!(provider.token_requests(), before + 1, "one refresh");
+    assert_ne!(api.seen.lock().unwrap().last(), Some(&current), "the repeat carried the new token");
+
+    // An error about the call itself is passed on as it came.
+    let response = post("/conversations.info").send().await.unwrap();
+    assert_eq!(header(&response, "plugboard-error"), None);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"], "channel_not_found");
+    // A missing scope the answer names is said so, and condemns nothing.
+    let response = post("/files.upload").send().await.unwrap();
+    assert_eq!(header(&response, "plugboard-error").as_deref(), Some("ACCOUNT_VALIDATION_ERROR"));
+    assert_eq!(header(&response, "plugboard-missing-scopes").as_deref(), Some("files:write"));
+    assert_eq!(status_of(&s, &id).await, "ACTIVE");
+
+    // Refused again with a renewed token: the credentials are recorded as rejected.
+    api.refuse_all.store(true, Ordering::SeqCst);
+    let response = post("/chat.postMessage").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "plugboard-error").as_deref(), Some("INVALID_CREDENTIALS"));
+    assert_eq!(status_of(&s, &id).await, "INVALID");
 }
