@@ -358,6 +358,7 @@ async fn check_new_token(
             verification: Verification::noted(VerificationOutcome::InvalidCredentials, err.to_string()),
             account_label: None,
             http_status: None,
+            retry_after: None,
         }),
     }
 }

@@ -54,7 +54,7 @@ pub async fn assess_scheduled_checks<'a>(
         } else {
             check.verification.clone()
         };
-        let (status, health) = next_state(state, connection, verification.outcome);
+        let (status, health) = next_state(state, connection, verification.outcome, check.retry_after);
         findings.push(Finding { connection, lease: *lease, verification, status, health });
     }
     Ok(AssessedChecks { findings })

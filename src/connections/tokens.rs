@@ -122,7 +122,8 @@ pub(super) async fn first_client_token(
                 started_at,
                 finished_at: Utc::now(),
             };
-            let check = CheckResult { verification, account_label: None, http_status: None };
+            let check =
+                CheckResult { verification, account_label: None, http_status: None, retry_after: None };
             return Ok(FirstToken { access_token: None, expires_at: None, check: Some(check) });
         }
     };

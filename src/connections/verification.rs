@@ -55,6 +55,7 @@ pub(super) fn initial_health(
             now,
             jitter(),
             next_grant_attention(grant_expires_at, now),
+            check.retry_after,
         ),
         None => Health { next_check_at: Some(now + state.schedule.interval), ..Health::default() },
     }
@@ -152,6 +153,7 @@ fn token_problem_check(problem: TokenProblem, started_at: chrono::DateTime<Utc>)
         },
         account_label: None,
         http_status: None,
+        retry_after: None,
     })
 }
 
@@ -166,7 +168,7 @@ pub async fn record_check(
 ) -> AppResult<Option<Connection>> {
     let txn = crate::store::begin(&state.db).await?;
     let check = with_module_scopes(&txn, state, connection, check.clone()).await?;
-    let (status, health) = next_state(state, connection, check.verification.outcome);
+    let (status, health) = next_state(state, connection, check.verification.outcome, check.retry_after);
     let change = |found| Change {
         actor,
         fact: Fact::Checked,
@@ -199,6 +201,7 @@ pub(super) fn next_state(
     state: &AppState,
     connection: &Connection,
     outcome: VerificationOutcome,
+    retry_after: Option<std::time::Duration>,
 ) -> (ConnectionStatus, Health) {
     let health = state.schedule.after_check(
         &connection.health,
@@ -206,6 +209,7 @@ pub(super) fn next_state(
         Utc::now(),
         jitter(),
         next_grant_attention(connection.grant_expires_at, Utc::now()),
+        retry_after,
     );
     (outcome.next_status(connection.status), health)
 }

@@ -43,7 +43,8 @@ impl Default for SchedulePolicy {
 impl SchedulePolicy {
     /// The health after a check with `outcome` finishing at `now`. `jitter` in [0, 1) spreads
     /// the next check over ±10% of the interval; `attention_at`, when sooner, brings it forward
-    /// (see `next_grant_attention`).
+    /// (see `next_grant_attention`). A provider that could not answer and `asked` for a wait
+    /// (its `Retry-After`) is not asked again sooner, nor later than a healthy connection would be.
     pub fn after_check(
         &self,
         before: &Health,
@@ -51,12 +52,15 @@ impl SchedulePolicy {
         now: DateTime<Utc>,
         jitter: f64,
         attention_at: Option<DateTime<Utc>>,
+        asked: Option<Duration>,
     ) -> Health {
         let (failures, success_at, failure_at, wait) = match outcome {
             VerificationOutcome::Ok => (0, Some(now), before.last_failure_at, self.jittered_interval(jitter)),
             VerificationOutcome::ProviderUnavailable => {
                 let failures = before.consecutive_failures.saturating_add(1);
-                (failures, before.last_success_at, Some(now), self.retry_after(failures))
+                let backoff = self.retry_after(failures);
+                let wait = asked.map_or(backoff, |asked| backoff.max(asked.min(self.interval)));
+                (failures, before.last_success_at, Some(now), wait)
             }
             _ => (
                 before.consecutive_failures.saturating_add(1),
@@ -152,12 +156,13 @@ mod tests {
         let mut health = Health::default();
         let mut waits = Vec::new();
         for _ in 0..8 {
-            health = policy.after_check(&health, VerificationOutcome::ProviderUnavailable, at(0), 0.5, None);
+            health =
+                policy.after_check(&health, VerificationOutcome::ProviderUnavailable, at(0), 0.5, None, None);
             waits.push((health.next_check_at.unwrap() - at(0)).num_minutes());
         }
         assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
         assert_eq!(health.consecutive_failures, 8);
-        let healthy = policy.after_check(&health, VerificationOutcome::Ok, at(5), 0.5, None);
+        let healthy = policy.after_check(&health, VerificationOutcome::Ok, at(5), 0.5, None, None);
         assert_eq!(healthy.consecutive_failures, 0);
         assert_eq!(healthy.last_success_at, Some(at(5)));
         assert_eq!(healthy.last_failure_at, Some(at(0)), "the last failure is remembered");
@@ -165,10 +170,34 @@ mod tests {
     }
 
     #[test]
+    fn a_providers_retry_after_is_kept_within_the_interval() {
+        let policy = SchedulePolicy::default();
+        let unavailable = VerificationOutcome::ProviderUnavailable;
+        let asked = |wait: u64| Some(Duration::from_secs(wait));
+        let wait = |health: Health| (health.next_check_at.unwrap() - at(0)).num_minutes();
+        // Longer than the first backoff (1 minute): the provider's wait.
+        assert_eq!(
+            wait(policy.after_check(&Health::default(), unavailable, at(0), 0.5, None, asked(600))),
+            10
+        );
+        // Shorter: the backoff.
+        assert_eq!(wait(policy.after_check(&Health::default(), unavailable, at(0), 0.5, None, asked(5))), 1);
+        // Never later than a healthy connection's next check.
+        assert_eq!(
+            wait(policy.after_check(&Health::default(), unavailable, at(0), 0.5, None, asked(9 * 86400))),
+            1440
+        );
+        // Only an outage is held to it.
+        let ok =
+            policy.after_check(&Health::default(), VerificationOutcome::Ok, at(0), 0.5, None, asked(600));
+        assert_eq!(wait(ok), 1440);
+    }
+
+    #[test]
     fn jitter_spreads_checks_within_ten_percent() {
         let policy = SchedulePolicy::default();
-        let low = policy.after_check(&Health::default(), VerificationOutcome::Ok, at(0), 0.0, None);
-        let high = policy.after_check(&Health::default(), VerificationOutcome::Ok, at(0), 0.999, None);
+        let low = policy.after_check(&Health::default(), VerificationOutcome::Ok, at(0), 0.0, None, None);
+        let high = policy.after_check(&Health::default(), VerificationOutcome::Ok, at(0), 0.999, None, None);
         assert_eq!((low.next_check_at.unwrap() - at(0)).num_minutes(), 1296);
         assert_eq!((high.next_check_at.unwrap() - at(0)).num_minutes(), 1583);
     }
@@ -177,15 +206,21 @@ mod tests {
     fn a_token_expiring_sooner_brings_the_check_forward() {
         let policy = SchedulePolicy::default();
         let health =
-            policy.after_check(&Health::default(), VerificationOutcome::Ok, at(0), 0.5, Some(at(50)));
+            policy.after_check(&Health::default(), VerificationOutcome::Ok, at(0), 0.5, Some(at(50)), None);
         assert_eq!(health.next_check_at, Some(at(50)));
     }
 
     #[test]
     fn rejected_credentials_wait_the_full_interval() {
         let policy = SchedulePolicy::default();
-        let health =
-            policy.after_check(&Health::default(), VerificationOutcome::InvalidCredentials, at(0), 0.5, None);
+        let health = policy.after_check(
+            &Health::default(),
+            VerificationOutcome::InvalidCredentials,
+            at(0),
+            0.5,
+            None,
+            None,
+        );
         assert_eq!(health.consecutive_failures, 1);
         assert_eq!((health.next_check_at.unwrap() - at(0)).num_hours(), 24);
     }

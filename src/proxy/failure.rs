@@ -157,6 +157,7 @@ pub async fn record(
         verification: Verification::noted(outcome, message),
         account_label: None,
         http_status: None,
+        retry_after: None,
     };
     match connections::record_check(state, &principal.actor(), connection, &check).await {
         Ok(Some(_)) => {

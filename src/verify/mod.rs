@@ -4,6 +4,7 @@
 
 mod classify;
 mod request;
+pub mod retry_after;
 
 use chrono::Utc;
 use secrecy::ExposeSecret;
@@ -13,7 +14,7 @@ pub use classify::{
 };
 pub use request::{BuildError, RequestValues, host_is_templated};
 
-use crate::domain::Verification;
+use crate::domain::{Verification, VerificationOutcome};
 use crate::outbound::redact::Redactor;
 use crate::outbound::{EgressError, InternalResolution, Outbound, read_capped};
 
@@ -24,6 +25,9 @@ pub struct CheckResult {
     pub account_label: Option<String>,
     /// The provider's HTTP status, when it answered.
     pub http_status: Option<u16>,
+    /// How long a provider that could not answer for now asked to be left alone (its
+    /// `Retry-After`): the next check waits at least that long.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 /// Why no check could be sent at all. These are problems with the connection's settings, not
@@ -58,6 +62,7 @@ pub async fn check(outbound: &Outbound, values: &RequestValues<'_>) -> Result<Ch
     }
     let started_at = Utc::now();
     let mut http_status = None;
+    let mut retry_after = None;
     let classified = match builder.send().await {
         Ok(response) => {
             let status = response.status();
@@ -65,7 +70,18 @@ pub async fn check(outbound: &Outbound, values: &RequestValues<'_>) -> Result<Ch
             let headers = response.headers().clone();
             let body = read_capped(response).await;
             let verify = app.verify().ok_or_else(|| BuildError::NoVerification(app.name().to_owned()))?;
-            classify::response(app.name(), verify, status, &headers, &body, &redactor)
+            let mut classified = classify::response(app.name(), verify, status, &headers, &body, &redactor);
+            if classified.outcome == VerificationOutcome::ProviderUnavailable {
+                retry_after = retry_after::asked(&headers, Utc::now());
+                if let Some(wait) = retry_after {
+                    classified.message.push_str(&format!(
+                        "; {} asked to wait {} s",
+                        app.name(),
+                        wait.as_secs()
+                    ));
+                }
+            }
+            classified
         }
         Err(error) => {
             if let Some(refusal) = crate::outbound::find_error::<InternalResolution>(&error) {
@@ -91,6 +107,7 @@ pub async fn check(outbound: &Outbound, values: &RequestValues<'_>) -> Result<Ch
         },
         account_label: classified.account_label,
         http_status,
+        retry_after,
     })
 }
 

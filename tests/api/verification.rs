@@ -12,6 +12,7 @@ on_every_database!(
     every_provider_answer_maps_to_its_outcome_and_status,
     a_provider_outage_keeps_the_status_and_a_recovery_restores_it,
     history_keeps_the_newest_checks_with_account_labels,
+    a_providers_retry_after_holds_back_the_next_check,
 );
 
 const VERIFY: &str = r#"
@@ -299,4 +300,42 @@ async fn redirects_to_another_host_are_not_followed() {
     assert_eq!(created["verification"]["outcome"], "INVALID_CREDENTIALS");
     assert!(created["verification"]["message"].as_str().unwrap().contains("redirected"));
     assert!(elsewhere.received_requests().await.unwrap().is_empty(), "the credentials stayed home");
+}
+
+/// GitHub, Slack and Microsoft Graph send `Retry-After` with 429 and 503, in seconds or as a
+/// date, and ask to be left alone that long: the next check is not sooner.
+async fn a_providers_retry_after_holds_back_the_next_check(app: TestApp) {
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Member).await;
+    crm_answers(&app.provider, "key-1", me("ops@acme.test")).await;
+    let created = create_crm(&app, &member, "key-1").await;
+    let id = created["connection"]["id"].as_str().unwrap().to_owned();
+    let next_check = "query($id: ID!) { connection(id: $id) { status nextCheckAt } }";
+    let in_minutes = |answer: &Value| {
+        let at = answer["connection"]["nextCheckAt"].as_str().unwrap();
+        (chrono::DateTime::parse_from_rfc3339(at).unwrap().with_timezone(&chrono::Utc) - chrono::Utc::now())
+            .num_seconds() as f64
+            / 60.0
+    };
+    let in_half_an_hour =
+        (chrono::Utc::now() + chrono::Duration::minutes(30)).format("%a, %d %b %Y %H:%M:%S GMT");
+    for (retry_after, minutes) in [("600".to_owned(), 10.0), (in_half_an_hour.to_string(), 30.0)] {
+        app.provider.reset().await;
+        crm_answers(
+            &app.provider,
+            "key-1",
+            ResponseTemplate::new(429).insert_header("retry-after", retry_after.as_str()),
+        )
+        .await;
+        let check = app.ok(&member.token, VERIFY, json!({ "id": id })).await;
+        assert_eq!(check["verifyConnection"]["outcome"], "PROVIDER_UNAVAILABLE", "{check}");
+        assert!(check["verifyConnection"]["message"].as_str().unwrap().contains("asked to wait"), "{check}");
+        let after = app.ok(&member.token, next_check, json!({ "id": id })).await;
+        assert_eq!(after["connection"]["status"], "ACTIVE");
+        let waits = in_minutes(&after);
+        // Without it the first retry would come after a minute.
+        assert!(
+            waits > minutes - 1.0 && waits <= minutes + 0.1,
+            "{retry_after}: next check in {waits:.1} min"
+        );
+    }
 }
