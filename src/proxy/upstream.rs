@@ -283,21 +283,32 @@ struct Received {
 }
 
 impl Received {
+    /// Reads the start of a 401 (to tell a refused token from a missing scope, which Dropbox
+    /// answers with 401 too) and of a 2xx JSON answer of an app that fails with 2xx statuses.
     async fn read(app: &App, connection: &Connection, response: reqwest::Response) -> Received {
         let length = response.content_length();
-        if !response.status().is_success() || !failure::fails_with_success(app, response.headers()) {
+        let status = response.status();
+        let refused = status == StatusCode::UNAUTHORIZED;
+        let judged = refused || (status.is_success() && failure::fails_with_success(app, response.headers()));
+        if !judged {
             return Received { response, length, judged: None };
         }
         let headers = response.headers().clone();
         let (prefix, response) = read_prefix(response).await;
-        let finding = failure::classify_success(app, &headers, &prefix, &connection.scopes);
+        let finding = match refused {
+            true => failure::classify(app, status, &headers, &prefix, &connection.scopes),
+            false => failure::classify_success(app, &headers, &prefix, &connection.scopes),
+        };
         Received { response, length, judged: Some((prefix, finding)) }
     }
 
-    /// Whether the provider refused the credentials: a 401, or a 2xx body saying so.
+    /// Whether the provider refused the credentials: a 401 that names no missing scope (a new
+    /// token would be refused the same), or a 2xx body saying so.
     fn refuses_credentials(&self) -> bool {
-        self.response.status() == StatusCode::UNAUTHORIZED
-            || matches!(&self.judged, Some((_, Some(finding))) if finding.outcome == VerificationOutcome::InvalidCredentials)
+        match &self.judged {
+            Some((_, Some(finding))) => finding.outcome == VerificationOutcome::InvalidCredentials,
+            Some((_, None)) | None => self.response.status() == StatusCode::UNAUTHORIZED,
+        }
     }
 }
 

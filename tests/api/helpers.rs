@@ -309,6 +309,8 @@ headers = [{{ name = "Authorization", value = "Bearer {{access_token}}" }}]
 [verify]
 path = "/me"
 account_pointer = "/email"
+# As Dropbox's 401 `missing_scope`.
+insufficient_scope_body = "missing_scope"
 
 [[modules]]
 key = "read-records"

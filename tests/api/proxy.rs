@@ -434,6 +434,19 @@ async fn oauth_setup(app: TestApp, reject: Option<usize>) -> OAuthSetup {
 
 async fn a_401_renews_the_token_once_and_repeats_the_call(app: TestApp) {
     let o = oauth_setup(app, Some(1)).await;
+    // Dropbox answers a missing scope with 401 too: a new token would be refused the same.
+    Mock::given(path("/oauth-api/files"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({ "error_summary": "missing_scope/" })))
+        .mount(&o.s.app.provider)
+        .await;
+    let before = o.provider.token_requests();
+    let scope = get(&o.s.app, &o.s.runner, &o.id, "/files").send().await.unwrap();
+    assert_eq!(scope.status(), 401);
+    assert_eq!(header(&scope, "plugboard-error").as_deref(), Some("ACCOUNT_VALIDATION_ERROR"));
+    assert_eq!(header(&scope, "plugboard-token-refreshed"), None);
+    assert_eq!(o.provider.token_requests(), before, "no renewal for a missing scope");
+    assert_eq!(status_of(&o.s, &o.id).await, "ACTIVE");
+
     let before = o.provider.token_requests();
     let response = get(&o.s.app, &o.s.runner, &o.id, "/records").send().await.unwrap();
     assert_eq!(response.status(), 200);
