@@ -42,8 +42,8 @@ pub fn response(
 ) -> Classified {
     let code = status.as_u16();
     let json: Option<Value> = serde_json::from_slice(body).ok();
-    if let Some(rule) = verify.failures().iter().find(|rule| matches(rule, code, headers, json.as_ref())) {
-        return by_rule(app_name, rule, code, headers, json.as_ref(), redactor);
+    if let Some(classified) = first_rule(app_name, verify, code, headers, json.as_ref(), redactor) {
+        return classified;
     }
     if verify.is_ok(code) {
         return ok_answer(app_name, verify, code, json.as_ref(), redactor);
@@ -73,10 +73,21 @@ pub fn by_failure_rules(
     body: &[u8],
     redactor: &Redactor,
 ) -> Option<Classified> {
-    let code = status.as_u16();
     let json: Option<Value> = serde_json::from_slice(body).ok();
-    let rule = verify.failures().iter().find(|rule| matches(rule, code, headers, json.as_ref()))?;
-    Some(by_rule(app_name, rule, code, headers, json.as_ref(), redactor))
+    first_rule(app_name, verify, status.as_u16(), headers, json.as_ref(), redactor)
+}
+
+/// The first of the app's failure rules that describes the answer, applied.
+fn first_rule(
+    app_name: &str,
+    verify: &VerifyRequest,
+    code: u16,
+    headers: &HeaderMap,
+    json: Option<&Value>,
+    redactor: &Redactor,
+) -> Option<Classified> {
+    let rule = verify.failures().iter().find(|rule| matches(rule, code, headers, json))?;
+    Some(by_rule(app_name, rule, code, headers, json, redactor))
 }
 
 /// Whether `rule` describes this answer: every part it gives must match.

@@ -139,14 +139,7 @@ async fn create_validates_fields_against_the_app_form(app: TestApp) {
     for body in [&unknown, &missing, &pattern, &no_app, &no_name, &not_object] {
         assert!(!body.to_string().contains("sk-a"), "no secret echoed: {body}");
     }
-    let count = app
-        .ok(
-            &member.token,
-            "query($t: ID!) { team(id: $t) { connections { totalCount } } }",
-            json!({ "t": member.team_id }),
-        )
-        .await;
-    assert_eq!(count["team"]["connections"]["totalCount"], 0, "nothing was created");
+    assert_eq!(app.connection_count(&member).await, 0, "nothing was created");
 }
 
 async fn edit_requires_secrets_to_be_reentered(app: TestApp) {

@@ -175,6 +175,12 @@ impl TestApp {
     }
 
     /// Creates an OpenAI connection (an API-key app) and answers its id.
+    /// How many connections `member`'s team has.
+    pub async fn connection_count(&self, member: &Member) -> Value {
+        let query = "query($t: ID!) { team(id: $t) { connections { totalCount } } }";
+        self.ok(&member.token, query, json!({ "t": member.team_id })).await["team"]["connections"]["totalCount"].clone()
+    }
+
     pub async fn create_api_key_connection(&self, member: &Member, name: &str, api_key: &str) -> String {
         self.create_connection(member, "openai", name, json!({ "api_key": api_key })).await
     }

@@ -451,14 +451,7 @@ async fn credentials_in_a_url_are_refused_and_never_echoed() {
     assert_eq!(body["errors"][0]["extensions"]["field"], "fields.base_url", "{body}");
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("user name or password"), "{body}");
     assert!(!body.to_string().contains("pw-in-url"), "{body}");
-    let count = app
-        .ok(
-            &member.token,
-            "query($t: ID!) { team(id: $t) { connections { totalCount } } }",
-            json!({ "t": member.team_id }),
-        )
-        .await;
-    assert_eq!(count["team"]["connections"]["totalCount"], 0, "nothing was stored");
+    assert_eq!(app.connection_count(&member).await, 0, "nothing was stored");
 
     let hook = "mutation($t: ID!, $url: String!) { createWebhook(teamId: $t, url: $url, secret: \"0123456789abcdef0123\") { id } }";
     let body = app

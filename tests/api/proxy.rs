@@ -409,15 +409,15 @@ struct OAuthSetup {
     api: Api,
 }
 
-async fn oauth_setup(app: TestApp, reject: Option<usize>) -> OAuthSetup {
-    let s = setup(app).await;
-    let provider = FakeOAuth::mount(&s.app.provider).await;
+/// A connection to the OAuth app `app_key` granted `scopes` through consent at the fake
+/// provider, checked OK.
+async fn consented(s: &Setup, app_key: &str, scopes: &[&str]) -> String {
     let data = s
         .app
         .ok(
             &s.admin.token,
             CREATE_CONNECTION,
-            json!({ "input": { "teamId": s.admin.team_id, "app": "test-oauth", "name": "Records", "fields": {}, "scopes": ["records.read"] } }),
+            json!({ "input": { "teamId": s.admin.team_id, "app": app_key, "name": app_key, "fields": {}, "scopes": scopes } }),
         )
         .await;
     let id = data["createConnection"]["connection"]["id"].as_str().unwrap().to_owned();
@@ -426,7 +426,14 @@ async fn oauth_setup(app: TestApp, reject: Option<usize>) -> OAuthSetup {
     let at_provider = browser.get(consent).send().await.unwrap();
     let callback = at_provider.headers()["location"].to_str().unwrap().to_owned();
     assert_eq!(browser.get(&callback).send().await.unwrap().status(), 200);
-    assert_eq!(status_of(&s, &id).await, "ACTIVE");
+    assert_eq!(status_of(s, &id).await, "ACTIVE");
+    id
+}
+
+async fn oauth_setup(app: TestApp, reject: Option<usize>) -> OAuthSetup {
+    let s = setup(app).await;
+    let provider = FakeOAuth::mount(&s.app.provider).await;
+    let id = consented(&s, "test-oauth", &["records.read"]).await;
     let api = Api { reject: Arc::new(Mutex::new(reject)), seen: Arc::default(), revoked: Arc::default() };
     Mock::given(path("/oauth-api/records")).respond_with(api.clone()).mount(&s.app.provider).await;
     OAuthSetup { s, provider, id, api }
@@ -1137,21 +1144,7 @@ async fn failures_answered_with_200_are_read_as_the_app_says(app: TestApp) {
     let provider = FakeOAuth::mount(&s.app.provider).await;
     let api = ChatApi::default();
     Mock::given(path_regex("^/chat-api/")).respond_with(api.clone()).mount(&s.app.provider).await;
-    let data = s
-        .app
-        .ok(
-            &s.admin.token,
-            CREATE_CONNECTION,
-            json!({ "input": { "teamId": s.admin.team_id, "app": "test-chat", "name": "Chat", "fields": {}, "scopes": ["chat:write"] } }),
-        )
-        .await;
-    let id = data["createConnection"]["connection"]["id"].as_str().unwrap().to_owned();
-    let consent = data["createConnection"]["authorizationUrl"].as_str().unwrap();
-    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let at_provider = browser.get(consent).send().await.unwrap();
-    let callback = at_provider.headers()["location"].to_str().unwrap().to_owned();
-    assert_eq!(browser.get(&callback).send().await.unwrap().status(), 200);
-    assert_eq!(status_of(&s, &id).await, "ACTIVE");
+    let id = consented(&s, "test-chat", &["chat:write"]).await;
     let post = |path: &'static str| {
         call(&s.app, reqwest::Method::POST, &s.runner, path).header("plugboard-connection", &id).body("{}")
     };
