@@ -158,8 +158,11 @@ impl<'a> BatchWrites<'a> {
         let mut trail = Vec::new();
         let mut events = Vec::with_capacity(findings.len());
         let mut recorded = Vec::with_capacity(findings.len());
-        for &&Finding { connection, ref verification, status, ref health, .. } in findings {
+        for &&Finding { connection, ref verification, ref health, .. } in findings {
             let previous = previous(connection);
+            // From the status it had just before the write, as `store::checks` wrote it: an
+            // outage's result keeps a status a refresh set during the check.
+            let status = verification.outcome.next_status(previous);
             let after = connection.clone().after_check(verification, status, health.clone());
             trail.extend(record::audit_entries(
                 actor,

@@ -168,8 +168,9 @@ pub async fn record_check(
 ) -> AppResult<Option<Connection>> {
     let txn = crate::store::begin(&state.db).await?;
     let check = with_module_scopes(&txn, state, connection, check.clone()).await?;
-    let (status, health) = next_state(state, connection, check.verification.outcome, check.retry_after);
-    let change = |found| Change {
+    let outcome = check.verification.outcome;
+    let (status, health) = next_state(state, connection, outcome, check.retry_after);
+    let change = |found, status| Change {
         actor,
         fact: Fact::Checked,
         before: Some(found),
@@ -178,16 +179,18 @@ pub async fn record_check(
     };
     // Nearly always the status is still the one read before the check: written over it, with
     // no read first.
-    let mut recorded = record::record(&txn, state, change(connection)).await?;
+    let mut recorded = record::record(&txn, state, change(connection, status)).await?;
     if recorded.is_none() {
         // Edited or deleted meanwhile (then nothing lands), or a refresh during the check
-        // flagged it, a change announced already: written over the status as it stands.
+        // flagged it, a change announced already: written over the status as it stands, from
+        // which the outcome's status is worked out again (an outage's keeps it).
         if let Some(stored) = store::connections::find(&txn, connection.team_id, connection.id).await?
             && stored.version == connection.version
             && stored.status != connection.status
         {
             let found = Connection { status: stored.status, ..connection.clone() };
-            recorded = record::record(&txn, state, change(&found)).await?;
+            recorded =
+                record::record(&txn, state, change(&found, outcome.next_status(stored.status))).await?;
         }
     }
     if recorded.is_some() {

@@ -82,7 +82,8 @@ pub struct ClaimedCheck<'a> {
 /// Nearly always nothing changed a connection's status during its check, so one statement
 /// writes those where the status is still the claimed one, and that is their previous status:
 /// no read before the write. The rest (a refresh found a grant dead meanwhile, or the result is
-/// stale) are looked up and written in a second round.
+/// stale) are looked up and written in a second round, their status worked out from the one
+/// they have then.
 pub async fn record_claimed(
     db: &impl ConnectionTrait,
     checks: &[ClaimedCheck<'_>],
@@ -104,8 +105,17 @@ pub async fn record_claimed(
     let rest: Vec<ConnectionId> =
         checks.iter().map(|check| check.id).filter(|id| !written.contains_key(id)).collect();
     let now = statuses(db, &rest).await?;
-    let changed: Vec<ClaimedCheck<'_>> =
-        checks.iter().filter(|check| now.contains_key(&check.id)).copied().collect();
+    // Their status worked out again from the one they have now: a refresh during the check
+    // flagged the grant dead, and an outage's result must not put the status it had back.
+    let changed: Vec<ClaimedCheck<'_>> = checks
+        .iter()
+        .filter_map(|check| {
+            let status = now.get(&check.id)?;
+            let mut check = *check;
+            check.record.status = check.record.verification.outcome.next_status(*status);
+            Some(check)
+        })
+        .collect();
     if changed.is_empty() {
         return Ok(written);
     }

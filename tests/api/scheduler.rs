@@ -533,6 +533,108 @@ async fn changes_made_during_the_checks_shape_what_the_batch_records_on_postgres
     changes_made_during_the_checks_shape_what_the_batch_records(Backend::Postgres).await;
 }
 
+/// A refresh finds the grant dead while a check is waiting on a provider that then answers 503:
+/// the outage's result keeps the status the refresh set, for a scheduled check and a manual
+/// one alike (it used to put back the status read before the check, `ACTIVE`, and tell
+/// receivers the connection recovered).
+async fn an_outage_found_during_a_check_keeps_a_status_set_meanwhile(backend: Backend) {
+    use plugboard::domain::ConnectionStatus;
+
+    let Some(app) = TestApp::spawn_with(backend, &[("PLUGBOARD_HTTP_TIMEOUT_SECS", "10")]).await else {
+        return eprintln!("skipped: set PLUGBOARD_TEST_DATABASE_URL to run on PostgreSQL");
+    };
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    crm_ok(&app).await;
+    let scheduled = crm_connection(&app, &member, "key-scheduled").await;
+    let manual = crm_connection(&app, &member, "key-manual").await;
+    let arrived = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    app.provider.reset().await;
+    Mock::given(path("/crm/me"))
+        .respond_with(CountThenUnavailable(arrived.clone()))
+        .mount(&app.provider)
+        .await;
+    let flag = |id: &str| {
+        connection::Entity::update_many()
+            .col_expr(connection::Column::Status, Expr::value(ConnectionStatus::NeedsReauthorization))
+            .filter(connection::Column::Id.eq(id.parse::<uuid::Uuid>().unwrap()))
+            .exec(&app.state.db)
+    };
+    let arrivals = |n: usize| {
+        let arrived = arrived.clone();
+        async move {
+            while arrived.load(Ordering::Relaxed) < n {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+
+    // Scheduled: only the one connection is due.
+    connection::Entity::update_many()
+        .col_expr(connection::Column::NextCheckAt, Expr::value(Utc::now() - chrono::Duration::minutes(1)))
+        .filter(connection::Column::Id.eq(scheduled.parse::<uuid::Uuid>().unwrap()))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    let sweep = tokio::spawn({
+        let state = app.state.clone();
+        async move { run_due_checks(&state).await }
+    });
+    arrivals(1).await;
+    flag(&scheduled).await.unwrap();
+    let report = sweep.await.unwrap().unwrap();
+    assert_eq!((report.claimed, report.recorded), (1, 1), "{report:?}");
+
+    // Manual.
+    let check = tokio::spawn({
+        let (client, address, token, id) =
+            (app.client.clone(), app.address.clone(), member.token.clone(), manual.clone());
+        async move {
+            let body = json!({ "query": "mutation($id: ID!) { verifyConnection(id: $id) { outcome } }", "variables": { "id": id } });
+            client
+                .post(format!("{address}/graphql"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    });
+    arrivals(2).await;
+    flag(&manual).await.unwrap();
+    let answer = check.await.unwrap();
+    assert_eq!(answer["data"]["verifyConnection"]["outcome"], "PROVIDER_UNAVAILABLE", "{answer}");
+
+    let query = "query($id: ID!) { connection(id: $id) { status lastVerification { outcome } } }";
+    for id in [&scheduled, &manual] {
+        let stored = &app.ok(&member.token, query, json!({ "id": id })).await["connection"];
+        assert_eq!(stored["status"], "NEEDS_REAUTHORIZATION", "{id}: {stored}");
+        assert_eq!(stored["lastVerification"]["outcome"], "PROVIDER_UNAVAILABLE", "{id}: {stored}");
+    }
+}
+
+#[tokio::test]
+async fn an_outage_found_during_a_check_keeps_a_status_set_meanwhile_on_sqlite() {
+    an_outage_found_during_a_check_keeps_a_status_set_meanwhile(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn an_outage_found_during_a_check_keeps_a_status_set_meanwhile_on_postgres() {
+    an_outage_found_during_a_check_keeps_a_status_set_meanwhile(Backend::Postgres).await;
+}
+
+/// A provider that counts the requests it was sent and answers each 503 after 2 s.
+struct CountThenUnavailable(Arc<std::sync::atomic::AtomicUsize>);
+
+impl wiremock::Respond for CountThenUnavailable {
+    fn respond(&self, _request: &wiremock::Request) -> ResponseTemplate {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        ResponseTemplate::new(503).set_delay(Duration::from_secs(2))
+    }
+}
+
 /// A provider that counts the requests it was sent and answers each after 3 s: time for a
 /// test to change what is being checked.
 struct CountThenAnswerLate(Arc<std::sync::atomic::AtomicUsize>);
