@@ -281,7 +281,9 @@ impl EventBus {
 
     /// Publishes events that the outbox held, as encoded by `stage`, in their order. On
     /// PostgreSQL they go out as they are, all in one statement; every listener decodes them.
-    pub async fn publish_staged(&self, payloads: &[&str]) {
+    /// Answers false when PostgreSQL refused the statement: none went out, and the outbox
+    /// should keep them.
+    pub async fn publish_staged(&self, payloads: &[&str]) -> bool {
         match &self.postgres {
             Some(notifier) => notifier.notify_encoded(payloads).await,
             None => {
@@ -290,6 +292,7 @@ impl EventBus {
                         tracing::error!(error = %err, "dropped an outbox event that does not decode")
                     }
                 }
+                true
             }
         }
     }

@@ -25,16 +25,19 @@ pub struct Notifier {
     queue: mpsc::Sender<Queued>,
 }
 
-/// Encoded events to send, and who waits until they are sent.
+/// PostgreSQL refuses a notification payload of 8,000 bytes or more.
+const MAX_PAYLOAD_BYTES: usize = 7999;
+
+/// Encoded events to send, and who waits to learn whether they were sent.
 struct Queued {
     payloads: Vec<String>,
-    sent: Option<oneshot::Sender<()>>,
+    sent: Option<oneshot::Sender<bool>>,
 }
 
 impl Notifier {
-    fn start(pool: PgPool) -> Self {
+    fn start(pool: PgPool, local: Relay) -> Self {
         let (queue, waiting) = mpsc::channel(QUEUE);
-        tokio::spawn(send_queued(pool, waiting));
+        tokio::spawn(send_queued(pool, local, waiting));
         Notifier { queue }
     }
 
@@ -48,15 +51,16 @@ impl Notifier {
     }
 
     /// Sends events already encoded (the outbox's payloads), in order, and waits until they are
-    /// sent (or could not be: that is logged).
-    pub async fn notify_encoded(&self, payloads: &[&str]) {
+    /// sent. Answers false when PostgreSQL refused them (logged): none of them went out, and
+    /// the outbox keeps them for its next pass.
+    pub async fn notify_encoded(&self, payloads: &[&str]) -> bool {
         if payloads.is_empty() {
-            return;
+            return true;
         }
         let (sent, done) = oneshot::channel();
         let payloads = payloads.iter().map(|payload| (*payload).to_owned()).collect();
         self.enqueue(Queued { payloads, sent: Some(sent) }).await;
-        let _ = done.await;
+        done.await.unwrap_or(false)
     }
 
     async fn enqueue(&self, queued: Queued) {
@@ -66,26 +70,47 @@ impl Notifier {
     }
 }
 
-/// Sends what the queue holds, in order, until every `Notifier` is gone.
-async fn send_queued(pool: PgPool, mut waiting: mpsc::Receiver<Queued>) {
+/// Sends what the queue holds, in order, until every `Notifier` is gone. An event too large
+/// for a notification reaches this instance's subscribers only, and is logged: one such event
+/// would otherwise make PostgreSQL refuse every other event of its statement.
+async fn send_queued(pool: PgPool, local: Relay, mut waiting: mpsc::Receiver<Queued>) {
     let mut batch = Vec::with_capacity(SEND_BATCH);
     while waiting.recv_many(&mut batch, SEND_BATCH).await > 0 {
-        let payloads: Vec<String> =
-            batch.iter_mut().flat_map(|queued| std::mem::take(&mut queued.payloads)).collect();
-        send(&pool, &payloads).await;
+        let mut payloads = Vec::new();
+        for queued in &mut batch {
+            for payload in std::mem::take(&mut queued.payloads) {
+                if payload.len() <= MAX_PAYLOAD_BYTES {
+                    payloads.push(payload);
+                    continue;
+                }
+                tracing::error!(
+                    bytes = payload.len(),
+                    "an event is too large for a PostgreSQL notification; only this instance's subscribers get it"
+                );
+                if let Err(err) = local.send_encoded(&payload) {
+                    tracing::error!(error = %err, "dropped an event that does not decode");
+                }
+            }
+        }
+        let sent = send(&pool, &payloads).await;
+        if !sent {
+            // What this instance's caches may have missed; the outbox's events go out again.
+            local.may_have_missed();
+        }
         for queued in batch.drain(..) {
-            if let Some(sent) = queued.sent {
-                let _ = sent.send(());
+            if let Some(waiting) = queued.sent {
+                let _ = waiting.send(sent);
             }
         }
     }
 }
 
-/// One statement for all of `payloads`. PostgreSQL delivers the notifications of one
-/// transaction in the order they were sent (and folds identical ones into one).
-async fn send(pool: &PgPool, payloads: &[String]) {
+/// One statement for all of `payloads`: all of them go out, or none. PostgreSQL delivers the
+/// notifications of one transaction in the order they were sent (and folds identical ones into
+/// one). Answers whether they went out.
+async fn send(pool: &PgPool, payloads: &[String]) -> bool {
     if payloads.is_empty() {
-        return;
+        return true;
     }
     let sent = sea_orm::sqlx::query(
         "SELECT pg_notify($1, payload) FROM unnest($2::text[]) WITH ORDINALITY AS sent(payload, n) ORDER BY n",
@@ -94,9 +119,10 @@ async fn send(pool: &PgPool, payloads: &[String]) {
     .bind(payloads)
     .execute(pool)
     .await;
-    if let Err(err) = sent {
-        tracing::warn!(error = %err, events = payloads.len(), "could not publish events through PostgreSQL; live subscribers miss them");
+    if let Err(err) = &sent {
+        tracing::warn!(error = %err, events = payloads.len(), "could not publish events through PostgreSQL; the outbox's go out again on its next pass, live ones are missed");
     }
+    sent.is_ok()
 }
 
 /// Starts listening (before returning, so no event published after start is missed) and relays
@@ -108,6 +134,7 @@ pub(super) async fn bridge(
 ) -> anyhow::Result<Notifier> {
     let mut listener = PgListener::connect_with(&pool).await?;
     listener.listen_all([CHANNEL, crate::store::outbox::WAKE_CHANNEL]).await?;
+    let local_for_notifier = local.clone();
     tokio::spawn(async move {
         loop {
             // `try_recv` rather than `recv`, which would reconnect silently: a lost connection
@@ -136,5 +163,5 @@ pub(super) async fn bridge(
             }
         }
     });
-    Ok(Notifier::start(pool))
+    Ok(Notifier::start(pool, local_for_notifier))
 }

@@ -160,8 +160,16 @@ pub fn gaps_message(usages: &[Usage]) -> Option<String> {
             )
         })
         .collect();
-    (!gaps.is_empty()).then(|| gaps.join("; "))
+    if gaps.len() <= MAX_GAPS_NAMED {
+        return (!gaps.is_empty()).then(|| gaps.join("; "));
+    }
+    let more = gaps.len() - MAX_GAPS_NAMED;
+    Some(format!("{}; and {more} more modules", gaps[..MAX_GAPS_NAMED].join("; ")))
 }
+
+/// Modules a check's message names at most: it goes into every live event and history row of
+/// the check, and a connection used by hundreds of flows would make it kilobytes.
+const MAX_GAPS_NAMED: usize = 10;
 
 /// Of `ids`, the connections that may have usages: those a module names, or that belong to a
 /// dynamic connection. Lets a batch look up usages only where there can be some.
@@ -173,4 +181,44 @@ pub async fn possibly_used(
         store::flows::named_by_modules(db, ids).await?.into_iter().collect();
     found.extend(store::dynamic_connections::grouped(db, ids).await?);
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::domain::{FlowId, FlowStatus};
+
+    fn usage(flow: usize) -> Usage {
+        Usage {
+            flow: Flow {
+                id: FlowId::new(),
+                team_id: TeamId::new(),
+                name: format!("Flow {flow}"),
+                status: FlowStatus::Active,
+                modules: Vec::new(),
+                created_at: Utc::now(),
+                updated_at: Utc::now(),
+            },
+            module_key: "read".into(),
+            missing_scopes: vec!["records.read".into()],
+        }
+    }
+
+    #[test]
+    fn a_message_names_a_few_gaps_and_counts_the_rest() {
+        let few: Vec<Usage> = (0..2).map(usage).collect();
+        assert_eq!(
+            gaps_message(&few).as_deref(),
+            Some(
+                r#"module read of flow "Flow 0" needs records.read; module read of flow "Flow 1" needs records.read"#
+            )
+        );
+        let many: Vec<Usage> = (0..500).map(usage).collect();
+        let message = gaps_message(&many).unwrap();
+        assert!(message.ends_with("; and 490 more modules"), "{message}");
+        assert!(message.len() < 1000, "{} bytes", message.len());
+        assert_eq!(gaps_message(&[]), None);
+    }
 }

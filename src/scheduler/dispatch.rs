@@ -57,7 +57,10 @@ async fn publish_claimed(state: &AppState) -> anyhow::Result<usize> {
         let _turn = state.background_writes.take().await;
         store::outbox::claim(&state.db, &claim, now, now + lease, EVENT_ROWS).await?
     };
-    let published = publish(state, &claimed).await;
+    // Refused by PostgreSQL: the rows stay claimed until the claim lapses, then go out again
+    // (events of the pass sent before the refusal go out twice; their receivers take them as
+    // they would a repeat).
+    let published = publish(state, &claimed).await?;
     let ids: Vec<uuid::Uuid> = claimed.iter().map(|(id, _)| *id).collect();
     {
         let _turn = state.background_writes.take().await;
@@ -75,7 +78,7 @@ async fn publish_alone(state: &AppState) -> anyhow::Result<usize> {
     if rows.is_empty() {
         return Ok(0);
     }
-    let published = publish(state, &rows).await;
+    let published = publish(state, &rows).await?;
     let ids: Vec<uuid::Uuid> = rows.iter().map(|(id, _)| *id).collect();
     {
         let _turn = state.background_writes.take().await;
@@ -86,21 +89,27 @@ async fn publish_alone(state: &AppState) -> anyhow::Result<usize> {
 
 /// Publishes the events of `rows`, in order, a few hundred at a time with a yield between, as
 /// when a row held one event and a pass 500 rows: subscribers whose buffers a burst of
-/// thousands would overrun get a chance to catch up. Answers how many.
-async fn publish(state: &AppState, rows: &[(uuid::Uuid, String)]) -> usize {
+/// thousands would overrun get a chance to catch up. Answers how many, or an error when
+/// PostgreSQL refused to send some: the rows must then stay.
+async fn publish(state: &AppState, rows: &[(uuid::Uuid, String)]) -> anyhow::Result<usize> {
     let mut published = 0;
     let mut chunk: Vec<&str> = Vec::with_capacity(PUBLISH_CHUNK);
+    let refused = || anyhow::anyhow!("PostgreSQL refused to send staged events; they stay in the outbox");
     for (_, row) in rows {
         chunk.extend(store::outbox::payloads(row));
         if chunk.len() >= PUBLISH_CHUNK {
-            state.events.publish_staged(&chunk).await;
+            if !state.events.publish_staged(&chunk).await {
+                return Err(refused());
+            }
             published += chunk.len();
             chunk.clear();
             tokio::task::yield_now().await;
         }
     }
-    state.events.publish_staged(&chunk).await;
-    published + chunk.len()
+    if !state.events.publish_staged(&chunk).await {
+        return Err(refused());
+    }
+    Ok(published + chunk.len())
 }
 
 /// Runs the two dispatcher loops until the service closes (`closing` turns true), and the hourly

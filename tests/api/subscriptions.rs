@@ -198,3 +198,54 @@ async fn a_refused_connection_init_says_why_with_a_code_on_the_legacy_protocol()
     let text = message["payload"]["message"].as_str().unwrap();
     assert!(text.starts_with("UNAUTHENTICATED: ") && text.contains("connection_init"), "{message}");
 }
+
+/// PostgreSQL refuses a notification of 8,000 bytes or more, and used to refuse with it every
+/// other event of the same statement: those were deleted from the outbox all the same.
+#[tokio::test]
+async fn an_event_too_large_for_postgres_does_not_take_the_others_with_it() {
+    use plugboard::domain::{ConnectionId, TeamId, Verification, VerificationOutcome};
+    use plugboard::events::VerificationEvent;
+
+    let Some(app) = TestApp::spawn(Backend::Postgres).await else {
+        return eprintln!("skipped: set PLUGBOARD_TEST_DATABASE_URL to run on PostgreSQL");
+    };
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    let large = app.create_api_key_connection(&member, "Large", "sk-large").await;
+    let small = app.create_api_key_connection(&member, "Small", "sk-small").await;
+    events_settled(&app.state).await;
+    let mut subscriber =
+        Subscriber::connect(&app.address, "/graphql/ws", Protocol::TransportWs, &member.token).await.unwrap();
+    let before = app.state.events.subscribers();
+    subscriber.subscribe("1", VERIFICATIONS, json!({ "t": member.team_id })).await;
+    wait_for_subscriber(&app.state, before).await;
+
+    let team: TeamId = member.team_id.parse().unwrap();
+    let check = Verification::noted(VerificationOutcome::ProviderUnavailable, "x".repeat(9000));
+    let encoded = [
+        serde_json::to_string(&VerificationEvent::finished(
+            team,
+            large.parse::<ConnectionId>().unwrap(),
+            &check,
+        ))
+        .unwrap(),
+        serde_json::to_string(&VerificationEvent::started(team, small.parse::<ConnectionId>().unwrap()))
+            .unwrap(),
+    ];
+    let payloads: Vec<&str> = encoded.iter().map(String::as_str).collect();
+    assert!(app.state.events.publish_staged(&payloads).await, "the small event went out");
+
+    let mut heard = Vec::new();
+    while let Some(event) = subscriber.next_data(WAIT).await {
+        heard.push(event["data"]["verificationEvents"]["connectionId"].as_str().unwrap().to_owned());
+        if heard.len() == 2 {
+            break;
+        }
+    }
+    heard.sort();
+    let mut expected = vec![large, small];
+    expected.sort();
+    assert_eq!(
+        heard, expected,
+        "the small event through PostgreSQL, the large one to this instance's subscribers"
+    );
+}
