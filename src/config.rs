@@ -250,7 +250,18 @@ impl Config {
             Some(raw) => parse_public_url(&raw)?,
             None => parse_public_url(&format!("http://{listen}"))?,
         };
-        let master_keys = match lookup("PLUGBOARD_MASTER_KEYS").filter(|v| !v.trim().is_empty()) {
+        let master_keys = match lookup("PLUGBOARD_MASTER_KEYS") {
+            // Set but blank is a deployment whose secret did not render: falling back to a
+            // generated key would seal new secrets with it and open none of the old ones.
+            Some(value) if value.trim().is_empty() => {
+                return Err(ConfigError {
+                    variable: "PLUGBOARD_MASTER_KEYS",
+                    problem:
+                        "is set but empty: set it to `kid:base64key,...`, or unset it to use a development \
+                              key file under PLUGBOARD_DATA_DIR"
+                            .into(),
+                });
+            }
             Some(value) => KeySource::Environment(value.into()),
             None => KeySource::DevKeyFile(data_dir.join("master.key")),
         };
@@ -336,14 +347,14 @@ impl Config {
                 get("PLUGBOARD_MAX_SOCKETS_PER_CALLER"),
                 "100",
             )?,
-            max_body_bytes: parse("PLUGBOARD_MAX_BODY_BYTES", get("PLUGBOARD_MAX_BODY_BYTES"), "262144")?,
+            max_body_bytes: positive("PLUGBOARD_MAX_BODY_BYTES", get("PLUGBOARD_MAX_BODY_BYTES"), "262144")?,
             request_body_timeout: seconds(
                 "PLUGBOARD_REQUEST_BODY_TIMEOUT_SECS",
                 get("PLUGBOARD_REQUEST_BODY_TIMEOUT_SECS"),
                 "30",
             )?,
-            max_query_depth: parse("PLUGBOARD_MAX_QUERY_DEPTH", get("PLUGBOARD_MAX_QUERY_DEPTH"), "12")?,
-            max_query_complexity: parse(
+            max_query_depth: positive("PLUGBOARD_MAX_QUERY_DEPTH", get("PLUGBOARD_MAX_QUERY_DEPTH"), "12")?,
+            max_query_complexity: positive(
                 "PLUGBOARD_MAX_QUERY_COMPLEXITY",
                 get("PLUGBOARD_MAX_QUERY_COMPLEXITY"),
                 "5000",
@@ -358,7 +369,8 @@ impl Config {
                 get("PLUGBOARD_MAX_QUERY_TOKENS"),
                 "10000",
             )?,
-            max_batch: positive("PLUGBOARD_MAX_BATCH", get("PLUGBOARD_MAX_BATCH"), "10")?,
+            max_batch: at_most(MAX_BATCH, positive("PLUGBOARD_MAX_BATCH", get("PLUGBOARD_MAX_BATCH"), "10")?)
+                .map_err(|problem| ConfigError { variable: "PLUGBOARD_MAX_BATCH", problem })?,
             provider_calls_per_request: positive(
                 "PLUGBOARD_PROVIDER_CALLS_PER_REQUEST",
                 get("PLUGBOARD_PROVIDER_CALLS_PER_REQUEST"),
@@ -465,17 +477,35 @@ where
     raw.parse().map_err(|err| ConfigError { variable, problem: format!("{raw:?} is not valid: {err}") })
 }
 
-/// A whole number, at least one.
+/// The largest count any setting takes: far past what a machine serves, and well within what
+/// semaphores, allocations and arithmetic on it can hold.
+const MAX_COUNT: u32 = 1_000_000_000;
+/// The longest duration any setting takes: ten years.
+const MAX_SECONDS: u64 = 10 * 365 * 24 * 3600;
+/// Operations in one batch: the schema keeps an execution budget per batch size.
+const MAX_BATCH: usize = 1000;
+
+/// A whole number, from one to `MAX_COUNT`.
 fn positive<T>(variable: &'static str, value: Option<String>, default: &str) -> Result<T, ConfigError>
 where
-    T: FromStr + PartialOrd + From<u8>,
+    T: FromStr + PartialOrd + From<u8> + TryFrom<u32>,
     T::Err: std::fmt::Display,
 {
     let number: T = parse(variable, value, default)?;
     if number < T::from(1) {
         return Err(ConfigError { variable, problem: "must be at least 1".into() });
     }
+    if T::try_from(MAX_COUNT).is_ok_and(|max| number > max) {
+        return Err(ConfigError { variable, problem: format!("must be at most {MAX_COUNT}") });
+    }
     Ok(number)
+}
+
+fn at_most(max: usize, value: usize) -> Result<usize, String> {
+    if value > max {
+        return Err(format!("must be at most {max}"));
+    }
+    Ok(value)
 }
 
 /// A cron expression with a seconds field (six or seven fields), as tokio-cron-scheduler reads it.
@@ -496,11 +526,17 @@ fn cron(variable: &'static str, value: Option<String>) -> Result<String, ConfigE
     Ok(expression)
 }
 
-/// A whole number of seconds, at least one.
+/// A whole number of seconds, from one to ten years.
 fn seconds(variable: &'static str, value: Option<String>, default: &str) -> Result<Duration, ConfigError> {
     let secs: u64 = parse(variable, value, default)?;
     if secs == 0 {
         return Err(ConfigError { variable, problem: "must be at least 1 second".into() });
+    }
+    if secs > MAX_SECONDS {
+        return Err(ConfigError {
+            variable,
+            problem: format!("must be at most {MAX_SECONDS} seconds (ten years)"),
+        });
     }
     Ok(Duration::from_secs(secs))
 }
@@ -521,6 +557,16 @@ fn parse_public_url(raw: &str) -> Result<url::Url, ConfigError> {
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(problem(format!("{raw:?} must not have a query or fragment")));
+    }
+    // Never echoed: it would print the password it carries.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(problem(
+            "must not carry a user name or password: it is printed at start and sent in every OAuth redirect URI"
+                .into(),
+        ));
+    }
+    if url.port() == Some(0) {
+        return Err(problem(format!("{raw:?} names port 0, where nothing can be reached")));
     }
     Ok(url)
 }
@@ -590,10 +636,25 @@ mod tests {
             ("PLUGBOARD_API_CALL_RETENTION_DAYS", "0"),
             ("PLUGBOARD_WEBHOOK_RETENTION_DAYS", "0"),
             ("PLUGBOARD_WEBHOOK_RETENTION_DAYS", "a month"),
+            // Set but blank: a secret that did not render must not become a generated key.
+            ("PLUGBOARD_MASTER_KEYS", "  "),
+            // Zero would refuse every request; past the bounds, arithmetic and allocations on
+            // them fail later, in background tasks.
+            ("PLUGBOARD_MAX_QUERY_DEPTH", "0"),
+            ("PLUGBOARD_MAX_QUERY_COMPLEXITY", "0"),
+            ("PLUGBOARD_MAX_BODY_BYTES", "0"),
+            ("PLUGBOARD_MAX_BATCH", "1000000000"),
+            ("PLUGBOARD_TEAM_PROVIDER_CONCURRENCY", "18446744073709551615"),
+            ("PLUGBOARD_CHECK_BATCH", "18446744073709551615"),
+            ("PLUGBOARD_CHECK_INTERVAL_SECS", "18446744073709551615"),
+            ("PLUGBOARD_HTTP_TIMEOUT_SECS", "315360001"),
+            ("PLUGBOARD_PUBLIC_URL", "https://admin:pw@plugboard.example"),
+            ("PLUGBOARD_PUBLIC_URL", "http://plugboard.example:0"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.variable, var);
             assert!(err.to_string().starts_with(var), "{err}");
+            assert!(!err.to_string().contains(":pw@"), "never echoes a password: {err}");
         }
     }
 

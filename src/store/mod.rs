@@ -92,7 +92,17 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
             .create(&folder)
             .with_context(|| format!("could not create {} for the SQLite database", folder.display()))?;
     }
-    let mut options = ConnectOptions::new(url.to_owned());
+    // Unreadable, its parts cannot be told apart: none of it is shown, the password included.
+    url::Url::parse(url).map_err(|err| {
+        anyhow::anyhow!("DATABASE_URL is not a URL that can be read ({err}); check it (it is not shown: it may hold a password)")
+    })?;
+    // The password travels apart from the URL, which the database drivers quote in their
+    // errors and trace spans.
+    let (url_without_password, password) = split_password(url);
+    let mut options = ConnectOptions::new(url_without_password);
+    if let Some(password) = password {
+        options.map_sqlx_postgres_opts(move |postgres| postgres.password(&password));
+    }
     options
         .max_connections(if url.starts_with("sqlite") { 8 } else { 20 })
         .connect_timeout(Duration::from_secs(10))
@@ -137,15 +147,55 @@ pub async fn ping(db: &DatabaseConnection) -> bool {
     db.ping().await.is_ok()
 }
 
-/// The URL without its password, for messages.
+/// The URL without its password (in its user info, or libpq's `password=`), for messages; an
+/// unreadable one is not shown at all.
 pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return "(an unreadable URL, not shown)".to_owned();
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
     }
+    if parsed.query_pairs().any(|(key, _)| key == "password") {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(key, value)| {
+                let value = if key == "password" { "***".to_owned() } else { value.into_owned() };
+                (key.into_owned(), value)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
+}
+
+/// `url` without its password, and the password, decoded: from its user info or libpq's
+/// `password=` parameter.
+fn split_password(url: &str) -> (String, Option<String>) {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return (url.to_owned(), None);
+    };
+    let mut password = parsed
+        .password()
+        .map(|encoded| percent_encoding::percent_decode_str(encoded).decode_utf8_lossy().into_owned());
+    if password.is_some() {
+        let _ = parsed.set_password(None);
+    }
+    if parsed.query_pairs().any(|(key, _)| key == "password") {
+        let mut kept = Vec::new();
+        for (key, value) in parsed.query_pairs() {
+            match key.as_ref() {
+                "password" => password = Some(value.into_owned()),
+                _ => kept.push((key.into_owned(), value.into_owned())),
+            }
+        }
+        if kept.is_empty() {
+            parsed.set_query(None);
+        } else {
+            parsed.query_pairs_mut().clear().extend_pairs(kept);
+        }
+    }
+    (parsed.to_string(), password)
 }
 
 /// Converts a stored JSON column into the type it holds, or says which column is corrupt.
@@ -155,4 +205,32 @@ fn from_json<T: serde::de::DeserializeOwned>(
 ) -> Result<T, sea_orm::DbErr> {
     serde_json::from_value(value)
         .map_err(|err| sea_orm::DbErr::Json(format!("column {column} holds unexpected JSON: {err}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_is_kept_out_of_urls_shown_and_given_to_drivers() {
+        let (url, password) = split_password("postgres://ana:p%40ss@db.example:5432/app?sslmode=require");
+        assert_eq!(
+            (url.as_str(), password.as_deref()),
+            ("postgres://ana@db.example:5432/app?sslmode=require", Some("p@ss"))
+        );
+        let (url, password) = split_password("postgres://db.example/app?password=s3cret&user=ana");
+        assert_eq!(
+            (url.as_str(), password.as_deref()),
+            ("postgres://db.example/app?user=ana", Some("s3cret"))
+        );
+        let (url, password) = split_password("postgres://postgres@127.0.0.1:5432/test");
+        assert_eq!((url.as_str(), password), ("postgres://postgres@127.0.0.1:5432/test", None));
+
+        assert_eq!(redact_url("postgres://ana:s3cret@db/app"), "postgres://ana:***@db/app");
+        assert_eq!(
+            redact_url("postgres://db/app?password=s3cret&user=ana"),
+            "postgres://db/app?password=***&user=ana"
+        );
+        assert!(!redact_url("postgres://ana:s3cret@db:notaport/app").contains("s3cret"));
+    }
 }
