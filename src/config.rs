@@ -247,6 +247,13 @@ impl Config {
         };
         let listen: SocketAddr = parse("PLUGBOARD_LISTEN", get("PLUGBOARD_LISTEN"), "127.0.0.1:8080")?;
         let public_url = match get("PLUGBOARD_PUBLIC_URL") {
+            // Port 0 is for listening (any free port), never for being reached.
+            Some(raw) if url::Url::parse(&raw).is_ok_and(|url| url.port() == Some(0)) => {
+                return Err(ConfigError {
+                    variable: "PLUGBOARD_PUBLIC_URL",
+                    problem: "names port 0, where nothing can be reached".into(),
+                });
+            }
             Some(raw) => parse_public_url(&raw)?,
             None => parse_public_url(&format!("http://{listen}"))?,
         };
@@ -564,9 +571,6 @@ fn parse_public_url(raw: &str) -> Result<url::Url, ConfigError> {
             "must not carry a user name or password: it is printed at start and sent in every OAuth redirect URI"
                 .into(),
         ));
-    }
-    if url.port() == Some(0) {
-        return Err(problem(format!("{raw:?} names port 0, where nothing can be reached")));
     }
     Ok(url)
 }

@@ -36,10 +36,36 @@ pub(crate) fn foreign_key(
     ForeignKey::create().from(from_table, from_col).to(to_table, to_col).on_delete(on_delete).to_owned()
 }
 
+/// A migration that runs whole or not at all, on SQLite too (its DDL is transactional; the
+/// library wraps only PostgreSQL's by default): a first start killed halfway through one left
+/// a database that no later start could migrate ("duplicate column name").
+struct Whole(Box<dyn MigrationTrait>);
+
+impl MigrationName for Whole {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Whole {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        self.0.up(manager).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        self.0.down(manager).await
+    }
+
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+}
+
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
+        let migrations: Vec<Box<dyn MigrationTrait>> = vec![
             Box::new(m20261128_000001_foundation::Migration),
             Box::new(m20261128_000002_verifications::Migration),
             Box::new(m20261128_000003_connection_health::Migration),
@@ -58,6 +84,10 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000002_deliveries_by_endpoint::Migration),
             Box::new(m20261201_000003_drop_secrets_key_index::Migration),
             Box::new(m20261201_000004_check_leases::Migration),
-        ]
+        ];
+        migrations
+            .into_iter()
+            .map(|migration| Box::new(Whole(migration)) as Box<dyn MigrationTrait>)
+            .collect()
     }
 }

@@ -102,3 +102,32 @@ async fn sqlite_keeps_a_write_ahead_log_and_syncs_every_commit() {
     let synchronous: i32 = pragma("synchronous").await.try_get_by_index(0).unwrap();
     assert_eq!(synchronous, 2, "FULL");
 }
+
+/// A start killed halfway through a migration used to leave SQLite with part of it applied and
+/// unrecorded, so every later start failed on it ("duplicate column name"). Here a migration
+/// fails halfway (an index name it creates is taken), then the obstacle goes and the next
+/// start migrates: nothing of the failed attempt stayed behind.
+#[tokio::test]
+async fn a_migration_that_fails_halfway_leaves_nothing_behind_on_sqlite() {
+    use sea_orm::ConnectionTrait;
+
+    let folder = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/plugboard.db?mode=rwc", folder.path().display());
+    let db = plugboard::store::connect(&url).await.unwrap();
+    db.execute_unprepared("CREATE TABLE obstacle (x INTEGER)").await.unwrap();
+    // Created by the third migration after it adds the health columns to `connections`.
+    db.execute_unprepared("CREATE INDEX idx_connections_next_check_at ON obstacle (x)").await.unwrap();
+    let failed = plugboard::store::migrate(&db).await.unwrap_err();
+    assert!(format!("{failed:#}").contains("idx_connections_next_check_at"), "{failed:#}");
+
+    db.execute_unprepared("DROP INDEX idx_connections_next_check_at").await.unwrap();
+    plugboard::store::migrate(&db).await.expect("the next start migrates");
+    let columns = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT name FROM pragma_table_info('connections') WHERE name = 'next_check_at'",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(columns.len(), 1);
+}
