@@ -27,6 +27,17 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     crate::metrics::install();
     let db = store::connect(&config.database_url).await?;
     store::migrate(&db).await?;
+    if let KeySource::DevKeyFile(path) = &config.master_keys
+        && !path.exists()
+        && store::holds_sealed_secrets(&db).await?
+    {
+        anyhow::bail!(
+            "the database holds secrets sealed with a master key, but the development key file {} does not \
+             exist: restore it, or set PLUGBOARD_MASTER_KEYS to the key(s) that sealed them. A new key would open \
+             none of them, so none is generated",
+            path.display()
+        );
+    }
     let sealer = load_sealer(&config.master_keys)?;
     let catalog = match &config.providers_dir {
         Some(dir) => Catalog::embedded_with_dir(dir)?,

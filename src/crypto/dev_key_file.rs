@@ -65,7 +65,10 @@ fn create_key_file(path: &Path) -> anyhow::Result<Vec<MasterKey>> {
         create_private_dir_all(dir)
             .with_context(|| format!("could not create directory {}", dir.display()))?;
     }
-    let line = try_generate_master_key_line(&dev_key_id(SystemTime::now()))
+    let mut tag = [0u8; 3];
+    getrandom::fill(&mut tag)
+        .map_err(|error| anyhow!("could not generate a master key: the random generator failed: {error}"))?;
+    let line = try_generate_master_key_line(&dev_key_id(SystemTime::now(), tag))
         .map(Zeroizing::new)
         .map_err(|error| anyhow!("could not generate a master key: the random generator failed: {error}"))?;
     let keys = parse_master_keys(&line).context("generated an invalid key line")?;
@@ -106,13 +109,15 @@ fn create_private_dir_all(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
-/// `dev-<yyyymmdd>`: a key id that dates the key, so a blob sealed by an earlier, deleted dev
-/// key reports an unknown key instead of a failed decryption.
-fn dev_key_id(now: SystemTime) -> String {
+/// `dev-<yyyymmdd>-<6 hex digits>`: a key id that dates the key and tells it from any other
+/// generated that day (a lost key file replaced, a second instance started elsewhere), so a
+/// blob sealed by another dev key reports an unknown key instead of a failed decryption, and
+/// `rotate-keys --check` sees it.
+fn dev_key_id(now: SystemTime, tag: [u8; 3]) -> String {
     // A clock before 1970 is broken; any valid id will do then.
     let days = now.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs() / 86_400);
     let (year, month, day) = civil_date(days);
-    format!("dev-{year:04}{month:02}{day:02}")
+    format!("dev-{year:04}{month:02}{day:02}-{:02x}{:02x}{:02x}", tag[0], tag[1], tag[2])
 }
 
 /// (year, month, day) of a day counted from 1970-01-01, by Howard Hinnant's `civil_from_days`
@@ -142,14 +147,14 @@ mod tests {
     }
 
     #[test]
-    fn dev_key_id_is_the_utc_date() {
+    fn dev_key_id_is_the_utc_date_and_a_tag() {
         assert_eq!(civil_date(0), (1970, 1, 1));
         assert_eq!(civil_date(11_016), (2000, 2, 29));
         assert_eq!(civil_date(19_723), (2024, 1, 1));
         assert_eq!(civil_date(19_782), (2024, 2, 29));
         let day = UNIX_EPOCH + Duration::from_secs(19_723 * 86_400 + 86_399);
-        assert_eq!(dev_key_id(day), "dev-20240101");
-        assert!(KeyId::parse(&dev_key_id(SystemTime::now())).is_ok());
+        assert_eq!(dev_key_id(day, [0x0a, 0xbc, 0xff]), "dev-20240101-0abcff");
+        assert!(KeyId::parse(&dev_key_id(SystemTime::now(), [0xff; 3])).is_ok());
     }
 
     #[cfg(unix)]

@@ -142,6 +142,18 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None).await.context("database migration failed")
 }
 
+/// Whether anything in the database is sealed with a master key: a connection's secrets, or a
+/// webhook's signing secret.
+pub async fn holds_sealed_secrets(db: &DatabaseConnection) -> anyhow::Result<bool> {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let connections = entities::connection::Entity::find()
+        .filter(entities::connection::Column::SealedSecrets.is_not_null())
+        .count(db)
+        .await?;
+    let webhooks = entities::webhook::Entity::find().count(db).await?;
+    Ok(connections + webhooks > 0)
+}
+
 /// Whether the database answers; for readiness checks.
 pub async fn ping(db: &DatabaseConnection) -> bool {
     db.ping().await.is_ok()

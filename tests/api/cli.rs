@@ -15,7 +15,8 @@ use crate::on_every_database;
 
 on_every_database!(
     bootstrap_prints_a_working_token_as_its_last_line,
-    rotate_keys_reseals_every_secret_and_can_rerun
+    rotate_keys_reseals_every_secret_and_can_rerun,
+    a_lost_development_key_file_is_not_silently_replaced
 );
 
 pub(crate) const NEW_KEY: &str = "k2:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
@@ -130,4 +131,25 @@ fn a_bad_environment_value_stops_the_start_naming_the_variable() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("PLUGBOARD_MASTER_KEYS") && !stderr.contains("tooshort"), "{stderr}");
+}
+
+/// A development key file deleted (or a second instance started from another folder) used to
+/// be replaced by a new key without a word: new secrets were sealed with it, and none of the
+/// stored ones could be opened any more.
+async fn a_lost_development_key_file_is_not_silently_replaced(app: TestApp) {
+    let member = app.member("Acme", "ana@acme.test", TeamRole::Admin).await;
+    app.create_api_key_connection(&member, "Sealed", "sk-sealed").await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_plugboard"))
+        .arg("migrate")
+        .env("DATABASE_URL", &app.database_url)
+        .env_remove("PLUGBOARD_MASTER_KEYS")
+        .env("PLUGBOARD_DATA_DIR", data_dir.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("does not exist: restore it, or set PLUGBOARD_MASTER_KEYS"), "{stderr}");
+    assert!(!data_dir.path().join("master.key").exists(), "no key was generated");
 }
