@@ -33,10 +33,22 @@ pub async fn team_member(
         Some(existing) => existing,
         None => store::teams::insert_user(&txn, email).await?,
     };
+    store::teams::lock(&txn, team.id).await?;
     let previous = store::teams::role_of(&txn, team.id, user.id).await?;
     teams::members::set_member(&txn, &cli_actor(), team.id, &user, role, previous)
         .await
         .map_err(|err| anyhow::anyhow!("{err}"))?;
+    // A team keeps the ADMIN it has, as through the API (a new team may start with a member of
+    // any role: the operator makes its ADMIN with this same command).
+    if previous == Some(TeamRole::Admin) && store::teams::count_admins(&txn, team.id).await? == 0 {
+        anyhow::bail!(
+            "{} is the only ADMIN of team {:?}, and a team keeps at least one: make another member ADMIN first \
+             (`plugboard bootstrap --team {:?} --email OTHER --role admin`); nothing was changed",
+            email.as_str(),
+            team.name.as_str(),
+            team.name.as_str()
+        );
+    }
     let token = access::issue_user_token(&txn, user.id, "bootstrap", None).await?;
     txn.commit().await?;
     Ok(Bootstrapped { team, user, token })

@@ -37,6 +37,28 @@ fn last_line(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().trim().to_owned()
 }
 
+/// As through the API, a team keeps its last ADMIN: the command line used to demote it.
+#[tokio::test]
+async fn bootstrap_keeps_a_teams_last_admin() {
+    let app = TestApp::spawn(crate::helpers::Backend::Sqlite).await.unwrap();
+    let make = |role: &str| {
+        plugboard(
+            &app.database_url,
+            TEST_MASTER_KEYS,
+            &["bootstrap", "--team", "Ops", "--email", "olga@ops.test", "--role", role],
+        )
+    };
+    let admin = make("admin");
+    assert!(admin.status.success());
+    let token = last_line(&admin);
+    let demoted = make("member");
+    let stderr = String::from_utf8_lossy(&demoted.stderr);
+    assert!(!demoted.status.success(), "{stderr}");
+    assert!(stderr.contains("the only ADMIN of team \"Ops\""), "{stderr}");
+    let viewer = app.ok(&token, "{ viewer { teams { name role } } }", json!({})).await;
+    assert_eq!(viewer["viewer"]["teams"], json!([{ "name": "Ops", "role": "ADMIN" }]), "nothing was changed");
+}
+
 async fn bootstrap_prints_a_working_token_as_its_last_line(app: TestApp) {
     let out = plugboard(
         &app.database_url,
