@@ -25,23 +25,25 @@ use crate::store;
 /// needs before it does its work.
 pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     crate::metrics::install();
-    let db = store::connect(&config.database_url).await?;
-    store::migrate(&db).await?;
-    if let KeySource::DevKeyFile(path) = &config.master_keys
-        && !path.exists()
-        && store::holds_sealed_secrets(&db).await?
-    {
-        anyhow::bail!(
-            "the database holds secrets sealed with a master key, but the development key file {} does not \
-             exist: restore it, or set PLUGBOARD_MASTER_KEYS to the key(s) that sealed them. A new key would open \
-             none of them, so none is generated",
-            path.display()
-        );
-    }
-    let sealer = load_sealer(&config.master_keys)?;
+    // What the settings alone decide is checked before the database is touched: a typo must
+    // not leave a created, migrated database behind.
     let catalog = match &config.providers_dir {
         Some(dir) => Catalog::embedded_with_dir(dir)?,
         None => Catalog::embedded().context("the embedded app catalog is invalid")?,
+    };
+    let oauth_clients = OAuthClients::from_lookup(
+        |name| config.app_variables.get(name),
+        catalog.apps().iter().map(|app| app.key()),
+    )?;
+    let keys = match &config.master_keys {
+        KeySource::Environment(value) => Keys::Parsed(crypto::parse_master_keys(value.expose_secret())?),
+        KeySource::DevKeyFile(path) => Keys::DevKeyFile(path),
+    };
+    let db = store::connect(&config.database_url).await?;
+    store::migrate(&db).await?;
+    let sealer = match keys {
+        Keys::Parsed(keys) => Sealer::new(keys)?,
+        Keys::DevKeyFile(path) => dev_key_sealer(&db, path).await?,
     };
     let outbound = Outbound::new(&OutboundSettings {
         connect_timeout: config.http_connect_timeout,
@@ -54,10 +56,6 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         );
     }
     let events = EventBus::start(&db).await?;
-    let oauth_clients = OAuthClients::from_lookup(
-        |name| config.app_variables.get(name),
-        catalog.apps().iter().map(|app| app.key()),
-    )?;
     let provider_gate = Arc::new(crate::outbound::ProviderGate::new(config.team_provider_concurrency));
     let oidc = match &config.oidc {
         Some(settings) => {
@@ -83,24 +81,35 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     })
 }
 
-fn load_sealer(source: &KeySource) -> anyhow::Result<Sealer> {
-    let keys = match source {
-        KeySource::Environment(value) => crypto::parse_master_keys(value.expose_secret())?,
-        KeySource::DevKeyFile(path) => {
-            let (keys, created) = crypto::load_or_create_dev_key_file(path)?;
-            if created {
-                tracing::warn!(
-                    path = %path.display(),
-                    "GENERATED A DEVELOPMENT MASTER KEY. Secrets are sealed with a key stored next to the data: \
-                     fine for trying Plugboard, not for production. Set PLUGBOARD_MASTER_KEYS, and back this \
-                     file up meanwhile: losing it makes every stored secret unreadable"
-                );
-            } else {
-                tracing::warn!(path = %path.display(), "using the development master key file; set PLUGBOARD_MASTER_KEYS in production");
-            }
-            keys
-        }
-    };
+/// The master keys, as far as they can be had before the database is open.
+enum Keys<'a> {
+    Parsed(Vec<crypto::MasterKey>),
+    DevKeyFile(&'a std::path::Path),
+}
+
+/// The sealer of the development key file at `path`, created when missing unless the database
+/// already holds secrets sealed with another key (then the file was lost, and a new key would
+/// open none of them).
+async fn dev_key_sealer(db: &sea_orm::DatabaseConnection, path: &std::path::Path) -> anyhow::Result<Sealer> {
+    if !path.exists() && store::holds_sealed_secrets(db).await? {
+        anyhow::bail!(
+            "the database holds secrets sealed with a master key, but the development key file {} does not \
+             exist: restore it, or set PLUGBOARD_MASTER_KEYS to the key(s) that sealed them. A new key would open \
+             none of them, so none is generated",
+            path.display()
+        );
+    }
+    let (keys, created) = crypto::load_or_create_dev_key_file(path)?;
+    if created {
+        tracing::warn!(
+            path = %path.display(),
+            "GENERATED A DEVELOPMENT MASTER KEY. Secrets are sealed with a key stored next to the data: \
+             fine for trying Plugboard, not for production. Set PLUGBOARD_MASTER_KEYS, and back this \
+             file up meanwhile: losing it makes every stored secret unreadable"
+        );
+    } else {
+        tracing::warn!(path = %path.display(), "using the development master key file; set PLUGBOARD_MASTER_KEYS in production");
+    }
     Ok(Sealer::new(keys)?)
 }
 

@@ -144,15 +144,19 @@ fn a_bad_environment_value_stops_the_start_naming_the_variable() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("PLUGBOARD_LISTEN"));
 
+    // Found before the database is touched: no database is created and migrated for nothing.
+    let data_dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_plugboard"))
         .arg("migrate")
-        .env("DATABASE_URL", "sqlite::memory:")
+        .env_remove("DATABASE_URL")
+        .env("PLUGBOARD_DATA_DIR", data_dir.path())
         .env("PLUGBOARD_MASTER_KEYS", "k1:tooshort")
         .output()
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("PLUGBOARD_MASTER_KEYS") && !stderr.contains("tooshort"), "{stderr}");
+    assert!(!data_dir.path().join("plugboard.db").exists(), "no database was created");
 }
 
 /// A development key file deleted (or a second instance started from another folder) used to
