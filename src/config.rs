@@ -73,6 +73,11 @@ impl AppVariables {
         use secrecy::ExposeSecret;
         self.0.get(name).map(|value| value.expose_secret().to_owned())
     }
+
+    /// The variables set, by name (never their values).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
 }
 
 impl std::fmt::Debug for AppVariables {

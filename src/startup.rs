@@ -35,6 +35,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         |name| config.app_variables.get(name),
         catalog.apps().iter().map(|app| app.key()),
     )?;
+    warn_of_unknown_app_variables(&config, &catalog);
     let keys = match &config.master_keys {
         KeySource::Environment(value) => Keys::Parsed(crypto::parse_master_keys(value.expose_secret())?),
         KeySource::DevKeyFile(path) => Keys::DevKeyFile(path),
@@ -79,6 +80,25 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         token_flights: Arc::new(SingleFlight::new()),
         provider_gate,
     })
+}
+
+/// Names the `PLUGBOARD_APP_*` variables that configure nothing: a typo in an app's key or in
+/// `_CLIENT_ID` / `_CLIENT_SECRET` would otherwise leave the operator's client unused in silence.
+fn warn_of_unknown_app_variables(config: &Config, catalog: &Catalog) {
+    let known: std::collections::HashSet<String> = catalog
+        .apps()
+        .iter()
+        .flat_map(|app| [OAuthClients::id_variable(app.key()), OAuthClients::secret_variable(app.key())])
+        .chain(["PLUGBOARD_APP_RATE_LIMIT".to_owned()])
+        .collect();
+    for name in config.app_variables.names().filter(|name| !known.contains(*name)) {
+        tracing::warn!(
+            variable = name,
+            "this variable configures nothing and is ignored: an app's OAuth client is \
+             PLUGBOARD_APP_<KEY>_CLIENT_ID and PLUGBOARD_APP_<KEY>_CLIENT_SECRET, the key upper-cased with `-` \
+             as `_` (e.g. PLUGBOARD_APP_MICROSOFT_365_CLIENT_ID)"
+        );
+    }
 }
 
 /// The master keys, as far as they can be had before the database is open.

@@ -179,3 +179,26 @@ async fn a_lost_development_key_file_is_not_silently_replaced(app: TestApp) {
     assert!(stderr.contains("does not exist: restore it, or set PLUGBOARD_MASTER_KEYS"), "{stderr}");
     assert!(!data_dir.path().join("master.key").exists(), "no key was generated");
 }
+
+/// A typo in an operator client's variable used to leave the client unused without a word.
+#[test]
+fn app_variables_that_configure_nothing_are_named() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_plugboard"))
+        .arg("migrate")
+        .env_remove("DATABASE_URL")
+        .env("PLUGBOARD_DATA_DIR", data_dir.path())
+        .env("PLUGBOARD_MASTER_KEYS", TEST_MASTER_KEYS)
+        .env("RUST_LOG", "warn")
+        .env("PLUGBOARD_APP_SLACK_CLIENT_SECRETS", "typo-secret-value")
+        .env("PLUGBOARD_APP_SLACK_CLIENT_ID", "slack-id")
+        .env("PLUGBOARD_APP_SLACK_CLIENT_SECRET", "slack-secret-value")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let logged = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let warned: Vec<&str> = logged.lines().filter(|line| line.contains("configures nothing")).collect();
+    assert_eq!(warned.len(), 1, "{logged}");
+    assert!(warned[0].contains("PLUGBOARD_APP_SLACK_CLIENT_SECRETS"), "{logged}");
+    assert!(!logged.contains("secret-value"), "never a value: {logged}");
+}
