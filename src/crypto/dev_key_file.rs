@@ -30,6 +30,12 @@ fn load_key_file(path: &Path) -> anyhow::Result<Vec<MasterKey>> {
     let metadata = file
         .metadata()
         .with_context(|| format!("could not read the permissions of key file {}", path.display()))?;
+    if !metadata.is_file() {
+        anyhow::bail!(
+            "key file {} is not a regular file: move it away, restore the key file there, or set PLUGBOARD_MASTER_KEYS",
+            path.display()
+        );
+    }
     refuse_shared_access(&metadata, path)?;
     // Sized up front so the buffer holding the keys is never reallocated and left behind.
     let capacity = usize::try_from(metadata.len()).unwrap_or(0).saturating_add(1);
@@ -144,6 +150,15 @@ mod tests {
 
     fn ids(keys: &[MasterKey]) -> Vec<&str> {
         keys.iter().map(|key| key.id().as_str()).collect()
+    }
+
+    #[test]
+    fn a_key_file_that_is_a_folder_is_named_as_such() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("master.key");
+        std::fs::create_dir(&path).unwrap();
+        let err = load_or_create_dev_key_file(&path).unwrap_err();
+        assert!(format!("{err:#}").contains("is not a regular file"), "{err:#}");
     }
 
     #[test]
