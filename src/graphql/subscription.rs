@@ -167,8 +167,11 @@ async fn team_events(
             AppError::internal(anyhow::anyhow!("the schema was built without its access re-checks"))
         })?
         .clone();
-    access::team_access(&state.db, &principal, team).await?;
+    // Listening first, then the access check: an access change committed between the two is
+    // either seen by the check or heard as an event, which makes the subscription check again.
+    // The other way round, a member removed in that window kept hearing the team.
     let (receiver, closing) = state.events.subscribe();
+    access::team_access(&state.db, &principal, team).await?;
     if let Some(listening) = ctx.data_opt::<Listening>() {
         listening.started();
     }
