@@ -333,7 +333,9 @@ async fn finish(
         return Err(ProxyError::response_too_large(app.name(), limit));
     }
     let kept = headers::toward_caller(response.headers());
-    let refusal = status == StatusCode::FORBIDDEN || (status == StatusCode::UNAUTHORIZED && judge_refusal);
+    // A refusal not read yet (`Received::read` judged 401s already).
+    let refusal = judged.is_none()
+        && (status == StatusCode::FORBIDDEN || (status == StatusCode::UNAUTHORIZED && judge_refusal));
     // Kept past the body's reading only where they are read again, not for every answer.
     let provider_headers = match refusal || *method == Method::HEAD {
         true => response.headers().clone(),

@@ -145,13 +145,22 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 /// Whether anything in the database is sealed with a master key: a connection's secrets, or a
 /// webhook's signing secret.
 pub async fn holds_sealed_secrets(db: &DatabaseConnection) -> anyhow::Result<bool> {
-    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-    let connections = entities::connection::Entity::find()
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+    // One row of each is enough: a count would read every connection at every start.
+    let connection: Option<uuid::Uuid> = entities::connection::Entity::find()
+        .select_only()
+        .column(entities::connection::Column::Id)
         .filter(entities::connection::Column::SealedSecrets.is_not_null())
-        .count(db)
+        .into_tuple()
+        .one(db)
         .await?;
-    let webhooks = entities::webhook::Entity::find().count(db).await?;
-    Ok(connections + webhooks > 0)
+    let webhook: Option<uuid::Uuid> = entities::webhook::Entity::find()
+        .select_only()
+        .column(entities::webhook::Column::Id)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(connection.is_some() || webhook.is_some())
 }
 
 /// Whether the database answers; for readiness checks.

@@ -56,20 +56,9 @@ pub async fn insert(db: &impl ConnectionTrait, hook: Webhook) -> Result<(), DbEr
     Ok(())
 }
 
-/// How many webhooks team `team_id` has. Within a transaction on PostgreSQL, the team's row is
-/// locked first, so registrations of one team count one after another (SQLite's write
-/// transactions already do).
-pub async fn count_for_change(db: &impl ConnectionTrait, team_id: TeamId) -> Result<u64, DbErr> {
-    use sea_orm::{PaginatorTrait, QuerySelect};
-    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        super::entities::team::Entity::find_by_id(team_id)
-            .select_only()
-            .column(super::entities::team::Column::Id)
-            .lock_exclusive()
-            .into_tuple::<TeamId>()
-            .one(db)
-            .await?;
-    }
+/// How many webhooks team `team_id` has.
+pub async fn count(db: &impl ConnectionTrait, team_id: TeamId) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
     webhook::Entity::find().filter(webhook::Column::TeamId.eq(team_id)).count(db).await
 }
 

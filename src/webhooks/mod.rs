@@ -106,7 +106,9 @@ pub async fn register(
         created_at: Utc::now(),
     };
     let txn = store::begin(&state.db).await?;
-    if store::webhooks::count_for_change(&txn, team_id).await? >= MAX_WEBHOOKS_PER_TEAM {
+    // Registrations of one team count one after another, as members' changes do.
+    store::teams::lock(&txn, team_id).await?;
+    if store::webhooks::count(&txn, team_id).await? >= MAX_WEBHOOKS_PER_TEAM {
         return Err(AppError::bad_input(
             "teamId",
             format!("a team has at most {MAX_WEBHOOKS_PER_TEAM} webhooks; remove one before adding another"),
